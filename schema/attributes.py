@@ -1,0 +1,85 @@
+"""Span attribute names of the agentaudit span contract (DESIGN §3).
+
+Standard names come from the OpenTelemetry GenAI semantic conventions (development
+status; the newest names are used). Project names live under ``agentaudit.`` where no
+standard exists. Every module that reads or writes one of these attributes imports the
+constant; no attribute name is spelled as a string literal anywhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- OpenTelemetry GenAI semantic conventions ---------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+"""``execute_tool`` on tool spans, ``chat`` on model-call spans."""
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+"""The model's tool-call id, when the framework has one."""
+GEN_AI_TOOL_TYPE: Final = "gen_ai.tool.type"
+"""``function`` / ``extension`` / ``datastore``."""
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
+"""The call's arguments as a JSON string (captured by default, size-capped)."""
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+"""The result as a string; opt-in only."""
+GEN_AI_AGENT_ID: Final = "gen_ai.agent.id"
+GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+ERROR_TYPE: Final = "error.type"
+
+# --- Other OpenTelemetry conventions ------------------------------------------------
+ENDUSER_ID: Final = "enduser.id"
+"""The originating user the agent acts for."""
+SESSION_ID: Final = "session.id"
+SERVICE_NAME: Final = "service.name"
+
+# --- agentaudit ---------------------------------------------------------------------
+FRAMEWORK: Final = "agentaudit.framework"
+"""``langchain``, ``mcp``, ``openai_agents``, ``pydantic_ai``, ``llama_index``,
+``crewai``, ``smolagents`` or ``function``."""
+PROMPT_HASH: Final = "agentaudit.prompt.hash"
+"""``sha256:<hex>`` (or ``hmac-sha256:<hex>``) of the RFC 8785 canonical JSON of the
+model input that produced the tool call."""
+SOURCE_REFS: Final = "agentaudit.source.refs"
+"""string[]: refs of the content in the model's context, e.g. ``email:msg-42``."""
+SOURCE_KINDS: Final = "agentaudit.source.kinds"
+"""string[], parallel to refs: ``tool_result``, ``email``, ``web``, ``document``, ``user``."""
+SOURCE_TRUST: Final = "agentaudit.source.trust"
+"""string[], parallel to refs: ``untrusted``, ``user`` or ``trusted``."""
+SOURCE_HASHES: Final = "agentaudit.source.hashes"
+"""string[], parallel to refs: ``sha256:<hex>`` of each source's content."""
+RESOURCE_IDS: Final = "agentaudit.resource.ids"
+"""string[]: resources the call touches, e.g. ``calendar:evt-12345``."""
+APPROVAL_STATUS: Final = "agentaudit.approval.status"
+"""``none``, ``human`` or ``policy``."""
+APPROVAL_APPROVER: Final = "agentaudit.approval.approver"
+CREDENTIAL_ID: Final = "agentaudit.credential.id"
+"""A credential id (jti / accessor / key id), never the secret."""
+CREDENTIAL_SCOPES: Final = "agentaudit.credential.scopes"
+CREDENTIAL_EXPIRES_AT: Final = "agentaudit.credential.expires_at"
+"""int, unix seconds."""
+ARGUMENTS_HASH: Final = "agentaudit.arguments.hash"
+RESULT_HASH: Final = "agentaudit.result.hash"
+RESULT_SIZE: Final = "agentaudit.result.size"
+"""int: size in bytes of the result's canonical JSON."""
+DECISION: Final = "agentaudit.decision"
+"""``allowed``, or ``blocked`` when quarantine or policy stopped the call."""
+
+# --- Values ------------------------------------------------------------------------
+OPERATION_EXECUTE_TOOL: Final = "execute_tool"
+OPERATION_CHAT: Final = "chat"
+TOOL_SPAN_PREFIX: Final = "execute_tool "
+DECISION_ALLOWED: Final = "allowed"
+DECISION_BLOCKED: Final = "blocked"
+TRUST_UNTRUSTED: Final = "untrusted"
+TRUST_USER: Final = "user"
+TRUST_TRUSTED: Final = "trusted"
+APPROVAL_NONE: Final = "none"
+APPROVAL_HUMAN: Final = "human"
+APPROVAL_POLICY: Final = "policy"
+
+# W3C baggage keys that carry the provenance context across processes.
+BAGGAGE_USER: Final = ENDUSER_ID
+BAGGAGE_SESSION: Final = SESSION_ID
+BAGGAGE_AGENT: Final = GEN_AI_AGENT_ID

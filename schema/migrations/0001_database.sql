@@ -1,0 +1,2 @@
+-- The database every agentaudit table lives in.
+CREATE DATABASE IF NOT EXISTS agentaudit;

@@ -1,0 +1,46 @@
+-- Every span received (tool calls, model calls, anything else), in the column layout of
+-- the OpenTelemetry Collector's ClickHouse exporter, so Grafana's ClickHouse trace views
+-- work on it unchanged.
+CREATE TABLE IF NOT EXISTS agentaudit.otel_traces
+(
+    Timestamp           DateTime64(9, 'UTC') CODEC(Delta, ZSTD(1)),
+    TraceId             String CODEC(ZSTD(1)),
+    SpanId              String CODEC(ZSTD(1)),
+    ParentSpanId        String CODEC(ZSTD(1)),
+    TraceState          String CODEC(ZSTD(1)),
+    SpanName            LowCardinality(String) CODEC(ZSTD(1)),
+    SpanKind            LowCardinality(String) CODEC(ZSTD(1)),
+    ServiceName         LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes  Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeName           String CODEC(ZSTD(1)),
+    ScopeVersion        String CODEC(ZSTD(1)),
+    SpanAttributes      Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    Duration            UInt64 CODEC(ZSTD(1)),
+    StatusCode          LowCardinality(String) CODEC(ZSTD(1)),
+    StatusMessage       String CODEC(ZSTD(1)),
+    Events Nested
+    (
+        Timestamp   DateTime64(9, 'UTC'),
+        Name        LowCardinality(String),
+        Attributes  Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+    Links Nested
+    (
+        TraceId     String,
+        SpanId      String,
+        TraceState  String,
+        Attributes  Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+
+    INDEX idx_trace_id     TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_val mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_val mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_duration     Duration TYPE minmax GRANULARITY 1
+)
+ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, SpanName, toDateTime(Timestamp))
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1,
+         non_replicated_deduplication_window = 10000;
