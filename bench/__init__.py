@@ -1,0 +1,1 @@
+"""Benchmarks of agentaudit. Run all with ``make bench`` (``python -m bench``)."""
