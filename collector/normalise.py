@@ -118,9 +118,7 @@ def trace_row(span: SpanRecord) -> dict[str, Any]:
     }
 
 
-def tool_call_row(
-    span: SpanRecord, *, received_ns: int, redactions: Mapping[str, int] | None = None
-) -> dict[str, Any]:
+def tool_call_row(span: SpanRecord, *, received_ns: int) -> dict[str, Any]:
     """The ``tool_calls`` row of a tool-call span (see :func:`is_tool_call`)."""
     attrs = span.attributes
     agent_id = _text(attrs, A.GEN_AI_AGENT_ID)
@@ -161,7 +159,7 @@ def tool_call_row(
         "error_type": _text(attrs, A.ERROR_TYPE),
         "attributes": string_map(attrs),
         "resource_attributes": string_map(span.resource_attributes),
-        "redactions": dict(redactions or {}),
+        "redactions": dict(span.redactions),
         "received_at": received_ns,
         "batch_id": "",
     }

@@ -64,6 +64,8 @@ class SpanRecord:
     scope_version: str = ""
     events: list[SpanEvent] = field(default_factory=list)
     links: list[SpanLink] = field(default_factory=list)
+    redactions: dict[str, int] = field(default_factory=dict)
+    """What redaction removed from this span: rule name -> number of values."""
 
     @property
     def duration_ns(self) -> int:
