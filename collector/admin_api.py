@@ -1,0 +1,149 @@
+"""The admin API (port 4320): health, read-only queries, revocation requests.
+
+Authentication (DESIGN §5): ``/healthz`` is always open. Queries and every write
+endpoint require the responder token ``AGENTAUDIT_ADMIN_TOKEN`` when one is
+configured; with no tokens configured the process only binds loopback (checked at
+start-up, not here). Queries run through :meth:`Store.read_only`, so ClickHouse itself
+refuses writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import ipaddress
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from agentaudit.collector.receiver_grpc import bearer_ok
+from agentaudit.collector.store import ReadOnlyViolation, Store, StoreError
+
+__all__ = ["REVOCATION_TARGETS", "build_admin_app", "json_default"]
+
+MAX_BODY_BYTES = 1024 * 1024
+REVOCATION_TARGETS = ("agent", "credential", "session", "user")
+MAX_FIELD_CHARS = 1000
+
+
+def json_default(value: Any) -> Any:
+    """JSON form of the values ClickHouse returns (datetimes, decimals, bytes, ...)."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID | ipaddress.IPv4Address):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+class _Json(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, default=json_default, ensure_ascii=False).encode()
+
+
+def _error(status: int, message: str) -> Response:
+    return _Json({"error": message}, status_code=status)
+
+
+async def _json_body(request: Request) -> dict[str, Any] | Response:
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return _error(415, "send the request body as application/json")
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        return _error(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "request body is not valid JSON")
+    if not isinstance(data, dict):
+        return _error(400, "request body must be a JSON object")
+    return data
+
+
+def build_admin_app(
+    store: Store,
+    *,
+    admin_token: str | None,
+    health: Callable[[], Mapping[str, Any]] = dict,
+) -> Starlette:
+    """The admin ASGI app over ``store``; ``health`` adds fields to ``/healthz``."""
+
+    def authorised(request: Request) -> bool:
+        return bearer_ok(request.headers.get("authorization"), admin_token)
+
+    async def healthz(request: Request) -> Response:
+        return _Json({"status": "ok", **health()})
+
+    async def query(request: Request) -> Response:
+        if not authorised(request):
+            return _error(401, "this endpoint needs the responder token (AGENTAUDIT_ADMIN_TOKEN)")
+        data = await _json_body(request)
+        if isinstance(data, Response):
+            return data
+        sql = data.get("sql")
+        if not isinstance(sql, str) or not sql.strip():
+            return _error(400, 'give the query as {"sql": "SELECT ..."}')
+        parameters = data.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            return _error(400, '"parameters" must be an object')
+        try:
+            result = store.read_only(sql, parameters)
+        except ReadOnlyViolation as exc:
+            return _error(403, str(exc))
+        except StoreError as exc:
+            return _error(422, str(exc))
+        return _Json({"columns": list(result.columns), "rows": [list(r) for r in result.rows]})
+
+    async def revocations(request: Request) -> Response:
+        if not authorised(request):
+            return _error(401, "this endpoint needs the responder token (AGENTAUDIT_ADMIN_TOKEN)")
+        data = await _json_body(request)
+        if isinstance(data, Response):
+            return data
+        target = data.get("target")
+        if target not in REVOCATION_TARGETS:
+            return _error(400, f'"target" must be one of {", ".join(REVOCATION_TARGETS)}')
+        fields: dict[str, str] = {}
+        for name in ("id", "reason", "requested_by"):
+            value = data.get(name)
+            if not isinstance(value, str) or not value.strip():
+                return _error(400, f'"{name}" must be a non-empty string')
+            if len(value) > MAX_FIELD_CHARS:
+                return _error(400, f'"{name}" is longer than {MAX_FIELD_CHARS} characters')
+            fields[name] = value.strip()
+        revocation_id = uuid.uuid4().hex
+        now = time.time()
+        store.command(
+            "INSERT INTO agentaudit.revocations "
+            "(id, requested_at, updated_at, target, target_id, reason, requested_by, status) "
+            "VALUES ({id:String}, fromUnixTimestamp64Milli({now:Int64}), "
+            "fromUnixTimestamp64Milli({now:Int64}), {target:String}, {target_id:String}, "
+            "{reason:String}, {by:String}, 'pending')",
+            parameters={
+                "id": revocation_id,
+                "now": int(now * 1000),
+                "target": target,
+                "target_id": fields["id"],
+                "reason": fields["reason"],
+                "by": fields["requested_by"],
+            },
+        )
+        return _Json({"id": revocation_id, "status": "pending"}, status_code=202)
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/v1/query", query, methods=["POST"]),
+            Route("/v1/revocations", revocations, methods=["POST"]),
+        ]
+    )

@@ -1,0 +1,65 @@
+"""Run an ASGI app with uvicorn on a background thread, on a socket bound up front.
+
+Binding before uvicorn starts turns "address in use" into a :class:`BindError` at
+start-up (uvicorn would log and exit the process from its thread). Signals stay with
+the main thread: the owner calls :meth:`HttpServer.stop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from typing import Any
+
+import uvicorn
+
+from agentaudit.collector.errors import BindError
+
+__all__ = ["HttpServer", "bind_socket"]
+
+log = logging.getLogger(__name__)
+
+
+def bind_socket(host: str, port: int, *, what: str, flag: str) -> socket.socket:
+    """A listening TCP socket on ``host:port`` or a BindError naming ``flag``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise BindError(what, host, port, flag) from None
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+class HttpServer:
+    """One uvicorn server for ``app`` on a pre-bound socket, served from a thread."""
+
+    def __init__(self, app: Any, *, host: str, port: int, what: str, flag: str) -> None:
+        self._socket = bind_socket(host, port, what=what, flag=flag)
+        self.port: int = self._socket.getsockname()[1]
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        )
+        self._thread = threading.Thread(
+            target=self._serve, name=f"http-{what}", daemon=True
+        )
+        self._what = what
+
+    def _serve(self) -> None:
+        asyncio.run(self._server.serve(sockets=[self._socket]))
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("%s listening on port %d", self._what, self.port)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop accepting, let in-flight requests finish, close the socket."""
+        self._server.should_exit = True
+        self._thread.join(timeout)
+        self._socket.close()
