@@ -1,0 +1,100 @@
+"""End to end: ``agentaudit up`` as a real process, an instrumented agent in another
+process exporting over OTLP/gRPC with ``import agentaudit.auto``, and the row read
+back through ``agentaudit sql``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.e2e._procs import agentaudit_up, cli, wait_for
+
+pytestmark = pytest.mark.e2e
+
+AGENT = textwrap.dedent(
+    """
+    import agentaudit.auto
+    import agentaudit
+    from opentelemetry import trace
+
+    @agentaudit.audited_tool(resource="to")
+    def send_email(to, body):
+        return "sent"
+
+    with agentaudit.context(agent="mail-assistant", user="bob", session="sess-e2e-1"):
+        assert send_email("eve@example.com", body="hello") == "sent"
+    assert trace.get_tracer_provider().force_flush(10_000)
+    """
+)
+
+
+def _rows(api: str, sql: str) -> list[dict[str, object]]:
+    done = cli("sql", sql, "--api", api, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout))
+
+
+def test_tool_call_from_another_process_is_queryable(tmp_path: Path) -> None:
+    with agentaudit_up(tmp_path) as up:
+        agent = subprocess.run(
+            [sys.executable, "-c", AGENT],
+            env={
+                **os.environ,
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{up.grpc_port}",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                "OTEL_SERVICE_NAME": "e2e-agent",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert agent.returncode == 0, agent.stderr
+        sql = (
+            "SELECT tool_name, agent_id, user_id, session_id, service_name, resource_ids, "
+            "status FROM agentaudit.tool_calls"
+        )
+        rows = wait_for(lambda: _rows(up.api, sql), timeout=5, what="the tool_calls row")
+        assert rows == [
+            {
+                "tool_name": "send_email",
+                "agent_id": "mail-assistant",
+                "user_id": "bob",
+                "session_id": "sess-e2e-1",
+                "service_name": "e2e-agent",
+                "resource_ids": ["eve@example.com"],
+                "status": "ok",
+            }
+        ]
+        up.process.terminate()
+        output, _ = up.process.communicate(timeout=60)
+        assert up.process.returncode == 0, output
+        assert "flushing" in output
+    # With the process gone, the same query opens the store itself.
+    done = cli("sql", "SELECT count() AS n FROM agentaudit.tool_calls", "--store", str(up.store),
+               "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [{"n": 1}]
+
+
+def test_demo_lands_the_injection_incident(tmp_path: Path) -> None:
+    with agentaudit_up(tmp_path, "--demo") as up:
+        sql = (
+            "SELECT tool_name, agent_id, user_id, source_refs, source_trust, untrusted_source, "
+            "approval_status, credential_id FROM agentaudit.tool_calls "
+            "WHERE tool_name = 'send_email'"
+        )
+        rows = wait_for(lambda: _rows(up.api, sql), timeout=30, what="the demo incident row")
+        (row,) = rows
+        assert row["agent_id"] == "mail-assistant"
+        assert row["user_id"] == "bob"
+        assert "email:msg-42" in row["source_refs"]  # type: ignore[operator]
+        assert row["untrusted_source"] == 1
+        assert row["approval_status"] == "none"
+        assert row["credential_id"] == "cred-mail-7f3a"
