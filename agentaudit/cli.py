@@ -48,7 +48,9 @@ def _add_store_flags(parser: argparse.ArgumentParser) -> None:
 
 def _add_server_flags(parser: argparse.ArgumentParser, *, dashboard: bool) -> None:
     _add_store_flags(parser)
-    parser.add_argument("--wal-dir", metavar="DIR", help="write-ahead log dir (default beside the store)")
+    parser.add_argument(
+        "--wal-dir", metavar="DIR", help="write-ahead log dir (default beside the store)"
+    )
     parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--grpc-port", type=int, metavar="N", help="OTLP/gRPC port (default 4317)")
     parser.add_argument("--http-port", type=int, metavar="N", help="OTLP/HTTP port (default 4318)")
@@ -95,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server_flags(collector, dashboard=False)
 
     dashboard = commands.add_parser(
-        "dashboard", help="the forensics dashboard against --clickhouse DSN", epilog=EPILOG,
+        "dashboard",
+        help="the forensics dashboard against --clickhouse DSN",
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_store_flags(dashboard)
@@ -125,15 +129,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config_from(args: argparse.Namespace) -> Config:
     names = (
-        "store", "clickhouse_url", "config", "wal_dir", "host", "grpc_port", "http_port",
-        "api_port", "dashboard_port", "no_dashboard",
+        "store",
+        "clickhouse_url",
+        "config",
+        "wal_dir",
+        "host",
+        "grpc_port",
+        "http_port",
+        "api_port",
+        "dashboard_port",
+        "no_dashboard",
     )
     return load_config({name: getattr(args, name, None) for name in names})
 
 
 def _wait_for_signal() -> None:
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         while not stop.wait(1.0):
             pass
@@ -158,7 +172,8 @@ def _serve(config: Config, *, dashboard: bool, demo: bool) -> int:
     collector.start()
     demo_process = None
     try:
-        assert collector.grpc is not None and collector.admin is not None
+        assert collector.grpc is not None
+        assert collector.admin is not None
         print(
             f"agentaudit: store {config.clickhouse_url}\n"
             f"  OTLP/gRPC  {config.host}:{collector.grpc.port}\n"
@@ -246,8 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    parser.error(f"unknown command {args.command!r}")
-    return 2
+    parser.error(f"unknown command {args.command!r}")  # exits
 
 
 if __name__ == "__main__":  # pragma: no cover

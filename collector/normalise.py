@@ -71,7 +71,7 @@ def _int(attributes: Mapping[str, AttributeValue], key: str) -> int:
 def is_tool_call(span: SpanRecord) -> bool:
     operation = span.attributes.get(A.GEN_AI_OPERATION_NAME)
     if operation is not None:
-        return operation == A.OPERATION_EXECUTE_TOOL
+        return bool(operation == A.OPERATION_EXECUTE_TOOL)
     return span.name.startswith(A.TOOL_SPAN_PREFIX)
 
 

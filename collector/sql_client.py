@@ -95,8 +95,10 @@ def format_result(result: QueryResult, fmt: str) -> str:
         writer.writerows([_cell(v) for v in row] for row in result.rows)
         return buffer.getvalue().rstrip("\n")
     cells = [[_cell(v) for v in row] for row in result.rows]
-    cells = [[c if len(c) <= MAX_CELL_WIDTH else c[: MAX_CELL_WIDTH - 1] + "…" for c in row]
-             for row in cells]
+    cells = [
+        [c if len(c) <= MAX_CELL_WIDTH else c[: MAX_CELL_WIDTH - 1] + "…" for c in row]
+        for row in cells
+    ]
     widths = [len(name) for name in result.columns]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]

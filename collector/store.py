@@ -82,7 +82,8 @@ def _import_driver() -> Any:
         import clickhouse_connect
     except ImportError:  # pragma: no cover - depends on the install
         raise StoreError(
-            "the collector's dependencies are not installed; run: pip install 'agentaudit[collector]'"
+            "the collector's dependencies are not installed; "
+            "run: pip install 'agentaudit[collector]'"
         ) from None
     return clickhouse_connect
 

@@ -32,7 +32,7 @@ def wait_for(check: Callable[[], T | None], *, timeout: float, what: str) -> T:
     while time.monotonic() < deadline:
         try:
             last = check()
-        except Exception as exc:  # noqa: BLE001 - polled until it stops failing
+        except Exception as exc:
             last = exc
         else:
             if last:
@@ -58,7 +58,9 @@ class Running:
             return dict(json.load(reply))
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "agentaudit", *args],
         capture_output=True,
@@ -76,11 +78,19 @@ def agentaudit_up(tmp_path: Path, *extra: str) -> Iterator[Running]:
     ports = {name: free_port() for name in ("grpc", "http", "api")}
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "agentaudit", "up", "--no-dashboard",
-            "--store", str(store),
-            "--grpc-port", str(ports["grpc"]),
-            "--http-port", str(ports["http"]),
-            "--api-port", str(ports["api"]),
+            sys.executable,
+            "-m",
+            "agentaudit",
+            "up",
+            "--no-dashboard",
+            "--store",
+            str(store),
+            "--grpc-port",
+            str(ports["grpc"]),
+            "--http-port",
+            str(ports["http"]),
+            "--api-port",
+            str(ports["api"]),
             *extra,
         ],
         stdout=subprocess.PIPE,
@@ -90,9 +100,7 @@ def agentaudit_up(tmp_path: Path, *extra: str) -> Iterator[Running]:
     )
     running = Running(process, store, ports["grpc"], ports["http"], ports["api"])
     try:
-        wait_for(
-            lambda: process.poll() is None and running.healthz(), timeout=60, what="/healthz"
-        )
+        wait_for(lambda: process.poll() is None and running.healthz(), timeout=60, what="/healthz")
         yield running
     finally:
         if process.poll() is None:

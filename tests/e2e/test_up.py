@@ -77,8 +77,14 @@ def test_tool_call_from_another_process_is_queryable(tmp_path: Path) -> None:
         assert up.process.returncode == 0, output
         assert "flushing" in output
     # With the process gone, the same query opens the store itself.
-    done = cli("sql", "SELECT count() AS n FROM agentaudit.tool_calls", "--store", str(up.store),
-               "--format", "json")
+    done = cli(
+        "sql",
+        "SELECT count() AS n FROM agentaudit.tool_calls",
+        "--store",
+        str(up.store),
+        "--format",
+        "json",
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [{"n": 1}]
 
