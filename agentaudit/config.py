@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from agentaudit.errors import ConfigError
 
@@ -53,8 +53,12 @@ class Dsn:
 
 
 def embedded_dsn(store_dir: Path) -> str:
-    """The DSN of an embedded store in ``store_dir`` (always an absolute path)."""
-    return f"chdb://{store_dir.resolve()}"
+    """The DSN of an embedded store in ``store_dir`` (always an absolute path).
+
+    The path is percent-encoded, so a ``#``, ``?`` or ``%`` in a directory name survives
+    :func:`parse_dsn` instead of cutting the path short.
+    """
+    return "chdb://" + quote(str(store_dir.resolve()))
 
 
 def parse_dsn(raw: str, *, origin: str = "--clickhouse") -> Dsn:
@@ -67,7 +71,7 @@ def parse_dsn(raw: str, *, origin: str = "--clickhouse") -> Dsn:
                 f"{origin}: {raw!r} is not an embedded-store DSN with an absolute path; "
                 "write chdb:///absolute/path/to/dir (three slashes) or use --store DIR"
             )
-        return Dsn("chdb", Path(parts.path), raw)
+        return Dsn("chdb", Path(unquote(parts.path)), raw)
     if parts.scheme in ("http", "https"):
         if not parts.hostname:
             raise ConfigError(
@@ -223,6 +227,7 @@ def load_config(
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
 
     config_origin = "--config" if "config" in flags else _env_name("config")
     config_raw = flags.get("config", environ.get(_env_name("config")))
@@ -248,15 +253,21 @@ def load_config(
             raw, origin = file_data[name], f"config file key {name!r}"
         else:
             continue
+        origins[name] = origin
         try:
             values[name] = _PARSERS[name](raw, origin)
         except ValueError:
             raise ConfigError(f"{origin}: {raw!r} is not a valid value") from None
 
     if values.get("store") and values.get("clickhouse_url"):
-        raise ConfigError("give either --store DIR or --clickhouse DSN, not both")
+        raise ConfigError(
+            "give either --store DIR or --clickhouse DSN, not both (the store is set by "
+            f"{origins['store']}, the DSN by {origins['clickhouse_url']})"
+        )
     if values.get("clickhouse_url"):
-        parse_dsn(values["clickhouse_url"])
+        dsn = parse_dsn(values["clickhouse_url"], origin=origins["clickhouse_url"])
+        if dsn.path is not None and values.get("wal_dir") is None:
+            values["wal_dir"] = dsn.path.parent / "wal"  # beside an embedded store
     else:
         store = values.get("store") or DEFAULT_STORE_DIR.resolve()
         values["store"] = store

@@ -152,9 +152,12 @@ class Store:
         driver = _import_driver()
         lock = _take_lock(parsed.path) if parsed.path is not None else None
         try:
-            writer = driver.get_client(dsn=parsed.raw)
+            # The parsed (percent-decoded) path wins over the DSN's: clickhouse-connect
+            # does not decode it, so a "#" or "%20" in a directory name would move the store.
+            location = {"path": str(parsed.path)} if parsed.path is not None else {}
+            writer = driver.get_client(dsn=parsed.raw, **location)
             if parsed.embedded:
-                reader = driver.get_client(dsn=parsed.raw)
+                reader = driver.get_client(dsn=parsed.raw, **location)
                 for name, value in READ_LIMITS.items():
                     reader.command(f"SET {name} = {value!r}")
                 reader.command("SET readonly = 1")
