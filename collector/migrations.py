@@ -41,7 +41,8 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
     def statements(self) -> Iterator[str]:
-        lines = [ln for ln in self.sql.splitlines() if not ln.lstrip().startswith("--")]
+        # Trailing blanks after a ";" must not glue two statements together.
+        lines = [ln.rstrip() for ln in self.sql.splitlines() if not ln.lstrip().startswith("--")]
         for chunk in "\n".join(lines).split(";\n"):
             statement = chunk.strip().rstrip(";").strip()
             if statement:
