@@ -1,0 +1,120 @@
+"""The one data-access module pages call: cached wrappers over :mod:`.queries`.
+
+Results are cached per store (keyed by its DSN) with ``st.cache_data`` and a short TTL,
+so a page rerun after a widget change does not query again; the store itself comes from
+:func:`agentaudit.dashboards.get_store` (``st.cache_resource`` or the registered store).
+Revocation history and console queries are never cached: they must show the newest state.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import pandas as pd
+import streamlit as st
+
+from agentaudit.dashboards import get_store, queries
+from agentaudit.dashboards.filters import Filters, TimeRange
+
+__all__ = [
+    "TTL_SECONDS",
+    "agent_cadence",
+    "agent_resources",
+    "agent_scopes",
+    "agent_tool_mix",
+    "agents",
+    "blast_credentials",
+    "blast_tools",
+    "calls_over_time",
+    "ingest_health",
+    "investigate",
+    "optional_table",
+    "revocations",
+    "run_sql",
+    "session_model_calls",
+    "session_tool_calls",
+    "top_tools",
+    "unasked_calls",
+]
+
+TTL_SECONDS: Final = 15
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=512)
+def _cached(dsn: str, name: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> Any:
+    del dsn  # part of the cache key only: one entry per store
+    return getattr(queries, name)(get_store(), *args, **dict(kwargs))
+
+
+def _run(name: str, *args: Any, **kwargs: Any) -> Any:
+    return _cached(get_store().dsn.raw, name, args, tuple(sorted(kwargs.items())))
+
+
+def calls_over_time(window: TimeRange) -> pd.DataFrame:
+    return _run("calls_over_time", window)
+
+
+def top_tools(window: TimeRange) -> pd.DataFrame:
+    return _run("top_tools", window)
+
+
+def unasked_calls(window: TimeRange) -> pd.DataFrame:
+    return _run("unasked_calls", window)
+
+
+def ingest_health() -> dict[str, Any]:
+    return dict(_run("ingest_health"))
+
+
+def optional_table(table: str) -> pd.DataFrame | None:
+    return _run("optional_table", table)
+
+
+def investigate(filters: Filters, *, sort: str, descending: bool) -> pd.DataFrame:
+    return _run("investigate", filters, sort=sort, descending=descending)
+
+
+def agents(window: TimeRange) -> list[str]:
+    return list(_run("agents", window))
+
+
+def session_tool_calls(*, session: str = "", trace: str = "") -> pd.DataFrame:
+    return _run("session_tool_calls", session=session, trace=trace)
+
+
+def session_model_calls(*, trace_ids: list[str], prompt_hashes: list[str]) -> pd.DataFrame:
+    return _run(
+        "session_model_calls", trace_ids=tuple(trace_ids), prompt_hashes=tuple(prompt_hashes)
+    )
+
+
+def agent_tool_mix(agent: str, window: TimeRange) -> pd.DataFrame:
+    return _run("agent_tool_mix", agent, window)
+
+
+def agent_cadence(agent: str, window: TimeRange) -> pd.DataFrame:
+    return _run("agent_cadence", agent, window)
+
+
+def agent_resources(agent: str, window: TimeRange) -> pd.DataFrame:
+    return _run("agent_resources", agent, window)
+
+
+def agent_scopes(agent: str, window: TimeRange) -> pd.DataFrame:
+    return _run("agent_scopes", agent, window)
+
+
+def blast_tools(agent: str, window: TimeRange) -> pd.DataFrame:
+    return _run("blast_tools", agent, window)
+
+
+def blast_credentials(agent: str, window: TimeRange) -> pd.DataFrame:
+    return _run("blast_credentials", agent, window)
+
+
+def revocations() -> pd.DataFrame:
+    return queries.revocations(get_store())
+
+
+def run_sql(sql: str) -> pd.DataFrame:
+    return queries.run_sql(get_store(), sql)

@@ -1,0 +1,221 @@
+"""Forensic filters: parsed from URL query parameters, turned into parameterised SQL.
+
+Invariants: user input never becomes SQL text. Every value is bound as a ClickHouse
+server-side parameter (``{f0:String}``); column names and operators come from fixed
+tables in this module. Parsing fails with :class:`FilterError` naming the parameter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any, Final
+
+__all__ = [
+    "STATUSES",
+    "WINDOWS",
+    "FilterError",
+    "Filters",
+    "TimeRange",
+    "parse_time",
+]
+
+UTC = dt.timezone.utc
+WINDOWS: Final[Mapping[str, dt.timedelta | None]] = {
+    "15m": dt.timedelta(minutes=15),
+    "1h": dt.timedelta(hours=1),
+    "6h": dt.timedelta(hours=6),
+    "24h": dt.timedelta(hours=24),
+    "7d": dt.timedelta(days=7),
+    "30d": dt.timedelta(days=30),
+    "all": None,
+}
+DEFAULT_WINDOW: Final = "24h"
+STATUSES: Final = ("ok", "error", "blocked")
+MAX_VALUE_CHARS: Final = 512
+EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=UTC)
+FAR_FUTURE: Final = dt.datetime(2200, 1, 1, tzinfo=UTC)
+_RELATIVE = re.compile(r"^(\d{1,4})([mhd])$")
+
+
+class FilterError(ValueError):
+    """A filter value is malformed; the message names the parameter and the fix."""
+
+
+def parse_time(text: str, *, name: str) -> dt.datetime:
+    """An ISO-8601 instant (``2026-11-28T10:00:00Z``; naive means UTC)."""
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise FilterError(
+            f"{name}: {text[:80]!r} is not a time; use ISO-8601 like 2026-11-28T10:00:00Z"
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    if not EPOCH <= value < FAR_FUTURE:
+        raise FilterError(f"{name}: {text[:80]!r} is outside 1970-2200")
+    return value
+
+
+def _now() -> dt.datetime:
+    """The current time floored to 10 s, so relative windows repeat (and cache) briefly."""
+    now = dt.datetime.now(UTC)
+    return now.replace(second=now.second - now.second % 10, microsecond=0)
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A half-open UTC interval ``[since, until)``, plus the label it was chosen by."""
+
+    since: dt.datetime
+    until: dt.datetime
+    label: str
+
+    @classmethod
+    def parse(
+        cls,
+        window: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        *,
+        now: dt.datetime | None = None,
+    ) -> TimeRange:
+        """From a window (``24h``, ``7d``, ``all``, ``90m``) or explicit since/until."""
+        now = (now or _now()).astimezone(UTC)
+        if since or until:
+            start = parse_time(since, name="since") if since else EPOCH
+            end = parse_time(until, name="until") if until else now + dt.timedelta(minutes=1)
+            if start >= end:
+                raise FilterError("since must be before until")
+            return cls(start, end, "custom")
+        label = (window or DEFAULT_WINDOW).strip().lower()
+        if label == "all":
+            return cls(EPOCH, now + dt.timedelta(minutes=1), label)
+        span = WINDOWS.get(label)
+        if span is None:
+            match = _RELATIVE.match(label)
+            if not match:
+                raise FilterError(
+                    f"window: {label[:40]!r} is not a time window; use one of "
+                    f"{', '.join(WINDOWS)} or a number with m/h/d (e.g. 90m)"
+                )
+            amount, unit = int(match.group(1)), match.group(2)
+            span = dt.timedelta(**{{"m": "minutes", "h": "hours", "d": "days"}[unit]: amount})
+            if span <= dt.timedelta(0):
+                raise FilterError("window must be longer than zero")
+        return cls(now - span, now + dt.timedelta(minutes=1), label)
+
+    @property
+    def seconds(self) -> float:
+        return (self.until - self.since).total_seconds()
+
+    def bucket_seconds(self, points: int = 120) -> int:
+        """A round bucket width giving at most about ``points`` buckets."""
+        for step in (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400):
+            if self.seconds / step <= points:
+                return step
+        return 30 * 86400
+
+    def params(self) -> dict[str, Any]:
+        return {"since": self.since, "until": self.until}
+
+
+# query-parameter name -> (tool_calls column, how it compares)
+_TEXT_FILTERS: Final[Mapping[str, tuple[str, str]]] = {
+    "agent": ("agent_id", "eq"),
+    "user": ("user_id", "eq"),
+    "session": ("session_id", "eq"),
+    "trace": ("trace_id", "eq"),
+    "tool": ("tool_name", "eq"),
+    "resource": ("resource_ids", "has"),
+    "credential": ("credential_id", "eq"),
+    "status": ("status", "eq"),
+    "q": ("arguments", "contains"),
+}
+TIME_WHERE: Final = "ts >= {since:DateTime64(9, 'UTC')} AND ts < {until:DateTime64(9, 'UTC')}"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The Investigate filters; empty strings mean "any"."""
+
+    window: str = DEFAULT_WINDOW
+    since: str = ""
+    until: str = ""
+    agent: str = ""
+    user: str = ""
+    session: str = ""
+    trace: str = ""
+    tool: str = ""
+    resource: str = ""
+    credential: str = ""
+    status: str = ""
+    q: str = ""
+    untrusted: bool = False
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str | list[str]]) -> Filters:
+        """Parse URL query parameters; unknown parameters are ignored."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = query.get(f.name)
+            if raw is None:
+                continue
+            text = (raw[-1] if raw else "") if isinstance(raw, list) else str(raw)
+            if len(text) > MAX_VALUE_CHARS:
+                raise FilterError(f"{f.name}: value longer than {MAX_VALUE_CHARS} characters")
+            if "\x00" in text:
+                raise FilterError(f"{f.name}: value contains a NUL character")
+            if f.name == "untrusted":
+                values[f.name] = text.strip().lower() in ("1", "true", "yes", "on")
+            else:
+                values[f.name] = text.strip()
+        filters = cls(**values)
+        filters.validate()
+        return filters
+
+    def validate(self) -> None:
+        """Raise FilterError for a malformed time range or status."""
+        self.time_range()
+        if self.status and self.status not in STATUSES:
+            raise FilterError(f"status: {self.status[:40]!r} is not one of {', '.join(STATUSES)}")
+
+    def time_range(self, *, now: dt.datetime | None = None) -> TimeRange:
+        return TimeRange.parse(self.window, self.since or None, self.until or None, now=now)
+
+    def to_query(self) -> dict[str, str]:
+        """The non-default filters as URL query parameters (for deep links)."""
+        default = Filters()
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value != getattr(default, f.name):
+                out[f.name] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+        return out
+
+    def with_values(self, **changes: Any) -> Filters:
+        return replace(self, **changes)
+
+    def where(self, *, now: dt.datetime | None = None) -> tuple[str, dict[str, Any]]:
+        """The WHERE clause over ``tool_calls`` and its bound parameters."""
+        time_range = self.time_range(now=now)
+        clauses = [TIME_WHERE]
+        params: dict[str, Any] = time_range.params()
+        for index, (name, (column, how)) in enumerate(_TEXT_FILTERS.items()):
+            value = getattr(self, name)
+            if not value:
+                continue
+            key = f"f{index}"
+            params[key] = value
+            if how == "eq":
+                clauses.append(f"{column} = {{{key}:String}}")
+            elif how == "has":
+                clauses.append(f"has({column}, {{{key}:String}})")
+            else:
+                clauses.append(f"positionCaseInsensitive({column}, {{{key}:String}}) > 0")
+        if self.untrusted:
+            clauses.append("untrusted_source = 1")
+        return " AND ".join(clauses), params

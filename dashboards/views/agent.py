@@ -1,0 +1,69 @@
+"""Agent profile: what an agent usually does (30-day baseline) against the selected window."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from agentaudit.dashboards import data
+from agentaudit.dashboards._ui import param, safely, window_picker
+
+st.title("Agent profile")
+window = window_picker()
+known = safely(lambda: data.agents(window), "agents") or []
+requested = param("agent")
+options = sorted(set(known) | ({requested} if requested else set()))
+if not options:
+    st.info("No agent made tool calls in this window. Choose a longer window.")
+    st.stop()
+agent = (
+    st.selectbox("Agent", options, index=options.index(requested) if requested else 0) or options[0]
+)
+st.query_params["agent"] = agent
+st.caption("Baseline: the 30 days before the window. Shares are of each period's calls.")
+
+
+def _shares(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    out = frame.set_index(key)[["window_calls", "baseline_calls"]].astype(float)
+    totals = out.sum().replace(0, 1)
+    return (out / totals).rename(columns={"window_calls": "window", "baseline_calls": "baseline"})
+
+
+mix = safely(lambda: data.agent_tool_mix(agent, window), "the tool mix")
+cadence = safely(lambda: data.agent_cadence(agent, window), "the cadence")
+resources = safely(lambda: data.agent_resources(agent, window), "resources")
+scopes = safely(lambda: data.agent_scopes(agent, window), "scopes")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Tool mix")
+    if mix is None or mix.empty:
+        st.info("No tool calls for this agent in the window or its baseline.")
+    else:
+        st.bar_chart(_shares(mix, "tool_name"), stack=False)
+        new_tools = mix[(mix["baseline_calls"] == 0) & (mix["window_calls"] > 0)]["tool_name"]
+        if not new_tools.empty and int(mix["baseline_calls"].sum()) > 0:
+            st.warning("Tools never used in the baseline: " + ", ".join(new_tools))
+        st.dataframe(mix, hide_index=True, width="stretch")
+with right:
+    st.subheader("Cadence (calls by hour of day, UTC)")
+    if cadence is None or cadence.empty:
+        st.info("No calls to show.")
+    else:
+        full = pd.DataFrame({"hour": range(24)}).merge(cadence, on="hour", how="left").fillna(0)
+        st.bar_chart(_shares(full, "hour"), stack=False)
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Resources touched in the window")
+    if resources is None or resources.empty:
+        st.info("No resources recorded in this window.")
+    else:
+        resources = resources.assign(new=resources["baseline_calls"] == 0)
+        st.dataframe(resources, hide_index=True, width="stretch")
+with right:
+    st.subheader("Credential scopes used")
+    if scopes is None or scopes.empty:
+        st.info("No credentials recorded.")
+    else:
+        st.dataframe(scopes, hide_index=True, width="stretch")

