@@ -22,6 +22,7 @@ up: $(STAMP) ## set up and run everything on the embedded store, with demo traff
 
 test: $(STAMP) ## set up and run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/nox -s frameworks
 
 lint: $(STAMP) ## ruff + mypy
 	$(BIN)/ruff check agentaudit tests bench
