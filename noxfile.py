@@ -17,12 +17,12 @@ nox.options.error_on_missing_interpreters = True
 # session name -> (extras to install, test folders under tests/frameworks/)
 GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "main": (
-        ["test", "mcp", "langchain", "openai-agents", "pydantic-ai", "llama-index",
+        ["fwtest", "mcp", "langchain", "openai-agents", "pydantic-ai", "llama-index",
          "smolagents", "peers"],
         ["mcp", "langchain", "openai_agents", "pydantic_ai", "llama_index", "smolagents",
          "peers"],
     ),
-    "crewai": (["test", "crewai"], ["crewai"]),
+    "crewai": (["fwtest", "crewai"], ["crewai"]),
 }
 
 
