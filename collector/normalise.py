@@ -33,7 +33,12 @@ def stringify(value: AttributeValue) -> str:
         return value.hex()
     if isinstance(value, int | float):
         return str(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_leaf)
+
+
+def _json_leaf(value: Any) -> str:
+    """Bytes nested in arrays/maps read as hex, like top-level bytes (not ``b'..'``)."""
+    return value.hex() if isinstance(value, bytes) else str(value)
 
 
 def string_map(attributes: Mapping[str, AttributeValue]) -> dict[str, str]:
