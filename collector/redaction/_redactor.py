@@ -1,0 +1,560 @@
+"""The redactor: secrets and personal data out of decoded spans, before anything is queued.
+
+Seam: receivers call :meth:`Redactor.redact` with the spans of one export request
+between decoding and the WAL. One call scans the whole request as a single joined
+buffer with the multi-pattern engine, so per-value overhead is a few list appends.
+
+Invariants:
+
+* Redaction is in place: the spans are freshly decoded and owned by the caller, and
+  nothing else may hold references to their attribute dicts while this runs. A resource
+  attribute dict shared by several spans is redacted once and its counts are added to
+  every span that shares it.
+* After :meth:`Redactor.redact` returns, no string value of a span (attributes of the
+  span, its resource, events and links, nested dict/list values, JSON held in strings,
+  the span name and status message) contains a match of an active content rule that
+  passes its validator and is not allow-listed, and no key matching a key rule keeps
+  its value. ``span.redactions`` counts, per rule, the values replaced in that span.
+* Matching is linear-time (Hyperscan or RE2, never backtracking ``re``); Python-side
+  work is bounded by the number of matches, which is capped per value.
+* A JSON string is re-serialised only when something inside it was redacted, and then
+  stays valid JSON; benign values come through byte-for-byte unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from agentaudit.collector.redaction._engines import Engine, make_engine
+from agentaudit.collector.redaction._key import resolve_key
+from agentaudit.collector.redaction._rules import (
+    Policy,
+    Rule,
+    compile_re2,
+    normalise_key,
+    parse_policy,
+)
+from agentaudit.collector.redaction._validators import VALIDATORS
+from agentaudit.collector.spans import SpanRecord
+from agentaudit.schema import attributes as A
+
+__all__ = ["DIGEST_ATTRIBUTES", "NESTING_RULE", "Redactor"]
+
+DIGEST_ATTRIBUTES = frozenset({A.PROMPT_HASH, A.SOURCE_HASHES, A.ARGUMENTS_HASH, A.RESULT_HASH})
+"""Provenance digests: exempt from content rules while their values are digests
+(``sha256:<64 hex>`` / ``hmac-sha256:<64 hex>``); any other value is scanned."""
+NESTING_RULE = "nesting_limit"
+"""Pseudo-rule counted when a nested value is too deep to walk and is masked whole."""
+MAX_DEPTH = 64
+MAX_MATCHES_PER_VALUE = 1_000
+MIN_NUMBER = 10**8
+"""Integers with at least nine digits are scanned as text (cards, SSNs, phones)."""
+KEY_CACHE_SIZE = 8_192
+SEPARATOR = "\n"
+_DIGEST_PREFIXES = ("sha256:", "hmac-sha256:")
+_HEX = frozenset("0123456789abcdef")
+
+# Slot kinds: how a scanned string is written back.
+_STR, _BYTES, _INT, _FIELD = 0, 1, 2, 3
+_DROP = object()
+
+
+def _is_digest(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(_is_digest(v) for v in value)
+    if not isinstance(value, str):
+        return False
+    for prefix in _DIGEST_PREFIXES:
+        if value.startswith(prefix):
+            rest = value[len(prefix) :]
+            return len(rest) == 64 and set(rest) <= _HEX
+    return False
+
+
+def _trigger_pattern(words: Iterable[str]) -> str | None:
+    """A case-insensitive pattern finding any key word in raw JSON, separators allowed."""
+    parts = sorted({"[-_. ]?".join(w) for w in words})
+    return "(?i)(?:" + "|".join(parts) + ")" if parts else None
+
+
+class _Batch:
+    """Strings to scan, where each came from, and whose redaction counts it feeds."""
+
+    __slots__ = ("containers", "counters", "keys", "kinds", "roots", "texts")
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.containers: list[Any] = []
+        self.keys: list[Any] = []
+        self.kinds: list[int] = []
+        self.counters: list[dict[str, int]] = []
+        self.roots: list[Any] = []  # phase 1: True if a JSON candidate; phase 2: root index
+
+    def add(  # noqa: PLR0917 - positional on the per-value hot path
+        self, text: str, container: Any, key: Any, kind: int, counter: dict[str, int], root: Any
+    ) -> None:
+        self.texts.append(text)
+        self.containers.append(container)
+        self.keys.append(key)
+        self.kinds.append(kind)
+        self.counters.append(counter)
+        self.roots.append(root)
+
+
+class Redactor:
+    """Applies a :class:`Policy` to spans. Build once at start-up; thread-safe."""
+
+    def __init__(self, policy: Policy, key: bytes | None, *, engine: str | None = None) -> None:
+        self.policy = policy
+        self._key = key
+        self._content: tuple[Rule, ...] = policy.content_rules
+        self._key_rules: tuple[Rule, ...] = policy.key_rules
+        self._compiled = [compile_re2(r.pattern or "", r.origin) for r in self._content]
+        self._validators = [VALIDATORS[r.validator] if r.validator else None for r in self._content]
+        patterns = [r.pattern or "" for r in self._content]
+        trigger = _trigger_pattern(w for r in self._key_rules for w in r.keys)
+        self._keyword_id = len(patterns) if trigger else -1
+        if trigger:
+            patterns.append(trigger)
+            self._compiled.append(compile_re2(trigger, "key-rule trigger"))
+        self._escape_id = len(patterns)
+        patterns.append(r"\\[u/]")
+        self._compiled.append(compile_re2(r"\\[u/]", "escape trigger"))
+        self._allow_patterns = [compile_re2(p, "allow pattern") for p in policy.allow_patterns]
+        self.engine: Engine = make_engine(engine or policy.engine, patterns)
+        self._key_cache: dict[str, Rule | None] = {}
+        if key is None and policy.uses_hash:
+            raise ValueError("a policy with hash actions needs a key")
+
+    @classmethod
+    def from_config(
+        cls,
+        section: Mapping[str, Any],
+        *,
+        state_dir: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+        engine: str | None = None,
+    ) -> Redactor:
+        """Build from the config file's ``[redaction]`` section (a plain dict).
+
+        ``state_dir`` is where a generated HMAC key is kept when none is configured
+        (``<state_dir>/redaction.key``); raises ConfigError naming the bad key.
+        """
+        import os
+
+        policy = parse_policy(section)
+        key = None
+        if policy.uses_hash:
+            key = resolve_key(
+                key=policy.key,
+                key_file=policy.key_file,
+                state_dir=state_dir,
+                environ=os.environ if environ is None else environ,
+            )
+        return cls(policy, key, engine=engine)
+
+    # --- public helpers -------------------------------------------------------------
+
+    def pseudonym(self, value: str, rule: str = "email") -> str:
+        """The keyed-hash replacement ``rule`` gives ``value`` (to look a user up)."""
+        found = next((r for r in self.policy.rules if r.name == rule), None)
+        casefold = found.casefold if found else False
+        return self._hashed(value.encode("utf-8", "surrogatepass"), rule, casefold)
+
+    def redact(self, spans: Sequence[SpanRecord]) -> None:
+        """Redact the spans of one request in place and set each ``span.redactions``."""
+        batch = _Batch()
+        structures: list[tuple[Any, dict[str, int]]] = []
+        span_counters: list[list[dict[str, int]]] = []
+        shared: dict[int, dict[str, int]] = {}
+        for span in spans:
+            own: dict[str, int] = {}
+            counters = [own]
+            resource = span.resource_attributes
+            resource_counter = shared.get(id(resource))
+            if resource_counter is None:
+                resource_counter = shared[id(resource)] = {}
+                self._collect(resource, resource_counter, batch, structures)
+            counters.append(resource_counter)
+            self._collect(span.attributes, own, batch, structures)
+            for event in span.events:
+                self._collect(event.attributes, own, batch, structures)
+            for link in span.links:
+                self._collect(link.attributes, own, batch, structures)
+            if span.name:
+                batch.add(span.name, span, "name", _FIELD, own, False)
+            if span.status_message:
+                batch.add(span.status_message, span, "status_message", _FIELD, own, False)
+            span_counters.append(counters)
+
+        self._text_phase(batch, structures)
+        if structures:
+            self._structure_phase(structures)
+
+        for span, counters in zip(spans, span_counters, strict=True):
+            total = dict(span.redactions)
+            for counter in counters:
+                for rule, count in counter.items():
+                    total[rule] = total.get(rule, 0) + count
+            span.redactions = total
+
+    # --- collection -----------------------------------------------------------------
+
+    def _key_rule(self, key: str) -> Rule | None:
+        try:
+            return self._key_cache[key]
+        except KeyError:
+            pass
+        rule = None
+        if self._key_rules:
+            normalised = normalise_key(key)
+            rule = next((r for r in self._key_rules if normalised.endswith(r.keys)), None)
+        if len(self._key_cache) >= KEY_CACHE_SIZE:
+            self._key_cache.clear()
+        self._key_cache[key] = rule
+        return rule
+
+    def _collect(
+        self,
+        attributes: dict[str, Any],
+        counter: dict[str, int],
+        batch: _Batch,
+        structures: list[tuple[Any, dict[str, int]]],
+    ) -> None:
+        exempt = self.policy.exempt_attributes
+        keyed: list[tuple[str, Rule]] = []
+        for key, value in attributes.items():
+            if key in exempt or (key in DIGEST_ATTRIBUTES and _is_digest(value)):
+                continue
+            rule = self._key_rule(key)
+            if rule is not None:
+                keyed.append((key, rule))
+            elif isinstance(value, str):
+                batch.add(value, attributes, key, _STR, counter, True)
+            elif isinstance(value, list):
+                for index, item in enumerate(value):
+                    if isinstance(item, str):
+                        batch.add(item, value, index, _STR, counter, True)
+                    elif isinstance(item, dict | list):
+                        structures.append((item, counter))
+                    else:
+                        _add_scalar(batch, item, value, index, counter, False)
+            elif isinstance(value, dict):
+                structures.append((value, counter))
+            else:
+                _add_scalar(batch, value, attributes, key, counter, False)
+        for key, rule in keyed:
+            self._apply_key_rule(attributes, key, rule, counter)
+
+    # --- scanning -------------------------------------------------------------------
+
+    def _scan(self, texts: list[str]) -> tuple[bytes, list[int], dict[int, set[int]]]:
+        """Join, scan, and return (buffer, slot starts, slot -> ids of matching patterns)."""
+        joined = SEPARATOR.join(texts)
+        buf = joined.encode("utf-8", "surrogatepass")
+        ends, hit = self.engine.scan(buf)
+        if not hit:
+            return buf, [], {}
+        if len(buf) == len(joined):
+            lengths: Iterable[int] = map(len, texts)
+        else:
+            lengths = (len(t.encode("utf-8", "surrogatepass")) for t in texts)
+        starts = []
+        position = 0
+        for length in lengths:
+            starts.append(position)
+            position += length + 1
+        found: dict[int, set[int]] = {}
+        if ends is not None:
+            for pattern, offsets in ends.items():
+                for end in offsets:
+                    slot = bisect_right(starts, end - 1) - 1
+                    found.setdefault(slot, set()).add(pattern)
+        else:
+            for pattern in hit:
+                self._locate(buf, starts, pattern, found)
+        return buf, starts, found
+
+    def _locate(
+        self, buf: bytes, starts: list[int], pattern: int, found: dict[int, set[int]]
+    ) -> None:
+        """Mark every slot where ``pattern`` may match (one search per matching slot)."""
+        compiled = self._compiled[pattern]
+        position = 0
+        while position < len(buf):
+            match = compiled.search(buf, position)
+            if match is None:
+                return
+            slot = bisect_right(starts, match.start()) - 1
+            found.setdefault(slot, set()).add(pattern)
+            position = starts[slot + 1] if slot + 1 < len(starts) else len(buf)
+
+    def _matches(
+        self, buf: bytes, start: int, end: int, patterns: set[int]
+    ) -> list[tuple[int, int, int]]:
+        """(start, end, rule index) of accepted matches in ``buf[start:end]``, slot-relative.
+
+        A value with more than MAX_MATCHES_PER_VALUE matches is replaced whole.
+        """
+        found: list[tuple[int, int, int]] = []
+        for index in sorted(patterns):
+            if index >= len(self._content):
+                continue  # a trigger, not a rule
+            rule = self._content[index]
+            compiled = self._compiled[index]
+            validator = self._validators[index]
+            position = start
+            while position < end:
+                match = compiled.search(buf, position, end)
+                if match is None:
+                    break
+                position = max(match.end(), position + 1)
+                first, last = match.span(rule.group)
+                if first < 0 or last <= first:
+                    continue
+                text = buf[first:last]
+                if validator is not None and not validator(text):
+                    continue
+                if self._allowed(text):
+                    continue
+                found.append((first - start, last - start, index))
+                if len(found) > MAX_MATCHES_PER_VALUE:
+                    return [(0, end - start, index)]  # hostile: replace the whole value
+        return found
+
+    def _allowed(self, text: bytes) -> bool:
+        if text in self.policy.allow:
+            return True
+        return any(p.fullmatch(text) is not None for p in self._allow_patterns)
+
+    # --- phases ---------------------------------------------------------------------
+
+    def _text_phase(self, batch: _Batch, structures: list[tuple[Any, dict[str, int]]]) -> None:
+        if not batch.texts:
+            return
+        buf, starts, found = self._scan(batch.texts)
+        for slot, patterns in found.items():
+            start = starts[slot]
+            end = starts[slot + 1] - 1 if slot + 1 < len(starts) else len(buf)
+            if batch.roots[slot]:  # a top-level string that matched something: JSON?
+                parsed = _parse_json(batch.texts[slot])
+                if parsed is not None:
+                    root = _JsonRoot(batch.containers[slot], batch.keys[slot], parsed)
+                    structures.append((root, batch.counters[slot]))
+                    continue
+            matches = self._matches(buf, start, end, patterns)
+            self._write(batch, slot, buf[start:end], matches)
+
+    def _structure_phase(self, structures: list[tuple[Any, dict[str, int]]]) -> None:
+        leaves = _Batch()
+        roots: list[_JsonRoot | None] = []
+        for index, (root, counter) in enumerate(structures):
+            json_root = root if isinstance(root, _JsonRoot) else None
+            value = json_root.parsed if json_root else root
+            keyed = self._walk(value, counter, leaves, index)
+            if keyed is None:
+                self._too_deep(root, counter)
+                roots.append(None)
+                continue
+            for node, key, rule in keyed:
+                self._apply_key_rule(node, key, rule, counter)
+                if json_root:
+                    json_root.changed = True
+            roots.append(json_root)
+        if leaves.texts:
+            buf, starts, found = self._scan(leaves.texts)
+            for slot, patterns in found.items():
+                start = starts[slot]
+                end = starts[slot + 1] - 1 if slot + 1 < len(starts) else len(buf)
+                matches = self._matches(buf, start, end, patterns)
+                if self._write(leaves, slot, buf[start:end], matches):
+                    owner = roots[leaves.roots[slot]]
+                    if owner is not None:
+                        owner.changed = True
+        for json_root in roots:
+            if json_root is not None and json_root.changed:
+                json_root.container[json_root.key] = json.dumps(
+                    json_root.parsed, ensure_ascii=False, separators=(",", ":")
+                )
+
+    def _walk(
+        self, root: Any, counter: dict[str, int], leaves: _Batch, root_index: int
+    ) -> list[tuple[Any, Any, Rule]] | None:
+        """Collect leaves and key-rule hits of a nested value; None if deeper than MAX_DEPTH."""
+        keyed: list[tuple[Any, Any, Rule]] = []
+        marker = len(leaves.texts)
+        stack: list[tuple[Any, int]] = [(root, 0)]
+        while stack:
+            node, depth = stack.pop()
+            if depth > MAX_DEPTH:
+                _truncate(leaves, marker)
+                return None
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, value in items:
+                if isinstance(node, dict) and isinstance(key, str):
+                    rule = self._key_rule(key)
+                    if rule is not None:
+                        keyed.append((node, key, rule))
+                        continue
+                if isinstance(value, str):
+                    leaves.add(value, node, key, _STR, counter, root_index)
+                elif isinstance(value, dict | list):
+                    stack.append((value, depth + 1))
+                else:
+                    _add_scalar(leaves, value, node, key, counter, root_index)
+        return keyed
+
+    def _too_deep(self, root: Any, counter: dict[str, int]) -> None:
+        if isinstance(root, _JsonRoot):
+            # Too deep to walk: redact the JSON text as plain text instead.
+            text_batch = _Batch()
+            text_batch.add(root.container[root.key], root.container, root.key, _STR, counter, False)
+            buf, _, found = self._scan(text_batch.texts)
+            if 0 in found:
+                self._write(text_batch, 0, buf, self._matches(buf, 0, len(buf), found[0]))
+            if self._keyword_id in found.get(0, ()):
+                root.container[root.key] = f"[REDACTED:{NESTING_RULE}]"
+                counter[NESTING_RULE] = counter.get(NESTING_RULE, 0) + 1
+            return
+        # A native nested value (OTLP kvlist/array) this deep: mask it whole.
+        marker = f"[REDACTED:{NESTING_RULE}]"
+        root.clear()
+        if isinstance(root, list):
+            root.append(marker)
+        else:
+            root[NESTING_RULE] = marker
+        counter[NESTING_RULE] = counter.get(NESTING_RULE, 0) + 1
+
+    # --- writing --------------------------------------------------------------------
+
+    def _replacement(self, rule: Rule, text: bytes) -> bytes:
+        if rule.action == "hash":
+            return self._hashed(text, rule.name, rule.casefold).encode()
+        return f"[REDACTED:{rule.name}]".encode()
+
+    def _hashed(self, text: bytes, rule: str, casefold: bool) -> str:
+        if self._key is None:
+            raise RuntimeError("no redaction key: the policy has no hash actions")
+        if casefold:
+            text = text.lower()
+        digest = hmac.new(self._key, text, hashlib.sha256).hexdigest()[:16]
+        return f"hmac:{rule}:{digest}"
+
+    def _write(
+        self, batch: _Batch, slot: int, value: bytes, matches: list[tuple[int, int, int]]
+    ) -> bool:
+        """Apply matches to one slot and store the result; True if anything changed."""
+        counter = batch.counters[slot]
+        if not matches:
+            return False
+        matches.sort()
+        merged: list[list[int]] = []
+        for first, last, index in matches:
+            if merged and first < merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], last)
+            else:
+                merged.append([first, last, index])
+        pieces: list[bytes] = []
+        previous = 0
+        for start, end, index in merged:
+            rule = self._content[index]
+            counter[rule.name] = counter.get(rule.name, 0) + 1
+            if rule.action == "drop":
+                self._store(batch, slot, _DROP, rule)
+                return True
+            first, last = start, end
+            while first > 0 and 0x80 <= value[first] < 0xC0:
+                first -= 1
+            while last < len(value) and 0x80 <= value[last] < 0xC0:
+                last += 1
+            pieces.append(value[previous:first])
+            pieces.append(self._replacement(rule, value[first:last]))
+            previous = max(previous, last)
+        pieces.append(value[previous:])
+        self._store(batch, slot, b"".join(pieces).decode("utf-8", "surrogatepass"))
+        return True
+
+    @staticmethod
+    def _store(batch: _Batch, slot: int, new: Any, rule: Rule | None = None) -> None:
+        container, key, kind = batch.containers[slot], batch.keys[slot], batch.kinds[slot]
+        if new is _DROP:
+            assert rule is not None
+            if isinstance(container, dict):
+                container.pop(key, None)
+                return
+            new = f"[REDACTED:{rule.name}]"  # keep arrays (and span fields) aligned
+        if kind == _FIELD:
+            setattr(container, key, new)
+        elif kind == _BYTES:
+            container[key] = new.encode("latin-1", "replace")
+        else:
+            container[key] = new
+
+    def _apply_key_rule(self, node: Any, key: Any, rule: Rule, counter: dict[str, int]) -> None:
+        counter[rule.name] = counter.get(rule.name, 0) + 1
+        if rule.action == "drop":
+            del node[key]
+            return
+        value = node[key]
+        if rule.action == "hash":
+            if isinstance(value, str):
+                raw = value.encode("utf-8", "surrogatepass")
+            elif isinstance(value, bytes):
+                raw = value
+            else:
+                raw = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+            node[key] = self._hashed(raw, rule.name, rule.casefold)
+        else:
+            node[key] = f"[REDACTED:{rule.name}]"
+
+
+def _add_scalar(  # noqa: PLR0917 - positional on the per-value hot path
+    batch: _Batch, value: Any, container: Any, key: Any, counter: dict[str, int], root: Any
+) -> None:
+    """Queue bytes and long integers for scanning (as Latin-1 text / decimal digits)."""
+    if isinstance(value, bytes):
+        batch.add(value.decode("latin-1"), container, key, _BYTES, counter, root)
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= MIN_NUMBER:
+        batch.add(str(value), container, key, _INT, counter, root)
+
+
+class _JsonRoot:
+    """A JSON string value parsed for a structural walk, re-serialised if changed."""
+
+    __slots__ = ("changed", "container", "key", "parsed")
+
+    def __init__(self, container: Any, key: Any, parsed: Any) -> None:
+        self.container = container
+        self.key = key
+        self.parsed = parsed
+        self.changed = False
+
+
+def _parse_json(text: str) -> Any:
+    """The parsed object/array if ``text`` is a JSON object or array, else None."""
+    stripped = text.lstrip()
+    if not stripped or stripped[0] not in "{[":
+        return None
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return parsed if isinstance(parsed, dict | list) else None
+
+
+def _truncate(batch: _Batch, length: int) -> None:
+    for column in (
+        batch.texts,
+        batch.containers,
+        batch.keys,
+        batch.kinds,
+        batch.counters,
+        batch.roots,
+    ):
+        del column[length:]
