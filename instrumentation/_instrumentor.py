@@ -1,0 +1,230 @@
+"""``instrument()`` / ``uninstrument()``, tracer-provider setup, and the OTel entry points.
+
+Framework integrations are modules ``agentaudit.instrumentation.<name>`` exposing
+``instrument() -> None`` and ``uninstrument() -> None``; :data:`INTEGRATIONS` maps each
+to the framework module whose import triggers it. ``instrument()`` registers a
+post-import hook per framework (import order does not matter), skipping the names in
+``AGENTAUDIT_DISABLED_INTEGRATIONS``; calling it again changes nothing.
+``uninstrument()`` undoes exactly what was done: it uninstruments the integrations that
+ran, removes pending hooks, and turns ``audited_tool`` wrappers into plain pass-through.
+
+For ``opentelemetry-instrument``, :class:`AgentAuditInstrumentor` (entry point
+``agentaudit``) sets up the provider when the app has none, and one
+``<Framework>Instrumentor`` per framework (entry points ``agentaudit_<name>``) instruments
+that framework only, so ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` can name each.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+from collections.abc import Collection, Mapping
+from types import ModuleType
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import ProxyTracerProvider, TracerProvider
+
+from agentaudit.instrumentation import _hooks, _state
+from agentaudit.instrumentation._export import AuditSpanProcessor, build_exporter
+from agentaudit.instrumentation._settings import settings
+
+__all__ = [
+    "INTEGRATIONS",
+    "AgentAuditInstrumentor",
+    "ensure_tracer_provider",
+    "instrument",
+    "instrumented_integrations",
+    "uninstrument",
+]
+
+log = logging.getLogger("agentaudit.instrumentation")
+
+INTEGRATIONS: Mapping[str, str] = {
+    "langchain": "langchain_core",
+    "mcp": "mcp",
+    "openai_agents": "agents",
+    "pydantic_ai": "pydantic_ai",
+    "llama_index": "llama_index.core",
+    "crewai": "crewai",
+    "smolagents": "smolagents",
+}
+"""Integration name -> the framework module whose import triggers it."""
+
+
+class _Instrumentation:
+    """What instrument() did, so uninstrument() can undo exactly that."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.instrumented = False
+        self.active: dict[str, ModuleType] = {}
+        self.created_provider: TracerProvider | None = None
+
+
+_done = _Instrumentation()
+_lock = _done.lock
+_active = _done.active
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def ensure_tracer_provider(environ: Mapping[str, str] | None = None) -> TracerProvider | None:
+    """Create and install an SDK tracer provider from ``OTEL_*`` when the app has none.
+
+    Never replaces the application's provider. Returns the provider created (also on
+    repeated calls), or None when the app already had one or the SDK is disabled.
+    """
+    env = os.environ if environ is None else environ
+    with _lock:
+        if _done.created_provider is not None:
+            return _done.created_provider
+        if _truthy(env.get("OTEL_SDK_DISABLED")):
+            return None
+        if not isinstance(trace.get_tracer_provider(), ProxyTracerProvider):
+            return None
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+
+        provider = SdkTracerProvider(resource=Resource.create())
+        exporter = build_exporter(env)
+        if exporter is not None:
+            provider.add_span_processor(AuditSpanProcessor(exporter, environ=env))
+        trace.set_tracer_provider(provider)
+        if trace.get_tracer_provider() is not provider:  # lost a race with the app
+            provider.shutdown()
+            return None
+        _done.created_provider = provider
+        _state.set_tracer_provider(None)
+        return provider
+
+
+def _integration_module(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(f"agentaudit.instrumentation.{name}")
+    except ImportError:
+        log.debug("agentaudit: no integration module for %s", name, exc_info=True)
+        return None
+
+
+def _activate(name: str) -> None:
+    with _lock:
+        if name in _active or not _done.instrumented:
+            return
+        module = _integration_module(name)
+        if module is None or not callable(getattr(module, "instrument", None)):
+            return
+        try:
+            module.instrument()
+        except Exception:
+            log.warning(
+                "agentaudit: instrumenting %s failed; it stays uninstrumented", name, exc_info=True
+            )
+            return
+        _active[name] = module
+
+
+def _watch(name: str) -> None:
+    framework = INTEGRATIONS[name]
+    _hooks.when_imported(framework, lambda _module: _activate(name))
+
+
+def instrument(
+    *,
+    tracer_provider: TracerProvider | None = None,
+    integrations: Collection[str] | None = None,
+) -> None:
+    """Turn auditing on and instrument installed frameworks (now or when imported).
+
+    ``tracer_provider``: emit to this provider instead of the global one.
+    ``integrations``: only these (default: all, minus AGENTAUDIT_DISABLED_INTEGRATIONS).
+    Idempotent.
+    """
+    unknown = set(integrations or ()) - set(INTEGRATIONS)
+    if unknown:
+        raise ValueError(
+            f"agentaudit: unknown integration(s) {sorted(unknown)}; have {sorted(INTEGRATIONS)}"
+        )
+    with _lock:
+        if tracer_provider is not None:
+            _state.set_tracer_provider(tracer_provider)
+        _state.set_enabled(True)
+        _done.instrumented = True
+        disabled = settings().disabled_integrations
+        for name in integrations if integrations is not None else INTEGRATIONS:
+            if name in disabled or name in _active:
+                continue
+            _watch(name)
+
+
+def uninstrument() -> None:
+    """Undo :func:`instrument`: integrations restored, hooks removed, auditing off."""
+    with _lock:
+        _hooks.remove_all()
+        for name, module in list(_active.items()):
+            try:
+                module.uninstrument()
+            except Exception:
+                log.warning("agentaudit: uninstrumenting %s failed", name, exc_info=True)
+            del _active[name]
+        _done.instrumented = False
+        _state.set_enabled(False)
+        _state.set_tracer_provider(None)
+
+
+def instrumented_integrations() -> list[str]:
+    """Names of the integrations currently patched into their frameworks."""
+    with _lock:
+        return sorted(_active)
+
+
+class AgentAuditInstrumentor:
+    """Entry point ``agentaudit`` of the ``opentelemetry_instrumentor`` group.
+
+    Sets up the tracer provider when the app has none and turns auditing on; frameworks
+    are instrumented by their own entry points. Compatible with ``BaseInstrumentor``'s
+    calling convention (``instrument(**kwargs)``) without depending on it.
+    """
+
+    _integrations: tuple[str, ...] = ()
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ()
+
+    def instrument(self, **kwargs: Any) -> None:
+        try:
+            provider = kwargs.get("tracer_provider")
+            if provider is None:
+                ensure_tracer_provider()
+            instrument(tracer_provider=provider, integrations=self._integrations)
+        except Exception:
+            log.warning("agentaudit: instrumentation failed; the app runs unaudited", exc_info=True)
+
+    def uninstrument(self, **kwargs: Any) -> None:
+        uninstrument()
+
+
+def _framework_instrumentor(name: str) -> type[AgentAuditInstrumentor]:
+    title = "".join(part.capitalize() for part in name.split("_"))
+    return type(
+        f"{title}Instrumentor",
+        (AgentAuditInstrumentor,),
+        {
+            "_integrations": (name,),
+            "__doc__": f"Entry point ``agentaudit_{name}``: instruments {INTEGRATIONS[name]}.",
+            "__module__": __name__,
+        },
+    )
+
+
+LangchainInstrumentor = _framework_instrumentor("langchain")
+McpInstrumentor = _framework_instrumentor("mcp")
+OpenaiAgentsInstrumentor = _framework_instrumentor("openai_agents")
+PydanticAiInstrumentor = _framework_instrumentor("pydantic_ai")
+LlamaIndexInstrumentor = _framework_instrumentor("llama_index")
+CrewaiInstrumentor = _framework_instrumentor("crewai")
+SmolagentsInstrumentor = _framework_instrumentor("smolagents")

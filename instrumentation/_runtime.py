@@ -1,0 +1,456 @@
+"""The shared runtime every integration calls: one tool call = one contract span.
+
+Integrations describe a tool once (:class:`ToolSpec`, precomputed attributes) and wrap
+each call in :func:`tool_call` (or the lower-level :meth:`ToolSpec.begin`). The runtime:
+
+1. merges the precomputed attributes of the tool, the provenance context (falling back
+   to W3C baggage for user/session/agent), and the current prompt (hash + sources);
+2. captures the arguments (policy in :mod:`._capture`) and resolves resource ids;
+3. runs the ``before_tool_call`` hooks (the quarantine check plugs in here): a hook
+   raising :class:`ToolCallBlocked` (e.g. :class:`AgentQuarantined`) ends the span with
+   ``agentaudit.decision=blocked`` and the exception reaches the agent;
+4. starts the span as the current span, so the tool's own spans nest under it;
+5. on success records the result's hash and size (content when opted in) and registers
+   the result as a ``tool_result`` source with ref ``tool:<name>#<call id>``;
+   on failure records ``error.type``; the tool's exception passes through unchanged.
+
+Fail-open: any error of the instrumentation itself is logged and the tool runs unaudited.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, StatusCode
+
+from agentaudit.instrumentation import _context, _spans, _state
+from agentaudit.instrumentation._capture import capture
+from agentaudit.instrumentation._errors import ToolCallBlocked
+from agentaudit.instrumentation._prompt import PromptRecord, _error_type
+from agentaudit.instrumentation._settings import Settings, ToolSettings, settings
+from agentaudit.instrumentation._sources import Source, needles_for
+from agentaudit.schema import attributes as A
+
+__all__ = [
+    "BeforeToolCall",
+    "ResourceSpec",
+    "ToolCall",
+    "ToolCallInfo",
+    "ToolSpec",
+    "add_before_tool_call",
+    "before_tool_call_hooks",
+    "tool_call",
+]
+
+ResourceSpec = str | Callable[[Mapping[str, Any]], "str | Iterable[str] | None"] | None
+"""An argument name, a ``str.format`` template over the arguments (``"calendar:{id}"``),
+or a callable from the arguments to resource id(s)."""
+
+_UNSET_RESULT = object()
+
+
+@dataclass(frozen=True)
+class ToolCallInfo:
+    """What a ``before_tool_call`` hook sees of a call about to run."""
+
+    tool: str
+    framework: str
+    call_id: str | None
+    arguments: Mapping[str, Any]
+    attributes: Mapping[str, Any]
+    """The span attributes so far (context, prompt linkage, arguments hash, resources)."""
+    scopes: tuple[str, ...] = ()
+    """The scopes the tool declared (``audited_tool(scopes=...)``)."""
+
+    @property
+    def agent_id(self) -> str:
+        return str(self.attributes.get(A.GEN_AI_AGENT_ID, ""))
+
+    @property
+    def session_id(self) -> str:
+        return str(self.attributes.get(A.SESSION_ID, ""))
+
+    @property
+    def user_id(self) -> str:
+        return str(self.attributes.get(A.ENDUSER_ID, ""))
+
+    @property
+    def resource_ids(self) -> tuple[str, ...]:
+        return tuple(self.attributes.get(A.RESOURCE_IDS, ()))
+
+
+BeforeToolCall = Callable[[ToolCallInfo], "Mapping[str, Any] | None"]
+"""A hook run before every tool call. It may return extra span attributes (e.g. the id of
+a just-minted credential), raise :class:`ToolCallBlocked` to block the call; any other
+exception is logged and ignored."""
+
+
+class _Hooks:
+    """The registered hooks; replaced as a whole tuple so readers need no lock."""
+
+    current: tuple[BeforeToolCall, ...] = ()
+    lock = threading.Lock()
+
+
+def add_before_tool_call(hook: BeforeToolCall) -> Callable[[], None]:
+    """Register ``hook``; returns a function that removes it again."""
+    with _Hooks.lock:
+        _Hooks.current = (*_Hooks.current, hook)
+
+    def remove() -> None:
+        with _Hooks.lock:
+            _Hooks.current = tuple(h for h in _Hooks.current if h is not hook)
+
+    return remove
+
+
+def before_tool_call_hooks() -> tuple[BeforeToolCall, ...]:
+    return _Hooks.current
+
+
+def _as_ids(value: object) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Iterable):
+        return [str(item) for item in value if item is not None and item != ""]
+    return [str(value)]
+
+
+def resolve_resources(spec: ResourceSpec, arguments: Mapping[str, Any]) -> list[str]:
+    """Resource ids named by ``spec`` for these arguments (empty when not resolvable)."""
+    if spec is None:
+        return []
+    if callable(spec):
+        return _as_ids(spec(arguments))
+    if "{" in spec:
+        try:
+            return _as_ids(spec.format_map(arguments))
+        except (KeyError, IndexError, ValueError, AttributeError):
+            return []
+    return _as_ids(arguments.get(spec))
+
+
+@dataclass
+class ToolSpec:
+    """One tool as the runtime sees it; its static attributes are computed once."""
+
+    name: str
+    framework: str = "function"
+    tool_type: str = "function"
+    resource: ResourceSpec = None
+    scopes: tuple[str, ...] = ()
+    trust: str | None = None
+    kind: SpanKind = SpanKind.INTERNAL
+    attributes: dict[str, Any] = field(init=False)
+    span_name: str = field(init=False)
+    _settings: Settings | None = field(default=None, init=False, repr=False)
+    _tool_settings: ToolSettings | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.attributes = _spans.tool_attributes(
+            self.name, framework=self.framework, tool_type=self.tool_type
+        )
+        self.span_name = _spans.tool_span_name(self.name)
+
+    def _config(self) -> tuple[Settings, ToolSettings]:
+        current = settings()
+        if current is not self._settings or self._tool_settings is None:
+            self._tool_settings = current.tool(self.name)
+            self._settings = current
+        return current, self._tool_settings
+
+    def begin(
+        self,
+        arguments: Mapping[str, Any] | None,
+        *,
+        call_id: str | None = None,
+        prompt: PromptRecord | None = None,
+        resource_ids: Iterable[str] | None = None,
+    ) -> ToolCall | None:
+        """Start the span of one call; None when disabled or the instrumentation failed.
+
+        Raises only :class:`ToolCallBlocked` (from a hook), after recording the block.
+        """
+        if not _state.enabled():
+            return None
+        try:
+            return self._begin(arguments or {}, call_id, prompt, resource_ids)
+        except ToolCallBlocked:
+            raise
+        except Exception:
+            _state.report_error(f"starting the span of tool {self.name!r} failed")
+            return None
+
+    def _begin(
+        self,
+        arguments: Mapping[str, Any],
+        call_id: str | None,
+        prompt: PromptRecord | None,
+        resource_ids: Iterable[str] | None,
+    ) -> ToolCall:
+        current, tool_settings = self._config()
+        attributes = self.attributes.copy()
+        frame = _context.current_frame()
+        if frame is None:
+            attributes.update(_context.baggage_attributes())
+            session = str(attributes.get(A.SESSION_ID, ""))
+            if prompt is None:
+                prompt = _context.current_prompt()
+        else:
+            if not frame.complete:
+                attributes.update(_context.baggage_attributes())
+            attributes.update(frame.attributes)
+            session = frame.session or str(attributes.get(A.SESSION_ID, ""))
+            if prompt is None:
+                prompt = frame.prompt()
+        if prompt is not None:
+            attributes.update(prompt.attributes)
+        if call_id:
+            attributes[A.GEN_AI_TOOL_CALL_ID] = call_id
+        payload = capture(
+            self.name,
+            "arguments",
+            arguments,
+            current,
+            keep=current.capture_arguments,
+            max_bytes=current.max_argument_bytes,
+        )
+        attributes[A.ARGUMENTS_HASH] = payload.hash
+        if payload.text is not None:
+            attributes[A.GEN_AI_TOOL_CALL_ARGUMENTS] = payload.text
+        resources = list(resource_ids) if resource_ids is not None else []
+        resource = self.resource if self.resource is not None else tool_settings.resource
+        if resource is not None:
+            resources.extend(resolve_resources(resource, arguments))
+        if resources:
+            attributes[A.RESOURCE_IDS] = tuple(resources)
+        hooks = _Hooks.current
+        if hooks:
+            self._run_hooks(hooks, arguments, attributes, call_id)
+        attributes[A.DECISION] = A.DECISION_ALLOWED
+        span = _state.tracer().start_span(self.span_name, kind=self.kind, attributes=attributes)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        return ToolCall(
+            self,
+            span,
+            token,
+            call_id=call_id,
+            session=session,
+            current=current,
+            tool_settings=tool_settings,
+        )
+
+    def _run_hooks(
+        self,
+        hooks: tuple[BeforeToolCall, ...],
+        arguments: Mapping[str, Any],
+        attributes: dict[str, Any],
+        call_id: str | None,
+    ) -> None:
+        info = ToolCallInfo(
+            self.name, self.framework, call_id, arguments, dict(attributes), self.scopes
+        )
+        for hook in hooks:
+            try:
+                extra = hook(info)
+            except ToolCallBlocked as blocked:
+                attributes[A.DECISION] = A.DECISION_BLOCKED
+                attributes[A.ERROR_TYPE] = _error_type(blocked)
+                span = _state.tracer().start_span(
+                    self.span_name, kind=self.kind, attributes=attributes
+                )
+                span.set_status(StatusCode.ERROR)
+                span.end()
+                raise
+            except Exception:
+                _state.report_error(f"before_tool_call hook {hook!r} failed")
+                continue
+            if extra:
+                attributes.update(extra)
+
+
+class ToolCall:
+    """A started tool-call span. Finish it exactly once with :meth:`ok` or :meth:`error`.
+
+    Also a context manager (``with tool_call(...) as call: call.result = value``): leaving
+    the block with an exception records it and lets it propagate unchanged.
+    """
+
+    __slots__ = (
+        "_settings",
+        "_tool_settings",
+        "call_id",
+        "result",
+        "session",
+        "span",
+        "spec",
+        "token",
+    )
+
+    def __init__(
+        self,
+        spec: ToolSpec,
+        span: Span,
+        token: object,
+        *,
+        call_id: str | None,
+        session: str,
+        current: Settings,
+        tool_settings: ToolSettings,
+    ) -> None:
+        self.spec = spec
+        self.span = span
+        self.token = token
+        self.call_id = call_id
+        self.session = session
+        self._settings = current
+        self._tool_settings = tool_settings
+        self.result: Any = _UNSET_RESULT
+
+    @property
+    def source_ref(self) -> str:
+        """The ref under which this call's result is registered as a source."""
+        call_id = self.call_id or format(self.span.get_span_context().span_id, "016x")
+        return f"tool:{self.spec.name}#{call_id}"
+
+    def ok(self, result: Any) -> None:
+        """Record ``result`` (hash, size, optional content; registered as a source), end."""
+        try:
+            self._record_result(result)
+        except Exception:
+            _state.report_error(f"recording the result of tool {self.spec.name!r} failed")
+        finally:
+            self._end()
+
+    def error(self, exc: BaseException) -> None:
+        """Record the tool's failure (``error.type``), end. The caller re-raises ``exc``."""
+        try:
+            self.span.set_attribute(A.ERROR_TYPE, _error_type(exc))
+            self.span.set_status(StatusCode.ERROR)
+        except Exception:
+            _state.report_error(f"recording the error of tool {self.spec.name!r} failed")
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        try:
+            otel_context.detach(self.token)  # type: ignore[arg-type]
+        finally:
+            self.span.end()
+
+    def _record_result(self, result: Any) -> None:
+        current = self._settings
+        tool_settings = self._tool_settings
+        keep = tool_settings.capture_results
+        if keep is None:
+            keep = current.capture_results
+        payload = capture(
+            self.spec.name, "result", result, current, keep=keep, max_bytes=current.max_result_bytes
+        )
+        attributes: dict[str, Any] = {A.RESULT_HASH: payload.hash, A.RESULT_SIZE: payload.size}
+        if payload.text is not None:
+            attributes[A.GEN_AI_TOOL_CALL_RESULT] = payload.text
+        self.span.set_attributes(attributes)
+        if result is None or result == "":
+            return
+        trust = tool_settings.trust or self.spec.trust or A.TRUST_UNTRUSTED
+        needles = needles_for(result, _canonical_text(result), current.min_substring_match)
+        source = Source(
+            ref=self.source_ref,
+            kind="tool_result",
+            trust=trust,
+            hash=payload.hash,
+            needles=needles,
+            size=sum(map(len, needles)),
+        )
+        _state.registry().add(self.session, source)
+
+    def __enter__(self) -> ToolCall:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is not None:
+            self.error(exc)
+        else:
+            self.ok(None if self.result is _UNSET_RESULT else self.result)
+
+
+def _canonical_text(value: Any) -> str:
+    if isinstance(value, str | bytes | bytearray):
+        return ""  # needles_for uses the text itself
+    from agentaudit.instrumentation._canonical import canonical_json
+
+    return canonical_json(value).decode("utf-8")
+
+
+class _NullCall:
+    """Stands in for a ToolCall when the instrumentation is off or failed."""
+
+    result: Any = None
+    call_id = None
+    source_ref = ""
+
+    def ok(self, result: Any) -> None:
+        return None
+
+    def error(self, exc: BaseException) -> None:
+        return None
+
+    def __enter__(self) -> _NullCall:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def tool_call(
+    name: str,
+    *,
+    framework: str,
+    call_id: str | None = None,
+    arguments: Mapping[str, Any] | None = None,
+    tool_type: str = "function",
+    resource: ResourceSpec = None,
+    resource_ids: Iterable[str] | None = None,
+    prompt: PromptRecord | None = None,
+    kind: SpanKind = SpanKind.INTERNAL,
+) -> ToolCall | _NullCall:
+    """Context manager for one tool call of an integration::
+
+        with tool_call("search", framework="langchain", call_id=tc.id, arguments=args) as c:
+            c.result = run_tool(args)
+
+    Raises :class:`ToolCallBlocked` on entry when a hook blocks the call.
+    """
+    spec = _spec(name, framework, tool_type, resource, kind)
+    call = spec.begin(arguments, call_id=call_id, prompt=prompt, resource_ids=resource_ids)
+    return call if call is not None else _NullCall()
+
+
+_specs: dict[tuple[str, str, str, object, SpanKind], ToolSpec] = {}
+_MAX_SPECS = 4096
+
+
+def _spec(
+    name: str, framework: str, tool_type: str, resource: ResourceSpec, kind: SpanKind
+) -> ToolSpec:
+    key = (name, framework, tool_type, resource, kind)
+    spec = _specs.get(key)
+    if spec is None:
+        if len(_specs) >= _MAX_SPECS:
+            _specs.clear()
+        spec = _specs[key] = ToolSpec(name, framework, tool_type, resource, kind=kind)
+    return spec

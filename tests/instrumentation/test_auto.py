@@ -1,0 +1,78 @@
+"""``import agentaudit.auto`` in a real process, exporting OTLP to a real HTTP receiver."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from agentaudit.collector.normalise import is_tool_call, tool_call_row
+
+from .otlp_sink import otlp_http_sink
+
+AGENT = Path(__file__).parent / "agents" / "two_step_agent.py"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTAUDIT_"))}
+    env.update(extra)
+    return env
+
+
+def test_two_step_agent_lands_a_complete_send_email_row() -> None:
+    with otlp_http_sink() as sink:
+        done = subprocess.run(
+            [sys.executable, str(AGENT)],
+            env=_env(
+                OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+                OTEL_EXPORTER_OTLP_ENDPOINT=sink.url,
+                OTEL_SERVICE_NAME="mail-agent-svc",
+                AGENTAUDIT_TOKEN="agent-token-1",
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    prompt_hash = done.stdout.strip().splitlines()[-1]
+    tool_spans = [s for s in sink.spans if is_tool_call(s)]
+    assert len(tool_spans) == 1, done.stderr
+    row = tool_call_row(tool_spans[0], received_ns=0)
+    assert row["tool_name"] == "send_email"
+    assert row["service_name"] == "mail-agent-svc"
+    assert row["source_refs"] == ["email:msg-42"]
+    assert row["source_kinds"] == ["email"]
+    assert row["source_trust"] == ["untrusted"]
+    assert row["untrusted_source"] == 1
+    assert row["prompt_hash"] == prompt_hash
+    assert (row["user_id"], row["session_id"], row["agent_id"]) == ("alice", "sess-1", "mail-agent")
+    assert row["credential_id"] == "cred-42"
+    assert row["credential_scopes"] == ["mail.send"]
+    assert row["credential_expires_at"] == 1_900_000_000
+    assert (row["approval_status"], row["approver"]) == ("human", "bob@example.com")
+    assert row["resource_ids"] == ["mailbox:attacker@evil.example"]
+    assert row["status"] == "ok"
+    chat = [s for s in sink.spans if s.name == "chat gpt-test"]
+    assert len(chat) == 1
+    assert all(h.get("authorization") == "Bearer agent-token-1" for h in sink.headers)
+
+
+def test_existing_authorization_header_is_kept() -> None:
+    with otlp_http_sink() as sink:
+        subprocess.run(
+            [sys.executable, str(AGENT)],
+            env=_env(
+                OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+                OTEL_EXPORTER_OTLP_ENDPOINT=sink.url,
+                OTEL_EXPORTER_OTLP_HEADERS="Authorization=Basic%20abc,x-tenant=t1",
+                AGENTAUDIT_TOKEN="agent-token-1",
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    assert sink.headers
+    assert all(h.get("authorization") == "Basic abc" for h in sink.headers)
+    assert all(h.get("x-tenant") == "t1" for h in sink.headers)
