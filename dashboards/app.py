@@ -51,6 +51,11 @@ def configured_users() -> Mapping[str, User]:
     )
 
 
+def _role(users: Mapping[str, User], name: str) -> str | None:
+    found = users.get(name)
+    return found.role if found else None
+
+
 def pages_for(user: User) -> list[st.Page]:
     """The pages ``user`` may open; Revoke only for responders."""
     return [
@@ -100,7 +105,8 @@ def main() -> None:
             f"{address} and everyone who can reach it is a responder.",
             icon=":material/lock_open:",
         )
-    elif user is None or user.name not in users:
+    elif user is None or _role(users, user.name) != user.role:
+        # Not logged in, or the account changed or vanished since: log in again.
         st.session_state.pop(USER_KEY, None)
         # Resolve the requested page (and keep its query string) without running it.
         st.navigation(pages_for(LOCAL_USER), position="hidden")
