@@ -31,12 +31,12 @@ INCIDENT_EMAIL = {
 CUSTOMERS = [{"id": f"cus-{n:04d}", "name": f"Customer {n}", "tier": "gold"} for n in range(3)]
 
 
-@agentaudit.audited_tool(resource=lambda folder="inbox", **_: [f"mailbox:bob/{folder}"])
+@agentaudit.audited_tool(resource=lambda args: [f"mailbox:bob/{args.get('folder', 'inbox')}"])
 def read_inbox(folder: str = "inbox") -> list[dict[str, str]]:
     return [INCIDENT_EMAIL]
 
 
-@agentaudit.audited_tool(resource=lambda **_: ["crm:customers"])
+@agentaudit.audited_tool(resource=lambda args: ["crm:customers"])
 def export_customers(segment: str = "all") -> list[dict[str, str]]:
     return CUSTOMERS
 
@@ -46,12 +46,12 @@ def send_email(to: str, subject: str, body: str) -> dict[str, str]:
     return {"status": "sent", "to": to}
 
 
-@agentaudit.audited_tool(resource=lambda day, **_: [f"calendar:bob/{day}"])
+@agentaudit.audited_tool(resource=lambda args: [f"calendar:bob/{args['day']}"])
 def list_events(day: str) -> list[dict[str, str]]:
     return [{"id": "evt-12345", "title": "Quarterly review", "day": day}]
 
 
-@agentaudit.audited_tool(resource=lambda day, **_: [f"calendar:bob/{day}"])
+@agentaudit.audited_tool(resource=lambda args: [f"calendar:bob/{args['day']}"])
 def create_event(title: str, day: str) -> dict[str, str]:
     return {"status": "created", "title": title, "day": day}
 
