@@ -93,7 +93,7 @@ def test_non_loopback_bind_needs_auth(monkeypatch: pytest.MonkeyPatch) -> None:
     open_config = Config(clickhouse_url="chdb:///unused")
     check_bind("127.0.0.1", open_config)
     check_bind("localhost", open_config)
-    with pytest.raises(ConfigError, match="refusing to serve the dashboard on 0.0.0.0"):
+    with pytest.raises(ConfigError, match=r"refusing to serve the dashboard on 0\.0\.0\.0"):
         check_bind("0.0.0.0", open_config)
     monkeypatch.setenv("AGENTAUDIT_DASHBOARD_PASSWORD", "s3cret")
     check_bind("0.0.0.0", open_config)
