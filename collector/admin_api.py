@@ -58,9 +58,15 @@ def _error(status: int, message: str) -> Response:
 async def _json_body(request: Request) -> dict[str, Any] | Response:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return _error(415, "send the request body as application/json")
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        return _error(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+    too_large = _error(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return too_large  # refuse before reading: never buffer an oversized body
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return too_large
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
