@@ -23,7 +23,7 @@ AGENT = textwrap.dedent(
     import agentaudit
     from opentelemetry import trace
 
-    @agentaudit.audited_tool(resource="to")
+    @agentaudit.audited_tool(resource=lambda args: ["mailbox:bob/outbox"])
     def send_email(to, body):
         return "sent"
 
@@ -68,7 +68,7 @@ def test_tool_call_from_another_process_is_queryable(tmp_path: Path) -> None:
                 "user_id": "bob",
                 "session_id": "sess-e2e-1",
                 "service_name": "e2e-agent",
-                "resource_ids": ["eve@example.com"],
+                "resource_ids": ["mailbox:bob/outbox"],
                 "status": "ok",
             }
         ]
@@ -104,3 +104,17 @@ def test_demo_lands_the_injection_incident(tmp_path: Path) -> None:
         assert row["untrusted_source"] == 1
         assert row["approval_status"] == "none"
         assert row["credential_id"] == "cred-mail-7f3a"
+        resources = _rows(
+            up.api,
+            "SELECT tool_name, resource_ids FROM agentaudit.tool_calls "
+            "WHERE session_id = 'sess-incident-0042' ORDER BY ts",
+        )
+        assert resources == [
+            {"tool_name": "read_inbox", "resource_ids": ["mailbox:bob/inbox"]},
+            {"tool_name": "export_customers", "resource_ids": ["crm:customers"]},
+            # The recipient address is personal data: stored as a keyed pseudonym.
+            {"tool_name": "send_email", "resource_ids": resources[2]["resource_ids"]},
+        ]
+        (recipient,) = resources[2]["resource_ids"]  # type: ignore[misc]
+        assert recipient.startswith("hmac:email:")
+        assert "exfil.example" not in recipient
