@@ -1,30 +1,47 @@
-"""Compose the collector: store, writer, receivers and admin API, in one lifecycle.
+"""Compose the collector: store, WAL, writer, pipeline, receivers and admin API.
 
 Start order: check the bind policy, open the store (and lock it, when embedded), apply
-migrations, start the writer, bind every listener (so a busy port fails before anything
-serves), then start serving. Stop order is the reverse, and it is what makes a clean
-shutdown lose nothing: receivers stop accepting first (in-flight exports finish), then
-the writer drains everything it was handed, then the admin API stops, then the store
-closes.
+migrations, open the WAL (and lock its directory) and load what it holds that the store
+does not, start the writer (which replays that first), bind every listener (so a busy
+port fails before anything serves), then start serving.
+
+Stop order is the reverse, and it is what makes a clean shutdown (SIGTERM) lose
+nothing: receivers stop accepting first (in-flight exports finish and are
+acknowledged), then the writer drains everything it was handed into the store, then
+the WAL closes, then the admin API stops, then the store closes. A crash at any point
+loses nothing either: what was acknowledged is in the WAL and is replayed on start.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
 from agentaudit.collector.admin_api import build_admin_app
+from agentaudit.collector.chain import AuditChain
 from agentaudit.collector.http_server import HttpServer
+from agentaudit.collector.metrics import CONTENT_TYPE, CollectorMetrics
 from agentaudit.collector.migrations import apply_migrations
-from agentaudit.collector.receiver_grpc import GrpcReceiver
+from agentaudit.collector.pipeline import Pipeline
+from agentaudit.collector.receiver_grpc import MAX_MESSAGE_BYTES, GrpcReceiver
+from agentaudit.collector.receiver_http import build_otlp_http_app
 from agentaudit.collector.spans import SpanRecord
 from agentaudit.collector.store import Store
+from agentaudit.collector.wal import DEFAULT_MAX_BYTES, DEFAULT_SEGMENT_BYTES, Wal
 from agentaudit.collector.writer import Writer
 from agentaudit.config import Config
 from agentaudit.errors import ConfigError
 
-__all__ = ["Collector", "check_bind_policy"]
+__all__ = ["Collector", "CollectorOptions", "check_bind_policy"]
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +65,101 @@ def check_bind_policy(config: Config) -> None:
         )
 
 
+@dataclass(frozen=True)
+class CollectorOptions:
+    """Collector settings not (yet) in :class:`Config`; see :meth:`from_section`.
+
+    TODO(lead): promote these to Config fields and CLI flags (``--wal-max-bytes``,
+    ``--tls-cert``, ``--tls-key``, ``--chain-key-file``); until then they come from the
+    config file's ``[collector]`` section.
+    """
+
+    wal_max_bytes: int = DEFAULT_MAX_BYTES
+    wal_segment_bytes: int = DEFAULT_SEGMENT_BYTES
+    fsync: bool = True
+    max_request_bytes: int = MAX_MESSAGE_BYTES
+    max_pending_spans: int = 2_000_000
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    chain_key: bytes | None = None
+    redaction: bool = True
+    wal: bool = True
+
+    @classmethod
+    def from_section(cls, section: Mapping[str, Any]) -> CollectorOptions:
+        """Read the ``[collector]`` section of the config file; ConfigError names a bad key."""
+        known = {
+            "wal_max_bytes", "wal_segment_bytes", "fsync", "max_request_bytes",
+            "max_pending_spans", "tls_cert", "tls_key", "chain_key_file",
+        }  # fmt: skip
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise ConfigError(f"config file [collector]: unknown setting(s) {', '.join(unknown)}")
+        values: dict[str, Any] = {}
+        for name in (
+            "wal_max_bytes",
+            "wal_segment_bytes",
+            "max_request_bytes",
+            "max_pending_spans",
+        ):
+            if name in section:
+                value = section[name]
+                if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                    raise ConfigError(f"config file [collector] {name}: must be a positive integer")
+                values[name] = value
+        if "fsync" in section:
+            if not isinstance(section["fsync"], bool):
+                raise ConfigError("config file [collector] fsync: must be true or false")
+            values["fsync"] = section["fsync"]
+        for name in ("tls_cert", "tls_key"):
+            if name in section:
+                values[name] = Path(str(section[name])).expanduser()
+        if ("tls_cert" in values) != ("tls_key" in values):
+            raise ConfigError("config file [collector]: give both tls_cert and tls_key, or neither")
+        if "chain_key_file" in section:
+            path = Path(str(section["chain_key_file"])).expanduser()
+            try:
+                values["chain_key"] = path.read_bytes().strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"config file [collector] chain_key_file: cannot read {path}: {exc.strerror}"
+                ) from None
+        return cls(**values)
+
+
 class Collector:
     """The running collector. Use :meth:`start` / :meth:`stop`, or ``with``."""
 
-    def __init__(self, config: Config, *, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: Store | None = None,
+        options: CollectorOptions | None = None,
+    ) -> None:
         self.config = config
+        self.options = options or CollectorOptions.from_section(
+            config.sections.get("collector", {})
+        )
         self._given_store = store
         self.store: Store | None = store
+        self.metrics = CollectorMetrics()
+        self.wal: Wal | None = None
         self.writer: Writer | None = None
+        self.pipeline: Pipeline | None = None
         self.grpc: GrpcReceiver | None = None
+        self.http: HttpServer | None = None
         self.admin: HttpServer | None = None
         self.started_at = 0.0
-        self.spans_received = 0
+
+    @property
+    def spans_received(self) -> int:
+        return self.pipeline.spans_received if self.pipeline else 0
 
     def accept(self, spans: list[SpanRecord]) -> None:
-        """The pipeline every receiver feeds: hand decoded spans to the writer."""
-        assert self.writer is not None
-        self.spans_received += len(spans)
-        self.writer.enqueue(spans)
+        """Feed spans through the pipeline (validate, redact, WAL, writer)."""
+        assert self.pipeline is not None
+        self.pipeline.accept(spans)
 
     def health(self) -> dict[str, Any]:
         writer = self.writer
@@ -76,41 +170,146 @@ class Collector:
             "tool_calls_written": writer.stats.tool_calls_written if writer else 0,
             "pending": writer.pending if writer else 0,
             "store_errors": writer.stats.store_errors if writer else 0,
+            "wal_bytes": self.wal.bytes if self.wal else 0,
         }
 
+    def _redactor(self) -> Any:
+        if not self.options.redaction:
+            return None
+        from agentaudit.collector.redaction import Redactor
+
+        state_dir = self.config.wal_dir.parent if self.config.wal_dir else None
+        redactor = Redactor.from_config(
+            self.config.sections.get("redaction", {}), state_dir=state_dir
+        )
+        return redactor.redact
+
+    def _register_gauges(self) -> None:
+        metrics = self.metrics
+
+        def wal_bytes() -> float:
+            return float(self.wal.bytes) if self.wal else 0.0
+
+        def wal_age() -> float:
+            oldest = self.writer.oldest_pending_ns() if self.writer else None
+            return 0.0 if oldest is None else max(0.0, time.time() - oldest / 1e9)
+
+        def pending() -> float:
+            return float(self.writer.pending) if self.writer else 0.0
+
+        metrics.gauge("agentaudit_wal_bytes", "Bytes of WAL segments on disk.", wal_bytes)
+        metrics.gauge(
+            "agentaudit_wal_oldest_age_seconds",
+            "Age of the oldest acknowledged span not yet in the store.",
+            wal_age,
+        )
+        metrics.gauge("agentaudit_writer_pending_spans", "Spans waiting for a batch.", pending)
+
+    def _build_admin(self, store: Store) -> HttpServer:
+        app = build_admin_app(store, admin_token=self.config.admin_token, health=self.health)
+
+        async def metrics(request: Request) -> Response:
+            return Response(self.metrics.render(), media_type=CONTENT_TYPE)
+
+        app.router.routes.append(Route("/metrics", metrics, methods=["GET"]))
+        return HttpServer(
+            app,
+            host=self.config.host,
+            port=self.config.api_port,
+            what="the admin API",
+            flag="--api-port",
+            tls_cert=self.options.tls_cert,
+            tls_key=self.options.tls_key,
+        )
+
     def start(self) -> None:
-        config = self.config
+        config, options = self.config, self.options
         check_bind_policy(config)
         if self.store is None:
             self.store = Store.open(config.clickhouse_url)
         try:
             apply_migrations(self.store)
+            redact = self._redactor()
+            if options.wal and config.wal_dir is not None:
+                self.wal = Wal(
+                    config.wal_dir,
+                    max_bytes=options.wal_max_bytes,
+                    segment_bytes=options.wal_segment_bytes,
+                    fsync=options.fsync,
+                    observe_fsync=self.metrics.fsync_seconds.observe,
+                )
             self.writer = Writer(
-                self.store, batch_rows=config.batch_rows, batch_seconds=config.batch_seconds
+                self.store,
+                batch_rows=config.batch_rows,
+                batch_seconds=config.batch_seconds,
+                wal=self.wal,
+                chain=AuditChain(self.store, key=options.chain_key),
+                metrics=self.metrics,
             )
+            self.pipeline = Pipeline(
+                self.writer,
+                wal=self.wal,
+                redact=redact,
+                metrics=self.metrics,
+                max_pending_spans=options.max_pending_spans,
+            )
+            self._register_gauges()
             self.grpc = GrpcReceiver(
-                self.accept, host=config.host, port=config.grpc_port, token=config.token
-            )
-            self.admin = HttpServer(
-                build_admin_app(self.store, admin_token=config.admin_token, health=self.health),
+                functools.partial(self.pipeline.accept, protocol="grpc"),
                 host=config.host,
-                port=config.api_port,
-                what="the admin API",
-                flag="--api-port",
+                port=config.grpc_port,
+                token=config.token,
+                max_message_bytes=options.max_request_bytes,
+                tls_cert=options.tls_cert,
+                tls_key=options.tls_key,
+                latency=self.metrics.export_seconds,
             )
+            self.http = HttpServer(
+                build_otlp_http_app(
+                    functools.partial(self.pipeline.accept, protocol="http"),
+                    token=config.token,
+                    max_bytes=options.max_request_bytes,
+                    latency=self.metrics.export_seconds,
+                    reject=self.pipeline.reject,
+                ),
+                host=config.host,
+                port=config.http_port,
+                what="OTLP/HTTP",
+                flag="--http-port",
+                tls_cert=options.tls_cert,
+                tls_key=options.tls_key,
+            )
+            self.admin = self._build_admin(self.store)
         except BaseException:
+            self._close_listeners()
+            if self.wal is not None:
+                self.wal.close()
             self._close_store()
             raise
         self.started_at = time.time()
         self.writer.start()
         self.grpc.start()
+        self.http.start()
         self.admin.start()
+        log.info("collector started: %s", self.health())
+
+    def _close_listeners(self) -> None:
+        if self.grpc is not None:
+            self.grpc.stop(0)
+        for server in (self.http, self.admin):
+            if server is not None:
+                server.close()
 
     def stop(self) -> None:
+        """Stop receiving, drain the writer into the store, close everything."""
         if self.grpc is not None:
             self.grpc.stop()
+        if self.http is not None:
+            self.http.stop()
         if self.writer is not None:
             self.writer.stop()
+        if self.wal is not None:
+            self.wal.close()
         if self.admin is not None:
             self.admin.stop()
         self._close_store()

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import socket
 import threading
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -22,11 +23,19 @@ __all__ = ["HttpServer", "bind_socket"]
 log = logging.getLogger(__name__)
 
 
-def bind_socket(host: str, port: int, *, what: str, flag: str) -> socket.socket:
-    """A listening TCP socket on ``host:port`` or a BindError naming ``flag``."""
+def bind_socket(
+    host: str, port: int, *, what: str, flag: str, reuse_port: bool = False
+) -> socket.socket:
+    """A listening TCP socket on ``host:port`` or a BindError naming ``flag``.
+
+    ``reuse_port`` sets SO_REUSEPORT, so several worker processes can share the port
+    and the kernel spreads connections over them.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError:
@@ -40,15 +49,31 @@ def bind_socket(host: str, port: int, *, what: str, flag: str) -> socket.socket:
 class HttpServer:
     """One uvicorn server for ``app`` on a pre-bound socket, served from a thread."""
 
-    def __init__(self, app: Any, *, host: str, port: int, what: str, flag: str) -> None:
-        self._socket = bind_socket(host, port, what=what, flag=flag)
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str,
+        port: int,
+        what: str,
+        flag: str,
+        tls_cert: Path | None = None,
+        tls_key: Path | None = None,
+        reuse_port: bool = False,
+    ) -> None:
+        self._socket = bind_socket(host, port, what=what, flag=flag, reuse_port=reuse_port)
         self.port: int = self._socket.getsockname()[1]
         self._server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                ssl_certfile=str(tls_cert) if tls_cert else None,
+                ssl_keyfile=str(tls_key) if tls_key else None,
+            )
         )
-        self._thread = threading.Thread(
-            target=self._serve, name=f"http-{what}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._serve, name=f"http-{what}", daemon=True)
         self._what = what
 
     def _serve(self) -> None:
@@ -57,6 +82,10 @@ class HttpServer:
     def start(self) -> None:
         self._thread.start()
         log.info("%s listening on port %d", self._what, self.port)
+
+    def close(self) -> None:
+        """Release the socket of a server that was never started."""
+        self._socket.close()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop accepting, let in-flight requests finish, close the socket."""

@@ -1,34 +1,48 @@
-"""The batch writer: decoded spans in, Arrow inserts into the store out.
+"""The batch writer: durable spans in, Arrow inserts into the store out.
 
-Seam: receivers hand spans to :meth:`Writer.enqueue` (a plain callable); a background
-thread groups them into batches (``batch_rows`` spans or ``batch_seconds`` of waiting,
-whichever comes first) and inserts each batch into ``otel_traces`` and, for tool
-calls, ``tool_calls``.
+Seam: the pipeline hands it spans with :meth:`Writer.enqueue` (already in the WAL, with
+its LSN, when a WAL is attached); a background thread groups them into batches
+(``batch_rows`` spans or ``batch_seconds`` of waiting, whichever comes first) and
+inserts each batch into ``otel_traces`` and, for tool calls, ``tool_calls``, then
+appends an audit-chain link.
 
 Invariants:
 
 * Each batch carries a deterministic ``batch_id`` (SHA-256 over its span ids, in
   order) used as ClickHouse's insert deduplication token, so inserting the same batch
   twice (a retry after a timeout, a replay) stores its rows once.
+* With a WAL: before inserting, the writer records where the batch ends in the WAL
+  checkpoint (``inflight``); after the inserts and the chain link, it records the new
+  committed position, which lets the WAL delete segments. A replay after a crash
+  re-forms the in-flight batch exactly (same spans, same ``received_at``, same
+  ``batch_id``, same chain link), so nothing acknowledged is lost or stored twice.
 * A batch that fails with :class:`StoreUnavailable` is retried with exponential
-  backoff until it succeeds or the writer is stopped; spans are never dropped.
-* :meth:`Writer.stop` returns after everything enqueued before it was written.
+  backoff until it succeeds or the writer is stopped; spans are never dropped (when
+  :meth:`stop` gives up waiting, what was not written stays in the WAL).
+* :meth:`Writer.stop` returns after everything enqueued before it was written, or
+  after its timeout.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from agentaudit.collector.arrow_batches import OTEL_TRACES, TOOL_CALLS, to_arrow
+from agentaudit.collector.chain import AuditChain
+from agentaudit.collector.metrics import CollectorMetrics
 from agentaudit.collector.normalise import is_tool_call, tool_call_row, trace_row
 from agentaudit.collector.spans import SpanRecord
 from agentaudit.collector.store import Store, StoreUnavailable
+from agentaudit.collector.wal import Checkpoint, Position, Wal, WalEntry
 
 __all__ = ["Writer", "WriterStats", "batch_id_of"]
 
@@ -37,6 +51,7 @@ log = logging.getLogger(__name__)
 TOOL_CALLS_TABLE = "agentaudit.tool_calls"
 OTEL_TRACES_TABLE = "agentaudit.otel_traces"
 MAX_BACKOFF_SECONDS = 5.0
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -57,6 +72,21 @@ def batch_id_of(spans: Iterable[SpanRecord]) -> str:
     return digest.hexdigest()[:32]
 
 
+@dataclass
+class _Entry:
+    lsn: int
+    received_ns: int
+    spans: list[SpanRecord]
+    start: int = 0  # the first span not yet taken into a batch
+
+
+_Slice = tuple[_Entry, int, int]
+
+
+class _Stopped(Exception):
+    """The writer was told to give up while a batch was failing."""
+
+
 class Writer:
     """Batches spans into the store on a background thread."""
 
@@ -67,92 +97,237 @@ class Writer:
         batch_rows: int = 5000,
         batch_seconds: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
+        wal: Wal | None = None,
+        chain: AuditChain | None = None,
+        metrics: CollectorMetrics | None = None,
     ) -> None:
         self._store = store
         self._batch_rows = batch_rows
         self._batch_seconds = batch_seconds
         self._clock = clock
-        self._pending: deque[tuple[int, SpanRecord]] = deque()
+        self._wal = wal
+        self._chain = chain
+        self._metrics = metrics
+        self._entries: deque[_Entry] = deque()
+        self._queued = 0
         self._cond = threading.Condition()
         self._stopping = False
+        self._abandon = False
         self._thread: threading.Thread | None = None
+        self._checkpoint = wal.checkpoint if wal else Checkpoint(chain_id=uuid.uuid4().hex)
+        self._replay_until: Position | None = None
         self.stats = WriterStats()
+        if wal is not None:
+            self._load_replay(wal.take_replay())
 
-    def enqueue(self, spans: Iterable[SpanRecord]) -> None:
-        """Queue spans for writing (thread-safe, never blocks on the store)."""
-        received = time.time_ns()
+    def _load_replay(self, entries: list[WalEntry]) -> None:
+        committed = self._checkpoint.committed
+        for entry in entries:
+            start = committed.index if entry.lsn == committed.lsn else 0
+            if start < len(entry.spans):
+                self._entries.append(_Entry(entry.lsn, entry.received_ns, entry.spans, start))
+                self._queued += len(entry.spans) - start
+        self._replay_until = self._checkpoint.inflight
+        if self._entries:
+            log.info(
+                "replaying %d spans from the WAL (%d records not yet in the store)",
+                self._queued, len(self._entries),
+            )  # fmt: skip
+
+    # -- feeding -------------------------------------------------------------------
+
+    def enqueue(self, spans: Iterable[SpanRecord], entry: WalEntry | None = None) -> None:
+        """Queue spans for writing (thread-safe, never blocks on the store).
+
+        ``entry`` is the WAL record holding them; without one the spans are only in
+        memory (no WAL attached).
+        """
+        batch = list(spans)
+        if not batch:
+            return
+        queued = (
+            _Entry(entry.lsn, entry.received_ns, batch)
+            if entry
+            else _Entry(0, time.time_ns(), batch)
+        )
         with self._cond:
-            self._pending.extend((received, span) for span in spans)
-            if len(self._pending) >= self._batch_rows:
+            self._entries.append(queued)
+            self._queued += len(batch)
+            if self._queued >= self._batch_rows:
                 self._cond.notify()
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        """Spans queued and not yet taken into a batch."""
+        return self._queued
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return self._checkpoint
+
+    def oldest_pending_ns(self) -> int | None:
+        """When the oldest span still waiting to be written was received."""
+        entries = self._entries
+        return entries[0].received_ns if entries else None
+
+    # -- lifecycle -----------------------------------------------------------------
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="agentaudit-writer", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float | None = 30.0) -> None:
-        """Write everything queued so far, then stop the thread."""
+        """Write everything queued so far, then stop the thread.
+
+        After ``timeout`` seconds the writer gives up (a store that stays down): the
+        unwritten spans remain in the WAL and are replayed on the next start.
+        """
         with self._cond:
             self._stopping = True
             self._cond.notify()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                self._abandon = True
+                log.warning(
+                    "writer stopped with %d spans unwritten (kept in the WAL)", self._queued
+                )
+                self._thread.join(MAX_BACKOFF_SECONDS + 1)
 
     def flush(self) -> None:
         """Write everything queued so far on the calling thread (used when not started)."""
-        while self._pending:
-            self._write(self._take())
-
-    def _take(self) -> list[tuple[int, SpanRecord]]:
-        with self._cond:
-            count = min(len(self._pending), self._batch_rows)
-            return [self._pending.popleft() for _ in range(count)]
+        while self._entries:
+            self._write_next()
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 deadline = self._clock() + self._batch_seconds
-                while not self._stopping and len(self._pending) < self._batch_rows:
+                while not self._stopping and self._queued < self._batch_rows:
                     remaining = deadline - self._clock()
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
-                if self._stopping and not self._pending:
+                if (self._stopping and not self._entries) or self._abandon:
                     return
-            batch = self._take()
-            if batch:
-                self._write(batch)
+            if self._entries:
+                try:
+                    self._write_next()
+                except _Stopped:
+                    return
+                except Exception:  # a bug must not silently stop the writer
+                    log.exception("writing a batch failed; retrying in 1s")
+                    time.sleep(1.0)
 
-    def _write(self, batch: list[tuple[int, SpanRecord]]) -> None:
-        batch_id = batch_id_of(span for _, span in batch)
-        traces = [trace_row(span) for _, span in batch]
+    # -- batching ------------------------------------------------------------------
+
+    def _take(self) -> tuple[list[_Slice], Position]:
+        """The next batch: whole or partial entries, and the position where it ends."""
+        until, self._replay_until = self._replay_until, None
+        slices: list[_Slice] = []
+        count = 0
+        end = self._checkpoint.committed
+        with self._cond:
+            while self._entries:
+                entry = self._entries[0]
+                if until is not None:
+                    if entry.lsn > until.lsn:
+                        break
+                    stop = until.index if entry.lsn == until.lsn else len(entry.spans)
+                    take = max(0, min(len(entry.spans), stop) - entry.start)
+                elif count >= self._batch_rows:
+                    break
+                else:
+                    take = min(len(entry.spans) - entry.start, self._batch_rows - count)
+                if take:
+                    slices.append((entry, entry.start, entry.start + take))
+                entry.start += take
+                count += take
+                self._queued -= take
+                if entry.start >= len(entry.spans):
+                    self._entries.popleft()
+                    end = Position(entry.lsn + 1, 0)
+                else:
+                    end = Position(entry.lsn, entry.start)
+                    if until is not None:
+                        break
+        return slices, end
+
+    def _write_next(self) -> None:
+        slices, end = self._take()
+        started = time.perf_counter()
+        spans = [(e.received_ns, span) for e, a, b in slices for span in e.spans[a:b]]
+        if not spans:
+            self._retry(lambda: self._commit(end, None))
+            return
+        batch_id = batch_id_of(span for _, span in spans)
+        traces = [trace_row(span) for _, span in spans]
         calls = []
-        for received, span in batch:
+        for received, span in spans:
             if is_tool_call(span):
                 row = tool_call_row(span, received_ns=received)
                 row["batch_id"] = batch_id
                 calls.append(row)
-        backoff = 0.05
-        while True:
-            try:
-                self._store.insert_arrow(
-                    OTEL_TRACES_TABLE, to_arrow(OTEL_TRACES, traces), dedup_token=batch_id
-                )
-                if calls:
-                    self._store.insert_arrow(
-                        TOOL_CALLS_TABLE, to_arrow(TOOL_CALLS, calls), dedup_token=batch_id
-                    )
-                break
-            except StoreUnavailable as exc:
-                self.stats.store_errors += 1
-                self.stats.last_error = str(exc)
-                log.warning("store write failed, retrying in %.2fs: %s", backoff, exc)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+        if self._wal is not None:
+            self._retry(lambda: self._save(dataclasses.replace(self._checkpoint, inflight=end)))
+        link = self._retry(lambda: self._insert(batch_id, traces, calls))
+        self._retry(lambda: self._commit(end, link))
         self.stats.spans_written += len(traces)
         self.stats.tool_calls_written += len(calls)
         self.stats.batches_written += 1
+        if self._metrics is not None:
+            self._metrics.written.inc(len(traces), "otel_traces")
+            self._metrics.written.inc(len(calls), "tool_calls")
+            self._metrics.batches.inc()
+            self._metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    def _insert(
+        self, batch_id: str, traces: list[dict[str, object]], calls: list[dict[str, object]]
+    ) -> tuple[int, str] | None:
+        self._store.insert_arrow(
+            OTEL_TRACES_TABLE, to_arrow(OTEL_TRACES, traces), dedup_token=batch_id
+        )
+        if not calls:
+            return None
+        self._store.insert_arrow(
+            TOOL_CALLS_TABLE, to_arrow(TOOL_CALLS, calls), dedup_token=batch_id
+        )
+        if self._chain is None:
+            return None
+        checkpoint = self._checkpoint
+        link = self._chain.append(
+            chain_id=checkpoint.chain_id,
+            seq=checkpoint.chain_seq + 1,
+            prev_hash=checkpoint.chain_head,
+            batch_id=batch_id,
+        )
+        return link.seq, link.chain_hash
+
+    def _commit(self, end: Position, link: tuple[int, str] | None) -> None:
+        checkpoint = dataclasses.replace(self._checkpoint, committed=end, inflight=None)
+        if link is not None:
+            checkpoint = dataclasses.replace(checkpoint, chain_seq=link[0], chain_head=link[1])
+        if self._wal is not None:
+            self._save(checkpoint)
+        self._checkpoint = checkpoint
+
+    def _save(self, checkpoint: Checkpoint) -> None:
+        assert self._wal is not None
+        self._wal.save_checkpoint(checkpoint)
+
+    def _retry(self, action: Callable[[], _T]) -> _T:
+        """Run ``action`` until it stops failing with a retryable error."""
+        backoff = 0.05
+        while True:
+            try:
+                return action()
+            except (StoreUnavailable, OSError) as exc:
+                self.stats.store_errors += 1
+                self.stats.last_error = str(exc)
+                if self._metrics is not None:
+                    self._metrics.store_errors.inc()
+                if self._abandon:
+                    raise _Stopped from exc
+                log.warning("store write failed, retrying in %.2fs: %s", backoff, exc)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
