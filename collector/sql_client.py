@@ -81,7 +81,10 @@ def _cell(value: Any) -> str:
         return "NULL"
     if isinstance(value, str):
         return value
-    return json.dumps(value, default=json_default, ensure_ascii=False)
+    if isinstance(value, bool | int | float | list | dict | tuple):
+        return json.dumps(value, default=json_default, ensure_ascii=False)
+    # Datetimes, decimals, UUIDs, ...: their plain text, not a JSON-quoted string.
+    return str(json_default(value))
 
 
 def format_result(result: QueryResult, fmt: str) -> str:
