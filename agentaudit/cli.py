@@ -118,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--api", metavar="URL", help="admin API of a running process")
     _add_store_flags(sql)
 
+    hashpw = commands.add_parser(
+        "hash-password",
+        help="hash a dashboard password for the config file's [dashboard.users]",
+        description="Read a password (prompted, or one line from stdin when not a terminal) "
+        "and print its scrypt hash for [dashboard.users] in the config file.",
+    )
+    hashpw.set_defaults(command="hash-password")
+
     demo = commands.add_parser("demo", help="send the demo agent traffic to a running collector")
     demo.add_argument(
         "--endpoint",
@@ -229,6 +237,23 @@ def _run_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_hash_password() -> int:
+    import getpass
+
+    from agentaudit.dashboards.auth import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise AgentAuditError("the passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        raise AgentAuditError("choose a password of at least 8 characters")
+    print(hash_password(password))
+    return 0
+
+
 def _run_demo(args: argparse.Namespace) -> int:
     from agentaudit.demo.__main__ import main as demo_main
 
@@ -256,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_sql(args)
         if args.command == "demo":
             return _run_demo(args)
+        if args.command == "hash-password":
+            return _run_hash_password()
     except AgentAuditError as exc:
         print(f"agentaudit: error: {exc}", file=sys.stderr)
         return exc.exit_code
