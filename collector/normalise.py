@@ -5,6 +5,15 @@ Every span becomes one ``otel_traces`` row. A span is a tool call when its
 starts with ``execute_tool ``); it then also becomes one ``tool_calls`` row with the
 typed provenance columns of DESIGN §4. Attribute names come from
 :mod:`agentaudit.schema.attributes`. Pure functions: no I/O.
+
+Peers' tool spans land too (names in :mod:`agentaudit.schema.peers`): OpenInference
+(``openinference.span.kind=TOOL``), OpenLLMetry/Traceloop (``traceloop.span.kind=tool``),
+Pydantic AI's native spans (``running tool`` / ``execute_tool``; deferred calls that did
+not run are not tool calls), the MCP SDK's native ``tools/call`` SERVER spans and plain
+OTel GenAI ``execute_tool`` spans. Each column reads our attribute first, then the peers'
+equivalents (a short chain of dict lookups: our own spans pay one lookup per column).
+Peer rows carry what the peer recorded; the hashes and source arrays, which only
+agentaudit computes, stay empty (``arguments_hash = ''`` tells a peer row from ours).
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from typing import Any
 
 from agentaudit.collector.spans import AttributeValue, SpanRecord
 from agentaudit.schema import attributes as A
+from agentaudit.schema import peers as P
 
 __all__ = ["is_tool_call", "stringify", "tool_call_row", "trace_row"]
 
@@ -74,17 +84,114 @@ def _int(attributes: Mapping[str, AttributeValue], key: str) -> int:
 
 
 def is_tool_call(span: SpanRecord) -> bool:
-    operation = span.attributes.get(A.GEN_AI_OPERATION_NAME)
+    attrs = span.attributes
+    operation = attrs.get(A.GEN_AI_OPERATION_NAME)
     if operation is not None:
-        return bool(operation == A.OPERATION_EXECUTE_TOOL)
-    return span.name.startswith(A.TOOL_SPAN_PREFIX)
+        # Pydantic AI marks a call deferred for approval with execute_tool too; it did not run.
+        return operation == A.OPERATION_EXECUTE_TOOL and P.PAI_DEFERRAL not in attrs
+    kind = attrs.get(P.OI_SPAN_KIND)
+    if kind is not None:
+        return kind == P.OI_SPAN_KIND_TOOL and (
+            P.OI_TOOL_NAME in attrs or not span.name.startswith(P.OI_HANDOFF_PREFIX)
+        )
+    if attrs.get(P.TL_SPAN_KIND) == P.TL_SPAN_KIND_TOOL:
+        return True
+    name = span.name
+    if name == P.PAI_TOOL_SPAN_NAME:
+        return A.GEN_AI_TOOL_NAME in attrs and P.PAI_DEFERRAL not in attrs
+    return name.startswith(A.TOOL_SPAN_PREFIX)
+
+
+def _first(attributes: Mapping[str, AttributeValue], keys: tuple[str, ...]) -> str:
+    """The first non-empty of ``keys`` as text (a chain of dict lookups)."""
+    for key in keys:
+        value = attributes.get(key)
+        if value is not None and value != "":
+            return stringify(value)
+    return ""
+
+
+_TOOL_NAME_KEYS = (A.GEN_AI_TOOL_NAME, P.OI_TOOL_NAME, P.TL_ENTITY_NAME)
+_TOOL_CALL_ID_KEYS = (A.GEN_AI_TOOL_CALL_ID, P.OI_TOOL_CALL_ID, P.OI_TOOL_ID)
+_AGENT_NAME_KEYS = (A.GEN_AI_AGENT_NAME, P.OI_AGENT_NAME)
+_USER_KEYS = (A.ENDUSER_ID, P.OI_USER_ID, P.TL_USER_ID)
+_SESSION_KEYS = (A.SESSION_ID, P.TL_SESSION_ID)
+_CONVERSATION_KEYS = (
+    A.GEN_AI_CONVERSATION_ID,
+    P.MCP_SESSION_ID,
+    P.TL_CONVERSATION_ID,
+    P.TL_THREAD_ID,
+    P.TL_CHAT_ID,
+    P.PAI_RUN_ID,
+)
 
 
 def _tool_name(span: SpanRecord) -> str:
-    name = _text(span.attributes, A.GEN_AI_TOOL_NAME)
+    name = _first(span.attributes, _TOOL_NAME_KEYS)
     if name:
         return name
     return span.name.removeprefix(A.TOOL_SPAN_PREFIX)
+
+
+def _traceloop_input(attrs: Mapping[str, AttributeValue]) -> tuple[str, str]:
+    """(arguments JSON, tool-call id) from Traceloop's input envelope, ``""`` if absent.
+
+    LangChain tools: ``{"inputs": {...}, "input_str": ..., "kwargs": {"tool_call_id"}}``;
+    decorated functions: ``{"args": [...], "kwargs": {...}}``. Anything else is kept as is.
+    """
+    raw = attrs.get(P.TL_ENTITY_INPUT) or attrs.get(A.GEN_AI_TOOL_CALL_ARGUMENTS)
+    if not isinstance(raw, str) or not raw.startswith("{"):
+        return ("" if raw is None else stringify(raw)), ""
+    try:
+        envelope = json.loads(raw)
+    except ValueError:
+        return raw, ""
+    if not isinstance(envelope, dict):
+        return raw, ""
+    kwargs = envelope.get("kwargs")
+    call_id = ""
+    if isinstance(kwargs, dict) and isinstance(kwargs.get("tool_call_id"), str):
+        call_id = kwargs["tool_call_id"]
+    inputs = envelope.get("inputs")
+    if isinstance(inputs, dict) and inputs:
+        return _compact(inputs), call_id
+    if "input_str" in envelope:
+        return _compact(envelope["input_str"]), call_id
+    if "args" in envelope and isinstance(kwargs, dict):
+        args = envelope["args"]
+        return _compact(kwargs if not args else {"args": args, "kwargs": kwargs}), call_id
+    return raw, call_id
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _arguments(attrs: Mapping[str, AttributeValue]) -> tuple[str, str]:
+    """(arguments JSON, tool-call id found alongside them) of a tool span."""
+    if P.TL_SPAN_KIND in attrs:
+        return _traceloop_input(attrs)
+    value = attrs.get(A.GEN_AI_TOOL_CALL_ARGUMENTS)
+    if value is None:
+        value = attrs.get(P.PAI_TOOL_ARGUMENTS)
+    if value is not None:
+        return stringify(value), ""
+    value = attrs.get(P.OI_INPUT_VALUE)
+    if value is None:
+        return "", ""
+    if isinstance(value, str) and attrs.get(P.OI_INPUT_MIME_TYPE) != P.OI_MIME_JSON:
+        return _compact(value), ""  # plain text input: a JSON string, so the column stays JSON
+    return stringify(value), ""
+
+
+def _error_type(span: SpanRecord) -> str:
+    found = _text(span.attributes, A.ERROR_TYPE)
+    if found or span.status_code != "Error":
+        return found
+    for event in span.events:  # peers record the exception as an event only
+        if event.name == P.EXCEPTION_EVENT:
+            return _text(event.attributes, P.EXCEPTION_TYPE)
+    return ""
 
 
 def _status(span: SpanRecord) -> str:
@@ -126,8 +233,10 @@ def trace_row(span: SpanRecord) -> dict[str, Any]:
 def tool_call_row(span: SpanRecord, *, received_ns: int) -> dict[str, Any]:
     """The ``tool_calls`` row of a tool-call span (see :func:`is_tool_call`)."""
     attrs = span.attributes
-    agent_id = _text(attrs, A.GEN_AI_AGENT_ID)
+    agent_name = _first(attrs, _AGENT_NAME_KEYS)
+    agent_id = _text(attrs, A.GEN_AI_AGENT_ID) or agent_name
     trust = _strings(attrs, A.SOURCE_TRUST)
+    arguments, envelope_call_id = _arguments(attrs)
     return {
         "ts": span.start_ns,
         "duration_ns": span.duration_ns,
@@ -136,15 +245,15 @@ def tool_call_row(span: SpanRecord, *, received_ns: int) -> dict[str, Any]:
         "parent_span_id": span.parent_span_id,
         "service_name": _text(span.resource_attributes, A.SERVICE_NAME),
         "agent_id": agent_id,
-        "agent_name": _text(attrs, A.GEN_AI_AGENT_NAME) or agent_id,
-        "user_id": _text(attrs, A.ENDUSER_ID),
-        "session_id": _text(attrs, A.SESSION_ID),
-        "conversation_id": _text(attrs, A.GEN_AI_CONVERSATION_ID),
+        "agent_name": agent_name or agent_id,
+        "user_id": _first(attrs, _USER_KEYS),
+        "session_id": _first(attrs, _SESSION_KEYS),
+        "conversation_id": _first(attrs, _CONVERSATION_KEYS),
         "tool_name": _tool_name(span),
-        "tool_call_id": _text(attrs, A.GEN_AI_TOOL_CALL_ID),
+        "tool_call_id": _first(attrs, _TOOL_CALL_ID_KEYS) or envelope_call_id,
         "tool_type": _text(attrs, A.GEN_AI_TOOL_TYPE),
-        "framework": _text(attrs, A.FRAMEWORK),
-        "arguments": _text(attrs, A.GEN_AI_TOOL_CALL_ARGUMENTS),
+        "framework": _text(attrs, A.FRAMEWORK) or P.SCOPE_FRAMEWORKS.get(span.scope_name, ""),
+        "arguments": arguments,
         "arguments_hash": _text(attrs, A.ARGUMENTS_HASH),
         "result_hash": _text(attrs, A.RESULT_HASH),
         "prompt_hash": _text(attrs, A.PROMPT_HASH),
@@ -161,7 +270,7 @@ def tool_call_row(span: SpanRecord, *, received_ns: int) -> dict[str, Any]:
         "credential_expires_at": _int(attrs, A.CREDENTIAL_EXPIRES_AT),
         "decision": _text(attrs, A.DECISION) or A.DECISION_ALLOWED,
         "status": _status(span),
-        "error_type": _text(attrs, A.ERROR_TYPE),
+        "error_type": _error_type(span),
         "attributes": string_map(attrs),
         "resource_attributes": string_map(span.resource_attributes),
         "redactions": dict(span.redactions),
