@@ -6,10 +6,10 @@ can cheaply, *where they end*; exact match extents are then found by RE2 only in
 the values that matched (see ``_redactor``). Both engines are automata without
 backtracking, so scan time is linear in the input whatever the input is.
 
-* :class:`HyperscanEngine` (x86_64 wheels): one Hyperscan block-mode database reporting
-  the end offset of every match; if a hostile buffer produces more than
-  ``MAX_CALLBACKS`` matches it stops and rescans with a single-match database, which
-  costs one callback per pattern.
+* :class:`HyperscanEngine` (x86_64 wheels): Hyperscan block-mode databases (one per
+  scan set) reporting the end offset of every match; if a hostile buffer produces more
+  than ``MAX_CALLBACKS`` matches it stops and rescans with single-match databases,
+  which cost one callback per pattern.
 * :class:`Re2Engine` (portable): an ``RE2::Set`` that reports which patterns match.
 """
 
@@ -61,8 +61,18 @@ def available_engines() -> list[str]:
     return found
 
 
-def make_engine(name: str, patterns: Sequence[str]) -> Engine:
-    """Build engine ``name`` (``auto``, ``hyperscan`` or ``re2``) over ``patterns``."""
+def make_engine(
+    name: str,
+    patterns: Sequence[str],
+    sets: Sequence[str] | None = None,
+    origins: Sequence[str] | None = None,
+) -> Engine:
+    """Build engine ``name`` (``auto``, ``hyperscan`` or ``re2``) over ``patterns``.
+
+    ``sets`` names the scan set of each pattern (Hyperscan compiles one database per
+    set); a pattern's id is its index in ``patterns``; ``origins`` name the patterns
+    in errors.
+    """
     have = available_engines()
     if name == "auto":
         if not have:  # pragma: no cover - depends on the install
@@ -77,7 +87,7 @@ def make_engine(name: str, patterns: Sequence[str]) -> Engine:
             f'{", ".join(have) or "none"}); install it or set engine = "auto"'
         )
     if name == "hyperscan":
-        return HyperscanEngine(patterns)
+        return HyperscanEngine(patterns, sets, origins)
     return Re2Engine(patterns)
 
 
@@ -86,41 +96,72 @@ class HyperscanEngine:
 
     name = "hyperscan"
 
-    def __init__(self, patterns: Sequence[str]) -> None:
+    def __init__(
+        self,
+        patterns: Sequence[str],
+        sets: Sequence[str] | None = None,
+        origins: Sequence[str] | None = None,
+    ) -> None:
         import hyperscan
 
         self._hs = hyperscan
-        expressions = [p.encode() for p in patterns]
+        self._origins = list(origins or (f"pattern #{i + 1}" for i in range(len(patterns))))
+        groups: dict[str, list[int]] = {}
+        for index, scan_set in enumerate(sets or ["default"] * len(patterns)):
+            groups.setdefault(scan_set, []).append(index)
+        self._databases = [self._compile(patterns, ids) for ids in groups.values()]
+        self._local = threading.local()
+
+    def _compile(self, patterns: Sequence[str], ids: list[int]) -> tuple[Any, Any]:
+        hyperscan = self._hs
+        expressions = [patterns[i].encode() for i in ids]
         # Patterns Hyperscan cannot compile exactly are compiled as prefilters (a
         # superset); RE2 confirms every candidate afterwards, so results stay exact.
-        flags = []
-        for expression in expressions:
-            probe = hyperscan.Database()
-            try:
-                probe.compile(expressions=[expression], ids=[0], flags=[0])
-                flags.append(0)
-            except hyperscan.error:
-                flags.append(hyperscan.HS_FLAG_PREFILTER)
-        ids = list(range(len(expressions)))
-        self._all = hyperscan.Database()
-        self._all.compile(expressions=expressions, ids=ids, flags=flags)
-        self._single = hyperscan.Database()
-        self._single.compile(
+        flags = [0] * len(expressions)
+        every = hyperscan.Database()
+        try:
+            every.compile(expressions=expressions, ids=ids, flags=flags)
+        except hyperscan.error:
+            flags = [
+                self._exact_or_prefilter(e, self._origins[i])
+                for e, i in zip(expressions, ids, strict=True)
+            ]
+            every.compile(expressions=expressions, ids=ids, flags=flags)
+        first = hyperscan.Database()
+        first.compile(
             expressions=expressions,
             ids=ids,
             flags=[f | hyperscan.HS_FLAG_SINGLEMATCH for f in flags],
         )
-        self._local = threading.local()
+        return every, first
 
-    def _scratch(self) -> tuple[Any, Any]:
+    def _exact_or_prefilter(self, expression: bytes, origin: str) -> int:
+        for flag in (0, self._hs.HS_FLAG_PREFILTER):
+            try:
+                self._hs.Database().compile(expressions=[expression], ids=[0], flags=[flag])
+            except self._hs.error:
+                continue
+            return int(flag)
+        try:
+            self._hs.Database().compile(expressions=[expression], ids=[0], flags=[0])
+        except self._hs.error as exc:
+            raise ConfigError(
+                f"{origin}: Hyperscan cannot compile {expression.decode(errors='replace')!r} "
+                f'({exc}); fix the pattern or set [redaction] engine = "re2"'
+            ) from None
+        return 0
+
+    def _scratches(self) -> list[tuple[Any, Any]]:
         scratches = getattr(self._local, "scratches", None)
         if scratches is None:
-            scratches = (self._hs.Scratch(self._all), self._hs.Scratch(self._single))
+            scratches = [
+                (self._hs.Scratch(every), self._hs.Scratch(first))
+                for every, first in self._databases
+            ]
             self._local.scratches = scratches
         return scratches
 
     def scan(self, buf: bytes) -> ScanResult:
-        scratch_all, scratch_single = self._scratch()
         ends: dict[int, list[int]] = {}
         seen = 0
 
@@ -134,17 +175,23 @@ class HyperscanEngine:
                 found.append(end)
             return seen >= MAX_CALLBACKS
 
+        scratches = self._scratches()
         try:
-            self._all.scan(buf, match_event_handler=on_match, scratch=scratch_all)
+            for (every, _), (scratch, _) in zip(self._databases, scratches, strict=True):
+                every.scan(buf, match_event_handler=on_match, scratch=scratch)
         except self._hs.ScanTerminated:
-            hit: set[int] = set()
-
-            def on_first(pattern: int, _s: int, _e: int, _f: int, _c: object) -> None:
-                hit.add(pattern)
-
-            self._single.scan(buf, match_event_handler=on_first, scratch=scratch_single)
-            return None, hit
+            return None, self._first_matches(buf, scratches)
         return ends, set(ends)
+
+    def _first_matches(self, buf: bytes, scratches: list[tuple[Any, Any]]) -> set[int]:
+        hit: set[int] = set()
+
+        def on_first(pattern: int, _s: int, _e: int, _f: int, _c: object) -> None:
+            hit.add(pattern)
+
+        for (_, first), (_, scratch) in zip(self._databases, scratches, strict=True):
+            first.scan(buf, match_event_handler=on_first, scratch=scratch)
+        return hit
 
 
 class Re2Engine:
@@ -163,4 +210,4 @@ class Re2Engine:
         self._set.Compile()
 
     def scan(self, buf: bytes) -> ScanResult:
-        return None, set(self._set.Match(buf))
+        return None, set(self._set.Match(buf) or ())

@@ -28,6 +28,8 @@ import hmac
 import json
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import accumulate
+from operator import add
 from pathlib import Path
 from typing import Any
 
@@ -57,24 +59,23 @@ MIN_NUMBER = 10**8
 """Integers with at least nine digits are scanned as text (cards, SSNs, phones)."""
 KEY_CACHE_SIZE = 8_192
 SEPARATOR = "\n"
-_DIGEST_PREFIXES = ("sha256:", "hmac-sha256:")
-_HEX = frozenset("0123456789abcdef")
+_HEX = "0123456789abcdef"
+_ESCAPE = r"\\[u/]"
 
 # Slot kinds: how a scanned string is written back.
 _STR, _BYTES, _INT, _FIELD = 0, 1, 2, 3
 _DROP = object()
+_UNKNOWN = object()
 
 
 def _is_digest(value: Any) -> bool:
-    if isinstance(value, list):
-        return all(_is_digest(v) for v in value)
-    if not isinstance(value, str):
+    if type(value) is str:
+        if len(value) == 71 and value.startswith("sha256:"):
+            return not value[7:].strip(_HEX)
+        if len(value) == 76 and value.startswith("hmac-sha256:"):
+            return not value[12:].strip(_HEX)
         return False
-    for prefix in _DIGEST_PREFIXES:
-        if value.startswith(prefix):
-            rest = value[len(prefix) :]
-            return len(rest) == 64 and set(rest) <= _HEX
-    return False
+    return isinstance(value, list) and all(_is_digest(v) for v in value)
 
 
 def _trigger_pattern(words: Iterable[str]) -> str | None:
@@ -83,28 +84,27 @@ def _trigger_pattern(words: Iterable[str]) -> str | None:
     return "(?i)(?:" + "|".join(parts) + ")" if parts else None
 
 
+_Ref = tuple[Any, Any, int, dict[str, int], Any]
+
+
 class _Batch:
     """Strings to scan, where each came from, and whose redaction counts it feeds."""
 
-    __slots__ = ("containers", "counters", "keys", "kinds", "roots", "texts")
+    __slots__ = ("refs", "texts")
 
     def __init__(self) -> None:
         self.texts: list[str] = []
-        self.containers: list[Any] = []
-        self.keys: list[Any] = []
-        self.kinds: list[int] = []
-        self.counters: list[dict[str, int]] = []
-        self.roots: list[Any] = []  # phase 1: True if a JSON candidate; phase 2: root index
+        # (container, key, kind, counter, root) per text; root is True for a top-level
+        # string that may hold JSON (text phase) or the index of its structure (leaves).
+        self.refs: list[_Ref] = []
 
-    def add(  # noqa: PLR0917 - positional on the per-value hot path
-        self, text: str, container: Any, key: Any, kind: int, counter: dict[str, int], root: Any
-    ) -> None:
+    def add(self, text: str, ref: _Ref) -> None:
         self.texts.append(text)
-        self.containers.append(container)
-        self.keys.append(key)
-        self.kinds.append(kind)
-        self.counters.append(counter)
-        self.roots.append(root)
+        self.refs.append(ref)
+
+    def truncate(self, length: int) -> None:
+        del self.texts[length:]
+        del self.refs[length:]
 
 
 class Redactor:
@@ -118,17 +118,24 @@ class Redactor:
         self._compiled = [compile_re2(r.pattern or "", r.origin) for r in self._content]
         self._validators = [VALIDATORS[r.validator] if r.validator else None for r in self._content]
         patterns = [r.pattern or "" for r in self._content]
+        sets = [r.scan_set for r in self._content]
+        origins = [r.origin for r in self._content]
+        # Detection-only triggers: a key word (a JSON value may need a structural walk)
+        # and a JSON escape that could hide a secret from the raw-text scan.
         trigger = _trigger_pattern(w for r in self._key_rules for w in r.keys)
         self._keyword_id = len(patterns) if trigger else -1
         if trigger:
             patterns.append(trigger)
+            sets.append("key words")
+            origins.append("key-rule trigger")
             self._compiled.append(compile_re2(trigger, "key-rule trigger"))
-        self._escape_id = len(patterns)
-        patterns.append(r"\\[u/]")
-        self._compiled.append(compile_re2(r"\\[u/]", "escape trigger"))
+        patterns.append(_ESCAPE)
+        sets.append("default")
+        origins.append("escape trigger")
+        self._compiled.append(compile_re2(_ESCAPE, "escape trigger"))
         self._allow_patterns = [compile_re2(p, "allow pattern") for p in policy.allow_patterns]
-        self.engine: Engine = make_engine(engine or policy.engine, patterns)
-        self._key_cache: dict[str, Rule | None] = {}
+        self.engine: Engine = make_engine(engine or policy.engine, patterns, sets, origins)
+        self._key_cache: dict[str, Rule | object | None] = {}
         if key is None and policy.uses_hash:
             raise ValueError("a policy with hash actions needs a key")
 
@@ -188,9 +195,9 @@ class Redactor:
             for link in span.links:
                 self._collect(link.attributes, own, batch, structures)
             if span.name:
-                batch.add(span.name, span, "name", _FIELD, own, False)
+                batch.add(span.name, (span, "name", _FIELD, own, False))
             if span.status_message:
-                batch.add(span.status_message, span, "status_message", _FIELD, own, False)
+                batch.add(span.status_message, (span, "status_message", _FIELD, own, False))
             span_counters.append(counters)
 
         self._text_phase(batch, structures)
@@ -207,10 +214,9 @@ class Redactor:
     # --- collection -----------------------------------------------------------------
 
     def _key_rule(self, key: str) -> Rule | None:
-        try:
-            return self._key_cache[key]
-        except KeyError:
-            pass
+        cached = self._key_cache.get(key, _UNKNOWN)
+        if cached is not _UNKNOWN:
+            return cached  # type: ignore[return-value]
         rule = None
         if self._key_rules:
             normalised = normalise_key(key)
@@ -228,19 +234,26 @@ class Redactor:
         structures: list[tuple[Any, dict[str, int]]],
     ) -> None:
         exempt = self.policy.exempt_attributes
+        cache = self._key_cache
+        add_text = batch.texts.append
+        add_ref = batch.refs.append
         keyed: list[tuple[str, Rule]] = []
         for key, value in attributes.items():
             if key in exempt or (key in DIGEST_ATTRIBUTES and _is_digest(value)):
                 continue
-            rule = self._key_rule(key)
+            rule = cache.get(key, _UNKNOWN)
+            if rule is _UNKNOWN:
+                rule = self._key_rule(key)
             if rule is not None:
-                keyed.append((key, rule))
-            elif isinstance(value, str):
-                batch.add(value, attributes, key, _STR, counter, True)
+                keyed.append((key, rule))  # type: ignore[arg-type]
+            elif type(value) is str:
+                add_text(value)
+                add_ref((attributes, key, _STR, counter, True))
             elif isinstance(value, list):
                 for index, item in enumerate(value):
                     if isinstance(item, str):
-                        batch.add(item, value, index, _STR, counter, True)
+                        add_text(item)
+                        add_ref((value, index, _STR, counter, True))
                     elif isinstance(item, dict | list):
                         structures.append((item, counter))
                     else:
@@ -265,11 +278,8 @@ class Redactor:
             lengths: Iterable[int] = map(len, texts)
         else:
             lengths = (len(t.encode("utf-8", "surrogatepass")) for t in texts)
-        starts = []
-        position = 0
-        for length in lengths:
-            starts.append(position)
-            position += length + 1
+        # Slot k starts after the k earlier slots and their k separators.
+        starts = list(map(add, accumulate(lengths, initial=0), range(len(texts))))
         found: dict[int, set[int]] = {}
         if ends is not None:
             for pattern, offsets in ends.items():
@@ -342,11 +352,11 @@ class Redactor:
         for slot, patterns in found.items():
             start = starts[slot]
             end = starts[slot + 1] - 1 if slot + 1 < len(starts) else len(buf)
-            if batch.roots[slot]:  # a top-level string that matched something: JSON?
+            container, key, _, counter, candidate = batch.refs[slot]
+            if candidate:  # a top-level string that matched something: JSON?
                 parsed = _parse_json(batch.texts[slot])
                 if parsed is not None:
-                    root = _JsonRoot(batch.containers[slot], batch.keys[slot], parsed)
-                    structures.append((root, batch.counters[slot]))
+                    structures.append((_JsonRoot(container, key, parsed), counter))
                     continue
             matches = self._matches(buf, start, end, patterns)
             self._write(batch, slot, buf[start:end], matches)
@@ -374,7 +384,7 @@ class Redactor:
                 end = starts[slot + 1] - 1 if slot + 1 < len(starts) else len(buf)
                 matches = self._matches(buf, start, end, patterns)
                 if self._write(leaves, slot, buf[start:end], matches):
-                    owner = roots[leaves.roots[slot]]
+                    owner = roots[leaves.refs[slot][4]]
                     if owner is not None:
                         owner.changed = True
         for json_root in roots:
@@ -393,7 +403,7 @@ class Redactor:
         while stack:
             node, depth = stack.pop()
             if depth > MAX_DEPTH:
-                _truncate(leaves, marker)
+                leaves.truncate(marker)
                 return None
             items = node.items() if isinstance(node, dict) else enumerate(node)
             for key, value in items:
@@ -403,7 +413,7 @@ class Redactor:
                         keyed.append((node, key, rule))
                         continue
                 if isinstance(value, str):
-                    leaves.add(value, node, key, _STR, counter, root_index)
+                    leaves.add(value, (node, key, _STR, counter, root_index))
                 elif isinstance(value, dict | list):
                     stack.append((value, depth + 1))
                 else:
@@ -414,7 +424,8 @@ class Redactor:
         if isinstance(root, _JsonRoot):
             # Too deep to walk: redact the JSON text as plain text instead.
             text_batch = _Batch()
-            text_batch.add(root.container[root.key], root.container, root.key, _STR, counter, False)
+            text = root.container[root.key]
+            text_batch.add(text, (root.container, root.key, _STR, counter, False))
             buf, _, found = self._scan(text_batch.texts)
             if 0 in found:
                 self._write(text_batch, 0, buf, self._matches(buf, 0, len(buf), found[0]))
@@ -450,7 +461,7 @@ class Redactor:
         self, batch: _Batch, slot: int, value: bytes, matches: list[tuple[int, int, int]]
     ) -> bool:
         """Apply matches to one slot and store the result; True if anything changed."""
-        counter = batch.counters[slot]
+        counter = batch.refs[slot][3]
         if not matches:
             return False
         matches.sort()
@@ -482,7 +493,7 @@ class Redactor:
 
     @staticmethod
     def _store(batch: _Batch, slot: int, new: Any, rule: Rule | None = None) -> None:
-        container, key, kind = batch.containers[slot], batch.keys[slot], batch.kinds[slot]
+        container, key, kind, _, _ = batch.refs[slot]
         if new is _DROP:
             assert rule is not None
             if isinstance(container, dict):
@@ -519,9 +530,9 @@ def _add_scalar(  # noqa: PLR0917 - positional on the per-value hot path
 ) -> None:
     """Queue bytes and long integers for scanning (as Latin-1 text / decimal digits)."""
     if isinstance(value, bytes):
-        batch.add(value.decode("latin-1"), container, key, _BYTES, counter, root)
+        batch.add(value.decode("latin-1"), (container, key, _BYTES, counter, root))
     elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= MIN_NUMBER:
-        batch.add(str(value), container, key, _INT, counter, root)
+        batch.add(str(value), (container, key, _INT, counter, root))
 
 
 class _JsonRoot:
@@ -546,15 +557,3 @@ def _parse_json(text: str) -> Any:
     except (ValueError, RecursionError):
         return None
     return parsed if isinstance(parsed, dict | list) else None
-
-
-def _truncate(batch: _Batch, length: int) -> None:
-    for column in (
-        batch.texts,
-        batch.containers,
-        batch.keys,
-        batch.kinds,
-        batch.counters,
-        batch.roots,
-    ):
-        del column[length:]
