@@ -13,6 +13,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
+from pydantic import Field
 
 import agentaudit
 
@@ -26,7 +27,7 @@ class ScriptedChatModel(BaseChatModel):
     """Replies with ``replies`` in order; records every input it was given."""
 
     replies: list[AIMessage]
-    seen: list[list[BaseMessage]] = []
+    seen: list[list[BaseMessage]] = Field(default_factory=list)
     index: int = 0
 
     @property

@@ -110,9 +110,11 @@ def test_tool_spans_nest_tool_internal_spans_and_share_the_trace(spans: Spans) -
             config={"configurable": {"thread_id": "t"}},
         )
     inbox, send = spans.tool("read_inbox"), spans.tool("send_email")
-    assert inbox.context is not None and send.context is not None
+    assert inbox.context is not None
+    assert send.context is not None
     assert inbox.context.span_id != send.context.span_id
-    assert inbox.status.is_ok and send.status.is_ok
+    assert inbox.status.is_ok
+    assert send.status.is_ok
 
 
 def test_uninstrumented_runs_emit_nothing_and_behave_the_same(spans: Spans) -> None:
@@ -120,9 +122,7 @@ def test_uninstrumented_runs_emit_nothing_and_behave_the_same(spans: Spans) -> N
 
     agentaudit.uninstrument()
     hooks_after = list(tracer_context._configure_hooks)
-    assert not any(
-        type(entry[0].get()).__name__ == "AuditCallbackHandler" for entry in hooks_after
-    )
+    assert not any(type(entry[0].get()).__name__ == "AuditCallbackHandler" for entry in hooks_after)
     agent = _agent(ScriptedChatModel(replies=injection_script()))
     out = agent.invoke(  # type: ignore[attr-defined]
         {"messages": [("user", "Summarise my new email.")]},

@@ -1,0 +1,219 @@
+"""Custom LangGraph graphs: tool errors, concurrent sessions, interrupt/resume approvals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.runnables import RunnableLambda
+from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode
+from langgraph.types import Command, interrupt
+
+import agentaudit
+from agentaudit.instrumentation import _version_check
+from agentaudit.instrumentation import langchain as integration
+from agentaudit.schema import attributes as A
+from tests.frameworks.langchain._scripted import (
+    ScriptedChatModel,
+    call,
+    injection_script,
+    read_inbox,
+    send_email,
+)
+from tests.frameworks.langchain.conftest import Spans
+
+
+def _graph(model: ScriptedChatModel, tools: list[Any], *, review: bool = False) -> Any:
+    """model -> (review) -> tools -> model ... until the model answers without tool calls."""
+
+    def agent(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    async def aagent(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    def route(state: MessagesState) -> str:
+        last = state["messages"][-1]
+        if not (isinstance(last, AIMessage) and last.tool_calls):
+            return END
+        return "review" if review else "tools"
+
+    def review_node(state: MessagesState) -> Command[Any]:
+        last = state["messages"][-1]
+        assert isinstance(last, AIMessage)
+        if any(c["name"] == "send_email" for c in last.tool_calls):
+            decision = interrupt({"question": "send this email?", "calls": last.tool_calls})
+            if decision.get("approved") is False if isinstance(decision, dict) else False:
+                return Command(goto=END)
+        return Command(goto="tools")
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("agent", RunnableLambda(agent, afunc=aagent))
+    graph.add_node("tools", ToolNode(tools, handle_tool_errors=True))
+    if review:
+        graph.add_node("review", review_node)
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", route)
+    graph.add_edge("tools", "agent")
+    return graph.compile(checkpointer=InMemorySaver())
+
+
+class MailboxDown(RuntimeError):
+    pass
+
+
+@tool
+def flaky_inbox(folder: str = "inbox") -> str:
+    """Fails."""
+    raise MailboxDown(f"mailbox {folder} is down")
+
+
+def test_tool_exception_passes_through_unchanged_and_is_recorded(spans: Spans) -> None:
+    with pytest.raises(MailboxDown, match="mailbox inbox is down"):
+        flaky_inbox.invoke({"folder": "inbox"})
+    span = spans.tool("flaky_inbox")
+    attrs = dict(span.attributes or {})
+    assert attrs[A.ERROR_TYPE].endswith("MailboxDown")  # type: ignore[union-attr]
+    assert not span.status.is_ok
+
+
+def test_tool_error_inside_a_graph_reaches_the_model_as_before(spans: Spans) -> None:
+    model = ScriptedChatModel(replies=[call("flaky_inbox", {}, "c1"), AIMessage("sorry")])
+    graph = _graph(model, [flaky_inbox])
+    with agentaudit.context(agent="a", user="u", session="s"):
+        out = graph.invoke(
+            {"messages": [("user", "mail?")]}, config={"configurable": {"thread_id": "x"}}
+        )
+    errors = [m for m in out["messages"] if isinstance(m, ToolMessage)]
+    assert errors
+    assert errors[0].status == "error"
+    attrs = dict(spans.tool("flaky_inbox").attributes or {})
+    assert attrs[A.GEN_AI_TOOL_CALL_ID] == "c1"
+    assert str(attrs[A.ERROR_TYPE]).endswith("MailboxDown")
+
+
+def test_concurrent_async_sessions_keep_separate_provenance(spans: Spans) -> None:
+    async def session(name: str) -> None:
+        model = ScriptedChatModel(replies=injection_script(prefix="call"))
+        graph = _graph(model, [read_inbox, send_email])
+        with agentaudit.context(agent="mail-assistant", user=name, session=f"sess-{name}"):
+            await graph.ainvoke(
+                {"messages": [("user", f"{name}: check my mail")]},
+                config={"configurable": {"thread_id": f"thread-{name}"}},
+            )
+
+    async def both() -> None:
+        await asyncio.gather(session("bob"), session("carol"))
+
+    asyncio.run(both())
+    sends = spans.tools("send_email")
+    assert len(sends) == 2
+    by_user = {str(s.attributes[A.ENDUSER_ID]): dict(s.attributes or {}) for s in sends}  # type: ignore[index]
+    assert set(by_user) == {"bob", "carol"}
+    chats = {
+        (str(c.attributes[A.ENDUSER_ID]), str(c.attributes[A.PROMPT_HASH]))  # type: ignore[index]
+        for c in spans.of(A.OPERATION_CHAT)
+    }
+    for user, attrs in by_user.items():
+        assert attrs[A.SESSION_ID] == f"sess-{user}"
+        assert attrs[A.GEN_AI_CONVERSATION_ID] == f"thread-{user}"
+        assert (user, attrs[A.PROMPT_HASH]) in chats  # its own model input, not the other's
+        assert "tool:read_inbox#call_1" in attrs[A.SOURCE_REFS]  # type: ignore[operator]
+    assert by_user["bob"][A.PROMPT_HASH] != by_user["carol"][A.PROMPT_HASH]
+
+
+def _review_script() -> list[AIMessage]:
+    return [
+        call("send_email", {"to": "x@corp.example", "body": "hi"}, "c1"),
+        call("read_inbox", {"folder": "inbox"}, "c2"),
+        AIMessage("done"),
+    ]
+
+
+def test_resume_after_interrupt_marks_the_pending_call_human_approved(spans: Spans) -> None:
+    graph = _graph(
+        ScriptedChatModel(replies=_review_script()), [read_inbox, send_email], review=True
+    )
+    config: Any = {"configurable": {"thread_id": "review-1"}}
+    with agentaudit.context(agent="mail-assistant", user="bob", session="s"):
+        first = graph.invoke({"messages": [("user", "email x")]}, config=config)
+        assert "__interrupt__" in first
+        assert spans.tools("send_email") == []  # nothing ran before the human decided
+        graph.invoke(Command(resume={"approved": True, "approver": "alice"}), config=config)
+    send = dict(spans.tool("send_email").attributes or {})
+    assert send[A.APPROVAL_STATUS] == "human"
+    assert send[A.APPROVAL_APPROVER] == "alice"
+    # The next model turn's call was not what alice approved.
+    inbox = dict(spans.tool("read_inbox").attributes or {})
+    assert inbox[A.APPROVAL_STATUS] == "none"
+    assert A.APPROVAL_APPROVER not in inbox
+
+
+def test_a_denying_resume_value_is_not_recorded_as_approval(spans: Spans) -> None:
+    @tool
+    def send_anyway(to: str) -> str:
+        """A tool the app runs even though the reviewer said no."""
+        return "sent"
+
+    def node(state: MessagesState) -> dict[str, Any]:
+        interrupt("ok?")
+        return {"messages": [send_anyway.invoke({"to": "x"})]}
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("act", node)
+    graph.add_edge(START, "act")
+    graph.add_edge("act", END)
+    app = graph.compile(checkpointer=InMemorySaver())
+    config: Any = {"configurable": {"thread_id": "deny"}}
+    app.invoke({"messages": [("user", "go")]}, config=config)
+    app.invoke(Command(resume="reject"), config=config)
+    attrs = dict(spans.tool("send_anyway").attributes or {})
+    assert attrs[A.APPROVAL_STATUS] == "none"
+
+
+@pytest.mark.parametrize(
+    ("resume", "expected"),
+    [
+        (True, (True, None)),
+        ("approve", (True, None)),
+        ("reject", (False, None)),
+        (False, (False, None)),
+        ({"approved": True, "approver": "alice"}, (True, "alice")),
+        ({"type": "accept", "approved_by": "dan"}, (True, "dan")),
+        ({"type": "reject"}, (False, None)),
+        ({"approved": False, "approver": "alice"}, (False, None)),
+        ({"id-1": {"approver": "eve"}, "id-2": {"type": "accept"}}, (True, "eve")),
+        ({"id-1": {"approver": "eve"}, "id-2": {"decision": "deny"}}, (False, None)),
+    ],
+)
+def test_approval_from_resume(resume: object, expected: tuple[bool, str | None]) -> None:
+    assert integration.approval_from_resume(resume) == expected
+
+
+def test_an_unsupported_langchain_core_stays_off_with_one_warning(
+    provider: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from langchain_core.tracers import context as tracer_context
+
+    from agentaudit.instrumentation.langchain import _install
+
+    before = list(tracer_context._configure_hooks)
+    monkeypatch.setattr(_install, "_supported", ("langchain-core", (0, 1), (0, 2)))
+    _version_check.reset_warnings()
+    caplog.set_level(logging.WARNING, logger="agentaudit.instrumentation")
+    agentaudit.instrument(tracer_provider=provider, integrations=["langchain"])
+    integration.instrument()
+    assert not integration.instrumented()
+    assert list(tracer_context._configure_hooks) == before
+    warnings = [r for r in caplog.records if "langchain-core" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "outside the supported range >=0.1,<0.2" in warnings[0].getMessage()
+    # The agent still works.
+    assert read_inbox.invoke({"folder": "inbox"}).startswith("[email:msg-42]")
+    _version_check.reset_warnings()
