@@ -107,15 +107,27 @@ def ingest_health(store: Store) -> dict[str, Any]:
     return {**row, "spans": spans}
 
 
+_OPTIONAL_TABLES: Final[Mapping[str, str]] = {
+    # Findings: the detector's table; its columns are not part of this module's contract.
+    "findings": "SELECT * FROM agentaudit.findings LIMIT {limit:UInt32}",
+    # Quarantine: newest version per agent (ReplacingMergeTree), only those still held.
+    "quarantine": (
+        "SELECT agent_id, since, reason, actor, revocation_id, updated_at "
+        "FROM agentaudit.quarantine FINAL WHERE state = 'quarantined' "
+        "ORDER BY since DESC LIMIT {limit:UInt32}"
+    ),
+}
+
+
 def optional_table(store: Store, table: str, limit: int = 50) -> pd.DataFrame | None:
     """Rows of a table another issue adds (findings, quarantine); None while it is absent."""
-    if table not in ("findings", "quarantine"):
+    sql = _OPTIONAL_TABLES.get(table)
+    if sql is None:
         raise ValueError(f"not an optional dashboard table: {table!r}")
-    if not store.read_only(f"EXISTS TABLE agentaudit.{table}").rows[0][0]:
+    exists = store.read_only("EXISTS TABLE agentaudit.{name:Identifier}", {"name": table})
+    if not exists.rows[0][0]:
         return None
-    return _query(
-        store, f"SELECT * FROM agentaudit.{table} LIMIT {{limit:UInt32}}", {"limit": limit}
-    )
+    return _query(store, sql, {"limit": limit})
 
 
 # --- Investigate --------------------------------------------------------------------

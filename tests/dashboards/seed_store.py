@@ -2,7 +2,7 @@
 
 The spans go through the real write path (normalise -> Arrow -> insert) via
 :class:`~agentaudit.collector.writer.Writer`. Run as a script to seed a store directory:
-``python tests/dashboards/seed_store.py chdb:///tmp/store``.
+``python -m tests.dashboards.seed_store chdb:///tmp/store`` (from the repository root).
 """
 
 from __future__ import annotations

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import DEMO_AGENT, DEMO_SESSION
 
 from agentaudit.collector.store import Store
 from agentaudit.dashboards import queries
 from agentaudit.dashboards.filters import FilterError, Filters, TimeRange
+from tests.dashboards.seed_store import DEMO_AGENT, DEMO_SESSION
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.timezone.utc)
 HOSTILE = [
