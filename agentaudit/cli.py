@@ -31,6 +31,15 @@ AGENTAUDIT_CLICKHOUSE_URL; AGENTAUDIT_TOKEN (agents: OTLP export) and
 AGENTAUDIT_ADMIN_TOKEN (responders: queries, revocations) enable bearer-token auth.
 docs: docs/ARCHITECTURE.md, docs/configuration.md"""
 
+SQL_EPILOG = """\
+environment: AGENTAUDIT_API_URL (a running process's admin API, default
+http://127.0.0.1:4320), AGENTAUDIT_ADMIN_TOKEN (sent as its bearer token); the store:
+AGENTAUDIT_STORE, AGENTAUDIT_CLICKHOUSE_URL, AGENTAUDIT_CONFIG."""
+
+DEMO_EPILOG = """\
+environment: AGENTAUDIT_TOKEN (sent as the bearer token on exports), and the standard
+OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_SERVICE_NAME, ..."""
+
 
 def _add_store_flags(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
@@ -109,9 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     sql = commands.add_parser(
         "sql",
         help="run a read-only SQL query",
-        description="Run a read-only query: through a running process's admin API (--api, "
-        "or AGENTAUDIT_API_URL when a process answers there), or on a store that no "
+        description="Run a read-only query: through a running process's admin API (--api,\n"
+        "or AGENTAUDIT_API_URL when a process answers there), or on a store that no\n"
         "process holds (--store / --clickhouse). Writes are refused by ClickHouse.",
+        epilog=SQL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sql.add_argument("query", help='e.g. "SELECT tool_name, agent_id FROM agentaudit.tool_calls"')
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -126,7 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hashpw.set_defaults(command="hash-password")
 
-    demo = commands.add_parser("demo", help="send the demo agent traffic to a running collector")
+    demo = commands.add_parser(
+        "demo",
+        help="send the demo agent traffic to a running collector",
+        epilog=DEMO_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     demo.add_argument(
         "--endpoint",
         default=None,
