@@ -45,7 +45,7 @@ MAX_ITEMS = 1000
 MAX_NODES = 20_000
 """After this many values the rest of a structure becomes ``"<node limit>"``."""
 
-_SAFE_INT = 2**53
+_SAFE_INT = 2**53 - 1
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SIMPLE_SCALARS = (str, int, bool, type(None))
 

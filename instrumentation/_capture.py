@@ -13,9 +13,10 @@ through :func:`~agentaudit.instrumentation._canonical.to_jsonable` markers.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 from agentaudit.instrumentation._canonical import canonical_json, digest
 from agentaudit.instrumentation._settings import REDACTED, Settings
@@ -75,10 +76,79 @@ class Payload:
         self.text = text
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _refuse(value: object) -> object:
+    raise TypeError(type(value).__qualname__)
+
+
+def _c_encoder() -> Callable[[Any, int], Any] | None:
+    """The C encoder of the json module, built once (the stdlib rebuilds it per call)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    basestring = getattr(json.encoder, "c_encode_basestring", None)
+    if make is None or basestring is None:
+        return None
+    # (markers, default, encoder, indent, key_sep, item_sep, sort_keys, skipkeys, allow_nan)
+    return make(None, _refuse, basestring, None, ":", ",", True, False, False)  # type: ignore[no-any-return]
+
+
+_C_ENCODE = _c_encoder()
+_SAFE_INT = 2**53 - 1
+_MAX_MEMO = 4096
+
+
+class _KeyMemo:
+    """Per redact-key set: which argument names are safe to capture as they are."""
+
+    keys: frozenset[str] | None = None
+    safe: ClassVar[dict[str, bool]] = {}
+
+
+def _safe_key(key: object, keys: frozenset[str]) -> bool:
+    if _KeyMemo.keys is not keys:
+        _KeyMemo.safe.clear()
+        _KeyMemo.keys = keys
+    if type(key) is not str:
+        return False
+    known = _KeyMemo.safe.get(key)
+    if known is None:
+        known = key.isascii() and key.lower() not in keys
+        if len(_KeyMemo.safe) < _MAX_MEMO:
+            _KeyMemo.safe[key] = known
+    return known
+
+
+def _flat_encoded(value: dict[Any, Any], keys: frozenset[str]) -> bytes | None:
+    """Canonical JSON of a flat dict of plain scalars with harmless keys, else None.
+
+    The hot path of argument capture: one pass, the C encoder, no copies.
+    """
+    for key, item in value.items():
+        kind = type(item)
+        if not _safe_key(key, keys):
+            return None
+        if kind is str or item is None or kind is bool:
+            continue
+        if kind is not int or not -_SAFE_INT <= item <= _SAFE_INT:
+            return None
+    try:
+        if _C_ENCODE is not None:
+            return "".join(_C_ENCODE(value, 0)).encode("utf-8")
+        return _ENCODER.encode(value).encode("utf-8")
+    except (UnicodeEncodeError, ValueError):
+        return None
+
+
 def capture(
     tool: str, kind: str, value: Any, settings: Settings, *, keep: bool, max_bytes: int
 ) -> Payload:
     """Redact, canonicalise and hash ``value``; keep its capped text when ``keep``."""
+    if settings.redact is None and type(value) is dict:
+        encoded = _flat_encoded(value, settings.redact_keys)
+        if encoded is not None:
+            text = truncate(encoded.decode("utf-8"), max_bytes) if keep else None
+            return Payload(digest(encoded, settings.hash_key), len(encoded), text)
     if settings.redact_keys:
         value = redact_keys(value, settings.redact_keys)
     if settings.redact is not None:

@@ -37,12 +37,13 @@ __all__ = [
     "ensure_tracer_provider",
     "instrument",
     "instrumented_integrations",
+    "register_integration",
     "uninstrument",
 ]
 
 log = logging.getLogger("agentaudit.instrumentation")
 
-INTEGRATIONS: Mapping[str, str] = {
+INTEGRATIONS: dict[str, str] = {
     "langchain": "langchain_core",
     "mcp": "mcp",
     "openai_agents": "agents",
@@ -53,6 +54,17 @@ INTEGRATIONS: Mapping[str, str] = {
 }
 """Integration name -> the framework module whose import triggers it."""
 
+_MODULES: dict[str, str] = {}
+"""Integration name -> its module, for integrations registered outside this package."""
+
+
+def register_integration(name: str, *, framework_module: str, integration_module: str) -> None:
+    """Add an integration: ``integration_module`` (with ``instrument()`` and
+    ``uninstrument()``) runs when ``framework_module`` is imported. For plug-ins."""
+    with _lock:
+        INTEGRATIONS[name] = framework_module
+        _MODULES[name] = integration_module
+
 
 class _Instrumentation:
     """What instrument() did, so uninstrument() can undo exactly that."""
@@ -61,6 +73,7 @@ class _Instrumentation:
         self.lock = threading.RLock()
         self.instrumented = False
         self.active: dict[str, ModuleType] = {}
+        self.watched: set[str] = set()
         self.created_provider: TracerProvider | None = None
 
 
@@ -105,7 +118,7 @@ def ensure_tracer_provider(environ: Mapping[str, str] | None = None) -> TracerPr
 
 def _integration_module(name: str) -> ModuleType | None:
     try:
-        return importlib.import_module(f"agentaudit.instrumentation.{name}")
+        return importlib.import_module(_MODULES.get(name, f"agentaudit.instrumentation.{name}"))
     except ImportError:
         log.debug("agentaudit: no integration module for %s", name, exc_info=True)
         return None
@@ -156,8 +169,9 @@ def instrument(
         _done.instrumented = True
         disabled = settings().disabled_integrations
         for name in integrations if integrations is not None else INTEGRATIONS:
-            if name in disabled or name in _active:
+            if name in disabled or name in _active or name in _done.watched:
                 continue
+            _done.watched.add(name)
             _watch(name)
 
 
@@ -165,6 +179,7 @@ def uninstrument() -> None:
     """Undo :func:`instrument`: integrations restored, hooks removed, auditing off."""
     with _lock:
         _hooks.remove_all()
+        _done.watched.clear()
         for name, module in list(_active.items()):
             try:
                 module.uninstrument()

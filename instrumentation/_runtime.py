@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -153,6 +153,7 @@ class ToolSpec:
     span_name: str = field(init=False)
     _settings: Settings | None = field(default=None, init=False, repr=False)
     _tool_settings: ToolSettings | None = field(default=None, init=False, repr=False)
+    _cache: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.attributes = _spans.tool_attributes(
@@ -189,6 +190,41 @@ class ToolSpec:
             _state.report_error(f"starting the span of tool {self.name!r} failed")
             return None
 
+    def _base(
+        self, current: Settings, prompt: PromptRecord | None
+    ) -> tuple[dict[str, Any], str, PromptRecord | None]:
+        """Attributes shared by consecutive calls in one context: tool + context + prompt.
+
+        Cached on the spec while the frame, the prompt and the settings stay the same
+        objects (frames and prompt records are immutable), so a loop of calls copies one
+        dict instead of merging three.
+        """
+        frame = _context.current_frame()
+        explicit = prompt is not None
+        if not explicit:
+            prompt = frame.prompt() if frame is not None else _context.current_prompt()
+        cached = self._cache
+        if (
+            cached is not None
+            and cached[0] is frame
+            and cached[1] is prompt
+            and cached[2] is current
+            and frame is not None
+            and frame.complete
+        ):
+            return cached[3], cached[4], prompt
+        base = self.attributes.copy()
+        if frame is None or not frame.complete:
+            base.update(_context.baggage_attributes())
+        if frame is not None:
+            base.update(frame.attributes)
+        session = str(base.get(A.SESSION_ID, ""))
+        if prompt is not None:
+            base.update(prompt.attributes)
+        base[A.DECISION] = A.DECISION_ALLOWED
+        self._cache = (frame, prompt, current, base, session)
+        return base, session, prompt
+
     def _begin(
         self,
         arguments: Mapping[str, Any],
@@ -197,22 +233,8 @@ class ToolSpec:
         resource_ids: Iterable[str] | None,
     ) -> ToolCall:
         current, tool_settings = self._config()
-        attributes = self.attributes.copy()
-        frame = _context.current_frame()
-        if frame is None:
-            attributes.update(_context.baggage_attributes())
-            session = str(attributes.get(A.SESSION_ID, ""))
-            if prompt is None:
-                prompt = _context.current_prompt()
-        else:
-            if not frame.complete:
-                attributes.update(_context.baggage_attributes())
-            attributes.update(frame.attributes)
-            session = frame.session or str(attributes.get(A.SESSION_ID, ""))
-            if prompt is None:
-                prompt = frame.prompt()
-        if prompt is not None:
-            attributes.update(prompt.attributes)
+        base, session, prompt = self._base(current, prompt)
+        attributes = base.copy()
         if call_id:
             attributes[A.GEN_AI_TOOL_CALL_ID] = call_id
         payload = capture(
@@ -226,16 +248,16 @@ class ToolSpec:
         attributes[A.ARGUMENTS_HASH] = payload.hash
         if payload.text is not None:
             attributes[A.GEN_AI_TOOL_CALL_ARGUMENTS] = payload.text
-        resources = list(resource_ids) if resource_ids is not None else []
         resource = self.resource if self.resource is not None else tool_settings.resource
-        if resource is not None:
-            resources.extend(resolve_resources(resource, arguments))
-        if resources:
-            attributes[A.RESOURCE_IDS] = tuple(resources)
+        if resource is not None or resource_ids is not None:
+            resources = list(resource_ids) if resource_ids is not None else []
+            if resource is not None:
+                resources.extend(resolve_resources(resource, arguments))
+            if resources:
+                attributes[A.RESOURCE_IDS] = tuple(resources)
         hooks = _Hooks.current
         if hooks:
             self._run_hooks(hooks, arguments, attributes, call_id)
-        attributes[A.DECISION] = A.DECISION_ALLOWED
         span = _state.tracer().start_span(self.span_name, kind=self.kind, attributes=attributes)
         token = otel_context.attach(trace.set_span_in_context(span))
         return ToolCall(
@@ -349,6 +371,9 @@ class ToolCall:
     def _record_result(self, result: Any) -> None:
         current = self._settings
         tool_settings = self._tool_settings
+        if result is None and current.redact is None:
+            self.span.set_attributes(_none_result(current))
+            return
         keep = tool_settings.capture_results
         if keep is None:
             keep = current.capture_results
@@ -386,6 +411,21 @@ class ToolCall:
             self.error(exc)
         else:
             self.ok(None if self.result is _UNSET_RESULT else self.result)
+
+
+class _NoneResult:
+    """The result attributes of a tool returning None, per settings object."""
+
+    settings: Settings | None = None
+    attributes: ClassVar[dict[str, Any]] = {}
+
+
+def _none_result(current: Settings) -> dict[str, Any]:
+    if _NoneResult.settings is not current:
+        payload = capture("", "result", None, current, keep=False, max_bytes=1)
+        _NoneResult.attributes = {A.RESULT_HASH: payload.hash, A.RESULT_SIZE: payload.size}
+        _NoneResult.settings = current
+    return _NoneResult.attributes
 
 
 def _canonical_text(value: Any) -> str:

@@ -63,7 +63,7 @@ def _refresh() -> Tracer:
 def set_tracer_provider(provider: TracerProvider | None) -> None:
     """Use ``provider`` instead of the global tracer provider (None: the global one)."""
     _process.provider = provider
-    _refresh()
+    _process.tracer = None  # resolved on first use, where failures are caught
 
 
 def enabled() -> bool:

@@ -1,0 +1,125 @@
+"""Server side: a SERVER contract span around each ``tools/call``, as server middleware.
+
+mcp 2.x servers run every inbound message through ``Server.middleware`` (the SDK's
+extension point; ``MCPServer`` shares its low-level server's list). :class:`AuditMiddleware`
+handles ``tools/call`` only: it extracts the caller's trace context and provenance from
+the request ``_meta`` (:mod:`._meta`), opens an ``execute_tool {name}`` span of kind
+SERVER parented to the client's tool span, with the caller's user / session / agent, and
+``gen_ai.conversation.id`` = the transport's MCP session id (``mcp-session-id``; on stdio,
+where there is none, the caller's conversation if it sent one). The span is current
+while the tool runs. Results with ``isError`` (``MCPServer`` turns tool exceptions into
+those) give ``error.type=tool_error``; an ``MCPError`` or other exception raised through
+the chain gives its class and passes through unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+import agentaudit
+from agentaudit.instrumentation import _state
+from agentaudit.instrumentation.mcp._client import FRAMEWORK, TOOL_ERROR
+from agentaudit.instrumentation.mcp._meta import extract
+from agentaudit.instrumentation.runtime import ToolCall, tool_call
+from agentaudit.schema import attributes as A
+
+__all__ = ["SESSION_HEADER", "AuditMiddleware", "session_id_of"]
+
+SESSION_HEADER = "mcp-session-id"
+
+
+def session_id_of(ctx: Any) -> str | None:
+    """The transport session id of a request context, when the transport has one."""
+    headers = getattr(getattr(ctx, "request", None), "headers", None)
+    if headers is not None:
+        try:
+            value = headers.get(SESSION_HEADER)
+        except Exception:
+            value = None
+        if isinstance(value, str) and value:
+            return value
+    connection = getattr(getattr(ctx, "session", None), "_connection", None)
+    value = getattr(connection, "session_id", None)
+    return value if isinstance(value, str) and value else None
+
+
+def _is_error(result: Any) -> bool:
+    if isinstance(result, Mapping):
+        return result.get("isError") is True
+    return getattr(result, "is_error", None) is True
+
+
+class AuditMiddleware:
+    """``ServerMiddleware``: the audited execution of ``tools/call`` requests."""
+
+    async def __call__(self, ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+        if getattr(ctx, "method", None) != "tools/call" or not _state.enabled():
+            return await call_next(ctx)
+        try:
+            params = ctx.params if isinstance(ctx.params, Mapping) else {}
+            name = params.get("name")
+            arguments = params.get("arguments")
+            meta = ctx.meta if ctx.meta is not None else params.get("_meta")
+            parent, identity = extract(meta)
+            conversation = session_id_of(ctx) or identity.pop(A.GEN_AI_CONVERSATION_ID, None)
+            identity.pop(A.GEN_AI_CONVERSATION_ID, None)
+        except Exception:
+            _state.report_error("reading an MCP tools/call request failed")
+            return await call_next(ctx)
+        if not isinstance(name, str) or not name:
+            return await call_next(ctx)
+        token = otel_context.attach(parent) if parent is not None else None
+        try:
+            scope = _scope(identity, conversation)
+            with scope:
+                call = tool_call(
+                    name,
+                    framework=FRAMEWORK,
+                    arguments=arguments if isinstance(arguments, Mapping) else {},
+                    kind=SpanKind.SERVER,
+                )
+            if not isinstance(call, ToolCall):
+                return await call_next(ctx)
+            try:
+                result = await call_next(ctx)
+            except BaseException as exc:
+                call.error(exc)
+                raise
+            if _is_error(result):
+                call.span.set_attribute(A.ERROR_TYPE, TOOL_ERROR)
+                call.span.set_status(trace.StatusCode.ERROR)
+            call.ok(result)
+            return result
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+
+
+class _NoScope:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _scope(identity: Mapping[str, str], conversation: str | None) -> Any:
+    """An ``agentaudit.context`` with the caller's identity (only what was sent)."""
+    keys: dict[str, Any] = {}
+    user = identity.get(A.ENDUSER_ID)
+    session = identity.get(A.SESSION_ID)
+    agent = identity.get(A.GEN_AI_AGENT_ID)
+    if user:
+        keys["user"] = user
+    if session:
+        keys["session"] = session
+    if agent:
+        keys["agent"] = agent
+    if conversation:
+        keys["conversation"] = conversation
+    return agentaudit.context(**keys) if keys else _NoScope()
