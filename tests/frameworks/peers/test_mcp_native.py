@@ -19,8 +19,8 @@ from tests.frameworks.peers.conftest import Recorded
 
 pytest.importorskip("mcp.server.mcpserver")
 
-from mcp import Client  # noqa: E402
-from mcp.server.mcpserver import MCPServer  # noqa: E402
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
 
 
 class _Switch(SpanProcessor):

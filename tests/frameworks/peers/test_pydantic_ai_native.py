@@ -13,11 +13,11 @@ from tests.frameworks.peers.conftest import INJECTED, Recorded
 
 pytest.importorskip("pydantic_ai")
 
-from pydantic_ai import Agent, DeferredToolRequests, DeferredToolResults  # noqa: E402
-from pydantic_ai.capabilities.instrumentation import Instrumentation  # noqa: E402
-from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart  # noqa: E402
-from pydantic_ai.models.function import AgentInfo, FunctionModel  # noqa: E402
-from pydantic_ai.models.instrumented import InstrumentationSettings  # noqa: E402
+from pydantic_ai import Agent, DeferredToolRequests, DeferredToolResults
+from pydantic_ai.capabilities.instrumentation import Instrumentation
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.models.instrumented import InstrumentationSettings
 
 
 def script(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
