@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import decimal
+import http.server
 import io
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -234,3 +237,47 @@ def test_json_of_a_real_store_result(tmp_path: Path) -> None:
     assert row["n"] is None
     assert row["u"] == "12345678-1234-5678-1234-567812345678"
     assert row["ip"] == "10.0.0.1"
+
+
+# --- something else answers at the API URL --------------------------------------------
+
+
+class _Impostor(http.server.BaseHTTPRequestHandler):
+    """Answers every POST with a fixed status and body (a server that is not agentaudit)."""
+
+    replies: ClassVar[dict[str, tuple[int, bytes]]] = {
+        "/html/v1/query": (200, b"<html>dashboard</html>"),
+        "/list/v1/query": (200, b"[1, 2]"),
+        "/object/v1/query": (200, b'{"status": "ok"}'),
+        "/error-list/v1/query": (500, b"[1]"),
+        "/error-html/v1/query": (502, b"<html>bad gateway</html>"),
+    }
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        status, body = self.replies.get(self.path, (404, b""))
+        self.send_response(status)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def impostor() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Impostor)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("path", ["/html", "/list", "/object", "/error-list", "/error-html"])
+def test_a_server_that_is_not_the_admin_api_is_an_api_error(impostor: str, path: str) -> None:
+    with pytest.raises(ApiError, match=r"127\.0\.0\.1"):
+        query_api(impostor + path, "SELECT 1", token=None, timeout=10)
