@@ -53,17 +53,29 @@ def query_api(url: str, sql: str, *, token: str | None, timeout: float = 120.0) 
     try:
         with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310
             data = json.load(reply)
+        return QueryResult(tuple(data["columns"]), [tuple(row) for row in data["rows"]])
     except urllib.error.HTTPError as exc:
-        try:
-            message = json.load(exc).get("error", exc.reason)
-        except ValueError:
-            message = exc.reason
+        message = _error_of(exc) or f"the admin API at {url} answered {exc.code} {exc.reason}"
         if exc.code == 401:
             message += "; set AGENTAUDIT_ADMIN_TOKEN"
-        raise ApiError(str(message)) from None
+        raise ApiError(message) from None
     except OSError as exc:
         raise ApiError(f"cannot reach the admin API at {url}: {exc}") from None
-    return QueryResult(tuple(data["columns"]), [tuple(row) for row in data["rows"]])
+    except (ValueError, TypeError, KeyError):
+        # Something else answers there (the dashboard, a proxy's HTML page, ...).
+        raise ApiError(
+            f"{url} did not answer like an agentaudit admin API; check --api / AGENTAUDIT_API_URL"
+        ) from None
+
+
+def _error_of(reply: urllib.error.HTTPError) -> str | None:
+    """The admin API's ``{"error": ...}`` message, if that is what the reply holds."""
+    try:
+        data = json.load(reply)
+    except ValueError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, str) else None
 
 
 def query_store(dsn: str, sql: str) -> QueryResult:
