@@ -41,7 +41,7 @@ from agentaudit.broker._mcp import (
     authorize_bearer,
     tool_resource,
 )
-from agentaudit.broker._vault import VaultIssuer, vault_client
+from agentaudit.broker._vault import VaultIssuer, hvac_module, vault_client
 from agentaudit.broker._verifier import (
     DEFAULT_ISSUER,
     HttpDenyListSource,
@@ -76,6 +76,7 @@ __all__ = [
     "Verifier",
     "authorize_bearer",
     "fetch_jwks",
+    "hvac_module",
     "jwk_thumbprint",
     "public_keys_from_jwks",
     "tool_resource",

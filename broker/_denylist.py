@@ -168,9 +168,9 @@ class DenyList:
         until: float | None = None,
     ) -> DenyEntry:
         """Deny ``value`` now; a later deny of the same principal moves the cut-off forward."""
-        now = self._clock()
         with self._lock:
             previous = self._entries.get((kind, value))
+            now = self._version_time(previous)
             since = max(now, previous.since) if previous else now
             if kind == "credential" and until is None:
                 until = now + self._max_ttl
@@ -184,11 +184,11 @@ class DenyList:
         """Re-allow minting for a principal; credentials issued before stay refused."""
         if kind == "credential":
             raise ValueError("a revoked credential cannot be un-revoked; mint a new one")
-        now = self._clock()
         with self._lock:
             previous = self._entries.get((kind, value))
             if previous is None or not previous.active:
                 return previous
+            now = self._version_time(previous)
             entry = replace(
                 previous,
                 lifted_at=now,
@@ -199,6 +199,11 @@ class DenyList:
             )
             self._put(entry)
         return entry
+
+    def _version_time(self, previous: DenyEntry | None) -> float:
+        """Now, but strictly after ``previous`` (persisted versions must never tie)."""
+        now = self._clock()
+        return max(now, previous.updated_at + 1e-6) if previous else now
 
     def _put(self, entry: DenyEntry) -> None:
         if self._store is not None:

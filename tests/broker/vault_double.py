@@ -142,7 +142,9 @@ class VaultDouble:
             return Response(status_code=204)
 
         async def revoke_prefix(request: Request) -> Response:
-            prefix = request.path_params["prefix"]
+            # hvac strips trailing slashes from the path; Vault, like this double, matches
+            # a prefix on whole path segments (it appends "/" when missing).
+            prefix = request.path_params["prefix"].rstrip("/") + "/"
             with self.lock:
                 token = caller(request)
                 if isinstance(token, Response):
