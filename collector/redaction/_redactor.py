@@ -66,6 +66,7 @@ _ESCAPE = r"\\[u/]"
 _STR, _BYTES, _INT, _FIELD = 0, 1, 2, 3
 _DROP = object()
 _UNKNOWN = object()
+_TOO_DEEP = object()
 
 
 def _is_digest(value: Any) -> bool:
@@ -355,6 +356,9 @@ class Redactor:
             container, key, _, counter, candidate = batch.refs[slot]
             if candidate:  # a top-level string that matched something: JSON?
                 parsed = _parse_json(batch.texts[slot])
+                if parsed is _TOO_DEEP:
+                    self._too_deep(_JsonRoot(container, key, None), counter)
+                    continue
                 if parsed is not None:
                     structures.append((_JsonRoot(container, key, parsed), counter))
                     continue
@@ -422,16 +426,18 @@ class Redactor:
 
     def _too_deep(self, root: Any, counter: dict[str, int]) -> None:
         if isinstance(root, _JsonRoot):
-            # Too deep to walk: redact the JSON text as plain text instead.
+            # Too deep to walk. Key rules cannot be applied structurally, so a value
+            # holding a key word is masked whole; otherwise it is redacted as text.
             text_batch = _Batch()
             text = root.container[root.key]
             text_batch.add(text, (root.container, root.key, _STR, counter, False))
             buf, _, found = self._scan(text_batch.texts)
-            if 0 in found:
-                self._write(text_batch, 0, buf, self._matches(buf, 0, len(buf), found[0]))
-            if self._keyword_id in found.get(0, ()):
+            hits = found.get(0, set())
+            if self._keyword_id in hits:
                 root.container[root.key] = f"[REDACTED:{NESTING_RULE}]"
                 counter[NESTING_RULE] = counter.get(NESTING_RULE, 0) + 1
+            elif hits:
+                self._write(text_batch, 0, buf, self._matches(buf, 0, len(buf), hits))
             return
         # A native nested value (OTLP kvlist/array) this deep: mask it whole.
         marker = f"[REDACTED:{NESTING_RULE}]"
@@ -548,12 +554,17 @@ class _JsonRoot:
 
 
 def _parse_json(text: str) -> Any:
-    """The parsed object/array if ``text`` is a JSON object or array, else None."""
+    """The parsed object/array if ``text`` is a JSON object or array, else None.
+
+    ``_TOO_DEEP`` when it is JSON nested beyond what the parser can recurse into.
+    """
     stripped = text.lstrip()
     if not stripped or stripped[0] not in "{[":
         return None
     try:
         parsed = json.loads(text)
-    except (ValueError, RecursionError):
+    except RecursionError:
+        return _TOO_DEEP
+    except ValueError:
         return None
     return parsed if isinstance(parsed, dict | list) else None
