@@ -180,6 +180,18 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
         load_config({"config": str(cfg)}, {})
 
 
+def test_non_utf8_file_is_a_config_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "latin1.toml"
+    cfg.write_bytes(b'host = "h\xf4te"\n')
+    with pytest.raises(ConfigError, match=r"latin1\.toml is not valid TOML"):
+        load_config({"config": str(cfg)}, {})
+
+
+def test_dsn_flag_error_names_the_flag_as_typed() -> None:
+    with pytest.raises(ConfigError, match=r"^--clickhouse: 'ftp://x'"):
+        load_config({"clickhouse_url": "ftp://x"}, {})
+
+
 def test_missing_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope\.toml does not exist"):
         load_config({}, {"AGENTAUDIT_CONFIG": str(tmp_path / "nope.toml")})

@@ -168,7 +168,7 @@ def test_malformed_dsn_is_one_line_exit_2(
 ) -> None:
     assert main(args) == 2
     line = error_line(capsys.readouterr().err)
-    assert "--clickhouse" in line
+    assert line.startswith("agentaudit: error: --clickhouse: ")
     assert needle in line
 
 
@@ -400,3 +400,22 @@ def test_sql_api_unreachable(
     url = f"http://127.0.0.1:{free_port()}"
     assert main(["sql", "SELECT 1", "--api", url]) == 1
     assert f"cannot reach the admin API at {url}" in error_line(capsys.readouterr().err)
+
+
+# --- demo ------------------------------------------------------------------------------
+
+
+def test_demo_sends_to_the_endpoint_flag(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    from agentaudit.collector.receiver_grpc import GrpcReceiver
+    from agentaudit.collector.spans import SpanRecord
+
+    received: list[SpanRecord] = []
+    receiver = GrpcReceiver(received.extend, host="127.0.0.1", port=0, token=None, workers=2)
+    receiver.start()
+    try:
+        endpoint = f"http://127.0.0.1:{receiver.port}"
+        done = run(["demo", "--endpoint", endpoint], subprocess_env, tmp_path, timeout=120)
+    finally:
+        receiver.stop(grace=1.0)
+    assert done.returncode == 0, done.stderr
+    assert received, "the demo's spans did not reach --endpoint"
