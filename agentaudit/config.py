@@ -202,6 +202,10 @@ _PARSERS: dict[str, _Parser] = {
 }
 
 
+_FLAGS = {"clickhouse_url": "--clickhouse"}
+"""Settings whose command-line flag is not ``--<name-with-dashes>``."""
+
+
 def _env_name(name: str) -> str:
     return "AGENTAUDIT_" + name.upper()
 
@@ -213,7 +217,7 @@ def _read_file(path: Path) -> dict[str, Any]:
             return data
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
@@ -246,7 +250,7 @@ def load_config(
     for name in known:
         env_name = "AGENTAUDIT_CLICKHOUSE_URL" if name == "clickhouse_url" else _env_name(name)
         if name in flags:
-            raw, origin = flags[name], "--" + name.replace("_", "-")
+            raw, origin = flags[name], _FLAGS.get(name, "--" + name.replace("_", "-"))
         elif env_name in environ:
             raw, origin = environ[env_name], env_name
         elif name in file_data:
