@@ -271,10 +271,11 @@ def _run_hash_password() -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    if args.endpoint:
+        # Before the import: importing the demo imports agentaudit.auto, which reads it.
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = args.endpoint
     from agentaudit.demo.__main__ import main as demo_main
 
-    if args.endpoint:
-        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = args.endpoint
     return demo_main()
 
 
