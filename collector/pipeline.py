@@ -158,12 +158,11 @@ class Pipeline:
             for rule, count in span.redactions.items():
                 self.metrics.redactions.inc(count, rule)
         if self.wal is not None:
-            try:
-                entry = self.wal.append(valid)
+            try:  # the writer sees the entry in LSN order, and uses it once it is synced
+                self.wal.append(valid, on_written=self.writer.enqueue_entry)
             except Backpressure:
                 self.metrics.backpressure.inc(1, "wal_full")
                 raise
-            self.writer.enqueue(valid, entry)
         else:
             self.writer.enqueue(valid)
         self.metrics.received.inc(len(valid), protocol)

@@ -324,8 +324,24 @@ class Wal:
 
     # -- appending -----------------------------------------------------------------
 
-    def append(self, spans: list[SpanRecord], received_ns: int | None = None) -> WalEntry:
-        """Write ``spans`` as one record and return once it is durable."""
+    @property
+    def synced_lsn(self) -> int:
+        """Every record up to this LSN is on disk."""
+        return self._synced if self._fsync else self._written
+
+    def append(
+        self,
+        spans: list[SpanRecord],
+        received_ns: int | None = None,
+        *,
+        on_written: Callable[[WalEntry], None] | None = None,
+    ) -> WalEntry:
+        """Write ``spans`` as one record and return once it is durable.
+
+        ``on_written`` runs under the log's lock right after the write (before the
+        fsync), so consumers see entries in LSN order; they must not use an entry
+        beyond :attr:`synced_lsn` for anything that outlives a crash.
+        """
         received = time.time_ns() if received_ns is None else received_ns
         payload = encode_spans(spans)
         if len(payload) > MAX_RECORD_BYTES:
@@ -353,8 +369,11 @@ class Wal:
             current.last_lsn = lsn
             current.size += size
             self.stats.appends += 1
+            entry = WalEntry(lsn, received, spans, size)
+            if on_written is not None:
+                on_written(entry)
         self._sync_to(lsn)
-        return WalEntry(lsn, received, spans, size)
+        return entry
 
     def _rotate(self) -> None:
         """Close the active segment (synced) and start the next; caller holds the lock."""
@@ -406,10 +425,15 @@ class Wal:
         self._write_checkpoint(checkpoint)
         self._checkpoint = checkpoint
         with self._lock:
+            active = self._segments[-1]
+            caught_up = active.last_lsn and active.last_lsn < checkpoint.committed.lsn
+            big = active.size > self.segment_bytes // 4 or self.bytes > self.max_bytes // 2
+            if caught_up and big and not self._closed:
+                self._rotate()  # so the wholly written active segment can go too
             keep = []
             for segment in self._segments:
-                active = segment is self._segments[-1]
-                if not active and segment.last_lsn < checkpoint.committed.lsn:
+                is_active = segment is self._segments[-1]
+                if not is_active and segment.last_lsn < checkpoint.committed.lsn:
                     self._delete(segment)
                 else:
                     keep.append(segment)

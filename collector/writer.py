@@ -136,20 +136,19 @@ class Writer:
 
     # -- feeding -------------------------------------------------------------------
 
-    def enqueue(self, spans: Iterable[SpanRecord], entry: WalEntry | None = None) -> None:
-        """Queue spans for writing (thread-safe, never blocks on the store).
-
-        ``entry`` is the WAL record holding them; without one the spans are only in
-        memory (no WAL attached).
-        """
+    def enqueue(self, spans: Iterable[SpanRecord]) -> None:
+        """Queue spans held only in memory (no WAL) for writing. Thread-safe."""
         batch = list(spans)
-        if not batch:
-            return
-        queued = (
-            _Entry(entry.lsn, entry.received_ns, batch)
-            if entry
-            else _Entry(0, time.time_ns(), batch)
-        )
+        if batch:
+            self._push(_Entry(0, time.time_ns(), batch))
+
+    def enqueue_entry(self, entry: WalEntry) -> None:
+        """Queue a WAL record; called in LSN order, it is written once it is synced."""
+        if entry.spans:
+            self._push(_Entry(entry.lsn, entry.received_ns, entry.spans))
+
+    def _push(self, queued: _Entry) -> None:
+        batch = queued.spans
         with self._cond:
             self._entries.append(queued)
             self._queued += len(batch)
@@ -227,9 +226,12 @@ class Writer:
         slices: list[_Slice] = []
         count = 0
         end = self._checkpoint.committed
+        synced = self._wal.synced_lsn if self._wal is not None else None
         with self._cond:
             while self._entries:
                 entry = self._entries[0]
+                if synced is not None and entry.lsn > synced:
+                    break  # not durable yet: never store what a crash could un-acknowledge
                 if until is not None:
                     if entry.lsn > until.lsn:
                         break
@@ -258,7 +260,8 @@ class Writer:
         started = time.perf_counter()
         spans = [(e.received_ns, span) for e, a, b in slices for span in e.spans[a:b]]
         if not spans:
-            self._retry(lambda: self._commit(end, None))
+            if end != self._checkpoint.committed:
+                self._retry(lambda: self._commit(end, None))
             return
         batch_id = batch_id_of(span for _, span in spans)
         traces = [trace_row(span) for _, span in spans]

@@ -1,0 +1,293 @@
+"""Fault tests with real collector processes: SIGKILL under load, store outages, a full WAL.
+
+Exactly-once is checked on span identity: every span whose export was acknowledged
+is in ``otel_traces`` and ``tool_calls`` exactly once after a restart, and no span is
+stored twice, so a replay never shows as duplicate rows (even without FINAL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+from agentaudit.collector.chain import verify_chain
+from agentaudit.collector.errors import Backpressure
+from agentaudit.collector.migrations import apply_migrations
+from agentaudit.collector.pipeline import Pipeline
+from agentaudit.collector.spans import SpanRecord
+from agentaudit.collector.store import Store, StoreUnavailable
+from agentaudit.collector.wal import Wal
+from agentaudit.collector.writer import Writer
+from agentaudit.config import embedded_dsn
+from tests.collector._otlp import export_request
+from tests.conftest import SpanFactory
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Proc:
+    """A collector child process and its ports."""
+
+    def __init__(self, flags: dict[str, Any], options: dict[str, Any] | None = None) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.collector._collector_process", json.dumps(flags),
+             json.dumps(options or {})],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("AGENTAUDIT_")},
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise AssertionError(f"collector did not start: {self.process.stderr.read()}")  # type: ignore[union-attr]
+        self.ports: dict[str, int] = json.loads(line)
+
+    def sql(self, query: str) -> list[list[Any]]:
+        reply = httpx.post(
+            f"http://127.0.0.1:{self.ports['api']}/v1/query", json={"sql": query}, timeout=60
+        )
+        reply.raise_for_status()
+        rows: list[list[Any]] = reply.json()["rows"]
+        return rows
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+
+    def terminate(self) -> dict[str, Any]:
+        self.process.send_signal(signal.SIGTERM)
+        out, _ = self.process.communicate(timeout=120)
+        assert self.process.returncode == 0, out
+        stopped: dict[str, Any] = json.loads(out.strip().splitlines()[-1])["stopped"]
+        return stopped
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> dict[str, Any]:
+    return {
+        "store": str(tmp_path / "store"),
+        "wal_dir": str(tmp_path / "wal"),
+        "grpc_port": 0,
+        "http_port": 0,
+        "api_port": 0,
+        "batch_rows": 40,
+        "batch_seconds": 0.02,
+    }
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.1)
+
+
+class Load:
+    """Client threads exporting over gRPC; records the span ids of acknowledged exports."""
+
+    def __init__(self, port: int, clients: int = 4, spans_per_request: int = 7) -> None:
+        self.acked: list[str] = []
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(port, spans_per_request), daemon=True)
+            for _ in range(clients)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self, port: int, size: int) -> None:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+            while not self._stop.is_set():
+                request, ids = export_request(size)
+                try:
+                    stub.Export(request, timeout=10)
+                except grpc.RpcError as exc:
+                    with self._lock:
+                        self.errors.append(str(exc.code()))
+                    if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                        time.sleep(0.05)
+                        continue
+                    return
+                with self._lock:
+                    self.acked.extend(ids)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+
+
+def _assert_exactly_once(rows: list[list[Any]], acked: list[str], what: str) -> None:
+    counts = {str(span): int(n) for span, n in rows}
+    duplicates = {span: n for span, n in counts.items() if n != 1}
+    assert not duplicates, f"{what}: spans stored more than once: {list(duplicates)[:5]}"
+    missing = set(acked) - set(counts)
+    assert not missing, (
+        f"{what}: {len(missing)} acknowledged spans lost, e.g. {sorted(missing)[:5]}"
+    )
+
+
+def test_sigkill_under_load_loses_and_duplicates_nothing(dirs: dict[str, Any]) -> None:
+    first = Proc(dirs)
+    load = Load(first.ports["grpc"])
+    _wait(lambda: len(load.acked) >= 1500)
+    first.kill()
+    load.stop()
+    acked = list(load.acked)
+    assert acked
+
+    second = Proc(dirs)
+    try:
+        _wait(lambda: second.sql("SELECT count() FROM agentaudit.tool_calls")[0][0] >= len(acked))
+        more = Load(second.ports["grpc"], clients=2)
+        _wait(lambda: len(more.acked) >= 200)
+        more.stop()
+    finally:
+        stopped = second.terminate()  # graceful drain on SIGTERM
+    assert stopped["pending"] == 0
+    acked += more.acked
+    with Store.open(embedded_dsn(Path(dirs["store"]))) as store:
+        traces = store.query(
+            "SELECT SpanId, count() FROM agentaudit.otel_traces GROUP BY SpanId"
+        ).rows
+        calls = store.query(
+            "SELECT span_id, count() FROM agentaudit.tool_calls GROUP BY span_id"
+        ).rows
+        _assert_exactly_once([list(r) for r in traces], acked, "otel_traces")
+        _assert_exactly_once([list(r) for r in calls], acked, "tool_calls")
+        assert verify_chain(store) == []
+
+
+class FlakyStore(Store):
+    """The real embedded store, whose writes fail while ``down`` is set (an outage)."""
+
+    down = False
+    failures = 0
+
+    def insert_arrow(self, table: str, data: Any, *, dedup_token: str | None = None) -> None:
+        if self.down:
+            self.failures += 1
+            raise StoreUnavailable("store is down (test outage)")
+        super().insert_arrow(table, data, dedup_token=dedup_token)
+
+
+@pytest.fixture
+def flaky_store(store_dir: Path) -> Iterator[FlakyStore]:
+    opened = FlakyStore.open(embedded_dsn(store_dir))
+    assert isinstance(opened, FlakyStore)
+    try:
+        apply_migrations(opened)
+        yield opened
+    finally:
+        opened.close()
+
+
+def _count(store: Store) -> int:
+    return int(store.query("SELECT count() FROM agentaudit.tool_calls").rows[0][0])
+
+
+def test_store_outage_spools_to_the_wal_and_lands_after(
+    flaky_store: FlakyStore, tmp_path: Path, make_span: SpanFactory
+) -> None:
+    wal = Wal(tmp_path / "wal")
+    writer = Writer(flaky_store, batch_rows=10, batch_seconds=0.01, wal=wal)
+    pipeline = Pipeline(writer, wal=wal)
+    writer.start()
+    flaky_store.down = True
+    accepted: list[SpanRecord] = []
+    for _ in range(30):
+        batch = [make_span() for _ in range(5)]
+        pipeline.accept(batch)  # acknowledged while the store is down
+        accepted += batch
+    _wait(lambda: flaky_store.failures >= 3)
+    assert _count(flaky_store) == 0
+    assert wal.bytes > 0
+    flaky_store.down = False
+    _wait(lambda: _count(flaky_store) == len(accepted))
+    writer.stop()
+    wal.close()
+    rows = flaky_store.query("SELECT span_id, count() FROM agentaudit.tool_calls GROUP BY span_id")
+    _assert_exactly_once([list(r) for r in rows.rows], [s.span_id for s in accepted], "tool_calls")
+    assert writer.stats.store_errors >= 3
+
+
+def test_full_wal_gives_backpressure_and_keeps_everything_acknowledged(
+    flaky_store: FlakyStore, tmp_path: Path, make_span: SpanFactory
+) -> None:
+    wal = Wal(tmp_path / "wal", max_bytes=64 * 1024, segment_bytes=8 * 1024)
+    writer = Writer(flaky_store, batch_rows=10, batch_seconds=0.01, wal=wal)
+    pipeline = Pipeline(writer, wal=wal)
+    writer.start()
+    flaky_store.down = True
+    accepted: list[SpanRecord] = []
+
+    def fill() -> None:
+        for _ in range(1000):
+            batch = [make_span() for _ in range(3)]
+            pipeline.accept(batch)
+            accepted.extend(batch)
+
+    with pytest.raises(Backpressure) as refused:
+        fill()
+    assert refused.value.retry_after > 0
+    assert pipeline.metrics.backpressure.value("wal_full") == 1
+    flaky_store.down = False
+    _wait(lambda: _count(flaky_store) == len(accepted))
+    pipeline.accept([make_span()])  # accepting again once the store caught up
+    writer.stop()
+    wal.close()
+    assert _count(flaky_store) == len(accepted) + 1
+
+
+def test_full_wal_is_retryable_for_real_otlp_clients(dirs: dict[str, Any]) -> None:
+    """gRPC clients get UNAVAILABLE with RetryInfo, HTTP clients 503 + Retry-After."""
+    proc = Proc(dirs, {"wal_max_bytes": 4096, "wal_segment_bytes": 2048, "fsync": False})
+    try:
+        request, _ = export_request(20)
+        with grpc.insecure_channel(f"127.0.0.1:{proc.ports['grpc']}") as channel:
+            stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as failure:
+                stub.Export(request, timeout=10)
+        assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+        details = dict(failure.value.trailing_metadata() or ())  # type: ignore[attr-defined]
+        from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
+
+        status = status_pb2.Status.FromString(details["grpc-status-details-bin"])
+        info = error_details_pb2.RetryInfo()
+        assert status.details[0].Unpack(info)
+        assert info.retry_delay.seconds >= 1
+        reply = httpx.post(
+            f"http://127.0.0.1:{proc.ports['http']}/v1/traces",
+            content=request.SerializeToString(),
+            headers={"content-type": "application/x-protobuf"},
+        )
+        assert reply.status_code == 503
+        assert int(reply.headers["retry-after"]) >= 1
+        small, _ = export_request(1)
+        assert (
+            httpx.post(
+                f"http://127.0.0.1:{proc.ports['http']}/v1/traces",
+                content=small.SerializeToString(),
+                headers={"content-type": "application/x-protobuf"},
+            ).status_code
+            == 200
+        )
+    finally:
+        proc.terminate()
