@@ -186,7 +186,9 @@ class AuditSpanProcessor(SpanProcessor):
         with self._condition:
             self._flush_requests.append(event)
             self._condition.notify()
-        return event.wait(timeout_millis / 1000.0)
+        done = event.wait(timeout_millis / 1000.0)
+        self._log_drops()
+        return done
 
     def shutdown(self) -> None:
         if self._shutdown:
