@@ -123,11 +123,10 @@ def provenance_dot(calls: Iterable[ProvenanceCall]) -> str:
     graph = _Graph()
     for call in calls:
         alert = call.untrusted and call.unapproved
-        approval = (
-            "NOT APPROVED"
-            if call.unapproved
-            else f"approved: {call.approver or call.approval_status}"
-        )
+        if not call.unapproved:
+            approval = f"approved: {call.approver or call.approval_status}"
+        else:
+            approval = "NOT APPROVED" if alert else "no approval"
         call_style = {"shape": "box", "style": "rounded,bold"}
         if alert:
             call_style.update(color=_ALERT, penwidth="3", fontcolor=_ALERT)

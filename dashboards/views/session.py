@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from agentaudit.dashboards import data
-from agentaudit.dashboards._ui import md, param, safely
+from agentaudit.dashboards._ui import current_user, md, param, safely
 from agentaudit.dashboards.filters import MAX_VALUE_CHARS
 from agentaudit.dashboards.provenance import ProvenanceCall, as_list, provenance_dot
 
@@ -83,6 +83,16 @@ for call in chain:
         st.error(
             f"{md(call.tool_name)} ran without approval; its prompt contained untrusted "
             f"content from {md(', '.join(untrusted))}."
+        )
+
+user = current_user()
+if user is not None and user.responder:
+    for agent_id in sorted(set(calls["agent_id"])):
+        st.page_link(
+            "views/revoke.py",
+            label=f"Request revocation of agent {agent_id}",
+            icon=":material/block:",
+            query_params={"target": "agent", "id": agent_id},
         )
 
 st.subheader("Timeline")
