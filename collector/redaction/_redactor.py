@@ -33,6 +33,18 @@ from operator import add
 from pathlib import Path
 from typing import Any
 
+from agentaudit.collector.redaction._batch import (
+    BYTES,
+    FIELD,
+    STR,
+    TOO_DEEP,
+    Batch,
+    JsonRoot,
+    add_scalar,
+    is_digest,
+    parse_json,
+    trigger_pattern,
+)
 from agentaudit.collector.redaction._engines import Engine, make_engine
 from agentaudit.collector.redaction._key import resolve_key
 from agentaudit.collector.redaction._rules import (
@@ -55,57 +67,12 @@ NESTING_RULE = "nesting_limit"
 """Pseudo-rule counted when a nested value is too deep to walk and is masked whole."""
 MAX_DEPTH = 64
 MAX_MATCHES_PER_VALUE = 1_000
-MIN_NUMBER = 10**8
-"""Integers with at least nine digits are scanned as text (cards, SSNs, phones)."""
 KEY_CACHE_SIZE = 8_192
 SEPARATOR = "\n"
-_HEX = "0123456789abcdef"
 _ESCAPE = r"\\[u/]"
 
-# Slot kinds: how a scanned string is written back.
-_STR, _BYTES, _INT, _FIELD = 0, 1, 2, 3
 _DROP = object()
 _UNKNOWN = object()
-_TOO_DEEP = object()
-
-
-def _is_digest(value: Any) -> bool:
-    if type(value) is str:
-        if len(value) == 71 and value.startswith("sha256:"):
-            return not value[7:].strip(_HEX)
-        if len(value) == 76 and value.startswith("hmac-sha256:"):
-            return not value[12:].strip(_HEX)
-        return False
-    return isinstance(value, list) and all(_is_digest(v) for v in value)
-
-
-def _trigger_pattern(words: Iterable[str]) -> str | None:
-    """A case-insensitive pattern finding any key word in raw JSON, separators allowed."""
-    parts = sorted({"[-_. ]?".join(w) for w in words})
-    return "(?i)(?:" + "|".join(parts) + ")" if parts else None
-
-
-_Ref = tuple[Any, Any, int, dict[str, int], Any]
-
-
-class _Batch:
-    """Strings to scan, where each came from, and whose redaction counts it feeds."""
-
-    __slots__ = ("refs", "texts")
-
-    def __init__(self) -> None:
-        self.texts: list[str] = []
-        # (container, key, kind, counter, root) per text; root is True for a top-level
-        # string that may hold JSON (text phase) or the index of its structure (leaves).
-        self.refs: list[_Ref] = []
-
-    def add(self, text: str, ref: _Ref) -> None:
-        self.texts.append(text)
-        self.refs.append(ref)
-
-    def truncate(self, length: int) -> None:
-        del self.texts[length:]
-        del self.refs[length:]
 
 
 class Redactor:
@@ -123,7 +90,7 @@ class Redactor:
         origins = [r.origin for r in self._content]
         # Detection-only triggers: a key word (a JSON value may need a structural walk)
         # and a JSON escape that could hide a secret from the raw-text scan.
-        trigger = _trigger_pattern(w for r in self._key_rules for w in r.keys)
+        trigger = trigger_pattern(w for r in self._key_rules for w in r.keys)
         self._keyword_id = len(patterns) if trigger else -1
         if trigger:
             patterns.append(trigger)
@@ -177,7 +144,7 @@ class Redactor:
 
     def redact(self, spans: Sequence[SpanRecord]) -> None:
         """Redact the spans of one request in place and set each ``span.redactions``."""
-        batch = _Batch()
+        batch = Batch()
         structures: list[tuple[Any, dict[str, int]]] = []
         span_counters: list[list[dict[str, int]]] = []
         shared: dict[int, dict[str, int]] = {}
@@ -196,9 +163,9 @@ class Redactor:
             for link in span.links:
                 self._collect(link.attributes, own, batch, structures)
             if span.name:
-                batch.add(span.name, (span, "name", _FIELD, own, False))
+                batch.add(span.name, (span, "name", FIELD, own, False))
             if span.status_message:
-                batch.add(span.status_message, (span, "status_message", _FIELD, own, False))
+                batch.add(span.status_message, (span, "status_message", FIELD, own, False))
             span_counters.append(counters)
 
         self._text_phase(batch, structures)
@@ -231,7 +198,7 @@ class Redactor:
         self,
         attributes: dict[str, Any],
         counter: dict[str, int],
-        batch: _Batch,
+        batch: Batch,
         structures: list[tuple[Any, dict[str, int]]],
     ) -> None:
         exempt = self.policy.exempt_attributes
@@ -240,7 +207,7 @@ class Redactor:
         add_ref = batch.refs.append
         keyed: list[tuple[str, Rule]] = []
         for key, value in attributes.items():
-            if key in exempt or (key in DIGEST_ATTRIBUTES and _is_digest(value)):
+            if key in exempt or (key in DIGEST_ATTRIBUTES and is_digest(value)):
                 continue
             rule = cache.get(key, _UNKNOWN)
             if rule is _UNKNOWN:
@@ -249,20 +216,20 @@ class Redactor:
                 keyed.append((key, rule))  # type: ignore[arg-type]
             elif type(value) is str:
                 add_text(value)
-                add_ref((attributes, key, _STR, counter, True))
+                add_ref((attributes, key, STR, counter, True))
             elif isinstance(value, list):
                 for index, item in enumerate(value):
                     if isinstance(item, str):
                         add_text(item)
-                        add_ref((value, index, _STR, counter, True))
+                        add_ref((value, index, STR, counter, True))
                     elif isinstance(item, dict | list):
                         structures.append((item, counter))
                     else:
-                        _add_scalar(batch, item, value, index, counter, False)
+                        add_scalar(batch, item, value, index, counter, False)
             elif isinstance(value, dict):
                 structures.append((value, counter))
             else:
-                _add_scalar(batch, value, attributes, key, counter, False)
+                add_scalar(batch, value, attributes, key, counter, False)
         for key, rule in keyed:
             self._apply_key_rule(attributes, key, rule, counter)
 
@@ -346,7 +313,7 @@ class Redactor:
 
     # --- phases ---------------------------------------------------------------------
 
-    def _text_phase(self, batch: _Batch, structures: list[tuple[Any, dict[str, int]]]) -> None:
+    def _text_phase(self, batch: Batch, structures: list[tuple[Any, dict[str, int]]]) -> None:
         if not batch.texts:
             return
         buf, starts, found = self._scan(batch.texts)
@@ -355,21 +322,21 @@ class Redactor:
             end = starts[slot + 1] - 1 if slot + 1 < len(starts) else len(buf)
             container, key, _, counter, candidate = batch.refs[slot]
             if candidate:  # a top-level string that matched something: JSON?
-                parsed = _parse_json(batch.texts[slot])
-                if parsed is _TOO_DEEP:
-                    self._too_deep(_JsonRoot(container, key, None), counter)
+                parsed = parse_json(batch.texts[slot])
+                if parsed is TOO_DEEP:
+                    self._too_deep(JsonRoot(container, key, None), counter)
                     continue
                 if parsed is not None:
-                    structures.append((_JsonRoot(container, key, parsed), counter))
+                    structures.append((JsonRoot(container, key, parsed), counter))
                     continue
             matches = self._matches(buf, start, end, patterns)
             self._write(batch, slot, buf[start:end], matches)
 
     def _structure_phase(self, structures: list[tuple[Any, dict[str, int]]]) -> None:
-        leaves = _Batch()
-        roots: list[_JsonRoot | None] = []
+        leaves = Batch()
+        roots: list[JsonRoot | None] = []
         for index, (root, counter) in enumerate(structures):
-            json_root = root if isinstance(root, _JsonRoot) else None
+            json_root = root if isinstance(root, JsonRoot) else None
             value = json_root.parsed if json_root else root
             keyed = self._walk(value, counter, leaves, index)
             if keyed is None:
@@ -398,7 +365,7 @@ class Redactor:
                 )
 
     def _walk(
-        self, root: Any, counter: dict[str, int], leaves: _Batch, root_index: int
+        self, root: Any, counter: dict[str, int], leaves: Batch, root_index: int
     ) -> list[tuple[Any, Any, Rule]] | None:
         """Collect leaves and key-rule hits of a nested value; None if deeper than MAX_DEPTH."""
         keyed: list[tuple[Any, Any, Rule]] = []
@@ -417,20 +384,20 @@ class Redactor:
                         keyed.append((node, key, rule))
                         continue
                 if isinstance(value, str):
-                    leaves.add(value, (node, key, _STR, counter, root_index))
+                    leaves.add(value, (node, key, STR, counter, root_index))
                 elif isinstance(value, dict | list):
                     stack.append((value, depth + 1))
                 else:
-                    _add_scalar(leaves, value, node, key, counter, root_index)
+                    add_scalar(leaves, value, node, key, counter, root_index)
         return keyed
 
     def _too_deep(self, root: Any, counter: dict[str, int]) -> None:
-        if isinstance(root, _JsonRoot):
+        if isinstance(root, JsonRoot):
             # Too deep to walk. Key rules cannot be applied structurally, so a value
             # holding a key word is masked whole; otherwise it is redacted as text.
-            text_batch = _Batch()
+            text_batch = Batch()
             text = root.container[root.key]
-            text_batch.add(text, (root.container, root.key, _STR, counter, False))
+            text_batch.add(text, (root.container, root.key, STR, counter, False))
             buf, _, found = self._scan(text_batch.texts)
             hits = found.get(0, set())
             if self._keyword_id in hits:
@@ -464,7 +431,7 @@ class Redactor:
         return f"hmac:{rule}:{digest}"
 
     def _write(
-        self, batch: _Batch, slot: int, value: bytes, matches: list[tuple[int, int, int]]
+        self, batch: Batch, slot: int, value: bytes, matches: list[tuple[int, int, int]]
     ) -> bool:
         """Apply matches to one slot and store the result; True if anything changed."""
         counter = batch.refs[slot][3]
@@ -498,7 +465,7 @@ class Redactor:
         return True
 
     @staticmethod
-    def _store(batch: _Batch, slot: int, new: Any, rule: Rule | None = None) -> None:
+    def _store(batch: Batch, slot: int, new: Any, rule: Rule | None = None) -> None:
         container, key, kind, _, _ = batch.refs[slot]
         if new is _DROP:
             assert rule is not None
@@ -506,9 +473,9 @@ class Redactor:
                 container.pop(key, None)
                 return
             new = f"[REDACTED:{rule.name}]"  # keep arrays (and span fields) aligned
-        if kind == _FIELD:
+        if kind == FIELD:
             setattr(container, key, new)
-        elif kind == _BYTES:
+        elif kind == BYTES:
             container[key] = new.encode("latin-1", "replace")
         else:
             container[key] = new
@@ -529,42 +496,3 @@ class Redactor:
             node[key] = self._hashed(raw, rule.name, rule.casefold)
         else:
             node[key] = f"[REDACTED:{rule.name}]"
-
-
-def _add_scalar(  # noqa: PLR0917 - positional on the per-value hot path
-    batch: _Batch, value: Any, container: Any, key: Any, counter: dict[str, int], root: Any
-) -> None:
-    """Queue bytes and long integers for scanning (as Latin-1 text / decimal digits)."""
-    if isinstance(value, bytes):
-        batch.add(value.decode("latin-1"), (container, key, _BYTES, counter, root))
-    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= MIN_NUMBER:
-        batch.add(str(value), (container, key, _INT, counter, root))
-
-
-class _JsonRoot:
-    """A JSON string value parsed for a structural walk, re-serialised if changed."""
-
-    __slots__ = ("changed", "container", "key", "parsed")
-
-    def __init__(self, container: Any, key: Any, parsed: Any) -> None:
-        self.container = container
-        self.key = key
-        self.parsed = parsed
-        self.changed = False
-
-
-def _parse_json(text: str) -> Any:
-    """The parsed object/array if ``text`` is a JSON object or array, else None.
-
-    ``_TOO_DEEP`` when it is JSON nested beyond what the parser can recurse into.
-    """
-    stripped = text.lstrip()
-    if not stripped or stripped[0] not in "{[":
-        return None
-    try:
-        parsed = json.loads(text)
-    except RecursionError:
-        return _TOO_DEEP
-    except ValueError:
-        return None
-    return parsed if isinstance(parsed, dict | list) else None

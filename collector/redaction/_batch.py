@@ -1,0 +1,100 @@
+"""The redactor's working set: strings to scan and where each one is written back.
+
+Helpers of :mod:`._redactor` with no policy of their own: the batch of scanned strings
+with their back-references, the JSON and digest shape checks, and the key-word trigger.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+__all__: list[str] = []
+
+MIN_NUMBER = 10**8
+"""Integers with at least nine digits are scanned as text (cards, SSNs, phones)."""
+_HEX = "0123456789abcdef"
+
+# Slot kinds: how a scanned string is written back.
+STR, BYTES, INT, FIELD = 0, 1, 2, 3
+TOO_DEEP = object()
+
+Ref = tuple[Any, Any, int, dict[str, int], Any]
+"""(container, key, kind, counter, root) of a scanned string."""
+
+
+def is_digest(value: Any) -> bool:
+    """A ``sha256:<64 hex>`` / ``hmac-sha256:<64 hex>`` string, or a list of them."""
+    if type(value) is str:
+        if len(value) == 71 and value.startswith("sha256:"):
+            return not value[7:].strip(_HEX)
+        if len(value) == 76 and value.startswith("hmac-sha256:"):
+            return not value[12:].strip(_HEX)
+        return False
+    return isinstance(value, list) and all(is_digest(v) for v in value)
+
+
+def trigger_pattern(words: Iterable[str]) -> str | None:
+    """A case-insensitive pattern finding any key word in raw JSON, separators allowed."""
+    parts = sorted({"[-_. ]?".join(w) for w in words})
+    return "(?i)(?:" + "|".join(parts) + ")" if parts else None
+
+
+class Batch:
+    """Strings to scan, where each came from, and whose redaction counts it feeds."""
+
+    __slots__ = ("refs", "texts")
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        # (container, key, kind, counter, root) per text; root is True for a top-level
+        # string that may hold JSON (text phase) or the index of its structure (leaves).
+        self.refs: list[Ref] = []
+
+    def add(self, text: str, ref: Ref) -> None:
+        self.texts.append(text)
+        self.refs.append(ref)
+
+    def truncate(self, length: int) -> None:
+        del self.texts[length:]
+        del self.refs[length:]
+
+
+def add_scalar(  # noqa: PLR0917 - positional on the per-value hot path
+    batch: Batch, value: Any, container: Any, key: Any, counter: dict[str, int], root: Any
+) -> None:
+    """Queue bytes and long integers for scanning (as Latin-1 text / decimal digits)."""
+    if isinstance(value, bytes):
+        batch.add(value.decode("latin-1"), (container, key, BYTES, counter, root))
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= MIN_NUMBER:
+        batch.add(str(value), (container, key, INT, counter, root))
+
+
+class JsonRoot:
+    """A JSON string value parsed for a structural walk, re-serialised if changed."""
+
+    __slots__ = ("changed", "container", "key", "parsed")
+
+    def __init__(self, container: Any, key: Any, parsed: Any) -> None:
+        self.container = container
+        self.key = key
+        self.parsed = parsed
+        self.changed = False
+
+
+def parse_json(text: str) -> Any:
+    """The parsed object/array if ``text`` is a JSON object or array, else None.
+
+    ``TOO_DEEP`` when it is JSON nested beyond what the parser can recurse into.
+    """
+    stripped = text.lstrip()
+    if not stripped or stripped[0] not in "{[":
+        return None
+    try:
+        parsed = json.loads(text)
+    except RecursionError:
+        return TOO_DEEP
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict | list) else None
