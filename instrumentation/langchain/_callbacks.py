@@ -109,7 +109,7 @@ def _result_of(output: Any) -> Any:
     return output
 
 
-class AuditCallbackHandler(BaseCallbackHandler):  # type: ignore[misc]
+class AuditCallbackHandler(BaseCallbackHandler):  # type: ignore[misc,unused-ignore]
     """Records LangChain/LangGraph model inputs and tool runs (see the module docstring)."""
 
     run_inline = True

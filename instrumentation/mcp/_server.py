@@ -66,8 +66,8 @@ class AuditMiddleware:
             arguments = params.get("arguments")
             meta = ctx.meta if ctx.meta is not None else params.get("_meta")
             parent, identity = extract(meta)
-            conversation = session_id_of(ctx) or identity.pop(A.GEN_AI_CONVERSATION_ID, None)
-            identity.pop(A.GEN_AI_CONVERSATION_ID, None)
+            sent = identity.pop(A.GEN_AI_CONVERSATION_ID, None)
+            conversation = session_id_of(ctx) or sent
         except Exception:
             _state.report_error("reading an MCP tools/call request failed")
             return await call_next(ctx)
@@ -75,29 +75,34 @@ class AuditMiddleware:
             return await call_next(ctx)
         token = otel_context.attach(parent) if parent is not None else None
         try:
-            scope = _scope(identity, conversation)
-            with scope:
-                call = tool_call(
-                    name,
-                    framework=FRAMEWORK,
-                    arguments=arguments if isinstance(arguments, Mapping) else {},
-                    kind=SpanKind.SERVER,
-                )
-            if not isinstance(call, ToolCall):
-                return await call_next(ctx)
-            try:
-                result = await call_next(ctx)
-            except BaseException as exc:
-                call.error(exc)
-                raise
-            if _is_error(result):
-                call.span.set_attribute(A.ERROR_TYPE, TOOL_ERROR)
-                call.span.set_status(trace.StatusCode.ERROR)
-            call.ok(result)
-            return result
+            with _scope(identity, conversation):
+                return await self._run(ctx, call_next, name, arguments)
         finally:
             if token is not None:
                 otel_context.detach(token)
+
+    @staticmethod
+    async def _run(
+        ctx: Any, call_next: Callable[[Any], Awaitable[Any]], name: str, arguments: Any
+    ) -> Any:
+        call = tool_call(
+            name,
+            framework=FRAMEWORK,
+            arguments=arguments if isinstance(arguments, Mapping) else {},
+            kind=SpanKind.SERVER,
+        )
+        if not isinstance(call, ToolCall):
+            return await call_next(ctx)
+        try:
+            result = await call_next(ctx)
+        except BaseException as exc:
+            call.error(exc)
+            raise
+        if _is_error(result):
+            call.span.set_attribute(A.ERROR_TYPE, TOOL_ERROR)
+            call.span.set_status(trace.StatusCode.ERROR)
+        call.ok(result)
+        return result
 
 
 class _NoScope:

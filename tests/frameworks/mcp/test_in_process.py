@@ -1,0 +1,164 @@
+"""In-process MCP checks: uninstrument, version gate, nesting under a framework tool, _meta."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.client.session import ClientSession
+from mcp.server.lowlevel.server import Server
+from mcp.server.mcpserver import MCPServer
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+import agentaudit
+from agentaudit.instrumentation import _version_check
+from agentaudit.instrumentation import mcp as integration
+from agentaudit.instrumentation.mcp import _install, _meta
+from agentaudit.instrumentation.runtime import tool_call
+from agentaudit.schema import attributes as A
+from tests.frameworks.mcp.conftest import Spans
+
+
+def _server() -> MCPServer:
+    server = MCPServer("mail-tools")
+
+    @server.tool()
+    def send_email(to: str, body: str) -> str:
+        """Send an email."""
+        return f"sent to {to}"
+
+    return server
+
+
+async def _send(server: MCPServer) -> str:
+    async with Client(server) as client:
+        result = await client.call_tool("send_email", {"to": "x@corp.example", "body": "b"})
+    return "".join(getattr(block, "text", "") for block in result.content)
+
+
+def test_in_memory_pair_emits_a_client_and_a_server_span(spans: Spans) -> None:
+    server = _server()
+    with agentaudit.context(agent="mail-assistant", user="bob", session="s-1"):
+        assert asyncio.run(_send(server)) == "sent to x@corp.example"
+    found = spans.tools("send_email")
+    kinds = sorted(s.kind.name for s in found)
+    assert kinds == ["INTERNAL", "SERVER"]
+    client = next(s for s in found if s.kind.name == "INTERNAL")
+    served = next(s for s in found if s.kind.name == "SERVER")
+    assert served.parent is not None
+    assert client.context is not None
+    assert served.parent.span_id == client.context.span_id
+    assert (served.attributes or {})[A.ENDUSER_ID] == "bob"
+
+
+def test_uninstrument_restores_the_sdk_and_detaches_the_middleware(spans: Spans) -> None:
+    patched = ClientSession.__dict__["call_tool"]
+    assert hasattr(patched, "__agentaudit_original__")
+    server = _server()
+    audit = integration.middleware()
+    assert audit in server.middleware
+    agentaudit.uninstrument()
+    assert not integration.instrumented()
+    assert ClientSession.__dict__["call_tool"] is patched.__agentaudit_original__
+    assert not hasattr(Server.__init__, "__wrapped__")
+    assert audit not in server.middleware
+    assert audit not in _server().middleware
+    with agentaudit.context(agent="a", user="u", session="s"):
+        assert asyncio.run(_send(server)) == "sent to x@corp.example"
+    assert spans.all() == []
+
+
+def test_instrument_twice_adds_one_middleware(spans: Spans) -> None:
+    integration.instrument()
+    integration.instrument()
+    server = _server()
+    assert server.middleware.count(integration.middleware()) == 1
+
+
+def test_an_unsupported_mcp_stays_off_with_one_warning(
+    provider: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    original = ClientSession.__dict__["call_tool"]
+    monkeypatch.setattr(_install, "_supported", ("mcp", (1, 9), (2,)))
+    _version_check.reset_warnings()
+    caplog.set_level(logging.WARNING, logger="agentaudit.instrumentation")
+    agentaudit.instrument(tracer_provider=provider, integrations=["mcp"])
+    integration.instrument()
+    assert not integration.instrumented()
+    assert ClientSession.__dict__["call_tool"] is original
+    messages = [r.getMessage() for r in caplog.records if "mcp" in r.getMessage()]
+    assert len(messages) == 1
+    assert "outside the supported range >=1.9,<2" in messages[0]
+    assert asyncio.run(_send(_server())) == "sent to x@corp.example"
+    _version_check.reset_warnings()
+
+
+def test_a_framework_tool_wrapping_the_mcp_call_is_not_recorded_twice(spans: Spans) -> None:
+    server = _server()
+
+    async def run() -> None:
+        with agentaudit.context(agent="a", user="u", session="s"):
+            outer = tool_call("send_email", framework="langchain", call_id="call_7")
+            with outer:
+                await _send(server)
+
+    asyncio.run(run())
+    found = spans.tools("send_email")
+    assert sorted((s.kind.name, (s.attributes or {})[A.FRAMEWORK]) for s in found) == [
+        ("INTERNAL", "langchain"),
+        ("SERVER", "mcp"),
+    ]
+    outer_span = next(s for s in found if s.kind.name == "INTERNAL")
+    served = next(s for s in found if s.kind.name == "SERVER")
+    assert outer_span.context is not None
+    assert served.parent is not None
+    assert served.parent.span_id == outer_span.context.span_id
+
+
+def _span_context(span_id: int) -> Any:
+    return trace.set_span_in_context(
+        NonRecordingSpan(SpanContext(0xABC, span_id, is_remote=False, trace_flags=TraceFlags(1)))
+    )
+
+
+def test_meta_round_trip_prefers_the_agentaudit_parent() -> None:
+    ours: dict[str, Any] = {}
+    _meta.inject(
+        ours,
+        {A.ENDUSER_ID: "bob", A.SESSION_ID: "s", A.GEN_AI_AGENT_ID: "a", "other": "x"},
+        _span_context(0x1111),
+    )
+    transport: dict[str, Any] = {}
+    _meta.inject(transport, {}, _span_context(0x2222))  # the SDK's own span rewrote it
+    ours["traceparent"] = transport["traceparent"]
+    parent, identity = _meta.extract(ours)
+    assert parent is not None
+    assert trace.get_current_span(parent).get_span_context().span_id == 0x1111
+    assert identity == {A.ENDUSER_ID: "bob", A.SESSION_ID: "s", A.GEN_AI_AGENT_ID: "a"}
+    assert ours[_meta.META_USER] == "bob"
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [None, {}, {"traceparent": "garbage"}, {_meta.META_TRACEPARENT: 7}, {"traceparent": ""}],
+)
+def test_meta_extract_ignores_malformed_input(meta: Any) -> None:
+    parent, identity = _meta.extract(meta)
+    assert parent is None
+    assert identity == {}
+
+
+def test_meta_extract_drops_oversized_identity_values() -> None:
+    token = otel_context.attach(_span_context(0x3333))
+    try:
+        meta: dict[str, Any] = {}
+        _meta.inject(meta, {A.ENDUSER_ID: "u" * 10_000, A.SESSION_ID: "s"})
+    finally:
+        otel_context.detach(token)
+    _, identity = _meta.extract(meta)
+    assert identity == {A.SESSION_ID: "s"}
