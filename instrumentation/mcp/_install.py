@@ -65,9 +65,9 @@ def install() -> bool:
                 _Installed.servers.add(self)
 
         _Installed.client_original = ClientSession.__dict__["call_tool"]
-        ClientSession.call_tool = wrap_call_tool(ClientSession.call_tool)  # type: ignore[method-assign,unused-ignore]
+        ClientSession.call_tool = wrap_call_tool(ClientSession.call_tool)  # type: ignore[method-assign,assignment,unused-ignore]
         _Installed.server_init = original_init
-        Server.__init__ = init  # type: ignore[method-assign,unused-ignore]
+        Server.__init__ = init  # type: ignore[method-assign,assignment,unused-ignore]
         _Installed.middleware = audit
         _Installed.active = True
         return True
@@ -81,8 +81,8 @@ def uninstall() -> None:
         from mcp.client.session import ClientSession
         from mcp.server.lowlevel.server import Server
 
-        ClientSession.call_tool = _Installed.client_original  # type: ignore[method-assign,unused-ignore]
-        Server.__init__ = _Installed.server_init  # type: ignore[method-assign,unused-ignore]
+        ClientSession.call_tool = _Installed.client_original  # type: ignore[method-assign,assignment,unused-ignore]
+        Server.__init__ = _Installed.server_init  # type: ignore[method-assign,assignment,unused-ignore]
         audit = _Installed.middleware
         for server in list(_Installed.servers):
             chain = getattr(server, "middleware", None)
