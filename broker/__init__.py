@@ -16,6 +16,7 @@ say so when it is missing.
 from __future__ import annotations
 
 from agentaudit.broker._broker import DEFAULT_TTL, Broker
+from agentaudit.broker._client import CredentialClient
 from agentaudit.broker._credential import Credential, CredentialClaims
 from agentaudit.broker._denylist import (
     DENY_KINDS,
@@ -62,6 +63,7 @@ __all__ = [
     "Credential",
     "CredentialChecker",
     "CredentialClaims",
+    "CredentialClient",
     "CredentialRefused",
     "DenyEntry",
     "DenyList",

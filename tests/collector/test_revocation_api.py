@@ -14,7 +14,15 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from agentaudit.broker import CredentialRefused, HttpDenyListSource, Verifier, fetch_jwks
+from agentaudit.broker import (
+    BrokerError,
+    CredentialClient,
+    CredentialRefused,
+    HttpDenyListSource,
+    MintRefused,
+    Verifier,
+    fetch_jwks,
+)
 from agentaudit.collector.http_server import HttpServer
 from agentaudit.collector.migrations import apply_migrations
 from agentaudit.collector.revocation import RevocationPath, build_revocation_path
@@ -238,6 +246,24 @@ def test_credential_flow_with_a_tool_side_verifier(api: httpx.Client) -> None:
     with pytest.raises(CredentialRefused) as refused:
         verifier.verify(credential["token"], tool=TOOL, resource="calendar:evt-1")
     assert refused.value.reason == "revoked"
+
+
+def test_the_agent_side_client_gets_and_is_refused_credentials(api: httpx.Client) -> None:
+    agent = _unique("agent")
+    client = CredentialClient(str(api.base_url), environ={"AGENTAUDIT_TOKEN": AGENT})
+    credential = client.request(
+        user="alice", agent=agent, tool=TOOL, resource="calendar:evt-1", session="s"
+    )
+    assert credential.scopes == ("calendar.events.write",)
+    assert credential.claims.resources == ("calendar:evt-1",)
+    assert credential.token not in repr(credential)
+    _revoke(api, "agent", agent)
+    with pytest.raises(MintRefused) as refused:
+        client.request(user="alice", agent=agent, tool=TOOL, resource="calendar:evt-1")
+    assert refused.value.reason == "quarantined"
+    anonymous = CredentialClient(str(api.base_url), environ={})
+    with pytest.raises(BrokerError, match="AGENTAUDIT_TOKEN"):
+        anonymous.request(user="alice", agent=agent, tool=TOOL, resource="r")
 
 
 def test_minting_refuses_scopes_beyond_the_tools_configuration(api: httpx.Client) -> None:
