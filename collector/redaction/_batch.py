@@ -14,7 +14,6 @@ __all__: list[str] = []
 
 MIN_NUMBER = 10**8
 """Integers with at least nine digits are scanned as text (cards, SSNs, phones)."""
-_HEX = "0123456789abcdef"
 
 # Slot kinds: how a scanned string is written back.
 STR, BYTES, INT, FIELD = 0, 1, 2, 3
@@ -27,11 +26,20 @@ Ref = tuple[Any, Any, int, dict[str, int], Any]
 def is_digest(value: Any) -> bool:
     """A ``sha256:<64 hex>`` / ``hmac-sha256:<64 hex>`` string, or a list of them."""
     if type(value) is str:
-        if len(value) == 71 and value.startswith("sha256:"):
-            return not value[7:].strip(_HEX)
-        if len(value) == 76 and value.startswith("hmac-sha256:"):
-            return not value[12:].strip(_HEX)
-        return False
+        size = len(value)
+        if size == 71 and value[:7] == "sha256:":
+            digest = value[7:]
+        elif size == 76 and value[:12] == "hmac-sha256:":
+            digest = value[12:]
+        else:
+            return False
+        if not digest.isalnum():  # also rules out the whitespace fromhex would skip
+            return False
+        try:
+            bytes.fromhex(digest)
+        except ValueError:
+            return False
+        return True
     return isinstance(value, list) and all(is_digest(v) for v in value)
 
 

@@ -73,6 +73,8 @@ _ESCAPE = r"\\[u/]"
 
 _DROP = object()
 _UNKNOWN = object()
+_EXEMPT = object()
+_DIGEST = object()
 
 
 class Redactor:
@@ -104,6 +106,7 @@ class Redactor:
         self._allow_patterns = [compile_re2(p, "allow pattern") for p in policy.allow_patterns]
         self.engine: Engine = make_engine(engine or policy.engine, patterns, sets, origins)
         self._key_cache: dict[str, Rule | object | None] = {}
+        self._attribute_cache: dict[str, object] = {}
         if key is None and policy.uses_hash:
             raise ValueError("a policy with hash actions needs a key")
 
@@ -194,6 +197,20 @@ class Redactor:
         self._key_cache[key] = rule
         return rule
 
+    def _attribute_class(self, key: str) -> object:
+        """None (scan the value), a key Rule, _EXEMPT or _DIGEST for an attribute name."""
+        found: object
+        if key in self.policy.exempt_attributes:
+            found = _EXEMPT
+        elif key in DIGEST_ATTRIBUTES:
+            found = _DIGEST
+        else:
+            found = self._key_rule(key)
+        if len(self._attribute_cache) >= KEY_CACHE_SIZE:
+            self._attribute_cache.clear()
+        self._attribute_cache[key] = found
+        return found
+
     def _collect(
         self,
         attributes: dict[str, Any],
@@ -201,20 +218,23 @@ class Redactor:
         batch: Batch,
         structures: list[tuple[Any, dict[str, int]]],
     ) -> None:
-        exempt = self.policy.exempt_attributes
-        cache = self._key_cache
+        cache = self._attribute_cache
         add_text = batch.texts.append
         add_ref = batch.refs.append
-        keyed: list[tuple[str, Rule]] = []
+        keyed: list[tuple[str, Rule]] | None = None
         for key, value in attributes.items():
-            if key in exempt or (key in DIGEST_ATTRIBUTES and is_digest(value)):
-                continue
-            rule = cache.get(key, _UNKNOWN)
-            if rule is _UNKNOWN:
-                rule = self._key_rule(key)
-            if rule is not None:
-                keyed.append((key, rule))  # type: ignore[arg-type]
-            elif type(value) is str:
+            kind = cache.get(key, _UNKNOWN)
+            if kind is _UNKNOWN:
+                kind = self._attribute_class(key)
+            if kind is not None:
+                if kind is _EXEMPT or (kind is _DIGEST and is_digest(value)):
+                    continue
+                if kind is not _DIGEST:
+                    if keyed is None:
+                        keyed = []
+                    keyed.append((key, kind))  # type: ignore[arg-type]
+                    continue
+            if type(value) is str:
                 add_text(value)
                 add_ref((attributes, key, STR, counter, True))
             elif isinstance(value, list):
@@ -230,8 +250,9 @@ class Redactor:
                 structures.append((value, counter))
             else:
                 add_scalar(batch, value, attributes, key, counter, False)
-        for key, rule in keyed:
-            self._apply_key_rule(attributes, key, rule, counter)
+        if keyed is not None:
+            for key, rule in keyed:
+                self._apply_key_rule(attributes, key, rule, counter)
 
     # --- scanning -------------------------------------------------------------------
 
