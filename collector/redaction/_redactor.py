@@ -146,7 +146,12 @@ class Redactor:
         return self._hashed(value.encode("utf-8", "surrogatepass"), rule, casefold)
 
     def redact(self, spans: Sequence[SpanRecord]) -> None:
-        """Redact the spans of one request in place and set each ``span.redactions``."""
+        """Redact the spans of one request in place and set each ``span.redactions``.
+
+        The spans must be freshly decoded and owned by the caller: their attribute dicts
+        (and values) are modified, and a resource dict shared by several spans is
+        redacted once. Safe to call from several threads on different requests.
+        """
         batch = Batch()
         structures: list[tuple[Any, dict[str, int]]] = []
         span_counters: list[list[dict[str, int]]] = []
