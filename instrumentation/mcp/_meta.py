@@ -8,7 +8,9 @@ depend on the propagator configuration:
   server span is parented to it even when the SDK's own transport span rewrote
   ``traceparent``;
 * ``io.agentaudit/user``, ``/session``, ``/agent``, ``/conversation`` - the originating
-  user, session, agent and conversation of the call.
+  user, session, agent and conversation of the call;
+* ``io.agentaudit/approval``, ``/approver`` - the caller's approval of the call (``human``
+  or ``policy`` and who), when it has one.
 
 Pure: no MCP import. :func:`extract` never raises on malformed input; it ignores it.
 """
@@ -28,6 +30,8 @@ from agentaudit.schema import attributes as A
 
 __all__ = [
     "META_AGENT",
+    "META_APPROVAL",
+    "META_APPROVER",
     "META_CONVERSATION",
     "META_SESSION",
     "META_TRACEPARENT",
@@ -41,13 +45,18 @@ META_USER = "io.agentaudit/user"
 META_SESSION = "io.agentaudit/session"
 META_AGENT = "io.agentaudit/agent"
 META_CONVERSATION = "io.agentaudit/conversation"
+META_APPROVAL = "io.agentaudit/approval"
+META_APPROVER = "io.agentaudit/approver"
 
 _IDENTITY: Mapping[str, str] = {
     META_USER: A.ENDUSER_ID,
     META_SESSION: A.SESSION_ID,
     META_AGENT: A.GEN_AI_AGENT_ID,
     META_CONVERSATION: A.GEN_AI_CONVERSATION_ID,
+    META_APPROVAL: A.APPROVAL_STATUS,
+    META_APPROVER: A.APPROVAL_APPROVER,
 }
+_APPROVALS = frozenset({A.APPROVAL_HUMAN, A.APPROVAL_POLICY})
 _MAX_VALUE = 512
 _tracecontext = TraceContextTextMapPropagator()
 
@@ -56,7 +65,8 @@ def inject(meta: dict[str, Any], identity: Mapping[str, Any], ctx: Context | Non
     """Write the trace context of ``ctx`` (default: current) and ``identity`` into ``meta``.
 
     ``identity`` holds span attributes (``enduser.id``, ``session.id``, ``gen_ai.agent.id``,
-    ``gen_ai.conversation.id``); absent or empty ones are not written.
+    ``gen_ai.conversation.id``, the approval status and approver); absent or empty ones,
+    and an approval status other than ``human`` / ``policy``, are not written.
     """
     current = ctx if ctx is not None else otel_context.get_current()
     propagate.inject(meta, context=current)
@@ -68,6 +78,9 @@ def inject(meta: dict[str, Any], identity: Mapping[str, Any], ctx: Context | Non
         value = identity.get(attribute)
         if isinstance(value, str) and value:
             meta[key] = value
+    if meta.get(META_APPROVAL) not in _APPROVALS or not meta.get(META_APPROVER):
+        meta.pop(META_APPROVAL, None)
+        meta.pop(META_APPROVER, None)
 
 
 def extract(meta: Mapping[str, Any] | None) -> tuple[Context | None, dict[str, str]]:
@@ -95,4 +108,7 @@ def extract(meta: Mapping[str, Any] | None) -> tuple[Context | None, dict[str, s
         value = carrier.get(key)
         if value and len(value) <= _MAX_VALUE:
             identity[attribute] = value
+    if identity.get(A.APPROVAL_STATUS) not in _APPROVALS or A.APPROVAL_APPROVER not in identity:
+        identity.pop(A.APPROVAL_STATUS, None)
+        identity.pop(A.APPROVAL_APPROVER, None)
     return ctx, identity

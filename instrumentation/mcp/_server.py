@@ -4,7 +4,8 @@ mcp 2.x servers run every inbound message through ``Server.middleware`` (the SDK
 extension point; ``MCPServer`` shares its low-level server's list). :class:`AuditMiddleware`
 handles ``tools/call`` only: it extracts the caller's trace context and provenance from
 the request ``_meta`` (:mod:`._meta`), opens an ``execute_tool {name}`` span of kind
-SERVER parented to the client's tool span, with the caller's user / session / agent, and
+SERVER parented to the client's tool span, with the caller's user / session / agent (and
+approval, when the caller had one), and
 ``gen_ai.conversation.id`` = the transport's MCP session id (``mcp-session-id``; on stdio,
 where there is none, the caller's conversation if it sent one). The span is current
 while the tool runs. Results with ``isError`` (``MCPServer`` turns tool exceptions into
@@ -113,8 +114,23 @@ class _NoScope:
         return None
 
 
+class _Scopes:
+    """Enters several scopes in order and leaves them in reverse."""
+
+    def __init__(self, *scopes: Any) -> None:
+        self._scopes = scopes
+
+    def __enter__(self) -> None:
+        for scope in self._scopes:
+            scope.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        for scope in reversed(self._scopes):
+            scope.__exit__(*exc)
+
+
 def _scope(identity: Mapping[str, str], conversation: str | None) -> Any:
-    """An ``agentaudit.context`` with the caller's identity (only what was sent)."""
+    """An ``agentaudit.context`` (and ``approval``) with what the caller sent."""
     keys: dict[str, Any] = {}
     user = identity.get(A.ENDUSER_ID)
     session = identity.get(A.SESSION_ID)
@@ -127,4 +143,9 @@ def _scope(identity: Mapping[str, str], conversation: str | None) -> Any:
         keys["agent"] = agent
     if conversation:
         keys["conversation"] = conversation
-    return agentaudit.context(**keys) if keys else _NoScope()
+    scope: Any = agentaudit.context(**keys) if keys else _NoScope()
+    status = identity.get(A.APPROVAL_STATUS)
+    approver = identity.get(A.APPROVAL_APPROVER)
+    if status and approver:
+        return _Scopes(scope, agentaudit.approval(approver, status=status))
+    return scope

@@ -162,3 +162,31 @@ def test_meta_extract_drops_oversized_identity_values() -> None:
         otel_context.detach(token)
     _, identity = _meta.extract(meta)
     assert identity == {A.SESSION_ID: "s"}
+
+
+def test_the_callers_approval_reaches_the_server_span(spans: Spans) -> None:
+    server = _server()
+    with (
+        agentaudit.context(agent="calendar-assistant", user="alice", session="s-2"),
+        agentaudit.approval("alice"),
+    ):
+        asyncio.run(_send(server))
+    with agentaudit.context(agent="calendar-assistant", user="alice", session="s-3"):
+        asyncio.run(_send(server))
+    served = sorted(
+        (s for s in spans.tools("send_email") if s.kind.name == "SERVER"),
+        key=lambda s: str((s.attributes or {})[A.SESSION_ID]),
+    )
+    approved, unapproved = (dict(s.attributes or {}) for s in served)
+    assert approved[A.APPROVAL_STATUS] == "human"
+    assert approved[A.APPROVAL_APPROVER] == "alice"
+    assert unapproved[A.APPROVAL_STATUS] == "none"
+    assert A.APPROVAL_APPROVER not in unapproved
+
+
+def test_meta_approval_needs_an_approver() -> None:
+    meta: dict[str, Any] = {}
+    _meta.inject(meta, {A.APPROVAL_STATUS: "human"}, _span_context(0x4444))
+    assert _meta.META_APPROVAL not in meta
+    forged = {**meta, _meta.META_APPROVAL: "root", _meta.META_APPROVER: "x"}
+    assert A.APPROVAL_STATUS not in _meta.extract(forged)[1]
