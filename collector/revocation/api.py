@@ -10,6 +10,7 @@ Routes (who may call them):
 * ``POST /v1/revocations`` (responder): ``{target, id, reason, requested_by, trigger?}``
   where ``trigger`` is ``{trace_id, span_id}`` of the triggering call; answers the outcome.
 * ``GET /v1/revocations/{id}`` (responder): the newest version of the row.
+* ``POST /v1/revocations/{id}/retry`` (responder): run the failed backends again.
 * ``DELETE /v1/quarantine/{agent}`` (responder): release, ``{reason, requested_by}`` as
   JSON body or query parameters.
 * ``GET /v1/quarantine?agent=&user=&session=`` (agent, responder): what the runtime polls.
@@ -209,6 +210,21 @@ class _RevocationApi:
             return _error(404, f"no revocation {revocation_id}")
         return JSONResponse(record.to_json())
 
+    async def retry(self, request: Request) -> Response:
+        revocation_id = request.path_params["revocation_id"]
+        refused = await self.responder_gate(request, "retry", "revocation", revocation_id)
+        if refused is not None:
+            return refused
+        try:
+            outcome = await run_in_threadpool(self.service.retry, revocation_id)
+        except LookupError as exc:
+            return _error(404, str(exc.args[0]))
+        except ValueError as exc:
+            return _error(409, str(exc))
+        except StoreError as exc:
+            return _error(503, f"the retry could not be recorded: {exc}")
+        return JSONResponse(outcome.to_json())
+
     async def release(self, request: Request) -> Response:
         agent = request.path_params["agent"]
         refused = await self.responder_gate(request, "release", "agent", agent)
@@ -333,6 +349,7 @@ class _RevocationApi:
         return [
             Route("/v1/revocations", self.revoke, methods=["POST"]),
             Route("/v1/revocations/{revocation_id}", self.get_revocation, methods=["GET"]),
+            Route("/v1/revocations/{revocation_id}/retry", self.retry, methods=["POST"]),
             Route("/v1/quarantine", self.quarantine_state, methods=["GET"]),
             Route("/v1/quarantine/{agent:path}", self.release, methods=["DELETE"]),
             Route("/v1/credentials", self.credentials, methods=["POST"]),

@@ -108,6 +108,22 @@ class BackendResult:
             "skipped": self.skipped,
         }
 
+    @classmethod
+    def from_json(cls, backend: str, data: Mapping[str, Any]) -> BackendResult:
+        """Parse :meth:`to_json` output (a stored result); ValueError when malformed."""
+        try:
+            return cls(
+                backend,
+                bool(data["ok"]),
+                int(data["attempts"]),
+                str(data["detail"]),
+                dict(data.get("response") or {}),
+                tuple(str(e) for e in data.get("errors") or ()),
+                bool(data.get("skipped", False)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"stored result of {backend} is malformed: {exc!r}") from None
+
     def encoded(self) -> str:
         """The JSON string stored in the ``revocations.results`` map."""
         return json.dumps(self.to_json(), sort_keys=True, default=str)

@@ -14,6 +14,7 @@ becomes a ``refused`` row, and nothing else happens.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -133,8 +134,12 @@ class RevocationService:
         request: RevocationRequest,
         results: tuple[BackendResult, ...],
         quarantine: QuarantineState | None,
+        *,
+        after: float | None = None,
     ) -> RevocationOutcome:
+        """Record the final version, strictly after ``after`` (the previous version)."""
         status = overall_status(results)
+        previous = request.requested_at if after is None else after
         self._log.write(
             RevocationRecord(
                 id=request.id,
@@ -145,7 +150,7 @@ class RevocationService:
                 requested_by=request.requested_by,
                 status=status,
                 requested_at=request.requested_at,
-                updated_at=max(self._clock(), request.requested_at + 0.001),
+                updated_at=max(self._clock(), previous + 0.001),
                 results={r.backend: r.encoded() for r in results},
             )
         )
@@ -243,6 +248,49 @@ class RevocationService:
         releasing = [b for b in self.backends if isinstance(b, ReleasingBackend)]
         results = self._fan_out(request, releasing, "release")
         return self._finish(request, results, state)
+
+    def retry(self, revocation_id: str) -> RevocationOutcome:
+        """Run again the backends that did not succeed (or never ran: a crash while
+        ``pending``); successful results are kept. LookupError for an unknown id,
+        ValueError when there is nothing to retry. The quarantine is not touched.
+        """
+        record = self._log.get(revocation_id)
+        if record is None:
+            raise LookupError(f"no revocation {revocation_id}")
+        if record.status not in ("pending", "partial", "failed"):
+            raise ValueError(f"revocation {revocation_id} is {record.status}: nothing to retry")
+        kept: list[BackendResult] = []
+        for name, encoded in record.results.items():
+            try:
+                result = BackendResult.from_json(name, json.loads(encoded))
+            except ValueError:
+                continue
+            if result.ok:
+                kept.append(result)
+        done = {r.backend for r in kept}
+        context = self._load_context(record.target, record.target_id, None)
+        request = RevocationRequest(
+            id=record.id,
+            action=record.action,
+            target=record.target,
+            target_id=record.target_id,
+            reason=record.reason,
+            requested_by=record.requested_by,
+            requested_at=record.requested_at,
+            context=context,
+            link=forensics_link(self._dashboard_url, record.target, record.target_id, context),
+        )
+        method = "release" if record.action == "release" else "revoke"
+        candidates = [
+            b
+            for b in self.backends
+            if b.name not in done and (method == "revoke" or isinstance(b, ReleasingBackend))
+        ]
+        fresh = self._fan_out(request, candidates, method)
+        order = {b.name: i for i, b in enumerate(self.backends)}
+        results = tuple(sorted((*kept, *fresh), key=lambda r: order.get(r.backend, len(order))))
+        state = self.quarantine.state(record.target_id) if record.target == "agent" else None
+        return self._finish(request, results, state, after=record.updated_at)
 
     def record_refused(
         self, *, action: str, target: str, target_id: str, requested_by: str, detail: str

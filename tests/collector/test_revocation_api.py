@@ -275,6 +275,14 @@ def test_minting_refuses_scopes_beyond_the_tools_configuration(api: httpx.Client
     assert _mint(api, "", ttl=60).status_code == 400
 
 
+def test_retry_endpoint(api: httpx.Client) -> None:
+    done = _revoke(api, "credential", _unique("jti")).json()
+    conflict = api.post(f"/v1/revocations/{done['id']}/retry", headers=AS_ADMIN)
+    assert conflict.status_code == 409
+    assert api.post("/v1/revocations/nope/retry", headers=AS_ADMIN).status_code == 404
+    assert api.post(f"/v1/revocations/{done['id']}/retry", headers=AS_AGENT).status_code == 403
+
+
 def test_bad_revocation_requests(api: httpx.Client) -> None:
     assert api.post("/v1/revocations", content=b"x", headers=AS_ADMIN).status_code == 415
     assert _revoke(api, "tenant", "x").status_code == 400

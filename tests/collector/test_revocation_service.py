@@ -45,6 +45,20 @@ class DownBackend:
         return BackendResult(self.name, False, 3, "connection refused", errors=("a", "b"))
 
 
+class FlakyBackend:
+    """Down until ``up`` is set: a remote side that recovers."""
+
+    name = "flaky"
+
+    def __init__(self) -> None:
+        self.up = False
+        self.calls = 0
+
+    def revoke(self, request: RevocationRequest) -> BackendResult:
+        self.calls += 1
+        return BackendResult(self.name, self.up, 1, "ok" if self.up else "down")
+
+
 class BrokenBackend:
     name = "broken"
 
@@ -246,3 +260,29 @@ def test_denylist_persists_in_clickhouse(store: Store) -> None:
     lifted = entries[("session", "s-" + credential.id)]
     assert lifted.lifted_at is not None
     assert not lifted.active
+
+
+def test_retry_runs_only_the_failed_backends_again(store: Store) -> None:
+    clock = FakeClock()
+    broker = _broker(store, clock)
+    flaky = FlakyBackend()
+    service = _service(store, [BrokerBackend(broker), flaky], clock)
+    outcome = service.revoke(
+        target="credential", target_id=_unique("jti"), reason="leaked", requested_by="oncall"
+    )
+    assert outcome.status == "partial"
+
+    flaky.up = True  # the clock stands still: the new version must still be the newest
+    retried = service.retry(outcome.id)
+    assert retried.id == outcome.id
+    assert retried.status == "done"
+    assert [r.backend for r in retried.results] == ["broker", "flaky"]
+    assert retried.results[0].attempts == 1  # kept, not run again
+    assert flaky.calls == 2
+    record = service.get(outcome.id)
+    assert record is not None
+    assert record.status == "done"
+    with pytest.raises(ValueError, match="nothing to retry"):
+        service.retry(outcome.id)
+    with pytest.raises(LookupError):
+        service.retry("no-such-id")
