@@ -153,6 +153,7 @@ class DenyList:
         self._entries: dict[tuple[str, str], DenyEntry] = {}
         self._version = 0
         self._snapshot: DenySnapshot | None = None
+        self._next_expiry = float("inf")
         if store is not None:
             for entry in sorted(store.load(), key=lambda e: e.updated_at):
                 self._entries[(entry.kind, entry.value)] = entry
@@ -217,24 +218,34 @@ class DenyList:
             return list(self._entries.values())
 
     def snapshot(self) -> DenySnapshot:
-        """The current view; cached until the next change or until an entry expires."""
+        """The current view; cached until the next change or the next expiry.
+
+        Expired entries (a revoked credential past its expiry, a lifted principal past
+        the longest credential lifetime) can refuse nothing any more: they are dropped
+        from memory here (the store keeps them as history).
+        """
         now = self._clock()
         with self._lock:
             cached = self._snapshot
-            if cached is not None and not self._expired_since(cached.generated_at, now):
+            if cached is not None and now <= self._next_expiry:
                 return cached
+            self._entries = {
+                key: e for key, e in self._entries.items() if e.until is None or e.until >= now
+            }
             credentials: set[str] = set()
             cutoffs: dict[str, dict[str, float]] = {}
             blocked: dict[str, set[str]] = {}
             for entry in self._entries.values():
-                if entry.until is not None and entry.until < now:
-                    continue
                 if entry.kind == "credential":
                     credentials.add(entry.value)
                     continue
                 cutoffs.setdefault(entry.kind, {})[entry.value] = entry.since
                 if entry.active:
                     blocked.setdefault(entry.kind, set()).add(entry.value)
+            self._next_expiry = min(
+                (e.until for e in self._entries.values() if e.until is not None),
+                default=float("inf"),
+            )
             snapshot = DenySnapshot(
                 self._version,
                 now,
@@ -244,8 +255,3 @@ class DenyList:
             )
             self._snapshot = snapshot
             return snapshot
-
-    def _expired_since(self, generated_at: float, now: float) -> bool:
-        return any(
-            e.until is not None and generated_at <= e.until < now for e in self._entries.values()
-        )
