@@ -1,0 +1,168 @@
+"""The audit capability: Pydantic AI's own hooks around model requests and tool calls.
+
+``wrap_model_request`` records each request's messages as the prompt (hash, matched
+sources, a ``chat`` span lasting the request); ``wrap_tool_execute`` wraps each tool call
+in the contract span, linked to the prompt of the model response that asked for it. The
+run's ids fill what the app's ``agentaudit.context`` leaves unset: the agent's name, the
+conversation id (else the run id) as ``gen_ai.conversation.id``; a deferred tool call
+approved through ``DeferredToolResults(approvals=...)`` runs with approval status
+``human``. Results and exceptions pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+from pydantic_ai.capabilities import AbstractCapability
+from pydantic_ai.messages import ModelMessagesTypeAdapter
+
+from agentaudit.instrumentation import _context, _state
+from agentaudit.instrumentation.runtime import PromptRecord, model_call, tool_call
+from agentaudit.schema import attributes as A
+
+__all__ = ["FRAMEWORK", "AuditCapability", "canonical_messages"]
+
+FRAMEWORK = "pydantic_ai"
+
+
+def canonical_messages(messages: Any) -> Any:
+    """The model input as recorded: the messages in Pydantic AI's own JSON form."""
+    return ModelMessagesTypeAdapter.dump_python(list(messages), mode="json")
+
+
+class _Produced:
+    """(conversation id, tool-call id) -> the prompt whose response asked for the call.
+
+    A deferred call approved later runs in another agent run, before that run's first
+    model request: this is how it still links to the input that produced it. Bounded (LRU).
+    """
+
+    limit = 4096
+    lock = threading.Lock()
+    prompts: ClassVar[OrderedDict[tuple[str, str], PromptRecord]] = OrderedDict()
+
+    @classmethod
+    def add(cls, conversation: str, call_ids: list[str], record: PromptRecord) -> None:
+        with cls.lock:
+            for call_id in call_ids:
+                cls.prompts[(conversation, call_id)] = record
+                cls.prompts.move_to_end((conversation, call_id))
+            while len(cls.prompts) > cls.limit:
+                cls.prompts.popitem(last=False)
+
+    @classmethod
+    def get(cls, conversation: str, call_id: str) -> PromptRecord | None:
+        with cls.lock:
+            return cls.prompts.get((conversation, call_id))
+
+
+def _conversation(ctx: Any) -> str:
+    found = getattr(ctx, "conversation_id", None) or getattr(ctx, "run_id", None)
+    return found if isinstance(found, str) else ""
+
+
+def _call_ids(response: Any) -> list[str]:
+    ids: list[str] = []
+    for part in getattr(response, "parts", ()) or ():
+        call_id = getattr(part, "tool_call_id", None)
+        if getattr(part, "part_kind", "") == "tool-call" and isinstance(call_id, str) and call_id:
+            ids.append(call_id)
+    return ids
+
+
+def _model_name(model: Any) -> str | None:
+    name = getattr(model, "model_name", None)
+    return name if isinstance(name, str) and name else None
+
+
+def _scope(ctx: Any) -> dict[str, Any]:
+    """The run's own ids, for the keys the app's context leaves unset."""
+    frame = _context.current_frame()
+    present: Mapping[str, Any] = frame.attributes if frame is not None else {}
+    baggage = _context.baggage_attributes()
+    extra: dict[str, Any] = {}
+    agent = getattr(getattr(ctx, "agent", None), "name", None)
+    if isinstance(agent, str) and agent:
+        if A.GEN_AI_AGENT_ID not in present and A.GEN_AI_AGENT_ID not in baggage:
+            extra[A.GEN_AI_AGENT_ID] = agent
+        if A.GEN_AI_AGENT_NAME not in present:
+            extra[A.GEN_AI_AGENT_NAME] = agent
+    if A.GEN_AI_CONVERSATION_ID not in present:
+        conversation = _conversation(ctx)
+        if conversation:
+            extra[A.GEN_AI_CONVERSATION_ID] = conversation
+    if A.APPROVAL_STATUS not in present and getattr(ctx, "tool_call_approved", False):
+        extra[A.APPROVAL_STATUS] = A.APPROVAL_HUMAN
+    return extra
+
+
+@dataclass
+class AuditCapability(AbstractCapability[Any]):  # type: ignore[misc,unused-ignore]
+    """Added to every agent run while the integration is instrumented."""
+
+    id: str | None = "agentaudit"
+    _prompt: PromptRecord | None = field(default=None, repr=False)
+    """The input of this run's latest model request (per run: see :meth:`for_run`)."""
+
+    async def for_run(self, ctx: Any) -> AuditCapability:
+        return replace(self)
+
+    async def wrap_model_request(self, ctx: Any, *, request_context: Any, handler: Any) -> Any:
+        if not _state.enabled():
+            return await handler(request_context)
+        try:
+            messages = canonical_messages(request_context.messages)
+            model = _model_name(getattr(request_context, "model", None))
+        except Exception:
+            _state.report_error("reading a Pydantic AI model request failed")
+            return await handler(request_context)
+        with (
+            _context.context(**_scope(ctx)),
+            model_call(messages, model=model, framework=FRAMEWORK) as record,
+        ):
+            if record is not None:
+                self._prompt = record
+            response = await handler(request_context)
+        if record is not None:
+            try:
+                _Produced.add(_conversation(ctx), _call_ids(response), record)
+            except Exception:
+                _state.report_error("linking Pydantic AI tool calls to their prompt failed")
+        return response
+
+    async def wrap_tool_execute(
+        self, ctx: Any, *, call: Any, tool_def: Any, args: Any, handler: Any
+    ) -> Any:
+        if not _state.enabled():
+            return await handler(args)
+        try:
+            name = str(getattr(call, "tool_name", "") or getattr(tool_def, "name", "tool"))
+            call_id = getattr(call, "tool_call_id", None)
+            arguments = args if isinstance(args, Mapping) else {"input": args}
+            scope = _scope(ctx)
+            prompt = None
+            if isinstance(call_id, str) and call_id:
+                prompt = _Produced.get(_conversation(ctx), call_id)
+            prompt = prompt or self._prompt or _context.current_prompt()
+        except Exception:
+            _state.report_error("preparing a Pydantic AI tool span failed")
+            return await handler(args)
+        with _context.context(**scope):
+            audited = tool_call(
+                name,
+                framework=FRAMEWORK,
+                call_id=call_id if isinstance(call_id, str) and call_id else None,
+                arguments=arguments,
+                prompt=prompt,
+            )
+            try:
+                result = await handler(args)
+            except BaseException as exc:
+                audited.error(exc)
+                raise
+            audited.ok(result)
+            return result

