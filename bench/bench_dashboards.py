@@ -1,0 +1,447 @@
+"""Dashboard page latency over a store holding 10 million ``tool_calls`` rows.
+
+Seeds a temporary embedded (chdb) store once with vectorised Arrow batches (numpy +
+pyarrow, ``Store.insert_arrow``): N tool calls over the last 7 days from 200 agents,
+5,000 users, N/20 sessions, 50 tools, 100,000 resources; 10 % prompted by untrusted
+content, 70 % unapproved; plus N/4 ``chat`` spans in ``otel_traces`` in the same traces.
+Then times, uncached, the data-module queries each page runs (in the order the page
+runs them), and the full AppTest render of each page with the Streamlit cache cleared.
+
+    python -m bench dashboards
+    AGENTAUDIT_BENCH_DASHBOARD_ROWS=1000000 python -m bench dashboards   # quicker
+    AGENTAUDIT_BENCH_DASHBOARD_STORE=/tmp/bench-store python -m bench dashboards  # keep/reuse
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from agentaudit.collector.arrow_batches import OTEL_TRACES, TOOL_CALLS
+from agentaudit.collector.migrations import apply_migrations
+from agentaudit.collector.store import Store
+from agentaudit.dashboards import queries as q
+from agentaudit.dashboards.examples import EXAMPLES
+from agentaudit.dashboards.filters import Filters, TimeRange
+from agentaudit.schema import attributes as A
+
+ROWS = int(os.environ.get("AGENTAUDIT_BENCH_DASHBOARD_ROWS", "10000000"))
+CHUNK = 1_000_000
+RUNS = 11
+RENDER_RUNS = 5
+BUDGET_S = 1.5
+AGENTS, USERS, TOOLS, RESOURCES = 200, 5_000, 50, 100_000
+DAYS = 7
+NS = 1_000_000_000
+TARGET_SESSION = "sess-000000042"
+
+
+def _names(prefix: str, count: int) -> pa.Array:
+    return pa.array([f"{prefix}{i:06d}" for i in range(count)], pa.string())
+
+
+def _take(names: pa.Array, index: np.ndarray) -> pa.Array:
+    return names.take(pa.array(index))
+
+
+def _ids(prefix: str, values: np.ndarray) -> pa.Array:
+    text = pc.cast(pa.array(values), pa.string())
+    padded = pc.utf8_lpad(text, width=9, padding="0")
+    return pc.binary_join_element_wise(prefix, padded, "")
+
+
+def _lists(values: pa.Array, per_row: int, rows: int) -> pa.Array:
+    offsets = pa.array(np.arange(0, rows * per_row + 1, per_row, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, values)
+
+
+def _empty_maps(rows: int, item_type: pa.DataType = pa.string()) -> pa.Array:
+    offsets = pa.array(np.zeros(rows + 1, dtype=np.int32))
+    return pa.MapArray.from_arrays(offsets, pa.array([], pa.string()), pa.array([], item_type))
+
+
+def _const(value: Any, rows: int, kind: pa.DataType = pa.string()) -> pa.Array:
+    return pa.array(np.full(rows, value), kind) if kind != pa.string() else pa.repeat(value, rows)
+
+
+class _Names:
+    agents = _names("agent-", AGENTS)
+    users = _names("user-", USERS)
+    tools = _names("tool_", TOOLS)
+    resources = _names("res:obj-", RESOURCES)
+    kinds = pa.array(["user", "email", "web", "tool_result"])
+    trust = pa.array(["user", "untrusted"])
+    approvals = pa.array(["none", "human", "policy"])
+    statuses = pa.array(["ok", "error", "blocked"])
+
+
+def _tool_calls(start: int, rows: int, now_ns: int, rng: np.random.Generator) -> pa.Table:
+    n = _Names
+    row = np.arange(start, start + rows, dtype=np.int64)
+    session = row // 20
+    agent = (session * 7919) % AGENTS
+    user = (session * 104729) % USERS
+    ts = now_ns - rng.integers(0, DAYS * 86400 * NS, rows)
+    tool = (agent * 3 + rng.integers(0, 5, rows)) % TOOLS
+    untrusted = (rng.random(rows) < 0.10).astype(np.uint8)
+    approval = np.where(rng.random(rows) < 0.7, 0, rng.integers(1, 3, rows))
+    status = np.where(rng.random(rows) < 0.97, 0, rng.integers(1, 3, rows))
+    resource = rng.integers(0, RESOURCES, rows)
+    credential = agent * 1000 + (ts // (86400 * NS)) % 1000
+    session_ids = _ids("sess-", session)
+    trace_ids = _ids("trace-", session)
+    refs = pa.array(
+        np.stack([np.full(rows, "user:turn"), np.where(untrusted == 1, "email:msg", "doc:kb")], 1)
+        .ravel()
+        .astype(object),
+        pa.string(),
+    )
+    ref_trust = np.stack([np.zeros(rows, np.int64), untrusted.astype(np.int64)], 1).ravel()
+    ref_kind = np.stack([np.zeros(rows, np.int64), np.where(untrusted == 1, 1, 3)], 1).ravel()
+    scopes = pa.array(np.tile(np.array(["res.read", "res.write", "admin.all"], object), rows))
+    arguments = pc.binary_join_element_wise(
+        '{"target":"',
+        _take(n.resources, resource),
+        '","note":"row ',
+        pc.cast(pa.array(row), pa.string()),
+        ' please handle this request today"}',
+        "",
+    )
+    prompt = _ids("sha256:prompt", row // 2)
+    columns = {
+        "ts": pa.array(ts, pa.timestamp("ns", tz="UTC")),
+        "duration_ns": pa.array(rng.integers(1_000_000, 500_000_000, rows), pa.uint64()),
+        "trace_id": trace_ids,
+        "span_id": _ids("span-", row),
+        "parent_span_id": _const("", rows),
+        "service_name": _take(n.agents, agent),
+        "agent_id": _take(n.agents, agent),
+        "agent_name": _take(n.agents, agent),
+        "user_id": _take(n.users, user),
+        "session_id": session_ids,
+        "conversation_id": session_ids,
+        "tool_name": _take(n.tools, tool),
+        "tool_call_id": _ids("call_", row),
+        "tool_type": _const("function", rows),
+        "framework": _const("langchain", rows),
+        "arguments": arguments,
+        "arguments_hash": _ids("sha256:args", row),
+        "result_hash": _ids("sha256:result", row),
+        "prompt_hash": prompt,
+        "source_refs": _lists(refs, 2, rows),
+        "source_kinds": _lists(_take(n.kinds, ref_kind), 2, rows),
+        "source_trust": _lists(_take(n.trust, ref_trust), 2, rows),
+        "source_hashes": _lists(pa.repeat("sha256:src", 2 * rows), 2, rows),
+        "untrusted_source": pa.array(untrusted, pa.uint8()),
+        "resource_ids": _lists(_take(n.resources, resource), 1, rows),
+        "approval_status": _take(n.approvals, approval),
+        "approver": _const("", rows),
+        "credential_id": _ids("cred-", credential),
+        "credential_scopes": _lists(scopes, 3, rows),
+        "credential_expires_at": pa.array((ts // NS + 3600).astype(np.uint32), pa.uint32()),
+        "decision": _const("allowed", rows),
+        "status": _take(n.statuses, status),
+        "error_type": _const("", rows),
+        "attributes": _empty_maps(rows),
+        "resource_attributes": _empty_maps(rows),
+        "redactions": _empty_maps(rows, pa.uint32()),
+        "received_at": pa.array(ts + NS, pa.timestamp("ns", tz="UTC")),
+        "batch_id": _ids("batch-", row // 5000),
+    }
+    return pa.Table.from_arrays([columns[f.name] for f in TOOL_CALLS], schema=TOOL_CALLS)
+
+
+def _chat_spans(start: int, rows: int, now_ns: int, rng: np.random.Generator) -> pa.Table:
+    """One chat span per two tool calls' prompt (every other prompt hash)."""
+    row = np.arange(start, start + rows, dtype=np.int64) * 2
+    session = row // 20
+    keys = [
+        A.GEN_AI_OPERATION_NAME,
+        A.GEN_AI_REQUEST_MODEL,
+        A.PROMPT_HASH,
+        A.SESSION_ID,
+        A.GEN_AI_AGENT_ID,
+        A.SOURCE_REFS,
+        A.SOURCE_TRUST,
+    ]
+    values = [
+        pa.repeat(A.OPERATION_CHAT, rows),
+        pa.repeat("gpt-4o", rows),
+        _ids("sha256:prompt", row // 2),
+        _ids("sess-", session),
+        _take(_Names.agents, (session * 7919) % AGENTS),
+        pa.repeat('["user:turn","email:msg"]', rows),
+        pa.repeat('["user","untrusted"]', rows),
+    ]
+    interleaved = pa.concat_arrays([v.cast(pa.string()) for v in values]).take(
+        pa.array((np.arange(rows)[:, None] + np.arange(len(keys))[None, :] * rows).ravel())
+    )
+    offsets = pa.array(np.arange(0, rows * len(keys) + 1, len(keys), dtype=np.int32))
+    attributes = pa.MapArray.from_arrays(offsets, pa.array(keys * rows), interleaved)
+    ts = now_ns - rng.integers(0, DAYS * 86400 * NS, rows)
+    empty_ns = pa.ListArray.from_arrays(
+        pa.array(np.zeros(rows + 1, np.int32)), pa.array([], pa.timestamp("ns", tz="UTC"))
+    )
+    empty_str = pa.ListArray.from_arrays(
+        pa.array(np.zeros(rows + 1, np.int32)), pa.array([], pa.string())
+    )
+    empty_maps = pa.ListArray.from_arrays(pa.array(np.zeros(rows + 1, np.int32)), _empty_maps(0))
+    columns = {
+        "Timestamp": pa.array(ts, pa.timestamp("ns", tz="UTC")),
+        "TraceId": _ids("trace-", session),
+        "SpanId": _ids("chat-", row),
+        "ParentSpanId": _const("", rows),
+        "TraceState": _const("", rows),
+        "SpanName": _const("chat gpt-4o", rows),
+        "SpanKind": _const("Client", rows),
+        "ServiceName": _take(_Names.agents, (session * 7919) % AGENTS),
+        "ResourceAttributes": _empty_maps(rows),
+        "ScopeName": _const("agentaudit", rows),
+        "ScopeVersion": _const("0.1.0", rows),
+        "SpanAttributes": attributes,
+        "Duration": pa.array(rng.integers(1_000_000, 2_000_000_000, rows), pa.uint64()),
+        "StatusCode": _const("Unset", rows),
+        "StatusMessage": _const("", rows),
+        "Events.Timestamp": empty_ns,
+        "Events.Name": empty_str,
+        "Events.Attributes": empty_maps,
+        "Links.TraceId": empty_str,
+        "Links.SpanId": empty_str,
+        "Links.TraceState": empty_str,
+        "Links.Attributes": empty_maps,
+    }
+    return pa.Table.from_arrays([columns[f.name] for f in OTEL_TRACES], schema=OTEL_TRACES)
+
+
+def seed(store: Store, rows: int) -> dict[str, float]:
+    """Insert ``rows`` tool calls and rows/4 chat spans; return timings in seconds."""
+    apply_migrations(store)
+    rng = np.random.default_rng(42)
+    now_ns = time.time_ns()
+    generate = insert = 0.0
+    for start in range(0, rows, CHUNK):
+        count = min(CHUNK, rows - start)
+        t0 = time.perf_counter()
+        calls = _tool_calls(start, count, now_ns, rng)
+        chats = _chat_spans(start // 4, count // 4, now_ns, rng)
+        t1 = time.perf_counter()
+        store.insert_arrow("agentaudit.tool_calls", calls)
+        store.insert_arrow("agentaudit.otel_traces", chats)
+        insert += time.perf_counter() - t1
+        generate += t1 - t0
+    return {"generate": generate, "insert": insert}
+
+
+def _pages(store: Store) -> dict[str, Callable[[], Any]]:
+    """Per page: the data-module queries it runs, in order, for a typical view."""
+    day = TimeRange.parse("24h")
+    week = TimeRange.parse("7d")
+    agent = "agent-000007"
+
+    def overview(window: TimeRange) -> Callable[[], Any]:
+        def page() -> None:
+            q.unasked_calls(store, window)
+            q.calls_over_time(store, window)
+            q.top_tools(store, window)
+            q.optional_table(store, "findings")
+            q.optional_table(store, "quarantine")
+            q.ingest_health(store)
+
+        return page
+
+    def investigate(filters: Filters) -> Callable[[], Any]:
+        return lambda: q.investigate(store, filters)
+
+    def session() -> None:
+        calls = q.session_tool_calls(store, session=TARGET_SESSION)
+        q.session_model_calls(
+            store,
+            trace_ids=sorted(set(calls["trace_id"])),
+            prompt_hashes=sorted(set(calls["prompt_hash"])),
+        )
+
+    def agent_profile(window: TimeRange) -> Callable[[], Any]:
+        def page() -> None:
+            q.agents(store, window)
+            q.agent_tool_mix(store, agent, window)
+            q.agent_cadence(store, agent, window)
+            q.agent_resources(store, agent, window)
+            q.agent_scopes(store, agent, window)
+
+        return page
+
+    def blast(window: TimeRange) -> Callable[[], Any]:
+        def page() -> None:
+            q.agents(store, window)
+            q.blast_tools(store, agent, window)
+            q.blast_credentials(store, agent, window)
+
+        return page
+
+    return {
+        "Overview (24 h)": overview(day),
+        "Overview (7 d, all rows)": overview(week),
+        "Investigate (24 h, no filter)": investigate(Filters()),
+        "Investigate (7 d, agent)": investigate(Filters(window="7d", agent=agent)),
+        "Investigate (7 d, user + untrusted)": investigate(
+            Filters(window="7d", user="user-000123", untrusted=True)
+        ),
+        "Investigate (7 d, session)": investigate(Filters(window="7d", session=TARGET_SESSION)),
+        "Investigate (7 d, resource)": investigate(Filters(window="7d", resource="res:obj-004242")),
+        "Investigate (7 d, credential)": investigate(
+            Filters(window="7d", credential="cred-000007003")
+        ),
+        "Investigate (7 d, text in arguments)": investigate(
+            Filters(window="7d", q="row 4242424 please")
+        ),
+        "Session forensics": session,
+        "Agent profile (24 h vs 30 d)": agent_profile(day),
+        "Blast radius (7 d)": blast(week),
+        "Revoke (history)": lambda: q.revocations(store),
+        "SQL (saved query)": lambda: q.run_sql(store, next(iter(EXAMPLES.values()))),
+    }
+
+
+def _time(action: Callable[[], Any], runs: int) -> tuple[float, float]:
+    action()  # warm-up: first touch of the columns' marks and caches
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
+    return statistics.median(samples), p95
+
+
+def _render_pages(store: Store) -> dict[str, tuple[float, float]]:
+    """Full AppTest runs of each page (Streamlit cache cleared before every run)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from agentaudit.config import Config
+    from agentaudit.dashboards import register_config, register_store
+    from agentaudit.dashboards._ui import USER_KEY
+    from agentaudit.dashboards.auth import RESPONDER, User, hash_password
+    from agentaudit.dashboards.server import APP_PATH
+
+    user = User("bench", RESPONDER)
+    users = {"bench": {"role": RESPONDER, "password_hash": hash_password("bench")}}
+    register_store(store)
+    register_config(Config(clickhouse_url=store.dsn.raw, sections={"dashboard": {"users": users}}))
+    pages = {
+        "overview": {},
+        "investigate": {},
+        "session": {"session": TARGET_SESSION},
+        "agent": {"agent": "agent-000007"},
+        "blast_radius": {"agent": "agent-000007"},
+        "revoke": {},
+        "sql": {},
+    }
+    results = {}
+    for page, query in pages.items():
+
+        def render(page: str = page, query: dict[str, str] = query) -> None:
+            st.cache_data.clear()
+            at = AppTest.from_file(str(APP_PATH), default_timeout=120)
+            at.session_state[USER_KEY] = user
+            for key, value in query.items():
+                at.query_params[key] = value
+            at.run()
+            if page != "overview":
+                at.switch_page(f"views/{page}.py").run()
+            if at.exception:
+                raise RuntimeError(f"{page}: {at.exception[0].value}")
+
+        results[page] = _time(render, RENDER_RUNS)
+    register_store(None)
+    register_config(None)
+    return results
+
+
+def run() -> str:
+    keep = os.environ.get("AGENTAUDIT_BENCH_DASHBOARD_STORE")
+    directory = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="agentaudit-bench-"))
+    try:
+        store = Store.open(f"chdb://{directory.resolve()}")
+        try:
+            existing = 0
+            if keep:
+                apply_migrations(store)
+                existing = store.query("SELECT count() FROM agentaudit.tool_calls").rows[0][0]
+            seeded = {"generate": 0.0, "insert": 0.0}
+            if existing != ROWS:
+                if existing:
+                    store.command("TRUNCATE TABLE agentaudit.tool_calls")
+                    store.command("TRUNCATE TABLE agentaudit.otel_traces")
+                seeded = seed(store, ROWS)
+            count = store.query("SELECT count() FROM agentaudit.tool_calls").rows[0][0]
+            spans = store.query("SELECT count() FROM agentaudit.otel_traces").rows[0][0]
+            page_times = {name: _time(page, RUNS) for name, page in _pages(store).items()}
+            renders = _render_pages(store)
+        finally:
+            store.close()
+    finally:
+        if not keep:
+            shutil.rmtree(directory, ignore_errors=True)
+    return _report(count, spans, seeded, page_times, renders)
+
+
+def _report(
+    count: int,
+    spans: int,
+    seeded: dict[str, float],
+    page_times: dict[str, tuple[float, float]],
+    renders: dict[str, tuple[float, float]],
+) -> str:
+    lines = [
+        "## Dashboards",
+        "",
+        "`python -m bench dashboards`: page latency over an embedded (chdb) store with "
+        f"{count:,} `tool_calls` rows and {spans:,} `otel_traces` chat spans (7 days, "
+        f"{AGENTS} agents, {USERS:,} users, {count // 20:,} sessions). Budget: every page "
+        f"under {BUDGET_S} s at p95.",
+        "",
+    ]
+    if seeded["insert"]:
+        total = seeded["generate"] + seeded["insert"]
+        lines += [
+            f"Seeding: {total:.0f} s ({seeded['generate']:.0f} s generating Arrow batches with "
+            f"numpy/pyarrow, {seeded['insert']:.0f} s in `Store.insert_arrow`, "
+            f"{count / seeded['insert']:,.0f} rows/s).",
+            "",
+        ]
+    lines += [
+        f"Data-module queries per page, uncached ({RUNS} runs after a warm-up):",
+        "",
+        "| page (view) | p50 | p95 | within budget |",
+        "|---|---:|---:|---|",
+    ]
+    for name, (p50, p95) in page_times.items():
+        ok = "yes" if p95 < BUDGET_S else "**no**"
+        lines.append(f"| {name} | {p50 * 1000:.0f} ms | {p95 * 1000:.0f} ms | {ok} |")
+    lines += [
+        "",
+        f"AppTest full page render (router + page script + queries + element tree; "
+        f"`st.cache_data` cleared before each of {RENDER_RUNS} runs):",
+        "",
+        "| page | p50 | p95 | within budget |",
+        "|---|---:|---:|---|",
+    ]
+    for name, (p50, p95) in renders.items():
+        ok = "yes" if p95 < BUDGET_S else "**no**"
+        lines.append(f"| {name} | {p50 * 1000:.0f} ms | {p95 * 1000:.0f} ms | {ok} |")
+    now = dt.datetime.now(dt.timezone.utc).strftime("%H:%M UTC")
+    lines += ["", f"(Run finished {now}.)"]
+    return "\n".join(lines)
