@@ -66,13 +66,14 @@ def _lists(values: pa.Array, per_row: int, rows: int) -> pa.Array:
     return pa.ListArray.from_arrays(offsets, values)
 
 
-def _empty_maps(rows: int, item_type: pa.DataType = pa.string()) -> pa.Array:
+def _empty_maps(rows: int, item_type: pa.DataType | None = None) -> pa.Array:
     offsets = pa.array(np.zeros(rows + 1, dtype=np.int32))
-    return pa.MapArray.from_arrays(offsets, pa.array([], pa.string()), pa.array([], item_type))
+    items = pa.array([], item_type or pa.string())
+    return pa.MapArray.from_arrays(offsets, pa.array([], pa.string()), items)
 
 
-def _const(value: Any, rows: int, kind: pa.DataType = pa.string()) -> pa.Array:
-    return pa.array(np.full(rows, value), kind) if kind != pa.string() else pa.repeat(value, rows)
+def _const(value: str, rows: int) -> pa.Array:
+    return pa.repeat(pa.scalar(value, pa.string()), rows)
 
 
 class _Names:
