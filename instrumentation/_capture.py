@@ -13,6 +13,7 @@ through :func:`~agentaudit.instrumentation._canonical.to_jsonable` markers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -20,8 +21,9 @@ from typing import Any, ClassVar
 
 from agentaudit.instrumentation._canonical import canonical_json, digest
 from agentaudit.instrumentation._settings import REDACTED, Settings
+from agentaudit.schema import attributes as A
 
-__all__ = ["Payload", "capture", "redact_keys", "truncate"]
+__all__ = ["Payload", "capture", "capture_arguments", "redact_keys", "truncate"]
 
 log = logging.getLogger("agentaudit.instrumentation")
 
@@ -119,25 +121,74 @@ def _safe_key(key: object, keys: frozenset[str]) -> bool:
     return known
 
 
-def _flat_encoded(value: dict[Any, Any], keys: frozenset[str]) -> bytes | None:
+def _flat_text(value: dict[Any, Any], keys: frozenset[str]) -> str | None:
     """Canonical JSON of a flat dict of plain scalars with harmless keys, else None.
 
     The hot path of argument capture: one pass, the C encoder, no copies.
     """
+    safe = _KeyMemo.safe if _KeyMemo.keys is keys else None
     for key, item in value.items():
+        if safe is None or safe.get(key) is not True:
+            if not _safe_key(key, keys):
+                return None
+            safe = _KeyMemo.safe
         kind = type(item)
-        if not _safe_key(key, keys):
-            return None
         if kind is str or item is None or kind is bool:
             continue
         if kind is not int or not -_SAFE_INT <= item <= _SAFE_INT:
             return None
     try:
         if _C_ENCODE is not None:
-            return "".join(_C_ENCODE(value, 0)).encode("utf-8")
-        return _ENCODER.encode(value).encode("utf-8")
-    except (UnicodeEncodeError, ValueError):
+            return "".join(_C_ENCODE(value, 0))
+        return _ENCODER.encode(value)
+    except ValueError:
         return None
+
+
+def _flat_encoded(value: dict[Any, Any], keys: frozenset[str]) -> bytes | None:
+    text = _flat_text(value, keys)
+    if text is None:
+        return None
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: the slow path replaces them
+        return None
+
+
+def capture_arguments(
+    tool: str, arguments: Any, settings: Settings, attributes: dict[str, Any]
+) -> None:
+    """Put the arguments hash (and, by policy, the capped arguments) into ``attributes``.
+
+    Same result as :func:`capture`, with the common case (a flat dict of plain values,
+    no hook, no key) done inline: this runs once per tool call.
+    """
+    if settings.redact is None and settings.hash_key is None and type(arguments) is dict:
+        text = _flat_text(arguments, settings.redact_keys)
+        if text is not None:
+            try:
+                encoded = text.encode("utf-8")
+            except UnicodeEncodeError:
+                encoded = None
+            if encoded is not None:
+                attributes[A.ARGUMENTS_HASH] = "sha256:" + hashlib.sha256(encoded).hexdigest()
+                if settings.capture_arguments:
+                    limit = settings.max_argument_bytes
+                    attributes[A.GEN_AI_TOOL_CALL_ARGUMENTS] = (
+                        text if len(encoded) <= limit else truncate(text, limit)
+                    )
+                return
+    payload = capture(
+        tool,
+        "arguments",
+        arguments,
+        settings,
+        keep=settings.capture_arguments,
+        max_bytes=settings.max_argument_bytes,
+    )
+    attributes[A.ARGUMENTS_HASH] = payload.hash
+    if payload.text is not None:
+        attributes[A.GEN_AI_TOOL_CALL_ARGUMENTS] = payload.text
 
 
 def capture(

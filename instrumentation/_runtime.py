@@ -30,7 +30,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from agentaudit.instrumentation import _context, _spans, _state
-from agentaudit.instrumentation._capture import capture
+from agentaudit.instrumentation._capture import capture, capture_arguments
 from agentaudit.instrumentation._errors import ToolCallBlocked
 from agentaudit.instrumentation._prompt import PromptRecord, _error_type
 from agentaudit.instrumentation._settings import Settings, ToolSettings, settings
@@ -179,87 +179,52 @@ class ToolSpec:
         """Start the span of one call; None when disabled or the instrumentation failed.
 
         Raises only :class:`ToolCallBlocked` (from a hook), after recording the block.
+        This is the per-call hot path: keep it flat.
         """
         if not _state.enabled():
             return None
         try:
-            return self._begin(arguments or {}, call_id, prompt, resource_ids)
+            current = settings()
+            if current is not self._settings or self._tool_settings is None:
+                self._tool_settings = current.tool(self.name)
+                self._settings = current
+            tool_settings = self._tool_settings
+            frame = _context.current_frame()
+            if prompt is None:
+                prompt = frame.prompt() if frame is not None else _context.current_prompt()
+            cached = self._cache
+            if (
+                cached is not None
+                and cached[0] is frame
+                and cached[1] is prompt
+                and cached[2] is current
+            ):
+                base, session = cached[3], cached[4]
+            else:
+                base, session = self._base(frame, prompt, current)
+            attributes = base.copy()
+            if call_id:
+                attributes[A.GEN_AI_TOOL_CALL_ID] = call_id
+            if arguments is None:
+                arguments = {}
+            capture_arguments(self.name, arguments, current, attributes)
+            resource = self.resource if self.resource is not None else tool_settings.resource
+            if resource is not None or resource_ids is not None:
+                resources = list(resource_ids) if resource_ids is not None else []
+                if resource is not None:
+                    resources.extend(resolve_resources(resource, arguments))
+                if resources:
+                    attributes[A.RESOURCE_IDS] = tuple(resources)
+            hooks = _Hooks.current
+            if hooks:
+                self._run_hooks(hooks, arguments, attributes, call_id)
+            span = _state.tracer().start_span(self.span_name, kind=self.kind, attributes=attributes)
+            token = otel_context.attach(trace.set_span_in_context(span))
         except ToolCallBlocked:
             raise
         except Exception:
             _state.report_error(f"starting the span of tool {self.name!r} failed")
             return None
-
-    def _base(
-        self, current: Settings, prompt: PromptRecord | None
-    ) -> tuple[dict[str, Any], str, PromptRecord | None]:
-        """Attributes shared by consecutive calls in one context: tool + context + prompt.
-
-        Cached on the spec while the frame, the prompt and the settings stay the same
-        objects (frames and prompt records are immutable), so a loop of calls copies one
-        dict instead of merging three.
-        """
-        frame = _context.current_frame()
-        explicit = prompt is not None
-        if not explicit:
-            prompt = frame.prompt() if frame is not None else _context.current_prompt()
-        cached = self._cache
-        if (
-            cached is not None
-            and cached[0] is frame
-            and cached[1] is prompt
-            and cached[2] is current
-            and frame is not None
-            and frame.complete
-        ):
-            return cached[3], cached[4], prompt
-        base = self.attributes.copy()
-        if frame is None or not frame.complete:
-            base.update(_context.baggage_attributes())
-        if frame is not None:
-            base.update(frame.attributes)
-        session = str(base.get(A.SESSION_ID, ""))
-        if prompt is not None:
-            base.update(prompt.attributes)
-        base[A.DECISION] = A.DECISION_ALLOWED
-        self._cache = (frame, prompt, current, base, session)
-        return base, session, prompt
-
-    def _begin(
-        self,
-        arguments: Mapping[str, Any],
-        call_id: str | None,
-        prompt: PromptRecord | None,
-        resource_ids: Iterable[str] | None,
-    ) -> ToolCall:
-        current, tool_settings = self._config()
-        base, session, prompt = self._base(current, prompt)
-        attributes = base.copy()
-        if call_id:
-            attributes[A.GEN_AI_TOOL_CALL_ID] = call_id
-        payload = capture(
-            self.name,
-            "arguments",
-            arguments,
-            current,
-            keep=current.capture_arguments,
-            max_bytes=current.max_argument_bytes,
-        )
-        attributes[A.ARGUMENTS_HASH] = payload.hash
-        if payload.text is not None:
-            attributes[A.GEN_AI_TOOL_CALL_ARGUMENTS] = payload.text
-        resource = self.resource if self.resource is not None else tool_settings.resource
-        if resource is not None or resource_ids is not None:
-            resources = list(resource_ids) if resource_ids is not None else []
-            if resource is not None:
-                resources.extend(resolve_resources(resource, arguments))
-            if resources:
-                attributes[A.RESOURCE_IDS] = tuple(resources)
-        hooks = _Hooks.current
-        if hooks:
-            self._run_hooks(hooks, arguments, attributes, call_id)
-        span = _state.tracer().start_span(self.span_name, kind=self.kind, attributes=attributes)
-        token = otel_context.attach(trace.set_span_in_context(span))
         return ToolCall(
             self,
             span,
@@ -269,6 +234,29 @@ class ToolSpec:
             current=current,
             tool_settings=tool_settings,
         )
+
+    def _base(
+        self, frame: _context.Frame | None, prompt: PromptRecord | None, current: Settings
+    ) -> tuple[dict[str, Any], str]:
+        """Attributes shared by consecutive calls in one context: tool + context + prompt.
+
+        Cached on the spec while the frame, the prompt and the settings stay the same
+        objects (frames and prompt records are immutable), so a loop of calls copies one
+        dict instead of merging three. Not cached when W3C baggage contributes (it can
+        change without the frame changing).
+        """
+        base = self.attributes.copy()
+        from_baggage = frame is None or not frame.complete
+        if from_baggage:
+            base.update(_context.baggage_attributes())
+        if frame is not None:
+            base.update(frame.attributes)
+        session = str(base.get(A.SESSION_ID, ""))
+        if prompt is not None:
+            base.update(prompt.attributes)
+        base[A.DECISION] = A.DECISION_ALLOWED
+        self._cache = None if from_baggage else (frame, prompt, current, base, session)
+        return base, session
 
     def _run_hooks(
         self,
@@ -345,12 +333,18 @@ class ToolCall:
 
     def ok(self, result: Any) -> None:
         """Record ``result`` (hash, size, optional content; registered as a source), end."""
+        span = self.span
         try:
-            self._record_result(result)
+            if result is None and self._settings.redact is None:
+                span.set_attributes(_none_result(self._settings))
+            else:
+                self._record_result(result)
         except Exception:
             _state.report_error(f"recording the result of tool {self.spec.name!r} failed")
+        try:
+            otel_context.detach(self.token)  # type: ignore[arg-type]
         finally:
-            self._end()
+            span.end()
 
     def error(self, exc: BaseException) -> None:
         """Record the tool's failure (``error.type``), end. The caller re-raises ``exc``."""
@@ -371,9 +365,6 @@ class ToolCall:
     def _record_result(self, result: Any) -> None:
         current = self._settings
         tool_settings = self._tool_settings
-        if result is None and current.redact is None:
-            self.span.set_attributes(_none_result(current))
-            return
         keep = tool_settings.capture_results
         if keep is None:
             keep = current.capture_results
