@@ -1,10 +1,16 @@
-"""The admin API (port 4320): health, read-only queries, revocation requests.
+"""The admin API (port 4320): health, read-only queries, and the mounted revocation path.
 
-Authentication (DESIGN §5): ``/healthz`` is always open. Queries and every write
-endpoint require the responder token ``AGENTAUDIT_ADMIN_TOKEN`` when one is
-configured; with no tokens configured the process only binds loopback (checked at
-start-up, not here). Queries run through :meth:`Store.read_only`, so ClickHouse itself
-refuses writes.
+Authentication (DESIGN §5): ``/healthz`` is always open. Queries require the responder
+token ``AGENTAUDIT_ADMIN_TOKEN`` when one is configured; with no tokens configured the
+process only binds loopback (checked at start-up, not here). Queries run through
+:meth:`Store.read_only`, so ClickHouse itself refuses writes.
+
+Revocations, releases, quarantine state, credentials, the deny-list and JWKS are not
+defined here: the admin process builds them with
+:func:`agentaudit.collector.revocation.build_revocation_path` and passes
+``path.routes(admin_token=..., agent_token=...)`` as ``extra_routes``. Those routes do
+their own authentication (an agent token on a responder endpoint is refused with 403
+and the attempt is recorded).
 """
 
 from __future__ import annotations
@@ -13,24 +19,21 @@ import datetime as dt
 import decimal
 import ipaddress
 import json
-import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from agentaudit.collector.receiver_grpc import bearer_ok
 from agentaudit.collector.store import ReadOnlyViolation, Store, StoreError
 
-__all__ = ["REVOCATION_TARGETS", "build_admin_app", "json_default"]
+__all__ = ["build_admin_app", "json_default"]
 
 MAX_BODY_BYTES = 1024 * 1024
-REVOCATION_TARGETS = ("agent", "credential", "session", "user")
-MAX_FIELD_CHARS = 1000
 
 
 def json_default(value: Any) -> Any:
@@ -81,8 +84,17 @@ def build_admin_app(
     *,
     admin_token: str | None,
     health: Callable[[], Mapping[str, Any]] = dict,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    """The admin ASGI app over ``store``; ``health`` adds fields to ``/healthz``."""
+    """The admin ASGI app over ``store``; ``health`` adds fields to ``/healthz``.
+
+    ``extra_routes`` (the revocation path's routes) are mounted after ``/healthz`` and
+    ``/v1/query``; a route claiming either of those paths is refused (ValueError).
+    """
+    reserved = {"/healthz", "/v1/query"}
+    clashing = sorted(reserved & {getattr(r, "path", "") for r in extra_routes})
+    if clashing:
+        raise ValueError(f"extra admin routes may not replace {', '.join(clashing)}")
 
     def authorised(request: Request) -> bool:
         return bearer_ok(request.headers.get("authorization"), admin_token)
@@ -110,46 +122,10 @@ def build_admin_app(
             return _error(422, str(exc))
         return _Json({"columns": list(result.columns), "rows": [list(r) for r in result.rows]})
 
-    async def revocations(request: Request) -> Response:
-        if not authorised(request):
-            return _error(401, "this endpoint needs the responder token (AGENTAUDIT_ADMIN_TOKEN)")
-        data = await _json_body(request)
-        if isinstance(data, Response):
-            return data
-        target = data.get("target")
-        if target not in REVOCATION_TARGETS:
-            return _error(400, f'"target" must be one of {", ".join(REVOCATION_TARGETS)}')
-        fields: dict[str, str] = {}
-        for name in ("id", "reason", "requested_by"):
-            value = data.get(name)
-            if not isinstance(value, str) or not value.strip():
-                return _error(400, f'"{name}" must be a non-empty string')
-            if len(value) > MAX_FIELD_CHARS:
-                return _error(400, f'"{name}" is longer than {MAX_FIELD_CHARS} characters')
-            fields[name] = value.strip()
-        revocation_id = uuid.uuid4().hex
-        now = time.time()
-        store.command(
-            "INSERT INTO agentaudit.revocations "
-            "(id, requested_at, updated_at, target, target_id, reason, requested_by, status) "
-            "VALUES ({id:String}, fromUnixTimestamp64Milli({now:Int64}), "
-            "fromUnixTimestamp64Milli({now:Int64}), {target:String}, {target_id:String}, "
-            "{reason:String}, {by:String}, 'pending')",
-            parameters={
-                "id": revocation_id,
-                "now": int(now * 1000),
-                "target": target,
-                "target_id": fields["id"],
-                "reason": fields["reason"],
-                "by": fields["requested_by"],
-            },
-        )
-        return _Json({"id": revocation_id, "status": "pending"}, status_code=202)
-
     return Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/v1/query", query, methods=["POST"]),
-            Route("/v1/revocations", revocations, methods=["POST"]),
+            *extra_routes,
         ]
     )
