@@ -115,6 +115,10 @@ def test_unreachable_server_is_a_store_error_without_the_password() -> None:
         "SET readonly = 0",
         "SELECT 1 SETTINGS readonly = 0",
         "INSERT INTO FUNCTION file('evil.csv', 'CSV', 'a UInt8') SELECT 1",
+        "SELECT * FROM file('/etc/hostname', 'LineAsString')",
+        "SELECT * FROM url('http://127.0.0.1:1/', 'LineAsString')",
+        "SELECT * FROM executable('id', 'LineAsString', 'x String')",
+        "SYSTEM DROP MARK CACHE",
     ],
 )
 def test_read_only_refuses_writes(store: Store, sql: str) -> None:
