@@ -7,6 +7,7 @@ with their back-references, the JSON and digest shape checks, and the key-word t
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from collections.abc import Iterable
 from typing import Any
 
@@ -50,23 +51,45 @@ def trigger_pattern(words: Iterable[str]) -> str | None:
 
 
 class Batch:
-    """Strings to scan, where each came from, and whose redaction counts it feeds."""
+    """Strings to scan, where each came from, and whose redaction counts it feeds.
 
-    __slots__ = ("refs", "texts")
+    ``refs[i]`` says where ``texts[i]`` is written back: either a full :data:`Ref`, or,
+    on the hot path, just the key (dict) or index (list) of a plain string inside the
+    current *owner*, declared with :meth:`own` before its strings are added. Short refs
+    save building a tuple per value; :meth:`ref` expands either form.
+    """
+
+    __slots__ = ("_owners", "_starts", "refs", "texts")
 
     def __init__(self) -> None:
         self.texts: list[str] = []
-        # (container, key, kind, counter, root) per text; root is True for a top-level
-        # string that may hold JSON (text phase) or the index of its structure (leaves).
-        self.refs: list[Ref] = []
+        self.refs: list[Any] = []
+        self._starts: list[int] = []
+        self._owners: list[tuple[Any, dict[str, int]]] = []
 
     def add(self, text: str, ref: Ref) -> None:
         self.texts.append(text)
         self.refs.append(ref)
 
+    def own(self, container: Any, counter: dict[str, int]) -> None:
+        """Short refs added from now on are keys/indexes of ``container``."""
+        self._starts.append(len(self.texts))
+        self._owners.append((container, counter))
+
+    def ref(self, slot: int) -> Ref:
+        """The full (container, key, kind, counter, root) of a slot."""
+        found = self.refs[slot]
+        if type(found) is tuple:
+            return found
+        container, counter = self._owners[bisect_right(self._starts, slot) - 1]
+        return (container, found, STR, counter, True)
+
     def truncate(self, length: int) -> None:
         del self.texts[length:]
         del self.refs[length:]
+        while self._starts and self._starts[-1] >= length:
+            self._starts.pop()
+            self._owners.pop()
 
 
 def add_scalar(  # noqa: PLR0917 - positional on the per-value hot path

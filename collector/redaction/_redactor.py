@@ -181,6 +181,8 @@ class Redactor:
             self._structure_phase(structures)
 
         for span, counters in zip(spans, span_counters, strict=True):
+            if not any(counters):
+                continue
             total = dict(span.redactions)
             for counter in counters:
                 for rule, count in counter.items():
@@ -224,33 +226,45 @@ class Redactor:
         structures: list[tuple[Any, dict[str, int]]],
     ) -> None:
         cache = self._attribute_cache
-        add_text = batch.texts.append
+        texts = batch.texts
+        add_text = texts.append
         add_ref = batch.refs.append
         keyed: list[tuple[str, Rule]] | None = None
+        batch.own(attributes, counter)
         for key, value in attributes.items():
             kind = cache.get(key, _UNKNOWN)
+            if kind is None and type(value) is str:  # the common case first
+                add_text(value)
+                add_ref(key)
+                continue
             if kind is _UNKNOWN:
                 kind = self._attribute_class(key)
             if kind is not None:
-                if kind is _EXEMPT or (kind is _DIGEST and is_digest(value)):
+                if kind is _EXEMPT:
                     continue
-                if kind is not _DIGEST:
+                if kind is _DIGEST:
+                    # Checked up front: hex runs are slow to scan for the digit rules.
+                    if is_digest(value):
+                        continue
+                else:
                     if keyed is None:
                         keyed = []
                     keyed.append((key, kind))  # type: ignore[arg-type]
                     continue
             if type(value) is str:
                 add_text(value)
-                add_ref((attributes, key, STR, counter, True))
+                add_ref(key)
             elif isinstance(value, list):
+                batch.own(value, counter)
                 for index, item in enumerate(value):
-                    if isinstance(item, str):
+                    if type(item) is str:
                         add_text(item)
-                        add_ref((value, index, STR, counter, True))
+                        add_ref(index)
                     elif isinstance(item, dict | list):
                         structures.append((item, counter))
                     else:
                         add_scalar(batch, item, value, index, counter, False)
+                batch.own(attributes, counter)
             elif isinstance(value, dict):
                 structures.append((value, counter))
             else:
@@ -346,7 +360,7 @@ class Redactor:
         for slot, patterns in found.items():
             start = starts[slot]
             end = starts[slot + 1] - 1 if slot + 1 < len(starts) else len(buf)
-            container, key, _, counter, candidate = batch.refs[slot]
+            container, key, _, counter, candidate = batch.ref(slot)
             if candidate:  # a top-level string that matched something: JSON?
                 parsed = parse_json(batch.texts[slot])
                 if parsed is TOO_DEEP:
@@ -381,7 +395,7 @@ class Redactor:
                 end = starts[slot + 1] - 1 if slot + 1 < len(starts) else len(buf)
                 matches = self._matches(buf, start, end, patterns)
                 if self._write(leaves, slot, buf[start:end], matches):
-                    owner = roots[leaves.refs[slot][4]]
+                    owner = roots[leaves.ref(slot)[4]]
                     if owner is not None:
                         owner.changed = True
         for json_root in roots:
@@ -460,7 +474,7 @@ class Redactor:
         self, batch: Batch, slot: int, value: bytes, matches: list[tuple[int, int, int]]
     ) -> bool:
         """Apply matches to one slot and store the result; True if anything changed."""
-        counter = batch.refs[slot][3]
+        counter = batch.ref(slot)[3]
         if not matches:
             return False
         matches.sort()
@@ -492,7 +506,7 @@ class Redactor:
 
     @staticmethod
     def _store(batch: Batch, slot: int, new: Any, rule: Rule | None = None) -> None:
-        container, key, kind, _, _ = batch.refs[slot]
+        container, key, kind, _, _ = batch.ref(slot)
         if new is _DROP:
             assert rule is not None
             if isinstance(container, dict):
