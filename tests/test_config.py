@@ -150,6 +150,37 @@ def test_bad_values_name_their_source(
         load_config(flags, env)
 
 
+@pytest.mark.parametrize(
+    ("toml", "needle"),
+    [
+        ("grpc_port = true", "grpc_port"),
+        ("api_port = 4320.5", "api_port"),
+        ("batch_rows = 2.5", "batch_rows"),
+        ("batch_rows = false", "batch_rows"),
+        ("batch_seconds = nan", "batch_seconds"),
+        ("batch_seconds = inf", "batch_seconds"),
+        ("batch_seconds = 0.0", "batch_seconds"),
+    ],
+)
+def test_toml_values_of_the_wrong_kind_are_refused(tmp_path: Path, toml: str, needle: str) -> None:
+    cfg = write_toml(tmp_path / "c.toml", toml + "\n")
+    with pytest.raises(ConfigError, match=f"config file key '{needle}'"):
+        load_config({"config": str(cfg)}, {})
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "1e999"])
+def test_non_finite_batch_seconds_env_is_refused(raw: str) -> None:
+    with pytest.raises(ConfigError, match="AGENTAUDIT_BATCH_SECONDS"):
+        load_config({}, {"AGENTAUDIT_BATCH_SECONDS": raw})
+
+
+def test_whole_float_port_in_file_is_accepted(tmp_path: Path) -> None:
+    cfg = write_toml(tmp_path / "c.toml", "api_port = 4321.0\nbatch_rows = 10.0\n")
+    config = load_config({"config": str(cfg)}, {})
+    assert config.api_port == 4321
+    assert config.batch_rows == 10
+
+
 def test_bad_port_in_file_names_the_key(tmp_path: Path) -> None:
     cfg = write_toml(tmp_path / "c.toml", 'grpc_port = "four"\n')
     with pytest.raises(ConfigError, match="config file key 'grpc_port'"):
