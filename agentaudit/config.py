@@ -10,6 +10,7 @@ value came from. Sections of the config file that belong to other components
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -88,7 +89,14 @@ def parse_dsn(raw: str, *, origin: str = "--clickhouse") -> Dsn:
     )
 
 
+def _not_whole(value: Any) -> bool:
+    """TOML gives real types: a bool or a fractional float is not an integer setting."""
+    return isinstance(value, bool) or (isinstance(value, float) and not value.is_integer())
+
+
 def _port(value: Any, origin: str) -> int:
+    if _not_whole(value):
+        raise ConfigError(f"{origin}: {value!r} is not a port number")
     try:
         port = int(value)
     except (TypeError, ValueError):
@@ -128,13 +136,15 @@ def _optional_path(value: Any, origin: str) -> Path | None:
     return _path(value, origin) if value not in (None, "") else None
 
 
-def _positive(kind: Callable[[Any], float], value: Any, origin: str) -> Any:
+def _positive(kind: Callable[[Any], float], value: Any, origin: str, *, whole: bool = False) -> Any:
+    if isinstance(value, bool) or (whole and _not_whole(value)):
+        raise ConfigError(f"{origin}: {value!r} is not a whole number")
     try:
         number = kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{origin}: {value!r} is not a number") from None
-    if number <= 0:
-        raise ConfigError(f"{origin}: {value!r} must be greater than zero")
+    if not 0 < number < math.inf:  # also refuses nan
+        raise ConfigError(f"{origin}: {value!r} must be a finite number greater than zero")
     return number
 
 
@@ -196,7 +206,7 @@ _PARSERS: dict[str, _Parser] = {
     "token": _optional_text,
     "admin_token": _optional_text,
     "api_url": _text,
-    "batch_rows": lambda v, o: _positive(int, v, o),
+    "batch_rows": lambda v, o: _positive(int, v, o, whole=True),
     "batch_seconds": lambda v, o: _positive(float, v, o),
     "config": _optional_path,
 }
