@@ -113,7 +113,10 @@ class AlertReceiver:
 
     def start(self) -> AlertReceiver:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="agentaudit-webhook-receiver", daemon=True
+            target=self._server.serve_forever,
+            args=(0.1,),
+            name="agentaudit-webhook-receiver",
+            daemon=True,
         )
         self._thread.start()
         return self
