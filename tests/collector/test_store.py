@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from agentaudit.collector.store import (
     Store,
     StoreError,
     StoreLocked,
+    StoreUnavailable,
 )
 from agentaudit.config import embedded_dsn
 
@@ -74,6 +76,21 @@ def test_close_is_idempotent_and_releases_the_lock(store_dir: Path) -> None:
     first.close()
     with Store.open(embedded_dsn(store_dir)) as second:
         assert second.query("SELECT id FROM agentaudit.revocations").rows == [("kept",)]
+
+
+def test_a_closed_store_is_an_error_not_a_retryable_one(store_dir: Path) -> None:
+    closed = Store.open(embedded_dsn(store_dir))
+    closed.close()
+    calls: list[Callable[[], object]] = [
+        lambda: closed.command("SELECT 1"),
+        lambda: closed.query("SELECT 1"),
+        lambda: closed.read_only("SELECT 1"),
+        lambda: closed.insert_arrow("agentaudit.tool_calls", None),
+    ]
+    for call in calls:
+        with pytest.raises(StoreError, match="is closed") as caught:
+            call()
+        assert not isinstance(caught.value, StoreUnavailable)
 
 
 def test_store_under_a_regular_file_is_a_clear_store_error(tmp_path: Path) -> None:
