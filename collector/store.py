@@ -177,6 +177,7 @@ class Store:
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         """Run a statement with write access (migrations and the writer only)."""
+        self._check_open()
         try:
             return self._writer.command(sql, parameters=parameters)
         except Exception as exc:
@@ -184,6 +185,7 @@ class Store:
 
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
         """Run a trusted internal query on the write handle."""
+        self._check_open()
         try:
             result = self._writer.query(sql, parameters=parameters)
         except Exception as exc:
@@ -192,6 +194,7 @@ class Store:
 
     def read_only(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
         """Run ``sql`` with ClickHouse's readonly mode; writes raise ReadOnlyViolation."""
+        self._check_open()
         settings = None if self.embedded else {"readonly": 2, **READ_LIMITS}
         try:
             result = self._reader.query(sql, parameters=parameters, settings=settings)
@@ -205,11 +208,17 @@ class Store:
 
     def insert_arrow(self, table: str, data: Any, *, dedup_token: str | None = None) -> None:
         """Insert an Arrow table; the same ``dedup_token`` twice inserts once."""
+        self._check_open()
         settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
         try:
             self._writer.insert_arrow(table, data, settings=settings)
         except Exception as exc:
             raise StoreUnavailable(_first_line(exc)) from exc
+
+    def _check_open(self) -> None:
+        # Not StoreUnavailable: a closed store never comes back, so callers must not retry.
+        if self._closed:
+            raise StoreError(f"store {_safe_dsn(self.dsn)} is closed")
 
     def close(self) -> None:
         """Close the clients and release the directory lock. Idempotent."""
