@@ -82,7 +82,7 @@ def run_all(pause: float = 0.0) -> bool:
     else:
         ok &= _run(
             "calendar sessions ran on the plain scripted agent "
-            "(install agentaudit[langchain,mcp] for LangGraph + MCP)",
+            "(LangGraph + MCP need agentaudit[langchain,mcp] and their integrations on)",
             _plain_calendar,
         )
     time.sleep(pause)
@@ -93,7 +93,7 @@ def run_all(pause: float = 0.0) -> bool:
     else:
         ok &= _run(
             "incident ran on the plain scripted agent "
-            "(install agentaudit[langchain] for LangGraph)",
+            "(LangGraph needs agentaudit[langchain] and its integration on)",
             scenario.run_incident,
         )
     return ok
