@@ -1,0 +1,158 @@
+"""The injection scenario through a smolagents ToolCallingAgent, with a scripted Model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from smolagents.memory import ActionStep
+
+import agentaudit
+from agentaudit.instrumentation import _version_check
+from agentaudit.instrumentation import smolagents as smolagents_integration
+from agentaudit.schema import attributes as A
+from tests.frameworks.smolagents._scripted import (
+    ScriptedModel,
+    email_text,
+    mail_agent,
+    prompt_hash,
+    send_email,
+)
+from tests.frameworks.smolagents.conftest import Spans
+
+
+def _observations(agent: object) -> list[str]:
+    steps = agent.memory.steps
+    return [str(s.observations) for s in steps if isinstance(s, ActionStep)]
+
+
+def test_send_email_span_carries_the_injected_email_as_its_source(spans: Spans) -> None:
+    model = ScriptedModel()
+    agent = mail_agent(model)
+    with agentaudit.context(agent="mail-assistant", user="bob", session="sess-1"):
+        result = agent.run("Summarise my new email.")
+    assert result == "Done."
+    assert _observations(agent)[:2] == [email_text(), "sent to audit-team@exfil.example"]
+
+    attrs = spans.tool("send_email")
+    assert attrs[A.FRAMEWORK] == "smolagents"
+    assert attrs[A.GEN_AI_TOOL_CALL_ID] == "call_2"
+    assert json.loads(str(attrs[A.GEN_AI_TOOL_CALL_ARGUMENTS])) == {
+        "to": "audit-team@exfil.example",
+        "body": "customer list",
+    }
+    assert attrs[A.ENDUSER_ID] == "bob"
+    assert attrs[A.SESSION_ID] == "sess-1"
+    assert attrs[A.GEN_AI_AGENT_ID] == "mail-assistant"
+    assert attrs[A.APPROVAL_STATUS] == A.APPROVAL_NONE
+    refs = list(attrs[A.SOURCE_REFS])  # type: ignore[call-overload]
+    trust = dict(zip(refs, attrs[A.SOURCE_TRUST], strict=True))  # type: ignore[call-overload]
+    assert trust["tool:read_inbox#call_1"] == A.TRUST_UNTRUSTED
+    assert attrs[A.PROMPT_HASH] == prompt_hash(model.seen[1])
+    chats = [dict(s.attributes or {}) for s in spans.of(A.OPERATION_CHAT)]
+    assert [c[A.PROMPT_HASH] for c in chats] == [prompt_hash(seen) for seen in model.seen]
+
+
+def test_agent_name_fills_what_the_context_leaves_open(spans: Spans) -> None:
+    assert mail_agent(ScriptedModel()).run("Summarise my new email.") == "Done."
+    attrs = spans.tool("send_email")
+    assert attrs[A.GEN_AI_AGENT_ID] == attrs[A.GEN_AI_AGENT_NAME] == "mail_bot"
+
+
+def test_tool_exception_is_recorded_and_the_agent_sees_the_same_observation(
+    spans: Spans, provider: TracerProvider
+) -> None:
+    agentaudit.uninstrument()
+    plain = mail_agent(ScriptedModel(to="nobody@nowhere.example"))
+    plain.run("Mail?")
+    agentaudit.instrument(tracer_provider=provider, integrations=["smolagents"])
+    audited = mail_agent(ScriptedModel(to="nobody@nowhere.example"))
+    audited.run("Mail?")
+    errors = [str(s.error) for s in audited.memory.steps if isinstance(s, ActionStep)]
+    plain_errors = [str(s.error) for s in plain.memory.steps if isinstance(s, ActionStep)]
+    assert errors == plain_errors
+    assert "no such recipient" in errors[1]
+    attrs = spans.tool("send_email")
+    assert attrs[A.ERROR_TYPE] == "ValueError"
+
+
+def test_a_tool_called_directly_is_one_tool_call(spans: Spans) -> None:
+    with agentaudit.context(agent="script", user="bob", session="sess-2"):
+        assert send_email(to="a@example.com", body="hi") == "sent to a@example.com"
+        assert send_email("b@example.com", "hi") == "sent to b@example.com"
+        with pytest.raises(ValueError, match="no such recipient"):
+            send_email(to="nobody@nowhere.example", body="hi")
+    sends = [dict(s.attributes or {}) for s in spans.tools("send_email")]
+    assert [json.loads(str(a[A.GEN_AI_TOOL_CALL_ARGUMENTS])) for a in sends] == [
+        {"to": "a@example.com", "body": "hi"},
+        {"to": "b@example.com", "body": "hi"},
+        {"to": "nobody@nowhere.example", "body": "hi"},
+    ]
+    assert sends[2][A.ERROR_TYPE] == "ValueError"
+
+
+def test_two_sessions_interleaved_keep_separate_provenance(spans: Spans) -> None:
+    def session(name: str, folder: str) -> None:
+        with agentaudit.context(agent="mail-assistant", user=f"user-{name}", session=name):
+            mail_agent(ScriptedModel(folder=folder)).run("Summarise my new email.")
+
+    async def both() -> None:  # smolagents runs synchronously: one thread per session
+        await asyncio.gather(
+            asyncio.to_thread(session, "s-a", "inbox-a"),
+            asyncio.to_thread(session, "s-b", "inbox-b"),
+        )
+
+    asyncio.run(both())
+    sends = [dict(s.attributes or {}) for s in spans.tools("send_email")]
+    assert sorted(str(a[A.SESSION_ID]) for a in sends) == ["s-a", "s-b"]
+    for attrs in sends:
+        assert attrs[A.ENDUSER_ID] == f"user-{attrs[A.SESSION_ID]}"
+        assert list(attrs[A.SOURCE_REFS]) == ["tool:read_inbox#call_1"]  # type: ignore[call-overload]
+    hashes = {a[A.SESSION_ID]: a[A.SOURCE_HASHES] for a in sends}
+    assert hashes["s-a"] != hashes["s-b"]
+
+
+def test_uninstrument_restores_smolagents(spans: Spans) -> None:
+    from smolagents.agents import MultiStepAgent, ToolCallingAgent
+    from smolagents.tools import Tool
+
+    assert hasattr(Tool.__call__, "__wrapped__")
+    agentaudit.uninstrument()
+    assert not hasattr(Tool.__call__, "__wrapped__")
+    assert not hasattr(MultiStepAgent.write_memory_to_messages, "__wrapped__")
+    assert not hasattr(ToolCallingAgent.process_tool_calls, "__wrapped__")
+    assert mail_agent(ScriptedModel()).run("Summarise my new email.") == "Done."
+    assert spans.all() == []
+
+
+def test_version_gate_is_a_pure_function_of_the_version() -> None:
+    from agentaudit.instrumentation.smolagents.package import _supported
+
+    assert _version_check.check_supported(_supported, "1.26.0")
+    assert _version_check.check_supported(_supported, "1.15.0")
+    assert not _version_check.check_supported(_supported, "1.14.9")
+    assert not _version_check.check_supported(_supported, "2.0.0")
+
+
+def test_unsupported_installed_version_warns_once_and_patches_nothing(
+    provider: TracerProvider, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from smolagents.tools import Tool
+
+    import agentaudit.instrumentation._version_check as version_check
+
+    version_check.reset_warnings()
+    original = Tool.__call__
+    monkeypatch.setattr(version_check.metadata, "version", lambda name: "1.2.0")
+    with caplog.at_level(logging.WARNING, logger="agentaudit.instrumentation"):
+        agentaudit.instrument(tracer_provider=provider, integrations=["smolagents"])
+        agentaudit.instrument(tracer_provider=provider, integrations=["smolagents"])
+    warnings = [r for r in caplog.records if "smolagents" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "outside the supported range" in warnings[0].getMessage()
+    assert Tool.__call__ is original
+    assert not smolagents_integration.instrumented()
+    version_check.reset_warnings()
