@@ -36,10 +36,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from agentaudit.collector.arrow_batches import OTEL_TRACES, TOOL_CALLS, to_arrow
+import pyarrow as pa
+
+from agentaudit.collector.arrow_batches import TOOL_CALLS
 from agentaudit.collector.chain import AuditChain
+from agentaudit.collector.columnar import rows_table, traces_table
 from agentaudit.collector.metrics import CollectorMetrics
-from agentaudit.collector.normalise import is_tool_call, tool_call_row, trace_row
+from agentaudit.collector.normalise import is_tool_call, tool_call_row
 from agentaudit.collector.spans import SpanRecord
 from agentaudit.collector.store import Store, StoreUnavailable
 from agentaudit.collector.wal import Checkpoint, Position, Wal, WalEntry
@@ -264,7 +267,7 @@ class Writer:
                 self._retry(lambda: self._commit(end, None))
             return
         batch_id = batch_id_of(span for _, span in spans)
-        traces = [trace_row(span) for _, span in spans]
+        traces = traces_table([span for _, span in spans])
         calls = []
         for received, span in spans:
             if is_tool_call(span):
@@ -273,28 +276,25 @@ class Writer:
                 calls.append(row)
         if self._wal is not None:
             self._retry(lambda: self._save(dataclasses.replace(self._checkpoint, inflight=end)))
-        link = self._retry(lambda: self._insert(batch_id, traces, calls))
+        calls_table = rows_table(TOOL_CALLS, calls) if calls else None
+        link = self._retry(lambda: self._insert(batch_id, traces, calls_table))
         self._retry(lambda: self._commit(end, link))
-        self.stats.spans_written += len(traces)
+        self.stats.spans_written += len(spans)
         self.stats.tool_calls_written += len(calls)
         self.stats.batches_written += 1
         if self._metrics is not None:
-            self._metrics.written.inc(len(traces), "otel_traces")
+            self._metrics.written.inc(len(spans), "otel_traces")
             self._metrics.written.inc(len(calls), "tool_calls")
             self._metrics.batches.inc()
             self._metrics.batch_seconds.observe(time.perf_counter() - started)
 
     def _insert(
-        self, batch_id: str, traces: list[dict[str, object]], calls: list[dict[str, object]]
+        self, batch_id: str, traces: pa.Table, calls: pa.Table | None
     ) -> tuple[int, str] | None:
-        self._store.insert_arrow(
-            OTEL_TRACES_TABLE, to_arrow(OTEL_TRACES, traces), dedup_token=batch_id
-        )
-        if not calls:
+        self._store.insert_arrow(OTEL_TRACES_TABLE, traces, dedup_token=batch_id)
+        if calls is None:
             return None
-        self._store.insert_arrow(
-            TOOL_CALLS_TABLE, to_arrow(TOOL_CALLS, calls), dedup_token=batch_id
-        )
+        self._store.insert_arrow(TOOL_CALLS_TABLE, calls, dedup_token=batch_id)
         if self._chain is None:
             return None
         checkpoint = self._checkpoint

@@ -1,0 +1,168 @@
+"""Arrow tables built column by column: the writer's fast path for the span tables.
+
+:func:`traces_table` builds ``otel_traces`` straight from spans (no per-row dicts), and
+:func:`rows_table` turns row dicts (``tool_call_row``) into a table; both build map
+columns from flat key/value arrays and offsets instead of per-row lists of tuples, and
+stringify a resource's attributes once per batch, not once per span.
+
+Invariant: the tables are equal to ``to_arrow(OTEL_TRACES, [trace_row(s) ...])`` and
+``to_arrow(schema, rows)`` of :mod:`agentaudit.collector.arrow_batches` (a test
+compares them); semantics stay in :mod:`~agentaudit.collector.normalise`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from agentaudit.collector.arrow_batches import OTEL_TRACES
+from agentaudit.collector.normalise import stringify
+from agentaudit.collector.spans import SpanRecord
+from agentaudit.schema import attributes as A
+
+__all__ = ["rows_table", "traces_table"]
+
+_STR = pa.string()
+_STR_MAP = pa.map_(pa.string(), pa.string())
+
+
+def _leaf(value: Any) -> str:
+    return value.hex() if isinstance(value, bytes) else str(value)
+
+
+# normalise.stringify's JSON form, with one encoder instead of one per json.dumps call
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_leaf).encode
+
+
+def _string(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is list or kind is dict:
+        return _encode(value)
+    return stringify(value)
+
+
+def _strings(values: Iterable[Any]) -> list[str]:
+    return [v if type(v) is str else _string(v) for v in values]
+
+
+class _MapBuilder:
+    """Flat keys, values and offsets of a ``Map(String, String)`` column."""
+
+    def __init__(self) -> None:
+        self.offsets = [0]
+        self.keys: list[str] = []
+        self.values: list[str] = []
+        self._cache: dict[int, tuple[list[str], list[str], Mapping[str, Any]]] = {}
+
+    def add(self, attributes: Mapping[str, Any], *, shared: bool = False) -> None:
+        if shared:  # one resource's attributes, stringified once per batch
+            cached = self._cache.get(id(attributes))
+            if cached is None or cached[2] is not attributes:
+                cached = (list(attributes), _strings(attributes.values()), attributes)
+                self._cache[id(attributes)] = cached
+            self.keys += cached[0]
+            self.values += cached[1]
+        else:
+            self.keys += attributes
+            self.values += _strings(attributes.values())
+        self.offsets.append(len(self.keys))
+
+    def array(self, kind: pa.DataType = _STR_MAP) -> pa.Array:
+        return pa.MapArray.from_arrays(
+            pa.array(self.offsets, pa.int32()),
+            pa.array(self.keys, _STR),
+            pa.array(self.values, kind.item_type),
+            type=kind,
+        )
+
+
+def _list_of_maps(groups: Sequence[Sequence[Mapping[str, Any]]], kind: pa.DataType) -> pa.Array:
+    builder = _MapBuilder()
+    offsets = [0]
+    for group in groups:
+        for attributes in group:
+            builder.add(attributes)
+        offsets.append(offsets[-1] + len(group))
+    return pa.ListArray.from_arrays(
+        pa.array(offsets, pa.int32()), builder.array(kind.value_type), type=kind
+    )
+
+
+def traces_table(spans: Sequence[SpanRecord]) -> pa.Table:
+    """The ``otel_traces`` rows of ``spans`` as one Arrow table."""
+    resources = _MapBuilder()
+    attributes = _MapBuilder()
+    service: dict[int, str] = {}
+    services = []
+    for span in spans:
+        resource = span.resource_attributes
+        resources.add(resource, shared=True)
+        attributes.add(span.attributes)
+        name = service.get(id(resource))
+        if name is None:
+            value = resource.get(A.SERVICE_NAME)
+            name = service[id(resource)] = "" if value is None else stringify(value)
+        services.append(name)
+    events = [span.events for span in spans]
+    links = [span.links for span in spans]
+    columns: dict[str, Any] = {
+        "Timestamp": [s.start_ns for s in spans],
+        "TraceId": [s.trace_id for s in spans],
+        "SpanId": [s.span_id for s in spans],
+        "ParentSpanId": [s.parent_span_id for s in spans],
+        "TraceState": [s.trace_state for s in spans],
+        "SpanName": [s.name for s in spans],
+        "SpanKind": [s.kind for s in spans],
+        "ServiceName": services,
+        "ResourceAttributes": resources.array(),
+        "ScopeName": [s.scope_name for s in spans],
+        "ScopeVersion": [s.scope_version for s in spans],
+        "SpanAttributes": attributes.array(),
+        "Duration": [s.duration_ns for s in spans],
+        "StatusCode": [s.status_code for s in spans],
+        "StatusMessage": [s.status_message for s in spans],
+        "Events.Timestamp": [[e.time_ns for e in group] for group in events],
+        "Events.Name": [[e.name for e in group] for group in events],
+        "Events.Attributes": [[e.attributes for e in group] for group in events],
+        "Links.TraceId": [[link.trace_id for link in group] for group in links],
+        "Links.SpanId": [[link.span_id for link in group] for group in links],
+        "Links.TraceState": [[link.trace_state for link in group] for group in links],
+        "Links.Attributes": [[link.attributes for link in group] for group in links],
+    }
+    arrays = []
+    for field in OTEL_TRACES:
+        values = columns[field.name]
+        if isinstance(values, pa.Array):
+            arrays.append(values)
+        elif pa.types.is_list(field.type) and pa.types.is_map(field.type.value_type):
+            arrays.append(_list_of_maps(values, field.type))
+        else:
+            arrays.append(pa.array(values, type=field.type))
+    return pa.Table.from_arrays(arrays, schema=OTEL_TRACES)
+
+
+def rows_table(schema: pa.Schema, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """Like ``arrow_batches.to_arrow``, with map columns built from flat arrays."""
+    arrays = []
+    for field in schema:
+        values = [row[field.name] for row in rows]
+        kind = field.type
+        if pa.types.is_map(kind) and all(isinstance(v, dict) for v in values):
+            builder = _MapBuilder()
+            for value in values:
+                builder.keys += value
+                builder.values += value.values()
+                builder.offsets.append(len(builder.keys))
+            arrays.append(builder.array(kind))
+        elif pa.types.is_map(kind):
+            arrays.append(
+                pa.array([list(v.items()) if isinstance(v, dict) else v for v in values], type=kind)
+            )
+        else:
+            arrays.append(pa.array(values, type=kind))
+    return pa.Table.from_arrays(arrays, schema=schema)
