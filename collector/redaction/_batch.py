@@ -59,13 +59,13 @@ class Batch:
     save building a tuple per value; :meth:`ref` expands either form.
     """
 
-    __slots__ = ("_owners", "_starts", "refs", "texts")
+    __slots__ = ("owner_starts", "owners", "refs", "texts")
 
     def __init__(self) -> None:
         self.texts: list[str] = []
         self.refs: list[Any] = []
-        self._starts: list[int] = []
-        self._owners: list[tuple[Any, dict[str, int]]] = []
+        self.owner_starts: list[int] = []
+        self.owners: list[tuple[Any, dict[str, int]]] = []
 
     def add(self, text: str, ref: Ref) -> None:
         self.texts.append(text)
@@ -73,23 +73,23 @@ class Batch:
 
     def own(self, container: Any, counter: dict[str, int]) -> None:
         """Short refs added from now on are keys/indexes of ``container``."""
-        self._starts.append(len(self.texts))
-        self._owners.append((container, counter))
+        self.owner_starts.append(len(self.texts))
+        self.owners.append((container, counter))
 
     def ref(self, slot: int) -> Ref:
         """The full (container, key, kind, counter, root) of a slot."""
         found = self.refs[slot]
         if type(found) is tuple:
             return found
-        container, counter = self._owners[bisect_right(self._starts, slot) - 1]
+        container, counter = self.owners[bisect_right(self.owner_starts, slot) - 1]
         return (container, found, STR, counter, True)
 
     def truncate(self, length: int) -> None:
         del self.texts[length:]
         del self.refs[length:]
-        while self._starts and self._starts[-1] >= length:
-            self._starts.pop()
-            self._owners.pop()
+        while self.owner_starts and self.owner_starts[-1] >= length:
+            self.owner_starts.pop()
+            self.owners.pop()
 
 
 def add_scalar(  # noqa: PLR0917 - positional on the per-value hot path

@@ -230,7 +230,10 @@ class Redactor:
         add_text = texts.append
         add_ref = batch.refs.append
         keyed: list[tuple[str, Rule]] | None = None
-        batch.own(attributes, counter)
+        # batch.own(...) inlined: this loop runs for every attribute of every span.
+        own_at, owner = batch.owner_starts.append, batch.owners.append
+        own_at(len(texts))
+        owner((attributes, counter))
         for key, value in attributes.items():
             kind = cache.get(key, _UNKNOWN)
             if kind is None and type(value) is str:  # the common case first
@@ -255,7 +258,8 @@ class Redactor:
                 add_text(value)
                 add_ref(key)
             elif isinstance(value, list):
-                batch.own(value, counter)
+                own_at(len(texts))
+                owner((value, counter))
                 for index, item in enumerate(value):
                     if type(item) is str:
                         add_text(item)
@@ -264,7 +268,8 @@ class Redactor:
                         structures.append((item, counter))
                     else:
                         add_scalar(batch, item, value, index, counter, False)
-                batch.own(attributes, counter)
+                own_at(len(texts))
+                owner((attributes, counter))
             elif isinstance(value, dict):
                 structures.append((value, counter))
             else:
