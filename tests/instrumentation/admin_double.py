@@ -139,15 +139,21 @@ class AdminDouble:
                 if quarantined:
                     self._answer(403, {"error": "quarantined", "reason": "quarantined"})
                     return
-                credential = double.broker.mint(
-                    user=data["user"],
-                    agent=data["agent"],
-                    tool=data["tool"],
-                    resource=data["resource"],
-                    scopes=data.get("scopes"),
-                    session=data.get("session"),
-                    ttl=data.get("ttl"),
-                )
+                try:
+                    credential = double.broker.mint(
+                        user=data["user"],
+                        agent=data["agent"],
+                        tool=data["tool"],
+                        resource=data["resource"],
+                        scopes=data.get("scopes"),
+                        session=data.get("session"),
+                        ttl=data.get("ttl"),
+                    )
+                except Exception as exc:  # MintRefused -> 403 with its reason, like the API
+                    reason = getattr(exc, "reason", None)
+                    status = 403 if reason else 400
+                    self._answer(status, {"error": str(exc), "reason": reason})
+                    return
                 claims = credential.claims
                 self._answer(
                     201,
