@@ -122,11 +122,11 @@ async def _session(session: ClientSession, user: str, session_id: str) -> None:
         agentaudit.context(agent=data.CALENDAR_AGENT, user=user, session=session_id),
         agentaudit.credential(credential["id"], scopes=credential["scopes"]),
     ):
-        state = await graph.ainvoke(
+        await graph.ainvoke(
             {"messages": [("user", "What is on my calendar tomorrow? Add a prep slot.")]},
             config=config,
         )
-        if "__interrupt__" in state:  # the user reviews the calendar write and approves it
+        if (await graph.aget_state(config)).next:  # paused: the user reviews the write
             await graph.ainvoke(Command(resume={"approved": True, "approver": user}), config)
 
 

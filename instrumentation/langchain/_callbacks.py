@@ -102,6 +102,13 @@ def _arguments(input_str: str, inputs: Any) -> Mapping[str, Any]:
     return parsed if isinstance(parsed, Mapping) else {"input": parsed}
 
 
+def _arguments_key(arguments: Any) -> str:
+    try:
+        return json.dumps(arguments, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return repr(arguments)
+
+
 def _result_of(output: Any) -> Any:
     """What the model will see of a tool's output (a ToolMessage's content)."""
     if getattr(output, "type", None) == "tool" and hasattr(output, "content"):
@@ -123,6 +130,7 @@ class AuditCallbackHandler(BaseCallbackHandler):  # type: ignore[misc,unused-ign
         self._prompts_by_run: _Bounded = _Bounded()
         self._prompts_by_call: _Bounded = _Bounded()
         self._approvals: _Bounded = _Bounded()
+        self._pending_by_shape: _Bounded = _Bounded()
 
     # --- run tree ------------------------------------------------------------------
 
@@ -227,11 +235,8 @@ class AuditCallbackHandler(BaseCallbackHandler):  # type: ignore[misc,unused-ign
                 for generation in generations:
                     message = getattr(generation, "message", None)
                     for call in getattr(message, "tool_calls", None) or []:
-                        call_id = call.get("id") if isinstance(call, Mapping) else None
-                        if call_id:
-                            with self._lock:
-                                self._prompts_by_call.put((root, call_id), record)
-                                self._prompts_by_call.put((None, call_id), record)
+                        if isinstance(call, Mapping):
+                            self._expect(root, call, record)
         except Exception:
             _state.report_error("langchain on_llm_end failed")
         finally:
@@ -244,13 +249,44 @@ class AuditCallbackHandler(BaseCallbackHandler):  # type: ignore[misc,unused-ign
 
     # --- tools ---------------------------------------------------------------------
 
-    def _prompt_for(self, root: UUID, call_id: str | None) -> PromptRecord | None:
-        if not call_id:
-            return None
+    def _expect(self, root: UUID, call: Mapping[str, Any], record: PromptRecord) -> None:
+        """Remember a tool call of a model response: by id, and by name + arguments."""
+        call_id = call.get("id")
+        call_id = call_id if isinstance(call_id, str) and call_id else None
+        shape = (root, call.get("name"), _arguments_key(call.get("args")))
         with self._lock:
-            record: PromptRecord | None = self._prompts_by_call.pop((root, call_id), None)
-            fallback: PromptRecord | None = self._prompts_by_call.pop((None, call_id), None)
-        return record if record is not None else fallback
+            if call_id:
+                self._prompts_by_call.put((root, call_id), record)
+                self._prompts_by_call.put((None, call_id), record)
+            pending = self._pending_by_shape.get(shape) or []
+            self._pending_by_shape.put(shape, [*pending, (call_id, record)])
+
+    def _prompt_for(
+        self, root: UUID, call_id: str | None, name: str, arguments: Mapping[str, Any]
+    ) -> tuple[str | None, PromptRecord | None]:
+        """(call id, prompt) of a starting tool run.
+
+        By the run's tool-call id; langchain-core < 1 does not pass it to callbacks, so
+        then by the pending call of the same graph run with the same name and arguments.
+        """
+        shape = (root, name, _arguments_key(arguments))
+        record: PromptRecord | None = None
+        with self._lock:
+            pending = list(self._pending_by_shape.pop(shape, None) or [])
+            if call_id is None:
+                if pending:
+                    call_id, record = pending.pop(0)
+            else:
+                pending = [entry for entry in pending if entry[0] != call_id]
+            if pending:
+                self._pending_by_shape.put(shape, pending)
+            if call_id is not None:
+                by_id = self._prompts_by_call.pop((root, call_id), None)
+                fallback = self._prompts_by_call.pop((None, call_id), None)
+                found = by_id if by_id is not None else fallback
+                if found is not None:
+                    record = found
+        return call_id, record
 
     def on_tool_start(
         self,
@@ -266,14 +302,13 @@ class AuditCallbackHandler(BaseCallbackHandler):  # type: ignore[misc,unused-ign
         try:
             root = self._enter(run_id, parent_run_id)
             name = kwargs.get("name") or (serialized or {}).get("name") or "tool"
-            call_id = kwargs.get("tool_call_id")
-            call_id = call_id if isinstance(call_id, str) and call_id else None
+            given = kwargs.get("tool_call_id")
+            arguments = _arguments(input_str, inputs)
+            call_id, prompt = self._prompt_for(
+                root, given if isinstance(given, str) and given else None, str(name), arguments
+            )
             call = tool_call(
-                str(name),
-                framework=FRAMEWORK,
-                call_id=call_id,
-                arguments=_arguments(input_str, inputs),
-                prompt=self._prompt_for(root, call_id),
+                str(name), framework=FRAMEWORK, call_id=call_id, arguments=arguments, prompt=prompt
             )
             if not isinstance(call, ToolCall):
                 return

@@ -142,8 +142,8 @@ def test_resume_after_interrupt_marks_the_pending_call_human_approved(spans: Spa
     )
     config: Any = {"configurable": {"thread_id": "review-1"}}
     with agentaudit.context(agent="mail-assistant", user="bob", session="s"):
-        first = graph.invoke({"messages": [("user", "email x")]}, config=config)
-        assert "__interrupt__" in first
+        graph.invoke({"messages": [("user", "email x")]}, config=config)
+        assert graph.get_state(config).next == ("review",)  # paused for the human
         assert spans.tools("send_email") == []  # nothing ran before the human decided
         graph.invoke(Command(resume={"approved": True, "approver": "alice"}), config=config)
     send = dict(spans.tool("send_email").attributes or {})
@@ -217,3 +217,32 @@ def test_an_unsupported_langchain_core_stays_off_with_one_warning(
     # The agent still works.
     assert read_inbox.invoke({"folder": "inbox"}).startswith("[email:msg-42]")
     _version_check.reset_warnings()
+
+
+def test_tool_runs_without_a_call_id_are_matched_by_name_and_arguments(spans: Spans) -> None:
+    """langchain-core < 1 does not pass tool_call_id to callbacks: match the pending call."""
+    from uuid import uuid4
+
+    from langchain_core.messages import HumanMessage
+    from langchain_core.outputs import ChatGeneration, LLMResult
+
+    handler = integration.handler()
+    root, llm, tool_run = uuid4(), uuid4(), uuid4()
+    with agentaudit.context(agent="a", user="u", session="s"):
+        handler.on_chain_start({}, {"messages": []}, run_id=root)
+        handler.on_chat_model_start({}, [[HumanMessage("go")]], run_id=llm, parent_run_id=root)
+        reply = call("send_email", {"to": "x", "body": "b"}, "call_9")
+        handler.on_llm_end(LLMResult(generations=[[ChatGeneration(message=reply)]]), run_id=llm)
+        handler.on_tool_start(
+            {"name": "send_email"},
+            '{"to": "x", "body": "b"}',
+            run_id=tool_run,
+            parent_run_id=root,
+            inputs={"body": "b", "to": "x"},
+        )
+        handler.on_tool_end("sent", run_id=tool_run)
+        handler.on_chain_end({}, run_id=root)
+    attrs = dict(spans.tool("send_email").attributes or {})
+    assert attrs[A.GEN_AI_TOOL_CALL_ID] == "call_9"
+    (chat,) = spans.of(A.OPERATION_CHAT)
+    assert attrs[A.PROMPT_HASH] == (chat.attributes or {})[A.PROMPT_HASH]
