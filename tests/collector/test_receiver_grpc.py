@@ -237,7 +237,8 @@ def test_port_in_use_is_a_bind_error(busy_port: int) -> None:
     assert caught.value.exit_code == 5
 
 
-def test_unresolvable_host_is_a_bind_error() -> None:
+def test_address_not_on_this_host_is_a_bind_error() -> None:
+    # 203.0.113.0/24 is TEST-NET-3 (RFC 5737): never assigned to a local interface.
     with pytest.raises(BindError):
         GrpcReceiver(Inbox(), host="203.0.113.255", port=0, token=None)
 
