@@ -23,6 +23,9 @@ from agentaudit.collector.receiver_grpc import GrpcReceiver, bearer_ok
 from agentaudit.collector.spans import SpanRecord
 from agentaudit.schema import attributes as A
 
+# The exporter reads OTEL_EXPORTER_OTLP_* (headers, compression, ...) from the environment.
+pytestmark = pytest.mark.usefixtures("clean_env")
+
 TOKEN = "agent-token-123"
 
 
