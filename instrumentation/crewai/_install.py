@@ -1,0 +1,69 @@
+"""Registering the hooks and wrapping the tool methods, and undoing exactly that."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, ClassVar
+
+from agentaudit.instrumentation._version_check import check_supported
+from agentaudit.instrumentation.crewai import _hooks
+from agentaudit.instrumentation.crewai.package import _supported
+
+__all__ = ["install", "installed", "uninstall"]
+
+log = logging.getLogger("agentaudit.instrumentation")
+
+
+class _Installed:
+    lock = threading.Lock()
+    done = False
+    originals: ClassVar[list[tuple[Any, str, Any]]] = []
+
+
+def installed() -> bool:
+    return _Installed.done
+
+
+def install(installed_version: str | None = None) -> bool:
+    """Register the hooks and wrap the tool methods (idempotent). False when unsupported."""
+    with _Installed.lock:
+        if _Installed.done:
+            return True
+        if not check_supported(_supported, installed_version):
+            return False
+        from crewai.hooks.llm_hooks import register_before_llm_call_hook
+        from crewai.hooks.tool_hooks import register_before_tool_call_hook
+        from crewai.tools.structured_tool import CrewStructuredTool
+
+        methods = {"invoke": _hooks.audited_invoke, "ainvoke": _hooks.audited_ainvoke}
+        if not all(callable(CrewStructuredTool.__dict__.get(m)) for m in methods):
+            log.warning(
+                "agentaudit: CrewStructuredTool.invoke/ainvoke not found in this crewai; "
+                "its integration stays off"
+            )
+            return False
+        for method, factory in methods.items():
+            original = CrewStructuredTool.__dict__[method]
+            setattr(CrewStructuredTool, method, factory(original))
+            _Installed.originals.append((CrewStructuredTool, method, original))
+        register_before_llm_call_hook(_hooks.before_llm_call)
+        register_before_tool_call_hook(_hooks.before_tool_call)
+        _Installed.done = True
+        return True
+
+
+def uninstall() -> None:
+    """Unregister the hooks and put the tool methods back."""
+    with _Installed.lock:
+        if not _Installed.done:
+            return
+        from crewai.hooks.llm_hooks import unregister_before_llm_call_hook
+        from crewai.hooks.tool_hooks import unregister_before_tool_call_hook
+
+        unregister_before_llm_call_hook(_hooks.before_llm_call)
+        unregister_before_tool_call_hook(_hooks.before_tool_call)
+        while _Installed.originals:
+            owner, method, original = _Installed.originals.pop()
+            setattr(owner, method, original)
+        _Installed.done = False
