@@ -201,6 +201,13 @@ def test_arrays_from_scalars_and_mixed_types(
         (True, 0),
         ("soon", 0),
         ([1], 0),
+        (1_800_000_000_000, 0),  # milliseconds: out of a DateTime's range
+        (2**32 - 1, 2**32 - 1),
+        (2**32, 0),
+        (float("inf"), 0),
+        (float("nan"), 0),
+        ("inf", 0),
+        ("1e400", 0),
     ],
 )
 def test_credential_expiry(

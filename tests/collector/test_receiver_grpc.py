@@ -188,6 +188,20 @@ def test_kvlist_and_bytes_values_decode(open_receiver: GrpcReceiver, inbox: Inbo
     assert span.kind == "Server"
 
 
+def test_times_past_2262_are_clamped(open_receiver: GrpcReceiver, inbox: Inbox) -> None:
+    request = raw_request()
+    span = request.resource_spans[0].scope_spans[0].spans[0]
+    span.start_time_unix_nano = 2**64 - 1
+    span.end_time_unix_nano = 2**64 - 1
+    span.events.add(time_unix_nano=2**64 - 1, name="late")
+    with grpc.insecure_channel(f"127.0.0.1:{open_receiver.port}") as channel:
+        stub = trace_service_pb2_grpc.TraceServiceStub(channel)  # type: ignore[no-untyped-call]
+        stub.Export(request, timeout=10)
+    (decoded,) = inbox.spans
+    assert decoded.start_ns == decoded.end_ns == 2**63 - 1
+    assert decoded.events[0].time_ns == 2**63 - 1
+
+
 @pytest.mark.parametrize(
     "metadata",
     [

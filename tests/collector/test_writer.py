@@ -187,6 +187,43 @@ def test_different_batches_are_not_deduplicated(store: Store, make_span: SpanFac
     assert batch_ids == 3
 
 
+def test_out_of_range_values_do_not_sink_their_batch(store: Store, make_span: SpanFactory) -> None:
+    """One bad span (a far-future time, an expiry in ms) must not lose the good ones."""
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+    from opentelemetry.proto.trace.v1 import trace_pb2
+
+    from agentaudit.collector.spans import decode_export_request
+
+    far_future = trace_pb2.Span(
+        trace_id=b"\x07" * 16,
+        span_id=b"\x07" * 8,
+        name="execute_tool late",
+        start_time_unix_nano=2**64 - 1,
+        end_time_unix_nano=2**64 - 1,
+        events=[trace_pb2.Span.Event(time_unix_nano=2**64 - 1, name="late")],
+    )
+    request = trace_service_pb2.ExportTraceServiceRequest(
+        resource_spans=[
+            trace_pb2.ResourceSpans(scope_spans=[trace_pb2.ScopeSpans(spans=[far_future])])
+        ]
+    )
+    (late,) = decode_export_request(request)
+    ms_expiry = make_span()
+    ms_expiry.attributes[A.CREDENTIAL_EXPIRES_AT] = 1_800_000_000_000
+    good = [make_span() for _ in range(3)]
+    writer = Writer(store)
+    writer.enqueue([good[0], late, good[1], ms_expiry, good[2]])
+    writer.flush()
+    assert count(store, OTEL_TRACES_TABLE) == 5
+    assert count(store, TOOL_CALLS_TABLE) == 5
+    expiry = store.query(
+        "SELECT toUnixTimestamp(credential_expires_at), attributes[{k:String}] "
+        "FROM agentaudit.tool_calls WHERE span_id = {s:String}",
+        {"k": A.CREDENTIAL_EXPIRES_AT, "s": ms_expiry.span_id},
+    ).rows
+    assert expiry == [(0, "1800000000000")]  # unknown, the raw value kept
+
+
 # --- retries ---------------------------------------------------------------------------
 
 
