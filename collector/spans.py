@@ -88,6 +88,15 @@ def _attributes(key_values: Any) -> dict[str, AttributeValue]:
     return {kv.key: any_value(kv.value) for kv in key_values}
 
 
+MAX_TIME_NS = 2**63 - 1
+"""The last nanosecond a ``DateTime64(9)`` (and an Arrow ``timestamp[ns]``) holds."""
+
+
+def _time(unix_nano: int) -> int:
+    """OTLP times are uint64; past 2262 they fit no column, so they are clamped."""
+    return min(unix_nano, MAX_TIME_NS)
+
+
 def _enum_name(names: tuple[str, ...], number: int) -> str:
     return names[number] if 0 <= number < len(names) else names[0]
 
@@ -106,8 +115,8 @@ def decode_export_request(request: Any) -> Iterator[SpanRecord]:
                     trace_state=span.trace_state,
                     name=span.name,
                     kind=_enum_name(SPAN_KINDS, span.kind),
-                    start_ns=span.start_time_unix_nano,
-                    end_ns=span.end_time_unix_nano,
+                    start_ns=_time(span.start_time_unix_nano),
+                    end_ns=_time(span.end_time_unix_nano),
                     status_code=_enum_name(STATUS_CODES, span.status.code),
                     status_message=span.status.message,
                     attributes=_attributes(span.attributes),
@@ -115,7 +124,7 @@ def decode_export_request(request: Any) -> Iterator[SpanRecord]:
                     scope_name=scope.name,
                     scope_version=scope.version,
                     events=[
-                        SpanEvent(e.time_unix_nano, e.name, _attributes(e.attributes))
+                        SpanEvent(_time(e.time_unix_nano), e.name, _attributes(e.attributes))
                         for e in span.events
                     ],
                     links=[
