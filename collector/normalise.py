@@ -69,17 +69,26 @@ def _strings(attributes: Mapping[str, AttributeValue], key: str) -> list[str]:
     return [stringify(value)]
 
 
+MAX_UNIX_SECONDS = 2**32 - 1
+"""The last second a ``DateTime`` column holds (2106-02-07)."""
+
+
 def _int(attributes: Mapping[str, AttributeValue], key: str) -> int:
+    """Unix seconds for a ``DateTime`` column; 0 (unknown) for anything it cannot hold.
+
+    A value out of range (milliseconds sent as seconds, inf, ...) must not fail the
+    Arrow conversion of the whole batch; the raw value stays in ``attributes``.
+    """
     value = attributes.get(key)
     if isinstance(value, bool):
         return 0
-    if isinstance(value, int):
-        return max(0, value)
     if isinstance(value, float | str):
         try:
-            return max(0, int(float(value)))
-        except ValueError:
+            value = int(float(value))
+        except (ValueError, OverflowError):
             return 0
+    if isinstance(value, int) and 0 <= value <= MAX_UNIX_SECONDS:
+        return value
     return 0
 
 
