@@ -17,7 +17,7 @@ MIN_NUMBER = 10**8
 """Integers with at least nine digits are scanned as text (cards, SSNs, phones)."""
 
 # Slot kinds: how a scanned string is written back.
-STR, BYTES, INT, FIELD = 0, 1, 2, 3
+STR, BYTES, INT, FIELD, KEY = 0, 1, 2, 3, 4
 TOO_DEEP = object()
 
 Ref = tuple[Any, Any, int, dict[str, int], Any]
@@ -59,13 +59,15 @@ class Batch:
     save building a tuple per value; :meth:`ref` expands either form.
     """
 
-    __slots__ = ("owner_starts", "owners", "refs", "texts")
+    __slots__ = ("owner_starts", "owners", "refs", "renames", "texts")
 
     def __init__(self) -> None:
         self.texts: list[str] = []
         self.refs: list[Any] = []
         self.owner_starts: list[int] = []
         self.owners: list[tuple[Any, dict[str, int]]] = []
+        # Redacted dict keys, applied after every value is written: (dict, old, new|None).
+        self.renames: list[tuple[dict[Any, Any], Any, str | None]] = []
 
     def add(self, text: str, ref: Ref) -> None:
         self.texts.append(text)

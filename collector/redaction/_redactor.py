@@ -36,6 +36,7 @@ from typing import Any
 from agentaudit.collector.redaction._batch import (
     BYTES,
     FIELD,
+    KEY,
     STR,
     TOO_DEEP,
     Batch,
@@ -403,6 +404,7 @@ class Redactor:
                     owner = roots[leaves.ref(slot)[4]]
                     if owner is not None:
                         owner.changed = True
+        _rename(leaves.renames)
         for json_root in roots:
             if json_root is not None and json_root.changed:
                 json_root.container[json_root.key] = json.dumps(
@@ -428,6 +430,8 @@ class Redactor:
                     if rule is not None:
                         keyed.append((node, key, rule))
                         continue
+                    # Keys are data too ({"alice@example.com": ...}): scan them.
+                    leaves.add(key, (node, key, KEY, counter, root_index))
                 if isinstance(value, str):
                     leaves.add(value, (node, key, STR, counter, root_index))
                 elif isinstance(value, dict | list):
@@ -482,7 +486,7 @@ class Redactor:
         counter = batch.ref(slot)[3]
         if not matches:
             return False
-        matches.sort()
+        matches.sort(key=lambda m: (m[0], m[2]))  # by start, then rule precedence
         merged: list[list[int]] = []
         for first, last, index in matches:
             if merged and first < merged[-1][1]:
@@ -512,6 +516,9 @@ class Redactor:
     @staticmethod
     def _store(batch: Batch, slot: int, new: Any, rule: Rule | None = None) -> None:
         container, key, kind, _, _ = batch.ref(slot)
+        if kind == KEY:  # a nested dict's key: renamed once every value is written
+            batch.renames.append((container, key, None if new is _DROP else new))
+            return
         if new is _DROP:
             assert rule is not None
             if isinstance(container, dict):
@@ -541,3 +548,15 @@ class Redactor:
             node[key] = self._hashed(raw, rule.name, rule.casefold)
         else:
             node[key] = f"[REDACTED:{rule.name}]"
+
+
+def _rename(renames: list[tuple[dict[Any, Any], Any, str | None]]) -> None:
+    """Apply redacted dict keys (None: drop the entry); a clash gets a ``#n`` suffix."""
+    for node, old, new in renames:
+        value = node.pop(old, _DROP)
+        if new is None or value is _DROP:  # dropped key, or its value was dropped
+            continue
+        name, suffix = new, 2
+        while name in node:
+            name, suffix = f"{new}#{suffix}", suffix + 1
+        node[name] = value

@@ -31,6 +31,7 @@ ENV = {KEY_ENV: "test-key-0123456789abcdef"}
 AWS = "AKIAIOSFODNN7EXAMPLE"
 GH = "ghp_" + "a1B2c3D4e5" * 3 + "f6G7h8"
 ENGINES = available_engines()
+FAST = ENGINES[-1]  # the quickest to build (re2) where the engine does not matter
 
 
 @pytest.fixture(scope="module", params=ENGINES)
@@ -150,6 +151,29 @@ def test_native_nested_values_are_walked_with_key_rules(redactor: Redactor) -> N
     assert kv["user"]["api_key"] == "[REDACTED:secret_key]"
     assert kv["user"]["mail"].startswith("hmac:email:")
     assert kv["n"] == ["[REDACTED:github_token]"]
+
+
+def test_nested_keys_are_data_too(redactor: Redactor) -> None:
+    arguments = {"scores": {"bob@example.com": 3, "eve@example.com": {"card": AWS}}}
+    record = span({A.GEN_AI_TOOL_CALL_ARGUMENTS: json.dumps(arguments), "kv": {AWS: 1, "b": 2}})
+    redactor.redact([record])
+    scores = json.loads(record.attributes[A.GEN_AI_TOOL_CALL_ARGUMENTS])["scores"]
+    assert scores == {
+        redactor.pseudonym("bob@example.com"): 3,
+        redactor.pseudonym("eve@example.com"): {"card": "[REDACTED:aws_access_key_id]"},
+    }
+    assert record.attributes["kv"] == {"[REDACTED:aws_access_key_id]": 1, "b": 2}
+    assert record.redactions == {"email": 2, "aws_access_key_id": 2}
+
+
+def test_masked_keys_that_clash_are_kept_apart(redactor: Redactor) -> None:
+    record = span({"kv": {AWS: 1, "AKIAIOSFODNN7EXAMPLF": 2, f"{GH}": 3}})
+    redactor.redact([record])
+    assert record.attributes["kv"] == {
+        "[REDACTED:aws_access_key_id]": 1,
+        "[REDACTED:aws_access_key_id]#2": 2,
+        "[REDACTED:github_token]": 3,
+    }
 
 
 def test_strings_that_only_look_like_json_are_redacted_as_text(redactor: Redactor) -> None:
@@ -303,32 +327,34 @@ def test_bad_config_names_the_key(section: dict[str, Any], named: str) -> None:
 
 
 def test_a_generated_key_is_persisted_privately_and_reused(tmp_path: Path) -> None:
-    first = Redactor.from_config({}, state_dir=tmp_path, environ={})
+    first = Redactor.from_config({}, state_dir=tmp_path, environ={}, engine=FAST)
     key_file = tmp_path / KEY_FILE_NAME
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    second = Redactor.from_config({}, state_dir=tmp_path, environ={})
+    second = Redactor.from_config({}, state_dir=tmp_path, environ={}, engine=FAST)
     assert first.pseudonym("a@b.io") == second.pseudonym("a@b.io")
 
 
 def test_key_sources_in_order(tmp_path: Path) -> None:
     key_file = tmp_path / "k"
     key_file.write_text("file-key-0123456789abcdef\n")
-    from_file = Redactor.from_config({"key_file": str(key_file)}, environ=ENV)
-    from_env = Redactor.from_config({}, environ=ENV, state_dir=tmp_path)
-    from_section = Redactor.from_config({"key": ENV[KEY_ENV]}, environ={})
+    from_file = Redactor.from_config({"key_file": str(key_file)}, environ=ENV, engine=FAST)
+    from_env = Redactor.from_config({}, environ=ENV, state_dir=tmp_path, engine=FAST)
+    from_section = Redactor.from_config({"key": ENV[KEY_ENV]}, environ={}, engine=FAST)
     assert from_file.pseudonym("a@b.io") != from_env.pseudonym("a@b.io")
     assert from_env.pseudonym("a@b.io") == from_section.pseudonym("a@b.io")
     assert not (tmp_path / KEY_FILE_NAME).exists()  # the env key won: no file created
 
 
 def test_no_hash_rules_need_no_key(tmp_path: Path) -> None:
-    Redactor.from_config({"actions": {"email": "mask"}}, state_dir=tmp_path, environ={})
+    Redactor.from_config(
+        {"actions": {"email": "mask"}}, state_dir=tmp_path, environ={}, engine=FAST
+    )
     assert not (tmp_path / KEY_FILE_NAME).exists()
 
 
 def test_without_any_key_source_an_ephemeral_key_is_used() -> None:
-    one = Redactor.from_config({}, environ={})
-    two = Redactor.from_config({}, environ={})
+    one = Redactor.from_config({}, environ={}, engine=FAST)
+    two = Redactor.from_config({}, environ={}, engine=FAST)
     assert one.pseudonym("a@b.io") != two.pseudonym("a@b.io")
 
 
