@@ -33,6 +33,11 @@ __all__ = ["SESSION_HEADER", "AuditMiddleware", "session_id_of"]
 
 SESSION_HEADER = "mcp-session-id"
 
+_AUDITED_BY: str | None = getattr(A, "AUDITED_BY", None)
+"""Marks a peer span that records the same call as one of ours (value: our span id), so
+the collector maps only the audited span to a ``tool_calls`` row. Active once the schema
+defines it."""
+
 
 def session_id_of(ctx: Any) -> str | None:
     """The transport session id of a request context, when the transport has one."""
@@ -86,6 +91,7 @@ class AuditMiddleware:
     async def _run(
         ctx: Any, call_next: Callable[[Any], Awaitable[Any]], name: str, arguments: Any
     ) -> Any:
+        transport_span = trace.get_current_span()  # the SDK's own tools/call span, if any
         call = tool_call(
             name,
             framework=FRAMEWORK,
@@ -94,6 +100,7 @@ class AuditMiddleware:
         )
         if not isinstance(call, ToolCall):
             return await call_next(ctx)
+        _mark_duplicate(transport_span, call)
         try:
             result = await call_next(ctx)
         except BaseException as exc:
@@ -104,6 +111,16 @@ class AuditMiddleware:
             call.span.set_status(trace.StatusCode.ERROR)
         call.ok(result)
         return result
+
+
+def _mark_duplicate(transport_span: Any, call: ToolCall) -> None:
+    """Point the SDK's own SERVER span of this call at the audited span (see _AUDITED_BY)."""
+    if _AUDITED_BY is None or not transport_span.is_recording():
+        return
+    attributes = getattr(transport_span, "attributes", None) or {}
+    if attributes.get(A.GEN_AI_OPERATION_NAME) != A.OPERATION_EXECUTE_TOOL:
+        return
+    transport_span.set_attribute(_AUDITED_BY, format(call.span.get_span_context().span_id, "016x"))
 
 
 class _NoScope:

@@ -19,7 +19,7 @@ import agentaudit
 from agentaudit.instrumentation import _version_check
 from agentaudit.instrumentation import mcp as integration
 from agentaudit.instrumentation.mcp import _install, _meta
-from agentaudit.instrumentation.runtime import tool_call
+from agentaudit.instrumentation.runtime import ToolCall, tool_call
 from agentaudit.schema import attributes as A
 from tests.frameworks.mcp.conftest import Spans
 
@@ -190,3 +190,24 @@ def test_meta_approval_needs_an_approver() -> None:
     assert _meta.META_APPROVAL not in meta
     forged = {**meta, _meta.META_APPROVAL: "root", _meta.META_APPROVER: "x"}
     assert A.APPROVAL_STATUS not in _meta.extract(forged)[1]
+
+
+def test_the_sdks_own_tools_call_span_is_pointed_at_the_audited_span(
+    spans: Spans, provider: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentaudit.instrumentation.mcp import _server
+
+    monkeypatch.setattr(_server, "_AUDITED_BY", "test.audited_by")
+    sdk_tracer = provider.get_tracer("mcp-python-sdk")
+    with sdk_tracer.start_as_current_span(
+        "tools/call send_email",
+        attributes={A.GEN_AI_OPERATION_NAME: A.OPERATION_EXECUTE_TOOL},
+    ) as transport:
+        call = tool_call("send_email", framework="mcp")
+        assert isinstance(call, ToolCall)
+        _server._mark_duplicate(transport, call)
+        call.ok("sent")
+    (sdk_span,) = [s for s in spans.all() if s.name == "tools/call send_email"]
+    audited = spans.tool("send_email")
+    assert audited.context is not None
+    assert (sdk_span.attributes or {})["test.audited_by"] == f"{audited.context.span_id:016x}"
