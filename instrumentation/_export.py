@@ -97,7 +97,6 @@ class AuditSpanProcessor(SpanProcessor):
             target=self._run, name="agentaudit-span-export", daemon=True
         )
         self._worker.start()
-        self._pid = os.getpid()
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork)
 
@@ -202,6 +201,8 @@ class AuditSpanProcessor(SpanProcessor):
 
     def _after_fork(self) -> None:
         # Threads do not survive fork: start a fresh worker in the child.
+        if self._shutdown:
+            return
         self._queue.clear()
         self._condition = threading.Condition(threading.Lock())
         self._flush_requests = []

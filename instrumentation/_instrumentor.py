@@ -34,6 +34,7 @@ from agentaudit.instrumentation._settings import settings
 __all__ = [
     "INTEGRATIONS",
     "AgentAuditInstrumentor",
+    "created_tracer_provider",
     "ensure_tracer_provider",
     "instrument",
     "instrumented_integrations",
@@ -112,8 +113,12 @@ def ensure_tracer_provider(environ: Mapping[str, str] | None = None) -> TracerPr
             provider.shutdown()
             return None
         _done.created_provider = provider
-        _state.set_tracer_provider(None)
         return provider
+
+
+def created_tracer_provider() -> TracerProvider | None:
+    """The provider :func:`ensure_tracer_provider` created, if it did."""
+    return _done.created_provider
 
 
 def _integration_module(name: str) -> ModuleType | None:

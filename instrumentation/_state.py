@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from opentelemetry import trace
 from opentelemetry.trace import ProxyTracer, Tracer, TracerProvider
@@ -41,6 +42,7 @@ class _Process:
         self.registry: SourceRegistry | None = None
         self.errors = 0
         self.lock = threading.Lock()
+        self.provider_factory: Callable[[], object] | None = None
 
 
 _process = _Process()
@@ -55,9 +57,22 @@ def tracer() -> Tracer:
 
 
 def _refresh() -> Tracer:
+    factory = _process.provider_factory
+    if factory is not None and _process.provider is None:
+        _process.provider_factory = None  # once, and never re-entered
+        factory()
     fresh = trace.get_tracer(SCOPE_NAME, SCOPE_VERSION, tracer_provider=_process.provider)
     _process.tracer = fresh
     return fresh
+
+
+def defer_tracer_provider(factory: Callable[[], object] | None) -> None:
+    """Run ``factory`` (which may install a global provider) before the first audit span.
+
+    Deferring to first use lets an application that configures its own provider after
+    importing ``agentaudit.auto`` keep it.
+    """
+    _process.provider_factory = factory
 
 
 def set_tracer_provider(provider: TracerProvider | None) -> None:

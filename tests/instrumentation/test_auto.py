@@ -76,3 +76,41 @@ def test_existing_authorization_header_is_kept() -> None:
     assert sink.headers
     assert all(h.get("authorization") == "Basic abc" for h in sink.headers)
     assert all(h.get("x-tenant") == "t1" for h in sink.headers)
+
+
+APP_WITH_OWN_PROVIDER = """
+import agentaudit.auto
+import agentaudit
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+mine = TracerProvider()
+mine.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(mine)  # after importing agentaudit.auto
+
+@agentaudit.audited_tool
+def ping():
+    return "pong"
+
+ping()
+import agentaudit.auto  # a second import changes nothing
+ping()
+assert trace.get_tracer_provider() is mine
+assert agentaudit.auto.created_tracer_provider() is None
+print(len(exporter.get_finished_spans()))
+"""
+
+
+def test_app_provider_set_after_import_is_kept() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", APP_WITH_OWN_PROVIDER],
+        env=_env(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == "2", done.stderr
