@@ -107,13 +107,14 @@ def add_scalar(  # noqa: PLR0917 - positional on the per-value hot path
 class JsonRoot:
     """A JSON string value parsed for a structural walk, re-serialised if changed."""
 
-    __slots__ = ("changed", "container", "key", "parsed")
+    __slots__ = ("changed", "container", "key", "parent", "parsed")
 
     def __init__(self, container: Any, key: Any, parsed: Any) -> None:
         self.container = container
         self.key = key
         self.parsed = parsed
         self.changed = False
+        self.parent: JsonRoot | None = None  # the JSON this one is a string inside of
 
 
 def parse_json(text: str) -> Any:

@@ -67,6 +67,8 @@ DIGEST_ATTRIBUTES = frozenset({A.PROMPT_HASH, A.SOURCE_HASHES, A.ARGUMENTS_HASH,
 NESTING_RULE = "nesting_limit"
 """Pseudo-rule counted when a nested value is too deep to walk and is masked whole."""
 MAX_DEPTH = 64
+MAX_JSON_NESTING = 3
+"""JSON held in a string inside JSON (inside JSON...) is parsed this many levels deep."""
 MAX_MATCHES_PER_VALUE = 1_000
 KEY_CACHE_SIZE = 8_192
 SEPARATOR = "\n"
@@ -379,14 +381,53 @@ class Redactor:
             self._write(batch, slot, buf[start:end], matches)
 
     def _structure_phase(self, structures: list[tuple[Any, dict[str, int]]]) -> None:
+        """Walk nested values and parsed JSON; JSON inside their strings, MAX_JSON_NESTING deep.
+
+        Rounds go one JSON level deeper each time. Redacted keys are renamed only after
+        every round (children still find their place by the old key), then changed JSON
+        is re-serialised innermost first, marking each parent changed.
+        """
+        parsed_roots: list[JsonRoot] = []
+        renames: list[tuple[dict[Any, Any], Any, str | None]] = []
+        pending = structures
+        for level in range(MAX_JSON_NESTING + 1):
+            if not pending:
+                break
+            pending = self._structure_round(pending, level, parsed_roots, renames)
+        moved = _rename(renames)
+        for root in reversed(parsed_roots):  # children were found after their parents
+            if not root.changed:
+                continue
+            key = moved.get((id(root.container), root.key), root.key)
+            if key is not None:
+                root.container[key] = json.dumps(
+                    root.parsed, ensure_ascii=False, separators=(",", ":")
+                )
+            if root.parent is not None:
+                root.parent.changed = True
+
+    def _structure_round(
+        self,
+        structures: list[tuple[Any, dict[str, int]]],
+        level: int,
+        parsed_roots: list[JsonRoot],
+        renames: list[tuple[dict[Any, Any], Any, str | None]],
+    ) -> list[tuple[Any, dict[str, int]]]:
+        """Redact one level of structures; return the JSON strings found inside them."""
         leaves = Batch()
         roots: list[JsonRoot | None] = []
+        nested: list[tuple[Any, dict[str, int]]] = []
         for index, (root, counter) in enumerate(structures):
             json_root = root if isinstance(root, JsonRoot) else None
+            if json_root is not None:
+                parsed_roots.append(json_root)
             value = json_root.parsed if json_root else root
-            keyed = self._walk(value, counter, leaves, index)
+            too_deep = json_root is not None and json_root.parsed is None
+            keyed = None if too_deep else self._walk(value, counter, leaves, index)
             if keyed is None:
                 self._too_deep(root, counter)
+                if json_root is not None and json_root.parent is not None:
+                    json_root.parent.changed = True
                 roots.append(None)
                 continue
             for node, key, rule in keyed:
@@ -397,19 +438,22 @@ class Redactor:
         if leaves.texts:
             buf, starts, found = self._scan(leaves.texts)
             for slot, patterns in found.items():
+                node, key, kind, counter, root_index = leaves.ref(slot)
+                owner = roots[root_index]
+                if kind == STR and level < MAX_JSON_NESTING:
+                    parsed = parse_json(leaves.texts[slot])
+                    if parsed is TOO_DEEP or parsed is not None:
+                        child = JsonRoot(node, key, None if parsed is TOO_DEEP else parsed)
+                        child.parent = owner
+                        nested.append((child, counter))
+                        continue
                 start = starts[slot]
                 end = starts[slot + 1] - 1 if slot + 1 < len(starts) else len(buf)
                 matches = self._matches(buf, start, end, patterns)
-                if self._write(leaves, slot, buf[start:end], matches):
-                    owner = roots[leaves.ref(slot)[4]]
-                    if owner is not None:
-                        owner.changed = True
-        _rename(leaves.renames)
-        for json_root in roots:
-            if json_root is not None and json_root.changed:
-                json_root.container[json_root.key] = json.dumps(
-                    json_root.parsed, ensure_ascii=False, separators=(",", ":")
-                )
+                if self._write(leaves, slot, buf[start:end], matches) and owner is not None:
+                    owner.changed = True
+        renames.extend(leaves.renames)
+        return nested
 
     def _walk(
         self, root: Any, counter: dict[str, int], leaves: Batch, root_index: int
@@ -550,13 +594,22 @@ class Redactor:
             node[key] = f"[REDACTED:{rule.name}]"
 
 
-def _rename(renames: list[tuple[dict[Any, Any], Any, str | None]]) -> None:
-    """Apply redacted dict keys (None: drop the entry); a clash gets a ``#n`` suffix."""
+def _rename(
+    renames: list[tuple[dict[Any, Any], Any, str | None]],
+) -> dict[tuple[int, Any], str | None]:
+    """Apply redacted dict keys (None: drop the entry); a clash gets a ``#n`` suffix.
+
+    Returns where each (dict id, old key) went, for JSON strings stored under them.
+    """
+    moved: dict[tuple[int, Any], str | None] = {}
     for node, old, new in renames:
         value = node.pop(old, _DROP)
         if new is None or value is _DROP:  # dropped key, or its value was dropped
+            moved[(id(node), old)] = None
             continue
         name, suffix = new, 2
         while name in node:
             name, suffix = f"{new}#{suffix}", suffix + 1
         node[name] = value
+        moved[(id(node), old)] = name
+    return moved

@@ -176,6 +176,20 @@ def test_masked_keys_that_clash_are_kept_apart(redactor: Redactor) -> None:
     }
 
 
+def test_json_inside_json_strings_is_walked_too(redactor: Redactor) -> None:
+    inner = {"cookie": "s=1", "to": "bob@example.com", "deeper": json.dumps({"pwd": "x"})}
+    outer = {"body": json.dumps(inner), "kv": {"bob@example.com": json.dumps({"token": "t"})}}
+    record = span({A.GEN_AI_TOOL_CALL_ARGUMENTS: json.dumps(outer), "plain": json.dumps(inner)})
+    redactor.redact([record])
+    out = json.loads(record.attributes[A.GEN_AI_TOOL_CALL_ARGUMENTS])
+    body = json.loads(out["body"])
+    assert body["cookie"] == "[REDACTED:secret_key]"
+    assert body["to"] == redactor.pseudonym("bob@example.com")
+    assert json.loads(body["deeper"]) == {"pwd": "[REDACTED:secret_key]"}
+    assert out["kv"] == {redactor.pseudonym("bob@example.com"): '{"token":"[REDACTED:secret_key]"}'}
+    assert json.loads(record.attributes["plain"])["cookie"] == "[REDACTED:secret_key]"
+
+
 def test_strings_that_only_look_like_json_are_redacted_as_text(redactor: Redactor) -> None:
     record = span({"a": "{not json, password=hunter2hunter2}"})
     redactor.redact([record])
