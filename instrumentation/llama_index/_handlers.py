@@ -205,7 +205,8 @@ class AuditSpanHandler(BaseSpanHandler[_Open]):  # type: ignore[misc,unused-igno
 
     def _begin(self, tool: Any, bound_args: inspect.BoundArguments, step: _Open | None) -> _Open:
         name = str(tool.metadata.get_name())
-        prompt = _context.current_prompt() or _LatestPrompt.get(current_session())
+        # the session's latest chat input first: the workflow ran it in another step task
+        prompt = _LatestPrompt.get(current_session()) or _context.current_prompt()
         frame = _context.context(**_scope(step.agent if step is not None else None))
         frame.__enter__()
         try:
