@@ -68,14 +68,15 @@ def redact_keys(value: Any, keys: frozenset[str], depth: int = 0) -> Any:
 
 
 class Payload:
-    """The hash, size and (when captured) capped text of a value."""
+    """The hash, size, canonical JSON and (when captured) capped text of a value."""
 
-    __slots__ = ("hash", "size", "text")
+    __slots__ = ("encoded", "hash", "size", "text")
 
-    def __init__(self, hash: str, size: int, text: str | None) -> None:
+    def __init__(self, hash: str, size: int, text: str | None, encoded: bytes = b"") -> None:
         self.hash = hash
         self.size = size
         self.text = text
+        self.encoded = encoded
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
@@ -199,7 +200,7 @@ def capture(
         encoded = _flat_encoded(value, settings.redact_keys)
         if encoded is not None:
             text = truncate(encoded.decode("utf-8"), max_bytes) if keep else None
-            return Payload(digest(encoded, settings.hash_key), len(encoded), text)
+            return Payload(digest(encoded, settings.hash_key), len(encoded), text, encoded)
     if settings.redact_keys:
         value = redact_keys(value, settings.redact_keys)
     if settings.redact is not None:
@@ -212,4 +213,4 @@ def capture(
             return Payload(digest(b'"[redaction failed]"', settings.hash_key), 0, None)
     encoded = canonical_json(value)
     text = truncate(encoded.decode("utf-8"), max_bytes) if keep else None
-    return Payload(digest(encoded, settings.hash_key), len(encoded), text)
+    return Payload(digest(encoded, settings.hash_key), len(encoded), text, encoded)

@@ -378,7 +378,8 @@ class ToolCall:
         if result is None or result == "":
             return
         trust = tool_settings.trust or self.spec.trust or A.TRUST_UNTRUSTED
-        needles = needles_for(result, _canonical_text(result), current.min_substring_match)
+        canonical_text = payload.encoded.decode("utf-8", "replace")
+        needles = needles_for(result, canonical_text, current.min_substring_match)
         source = Source(
             ref=self.source_ref,
             kind="tool_result",
@@ -417,14 +418,6 @@ def _none_result(current: Settings) -> dict[str, Any]:
         _NoneResult.attributes = {A.RESULT_HASH: payload.hash, A.RESULT_SIZE: payload.size}
         _NoneResult.settings = current
     return _NoneResult.attributes
-
-
-def _canonical_text(value: Any) -> str:
-    if isinstance(value, str | bytes | bytearray):
-        return ""  # needles_for uses the text itself
-    from agentaudit.instrumentation._canonical import canonical_json
-
-    return canonical_json(value).decode("utf-8")
 
 
 class _NullCall:

@@ -82,26 +82,41 @@ def _renderings(content: Any) -> list[str]:
     return found
 
 
+MAX_NEEDLE = 64 * 1024
+"""Longer texts are searched by their first MAX_NEEDLE characters."""
+PREFIX_NEEDLE = 512
+"""Texts over 2 * PREFIX_NEEDLE are also found when only their beginning was included."""
+
+
+def _text_needles(text: str) -> tuple[str, ...]:
+    if len(text) <= 2 * PREFIX_NEEDLE:
+        return (text,)
+    return (text[:MAX_NEEDLE], text[:PREFIX_NEEDLE])
+
+
 def needles_for(content: Any, canonical_text: str, min_length: int) -> tuple[str, ...]:
     """The texts that identify ``content`` inside a prompt.
 
-    A string is its own needle. Structured content is found by its canonical JSON, by
-    its ``json.dumps`` and ``str`` renderings, and by each string inside it that is at
-    least ``min_length`` long (so a quoted part of a tool result is found too).
+    A string is its own needle (long ones: their first 64 KiB, and their first 512
+    characters, so a truncated inclusion is found too). Structured content is found by
+    its canonical JSON, by its ``json.dumps`` and ``str`` renderings, and by each string
+    inside it that is at least ``min_length`` long (so a quoted part is found too).
     """
-    if isinstance(content, str):
-        return (content,)
     if isinstance(content, bytes | bytearray):
-        return (bytes(content).decode("utf-8", "replace"),)
+        content = bytes(content).decode("utf-8", "replace")
+    if isinstance(content, str):
+        return _text_needles(content)
     leaves = [part for part in string_parts(content) if len(part) >= min_length]
     texts = [canonical_text, *_renderings(content), *leaves[:_MAX_LEAF_NEEDLES]]
     return tuple(dict.fromkeys(text for text in texts if text))
 
 
 class _Session:
-    __slots__ = ("bytes", "exact", "generation", "scanned", "sources")
+    __slots__ = ("bytes", "exact", "generation", "lock", "scanned", "sources")
 
     def __init__(self) -> None:
+        self.lock = threading.Lock()
+        """Guards this session only: a long scan never blocks other sessions."""
         self.sources: OrderedDict[str, Source] = OrderedDict()
         self.exact: dict[str, str] = {}
         self.bytes = 0
@@ -138,9 +153,13 @@ class SourceRegistry:
         return state
 
     def add(self, session: str, source: Source) -> Source:
-        """Register ``source`` in ``session`` (replacing one with the same ref)."""
+        """Register ``source`` in ``session`` (replacing one with the same ref).
+
+        The newest source is always kept, even when it alone exceeds the byte bound.
+        """
         with self._lock:
             state = self._session(session)
+        with state.lock:
             old = state.sources.pop(source.ref, None)
             if old is not None:
                 self._forget(state, old)
@@ -158,7 +177,7 @@ class SourceRegistry:
             state.bytes += stored.size
             for needle in stored.needles:
                 state.exact[needle] = stored.ref
-            while state.sources and (
+            while len(state.sources) > 1 and (
                 len(state.sources) > self.max_sources or state.bytes > self.max_bytes
             ):
                 _, evicted = state.sources.popitem(last=False)
@@ -175,7 +194,10 @@ class SourceRegistry:
     def sources(self, session: str) -> list[Source]:
         with self._lock:
             state = self._sessions.get(session)
-            return list(state.sources.values()) if state else []
+        if state is None:
+            return []
+        with state.lock:
+            return list(state.sources.values())
 
     def clear(self) -> None:
         with self._lock:
@@ -185,7 +207,10 @@ class SourceRegistry:
         """The sources found in ``parts``, in order of first appearance, each once."""
         with self._lock:
             state = self._sessions.get(session)
-            if state is None or not state.sources:
+        if state is None:
+            return []
+        with state.lock:
+            if not state.sources:
                 return []
             found: dict[str, Source] = {}
             for part in parts:
