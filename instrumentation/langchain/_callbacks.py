@@ -35,6 +35,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from agentaudit.instrumentation import _state
 from agentaudit.instrumentation.langchain._approval import approval_from_resume
 from agentaudit.instrumentation.langchain._messages import canonical_messages, canonical_prompt
+from agentaudit.instrumentation.langchain._runs import RunSpans
 from agentaudit.instrumentation.runtime import (
     PromptRecord,
     ToolCall,
@@ -131,6 +132,7 @@ class AuditCallbackHandler(BaseCallbackHandler):  # type: ignore[misc,unused-ign
         self._prompts_by_call: _Bounded = _Bounded()
         self._approvals: _Bounded = _Bounded()
         self._pending_by_shape: _Bounded = _Bounded()
+        self._runs = RunSpans(FRAMEWORK)
 
     # --- run tree ------------------------------------------------------------------
 
@@ -166,6 +168,9 @@ class AuditCallbackHandler(BaseCallbackHandler):  # type: ignore[misc,unused-ign
     ) -> None:
         try:
             root = self._enter(run_id, parent_run_id)
+            if root == run_id:
+                name = kwargs.get("name") or (serialized or {}).get("name") or "langchain run"
+                self._runs.start(run_id, str(name), kwargs.get("metadata") or {})
             resumed, value = _resume_of(inputs)
             if resumed and root == run_id:
                 approved, approver = approval_from_resume(value)
@@ -177,9 +182,17 @@ class AuditCallbackHandler(BaseCallbackHandler):  # type: ignore[misc,unused-ign
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self._leave(run_id)
+        self._end_run(run_id, None)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._leave(run_id)
+        self._end_run(run_id, error)
+
+    def _end_run(self, run_id: UUID, error: BaseException | None) -> None:
+        try:
+            self._runs.end(run_id, error)
+        except Exception:
+            _state.report_error("langchain: ending a run span failed")
 
     # --- models --------------------------------------------------------------------
 
@@ -187,7 +200,11 @@ class AuditCallbackHandler(BaseCallbackHandler):  # type: ignore[misc,unused-ign
         self, run_id: UUID, parent_run_id: UUID | None, inputs: Sequence[Any], model: str | None
     ) -> None:
         root = self._enter(run_id, parent_run_id)
-        records = [record_prompt(item, model=model, framework=FRAMEWORK) for item in inputs]
+        token = self._runs.enter(root)
+        try:
+            records = [record_prompt(item, model=model, framework=FRAMEWORK) for item in inputs]
+        finally:
+            self._runs.leave(token)
         with self._lock:
             self._prompts_by_run.put(run_id, records)
             self._approvals.pop(root, None)  # a new model turn: earlier approvals are spent
@@ -307,14 +324,24 @@ class AuditCallbackHandler(BaseCallbackHandler):  # type: ignore[misc,unused-ign
             call_id, prompt = self._prompt_for(
                 root, given if isinstance(given, str) and given else None, str(name), arguments
             )
-            call = tool_call(
-                str(name), framework=FRAMEWORK, call_id=call_id, arguments=arguments, prompt=prompt
-            )
+            token = self._runs.enter(root)
+            try:
+                call = tool_call(
+                    str(name),
+                    framework=FRAMEWORK,
+                    call_id=call_id,
+                    arguments=arguments,
+                    prompt=prompt,
+                )
+            except BaseException:
+                self._runs.leave(token)
+                raise
             if not isinstance(call, ToolCall):
+                self._runs.leave(token)
                 return
             self._annotate(call, root, metadata or {})
             with self._lock:
-                self._calls.put(run_id, call)
+                self._calls.put(run_id, (call, token))
         except ToolCallBlocked:
             self._leave(run_id)
             raise
@@ -336,14 +363,22 @@ class AuditCallbackHandler(BaseCallbackHandler):  # type: ignore[misc,unused-ign
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:
-            call: ToolCall | None = self._calls.pop(run_id, None)
+            entry: tuple[ToolCall, object | None] | None = self._calls.pop(run_id, None)
         self._leave(run_id)
-        if call is not None:
-            call.ok(_result_of(output))
+        if entry is not None:
+            call, token = entry
+            try:
+                call.ok(_result_of(output))
+            finally:
+                self._runs.leave(token)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:
-            call: ToolCall | None = self._calls.pop(run_id, None)
+            entry: tuple[ToolCall, object | None] | None = self._calls.pop(run_id, None)
         self._leave(run_id)
-        if call is not None:
-            call.error(error)
+        if entry is not None:
+            call, token = entry
+            try:
+                call.error(error)
+            finally:
+                self._runs.leave(token)

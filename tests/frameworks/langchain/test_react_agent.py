@@ -102,17 +102,25 @@ def test_send_email_span_carries_the_injected_email_as_its_source(spans: Spans) 
     assert all(c.attributes[A.ENDUSER_ID] == "bob" for c in chats)  # type: ignore[index]
 
 
-def test_tool_spans_nest_tool_internal_spans_and_share_the_trace(spans: Spans) -> None:
+def test_one_graph_run_is_one_trace_under_a_run_span(spans: Spans) -> None:
     agent = _agent(ScriptedChatModel(replies=injection_script()))
     with agentaudit.context(agent="mail-assistant", user="bob", session="sess-2"):
         agent.invoke(  # type: ignore[attr-defined]
             {"messages": [("user", "Summarise my new email.")]},
-            config={"configurable": {"thread_id": "t"}},
+            config={"configurable": {"thread_id": "t-9"}},
         )
+    (run,) = [s for s in spans.all() if s.parent is None]
+    assert run.name == "LangGraph"
+    assert (run.attributes or {})[A.GEN_AI_CONVERSATION_ID] == "t-9"
+    assert run.context is not None
+    children = [*spans.of(A.OPERATION_EXECUTE_TOOL), *spans.of(A.OPERATION_CHAT)]
+    assert len(children) == 5
+    for child in children:
+        assert child.context is not None
+        assert child.parent is not None
+        assert child.context.trace_id == run.context.trace_id
+        assert child.parent.span_id == run.context.span_id
     inbox, send = spans.tool("read_inbox"), spans.tool("send_email")
-    assert inbox.context is not None
-    assert send.context is not None
-    assert inbox.context.span_id != send.context.span_id
     assert inbox.status.is_ok
     assert send.status.is_ok
 
