@@ -188,9 +188,34 @@ def _arguments(attrs: Mapping[str, AttributeValue]) -> tuple[str, str]:
     value = attrs.get(P.OI_INPUT_VALUE)
     if value is None:
         return "", ""
-    if isinstance(value, str) and attrs.get(P.OI_INPUT_MIME_TYPE) != P.OI_MIME_JSON:
+    if not isinstance(value, str):
+        return stringify(value), ""
+    parsed = _json_object(value)
+    if parsed is not None:
+        return _compact(_unwrap_call(parsed)), ""
+    if attrs.get(P.OI_INPUT_MIME_TYPE) != P.OI_MIME_JSON:
         return _compact(value), ""  # plain text input: a JSON string, so the column stays JSON
-    return stringify(value), ""
+    return value, ""
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """``text`` parsed when it is a JSON object, else None (only ``{...}`` is parsed)."""
+    if not text.startswith("{"):
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _unwrap_call(value: dict[str, Any]) -> Any:
+    """The arguments inside a bound-call envelope (``{"args", "kwargs"}``), else ``value``."""
+    kwargs = value.get("kwargs")
+    if not isinstance(kwargs, dict) or not value.keys() <= P.OI_CALL_ENVELOPE:
+        return value
+    args = value.get("args")
+    return {"args": args, **kwargs} if args else kwargs
 
 
 def _error_type(span: SpanRecord) -> str:

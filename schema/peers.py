@@ -25,6 +25,10 @@ OI_INPUT_VALUE: Final = "input.value"
 """On a TOOL span: the tool's input (JSON when ``input.mime_type`` says so, else text)."""
 OI_INPUT_MIME_TYPE: Final = "input.mime_type"
 OI_MIME_JSON: Final = "application/json"
+OI_CALL_ENVELOPE: Final = frozenset({"args", "kwargs", "sanitize_inputs_outputs"})
+"""Keys of the bound-call envelope some instrumentors put in ``input.value`` (LlamaIndex:
+``{"kwargs": {...}}``; smolagents: ``{"args": [], "sanitize_inputs_outputs": true,
+"kwargs": {...}}``): the arguments are ``kwargs`` (plus ``args`` when there are any)."""
 OI_USER_ID: Final = "user.id"
 OI_AGENT_NAME: Final = "agent.name"
 OI_HANDOFF_PREFIX: Final = "handoff to "

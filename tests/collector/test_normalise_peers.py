@@ -260,3 +260,26 @@ def test_our_attributes_win_over_peer_ones() -> None:
 def test_unknown_scope_leaves_framework_empty() -> None:
     record = span("execute_tool x", {A.GEN_AI_OPERATION_NAME: "execute_tool"}, scope_name="acme")
     assert row(record)["framework"] == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "mime", "expected"),
+    [
+        ('{"kwargs": {"to": "x"}}', P.OI_MIME_JSON, {"to": "x"}),  # LlamaIndex
+        (  # smolagents, recorded without a mime type
+            '{"args": [], "sanitize_inputs_outputs": true, "kwargs": {"to": "x"}}',
+            None,
+            {"to": "x"},
+        ),
+        ('{"args": ["x"], "kwargs": {"cc": "y"}}', None, {"args": ["x"], "cc": "y"}),
+        ('{"kwargs": {"to": "x"}, "other": 1}', None, {"kwargs": {"to": "x"}, "other": 1}),
+        ('{"kwargs": "not a dict"}', None, {"kwargs": "not a dict"}),
+        ("{broken", None, "{broken"),
+        ("[1, 2]", P.OI_MIME_JSON, [1, 2]),
+    ],
+)
+def test_openinference_input_envelopes(value: str, mime: str | None, expected: Any) -> None:
+    attrs: dict[str, Any] = {P.OI_SPAN_KIND: "TOOL", P.OI_TOOL_NAME: "t", P.OI_INPUT_VALUE: value}
+    if mime is not None:
+        attrs[P.OI_INPUT_MIME_TYPE] = mime
+    assert json.loads(row(span("t", attrs))["arguments"]) == expected
