@@ -92,12 +92,22 @@ def _int(attributes: Mapping[str, AttributeValue], key: str) -> int:
     return 0
 
 
+_AUDITED_BY: str | None = getattr(A, "AUDITED_BY", None)
+"""Set by an agentaudit integration on a framework's own span of a call it audited itself
+(the MCP SDK's ``tools/call`` SERVER span): that call's row comes from the audit span."""
+
+
+def _not_a_call(attrs: dict[str, AttributeValue]) -> bool:
+    """An execute_tool span that is not a (new) tool call: deferred, or audited elsewhere."""
+    # Pydantic AI marks a call deferred for approval with execute_tool too; it did not run.
+    return P.PAI_DEFERRAL in attrs or (_AUDITED_BY is not None and _AUDITED_BY in attrs)
+
+
 def is_tool_call(span: SpanRecord) -> bool:
     attrs = span.attributes
     operation = attrs.get(A.GEN_AI_OPERATION_NAME)
     if operation is not None:
-        # Pydantic AI marks a call deferred for approval with execute_tool too; it did not run.
-        return operation == A.OPERATION_EXECUTE_TOOL and P.PAI_DEFERRAL not in attrs
+        return operation == A.OPERATION_EXECUTE_TOOL and not _not_a_call(attrs)
     kind = attrs.get(P.OI_SPAN_KIND)
     if kind is not None:
         return kind == P.OI_SPAN_KIND_TOOL and (
@@ -107,7 +117,7 @@ def is_tool_call(span: SpanRecord) -> bool:
         return True
     name = span.name
     if name == P.PAI_TOOL_SPAN_NAME:
-        return A.GEN_AI_TOOL_NAME in attrs and P.PAI_DEFERRAL not in attrs
+        return A.GEN_AI_TOOL_NAME in attrs and not _not_a_call(attrs)
     return name.startswith(A.TOOL_SPAN_PREFIX)
 
 
