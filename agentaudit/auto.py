@@ -8,6 +8,8 @@
   provider after this import (but before its first tool call) keeps it.
 * Instruments installed frameworks through post-import hooks, so it may be imported
   before or after them; ``AGENTAUDIT_DISABLED_INTEGRATIONS`` (comma-separated) skips some.
+* Installs the quarantine guard (a ``before_tool_call`` hook: a quarantined agent's tool
+  calls raise ``agentaudit.AgentQuarantined``); ``AGENTAUDIT_QUARANTINE_CHECK=0`` skips it.
 * Idempotent: importing it again (or calling :func:`setup` again) changes nothing.
 * Fail-open: a problem is logged, never raised into the application.
 """
@@ -39,6 +41,7 @@ def setup(*, eager: bool = False) -> None:
         else:
             _state.defer_tracer_provider(_instrumentor.ensure_tracer_provider)
         instrument()
+        _instrumentor.install_quarantine_guard()
     except Exception:
         logging.getLogger("agentaudit.instrumentation").warning(
             "agentaudit: automatic instrumentation failed; the app runs unaudited",

@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 
 from opentelemetry.context import Context
@@ -97,8 +98,7 @@ class AuditSpanProcessor(SpanProcessor):
             target=self._run, name="agentaudit-span-export", daemon=True
         )
         self._worker.start()
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._after_fork)
+        _LIVE.add(self)
 
     @property
     def dropped(self) -> int:
@@ -210,6 +210,19 @@ class AuditSpanProcessor(SpanProcessor):
             target=self._run, name="agentaudit-span-export", daemon=True
         )
         self._worker.start()
+
+
+_LIVE: weakref.WeakSet[AuditSpanProcessor] = weakref.WeakSet()
+"""Processors to restart in a forked child (weak: a dropped processor is not kept alive)."""
+
+
+def _restart_after_fork() -> None:
+    for processor in list(_LIVE):
+        processor._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_restart_after_fork)
 
 
 def _has_authorization(raw: str | None) -> bool:

@@ -36,6 +36,7 @@ __all__ = [
     "AgentAuditInstrumentor",
     "created_tracer_provider",
     "ensure_tracer_provider",
+    "install_quarantine_guard",
     "instrument",
     "instrumented_integrations",
     "register_integration",
@@ -76,6 +77,7 @@ class _Instrumentation:
         self.active: dict[str, ModuleType] = {}
         self.watched: set[str] = set()
         self.created_provider: TracerProvider | None = None
+        self.guard_installed = False
 
 
 _done = _Instrumentation()
@@ -114,6 +116,23 @@ def ensure_tracer_provider(environ: Mapping[str, str] | None = None) -> TracerPr
             return None
         _done.created_provider = provider
         return provider
+
+
+def install_quarantine_guard() -> None:
+    """Install the quarantine guard (``before_tool_call`` hook of ``_quarantine``).
+
+    What ``agentaudit.auto`` and the ``agentaudit`` entry point do; tests and code that
+    call :func:`instrument` directly do not get it. ``AGENTAUDIT_QUARANTINE_CHECK=0`` turns
+    it off. Never raises.
+    """
+    try:
+        from agentaudit.instrumentation import _quarantine
+
+        with _lock:
+            if _quarantine.install() is not None:
+                _done.guard_installed = True
+    except Exception:
+        log.warning("agentaudit: the quarantine guard is not installed", exc_info=True)
 
 
 def created_tracer_provider() -> TracerProvider | None:
@@ -185,6 +204,14 @@ def uninstrument() -> None:
     with _lock:
         _hooks.remove_all()
         _done.watched.clear()
+        if _done.guard_installed:
+            _done.guard_installed = False
+            try:
+                from agentaudit.instrumentation import _quarantine
+
+                _quarantine.uninstall()
+            except Exception:
+                log.warning("agentaudit: removing the quarantine guard failed", exc_info=True)
         for name, module in list(_active.items()):
             try:
                 module.uninstrument()
@@ -221,6 +248,7 @@ class AgentAuditInstrumentor:
             if provider is None:
                 ensure_tracer_provider()
             instrument(tracer_provider=provider, integrations=self._integrations)
+            install_quarantine_guard()
         except Exception:
             log.warning("agentaudit: instrumentation failed; the app runs unaudited", exc_info=True)
 

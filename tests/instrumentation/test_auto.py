@@ -114,3 +114,35 @@ def test_app_provider_set_after_import_is_kept() -> None:
         check=True,
     )
     assert done.stdout.strip() == "2", done.stderr
+
+
+GUARD_CHECK = """
+import agentaudit.auto
+from agentaudit.instrumentation import _quarantine, uninstrument
+from agentaudit.instrumentation.runtime import before_tool_call_hooks
+installed = _quarantine.installed_guard() is not None
+hooked = len(before_tool_call_hooks())
+uninstrument()
+print(installed, hooked, _quarantine.installed_guard() is None, len(before_tool_call_hooks()))
+"""
+
+
+def test_auto_installs_the_quarantine_guard_and_uninstrument_removes_it() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", GUARD_CHECK],
+        env=_env(AGENTAUDIT_API_URL="http://127.0.0.1:9"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.split() == ["True", "1", "True", "0"], done.stderr
+    disabled = subprocess.run(
+        [sys.executable, "-c", GUARD_CHECK],
+        env=_env(AGENTAUDIT_QUARANTINE_CHECK="0"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert disabled.stdout.split() == ["False", "0", "True", "0"], disabled.stderr

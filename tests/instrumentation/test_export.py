@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 
@@ -130,3 +131,27 @@ def test_bearer_token_added_unless_authorization_is_set() -> None:
         )
         is None
     )
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_gets_a_working_export_thread() -> None:
+    exporter = GatedExporter()
+    exporter.gate.set()
+    processor = AuditSpanProcessor(exporter, max_export_batch_size=5)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            _emit(provider, 12)
+            flushed = processor.force_flush(timeout_millis=30_000)
+            os.write(write_end, f"{flushed} {len(exporter.exported)}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        answer = pipe.read()
+    os.waitpid(pid, 0)
+    assert answer == "True 12"
+    provider.shutdown()
