@@ -4,7 +4,8 @@ Every flag of ``up``/``collector``/``dashboard`` is also an environment variable
 (``--grpc-port`` is ``AGENTAUDIT_GRPC_PORT``, ``--clickhouse`` is
 ``AGENTAUDIT_CLICKHOUSE_URL``) and a top-level key of the ``--config`` TOML file.
 User mistakes (a busy port, a locked store, a malformed DSN) print one line and exit
-non-zero; exit codes: 1 error, 2 usage/config, 3 store, 4 store locked, 5 port busy.
+non-zero; exit codes: 1 error, 2 usage/config, 3 store, 4 store locked, 5 port busy,
+6 ``verify`` found tampering.
 """
 
 from __future__ import annotations
@@ -128,6 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sql.add_argument("--api", metavar="URL", help="admin API of a running process")
     _add_store_flags(sql)
+
+    verify = commands.add_parser(
+        "verify",
+        help="check the audit chain: name batches modified, deleted or inserted after the fact",
+        description="Walk the audit_chain table and recompute every batch's row hash. Exit 0 "
+        "when the chain is intact, 6 when tampering is found (each problem on one line). "
+        "With [collector] chain_key_file in the config, signatures are checked too.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_store_flags(verify)
 
     hashpw = commands.add_parser(
         "hash-password",
@@ -253,6 +265,30 @@ def _run_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+TAMPERED_EXIT_CODE = 6
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from agentaudit.collector.app import CollectorOptions
+    from agentaudit.collector.chain import verify_chain
+    from agentaudit.collector.migrations import apply_migrations
+    from agentaudit.collector.store import Store
+
+    config = _config_from(args)
+    options = CollectorOptions.from_section(config.sections.get("collector", {}))
+    with Store.open(config.clickhouse_url) as store:
+        apply_migrations(store)
+        links = store.read_only("SELECT count() FROM agentaudit.audit_chain").rows[0][0]
+        problems = verify_chain(store, key=options.chain_key)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"agentaudit verify: {len(problems)} problem(s) in {links} chain link(s)")
+        return TAMPERED_EXIT_CODE
+    print(f"agentaudit verify: chain intact ({links} link(s))")
+    return 0
+
+
 def _run_hash_password() -> int:
     import getpass
 
@@ -298,6 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_sql(args)
         if args.command == "demo":
             return _run_demo(args)
+        if args.command == "verify":
+            return _run_verify(args)
         if args.command == "hash-password":
             return _run_hash_password()
     except AgentAuditError as exc:
