@@ -44,7 +44,6 @@ BUDGET_S = 1.5
 AGENTS, USERS, TOOLS, RESOURCES = 200, 5_000, 50, 100_000
 DAYS = 7
 NS = 1_000_000_000
-TARGET_SESSION = "sess-000000042"
 
 
 def _names(prefix: str, count: int) -> pa.Array:
@@ -244,82 +243,101 @@ def seed(store: Store, rows: int) -> dict[str, float]:
     return {"generate": generate, "insert": insert}
 
 
-def _pages(store: Store) -> dict[str, Callable[[], Any]]:
-    """Per page: the data-module queries it runs, in order, for a typical view."""
-    day = TimeRange.parse("24h")
-    week = TimeRange.parse("7d")
-    agent = "agent-000007"
+def _pages(store: Store) -> dict[str, Callable[[int], Any]]:
+    """Per page: the data-module queries it runs, in order, for a typical view.
 
-    def overview(window: TimeRange) -> Callable[[], Any]:
-        def page() -> None:
-            q.unasked_calls(store, window)
-            q.calls_over_time(store, window)
-            q.top_tools(store, window)
+    Run ``i`` uses its own agent, user, session, resource, credential, search text and
+    window end, so ClickHouse's query condition cache cannot answer a repeated filter.
+    """
+
+    def window(label: str, i: int) -> TimeRange:
+        return TimeRange.parse(
+            label, now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=i)
+        )
+
+    def agent(i: int) -> str:
+        return f"agent-{(7 + 13 * i) % AGENTS:06d}"
+
+    def overview(label: str) -> Callable[[int], Any]:
+        def page(i: int) -> None:
+            span = window(label, i)
+            q.unasked_calls(store, span)
+            q.calls_over_time(store, span)
+            q.top_tools(store, span)
             q.optional_table(store, "findings")
             q.optional_table(store, "quarantine")
             q.ingest_health(store)
 
         return page
 
-    def investigate(filters: Filters) -> Callable[[], Any]:
-        return lambda: q.investigate(store, filters)
+    def investigate(make: Callable[[int], Filters]) -> Callable[[int], Any]:
+        return lambda i: q.investigate(store, make(i))
 
-    def session() -> None:
-        calls = q.session_tool_calls(store, session=TARGET_SESSION)
+    def session(i: int) -> None:
+        calls = q.session_tool_calls(store, session=f"sess-{42 + 997 * i:09d}")
         q.session_model_calls(
             store,
             trace_ids=sorted(set(calls["trace_id"])),
             prompt_hashes=sorted(set(calls["prompt_hash"])),
         )
 
-    def agent_profile(window: TimeRange) -> Callable[[], Any]:
-        def page() -> None:
-            q.agents(store, window)
-            q.agent_tool_mix(store, agent, window)
-            q.agent_cadence(store, agent, window)
-            q.agent_resources(store, agent, window)
-            q.agent_scopes(store, agent, window)
+    def agent_profile(i: int) -> None:
+        span = window("24h", i)
+        q.agents(store, span)
+        q.agent_tool_mix(store, agent(i), span)
+        q.agent_cadence(store, agent(i), span)
+        q.agent_resources(store, agent(i), span)
+        q.agent_scopes(store, agent(i), span)
 
-        return page
+    def blast(i: int) -> None:
+        span = window("7d", i)
+        q.agents(store, span)
+        q.blast_tools(store, agent(i), span)
+        q.blast_credentials(store, agent(i), span)
 
-    def blast(window: TimeRange) -> Callable[[], Any]:
-        def page() -> None:
-            q.agents(store, window)
-            q.blast_tools(store, agent, window)
-            q.blast_credentials(store, agent, window)
-
-        return page
-
+    examples = list(EXAMPLES.values())
     return {
-        "Overview (24 h)": overview(day),
-        "Overview (7 d, all rows)": overview(week),
-        "Investigate (24 h, no filter)": investigate(Filters()),
-        "Investigate (7 d, agent)": investigate(Filters(window="7d", agent=agent)),
+        "Overview (24 h)": overview("24h"),
+        "Overview (7 d, all rows)": overview("7d"),
+        "Investigate (24 h, no filter)": investigate(lambda i: Filters(**_last_day(i))),
+        "Investigate (7 d, agent)": investigate(lambda i: Filters(window="7d", agent=agent(i))),
         "Investigate (7 d, user + untrusted)": investigate(
-            Filters(window="7d", user="user-000123", untrusted=True)
+            lambda i: Filters(
+                window="7d", user=f"user-{(123 + 31 * i) % USERS:06d}", untrusted=True
+            )
         ),
-        "Investigate (7 d, session)": investigate(Filters(window="7d", session=TARGET_SESSION)),
-        "Investigate (7 d, resource)": investigate(Filters(window="7d", resource="res:obj-004242")),
+        "Investigate (7 d, session)": investigate(
+            lambda i: Filters(window="7d", session=f"sess-{4242 + 7919 * i:09d}")
+        ),
+        "Investigate (7 d, resource)": investigate(
+            lambda i: Filters(window="7d", resource=f"res:obj-{(4242 + 577 * i) % RESOURCES:06d}")
+        ),
         "Investigate (7 d, credential)": investigate(
-            Filters(window="7d", credential="cred-000007003")
+            lambda i: Filters(window="7d", credential=f"cred-{7003 + 1000 * i:09d}")
         ),
         "Investigate (7 d, text in arguments)": investigate(
-            Filters(window="7d", q="row 4242424 please")
+            lambda i: Filters(window="7d", q=f"ROW {4242424 + 7919 * i} please")
         ),
         "Session forensics": session,
-        "Agent profile (24 h vs 30 d)": agent_profile(day),
-        "Blast radius (7 d)": blast(week),
-        "Revoke (history)": lambda: q.revocations(store),
-        "SQL (saved query)": lambda: q.run_sql(store, next(iter(EXAMPLES.values()))),
+        "Agent profile (24 h vs 30 d)": agent_profile,
+        "Blast radius (7 d)": blast,
+        "Revoke (history)": lambda i: q.revocations(store),
+        "SQL (saved query)": lambda i: q.run_sql(store, examples[i % len(examples)]),
     }
 
 
-def _time(action: Callable[[], Any], runs: int) -> tuple[float, float]:
-    action()  # warm-up: first touch of the columns' marks and caches
+def _last_day(i: int) -> dict[str, str]:
+    """The 24 h ending ``i`` seconds ago, as explicit since/until filters."""
+    end = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=i)
+    return {"since": (end - dt.timedelta(hours=24)).isoformat(), "until": end.isoformat()}
+
+
+def _time(action: Callable[[int], Any], runs: int) -> tuple[float, float]:
+    action(runs)  # warm-up: first touch of the columns' marks and caches
     samples = []
-    for _ in range(runs):
+    for i in range(runs):
         started = time.perf_counter()
-        action()
+        action(i)
         samples.append(time.perf_counter() - started)
     samples.sort()
     p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
@@ -341,23 +359,26 @@ def _render_pages(store: Store) -> dict[str, tuple[float, float]]:
     users = {"bench": {"role": RESPONDER, "password_hash": hash_password("bench")}}
     register_store(store)
     register_config(Config(clickhouse_url=store.dsn.raw, sections={"dashboard": {"users": users}}))
-    pages = {
-        "overview": {},
-        "investigate": {},
-        "session": {"session": TARGET_SESSION},
-        "agent": {"agent": "agent-000007"},
-        "blast_radius": {"agent": "agent-000007"},
-        "revoke": {},
-        "sql": {},
+    # Each run asks for other rows (its own window, session or agent), as above.
+    pages: dict[str, Callable[[int], dict[str, str]]] = {
+        "overview": lambda i: {"window": f"{1440 + i}m"},
+        "investigate": _last_day,
+        "session": lambda i: {"session": f"sess-{77 + 997 * i:09d}"},
+        "agent": lambda i: {"agent": f"agent-{(11 + 13 * i) % AGENTS:06d}"},
+        "blast_radius": lambda i: {"agent": f"agent-{(17 + 13 * i) % AGENTS:06d}", "window": "7d"},
+        "revoke": lambda i: {},
+        "sql": lambda i: {},
     }
     results = {}
     for page, query in pages.items():
 
-        def render(page: str = page, query: dict[str, str] = query) -> None:
+        def render(
+            i: int, page: str = page, query: Callable[[int], dict[str, str]] = query
+        ) -> None:
             st.cache_data.clear()
             at = AppTest.from_file(str(APP_PATH), default_timeout=120)
             at.session_state[USER_KEY] = user
-            for key, value in query.items():
+            for key, value in query(i).items():
                 at.query_params[key] = value
             at.run()
             if page != "overview":
@@ -443,6 +464,9 @@ def _report(
     for name, (p50, p95) in renders.items():
         ok = "yes" if p95 < BUDGET_S else "**no**"
         lines.append(f"| {name} | {p50 * 1000:.0f} ms | {p95 * 1000:.0f} ms | {ok} |")
-    now = dt.datetime.now(dt.timezone.utc).strftime("%H:%M UTC")
-    lines += ["", f"(Run finished {now}.)"]
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    lines += [
+        "",
+        f"Load average at the end of the run: {load} (2 cores, shared with other work).",
+    ]
     return "\n".join(lines)

@@ -19,6 +19,7 @@ __all__ = [
     "FilterError",
     "Filters",
     "TimeRange",
+    "like_escape",
     "parse_time",
 ]
 
@@ -38,6 +39,11 @@ MAX_VALUE_CHARS: Final = 512
 EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=UTC)
 FAR_FUTURE: Final = dt.datetime(2200, 1, 1, tzinfo=UTC)
 _RELATIVE = re.compile(r"^(\d{1,4})([mhd])$")
+
+
+def like_escape(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern (``%``, ``_`` and ``\\`` escaped)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class FilterError(ValueError):
@@ -215,7 +221,9 @@ class Filters:
             elif how == "has":
                 clauses.append(f"has({column}, {{{key}:String}})")
             else:
-                clauses.append(f"positionCaseInsensitive({column}, {{{key}:String}}) > 0")
+                # Served by the trigram index idx_arguments_text (migration 0010).
+                params[key] = f"%{like_escape(value.lower())}%"
+                clauses.append(f"lowerUTF8({column}) LIKE {{{key}:String}}")
         if self.untrusted:
             clauses.append("untrusted_source = 1")
         return " AND ".join(clauses), params

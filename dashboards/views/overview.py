@@ -80,13 +80,12 @@ if health is not None:
     a, b, c, d = st.columns(4)
     a.metric("Tool calls stored", f"{health['rows']:,}")
     b.metric("Spans stored", f"{health['spans']:,}")
-    c.metric("Tool calls in the last 5 min", f"{health['last_5m']:,}")
-    last = health["last_received"]
-    d.metric(
-        "Last received (UTC)", last.strftime("%Y-%m-%d %H:%M:%S") if health["rows"] else "never"
-    )
-    if health["rows"] and health["batches_1h"]:
+    c.metric("Tool calls received, last 5 min", f"{health['last_5m']:,}")
+    if health["calls_1h"]:
+        d.metric("Last received (UTC)", f"{health['last_received']:%Y-%m-%d %H:%M:%S}")
         st.caption(
-            f"{health['batches_1h']} batches in the last hour; mean span-to-store delay "
-            f"{health['lag_ms_1h'] / 1000:.1f} s."
+            f"Last hour: {health['calls_1h']:,} tool calls in {health['batches_1h']:,} batches; "
+            f"mean delay from span start to store {health['lag_ms_1h'] / 1000:.1f} s."
         )
+    else:
+        d.metric("Last received (UTC)", "none in the last hour")

@@ -157,6 +157,9 @@ def test_overview_links_the_demo_incident_to_session_forensics() -> None:
         DEMO_SESSION in str(link.proto) for link in links
     )
     assert not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Tool calls stored"] == "20"
+    assert metrics["Spans stored"] == "28"
 
 
 def test_overview_empty_states() -> None:
