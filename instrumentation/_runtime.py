@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, ClassVar
 
 from opentelemetry import context as otel_context
@@ -55,7 +55,7 @@ or a callable from the arguments to resource id(s)."""
 _UNSET_RESULT = object()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ToolCallInfo:
     """What a ``before_tool_call`` hook sees of a call about to run."""
 
@@ -64,7 +64,8 @@ class ToolCallInfo:
     call_id: str | None
     arguments: Mapping[str, Any]
     attributes: Mapping[str, Any]
-    """The span attributes so far (context, prompt linkage, arguments hash, resources)."""
+    """The span attributes so far (context, prompt linkage, arguments hash, resources);
+    a read-only view, valid during the hook call."""
     scopes: tuple[str, ...] = ()
     """The scopes the tool declared (``audited_tool(scopes=...)``)."""
 
@@ -266,7 +267,7 @@ class ToolSpec:
         call_id: str | None,
     ) -> None:
         info = ToolCallInfo(
-            self.name, self.framework, call_id, arguments, dict(attributes), self.scopes
+            self.name, self.framework, call_id, arguments, MappingProxyType(attributes), self.scopes
         )
         for hook in hooks:
             try:
