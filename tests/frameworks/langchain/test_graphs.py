@@ -246,3 +246,37 @@ def test_tool_runs_without_a_call_id_are_matched_by_name_and_arguments(spans: Sp
     assert attrs[A.GEN_AI_TOOL_CALL_ID] == "call_9"
     (chat,) = spans.of(A.OPERATION_CHAT)
     assert attrs[A.PROMPT_HASH] == (chat.attributes or {})[A.PROMPT_HASH]
+
+
+def test_a_quarantined_agent_is_stopped_before_the_tool_runs(spans: Spans) -> None:
+    from agentaudit.instrumentation import AgentQuarantined, add_before_tool_call
+
+    ran: list[str] = []
+
+    @tool
+    def wire_money(to: str) -> str:
+        """Moves money."""
+        ran.append(to)
+        return "done"
+
+    def quarantine(info: Any) -> None:
+        if info.agent_id == "rogue":
+            raise AgentQuarantined(info.agent_id, "anomaly")
+
+    remove = add_before_tool_call(quarantine)
+    try:
+        with (
+            agentaudit.context(agent="rogue", user="u", session="s"),
+            pytest.raises(AgentQuarantined, match="agent rogue is quarantined"),
+        ):
+            wire_money.invoke({"to": "acct-9"})
+        with agentaudit.context(agent="fine", user="u", session="s"):
+            assert wire_money.invoke({"to": "acct-1"}) == "done"
+    finally:
+        remove()
+    assert ran == ["acct-1"]
+    blocked, allowed = sorted(
+        spans.tools("wire_money"), key=lambda s: str((s.attributes or {})[A.GEN_AI_AGENT_ID])
+    )[::-1]
+    assert (blocked.attributes or {})[A.DECISION] == "blocked"
+    assert (allowed.attributes or {})[A.DECISION] == "allowed"

@@ -211,3 +211,53 @@ def test_the_sdks_own_tools_call_span_is_pointed_at_the_audited_span(
     audited = spans.tool("send_email")
     assert audited.context is not None
     assert (sdk_span.attributes or {})["test.audited_by"] == f"{audited.context.span_id:016x}"
+
+
+def test_protocol_errors_pass_through_unchanged(spans: Spans) -> None:
+    from mcp.shared.exceptions import MCPError
+    from mcp_types import INVALID_PARAMS
+
+    async def refuse(ctx: Any, params: Any) -> Any:
+        raise MCPError(code=INVALID_PARAMS, message="no such mailbox")
+
+    server = Server("strict", on_call_tool=refuse)
+    raised: list[BaseException] = []
+
+    async def run() -> None:
+        async with Client(server) as client:
+            try:
+                await client.call_tool("read_inbox", {"folder": "x"})
+            except MCPError as exc:
+                raised.append(exc)
+
+    with agentaudit.context(agent="a", user="u", session="s"):
+        asyncio.run(run())
+    (error,) = raised
+    assert isinstance(error, MCPError)
+    assert error.error.message == "no such mailbox"
+    by_kind = {s.kind.name: dict(s.attributes or {}) for s in spans.tools("read_inbox")}
+    assert by_kind["INTERNAL"][A.ERROR_TYPE] == "mcp.shared.exceptions.MCPError"
+    assert by_kind["SERVER"][A.ERROR_TYPE] == "mcp.shared.exceptions.MCPError"
+
+
+def test_a_quarantined_agent_never_reaches_the_server(spans: Spans) -> None:
+    from agentaudit.instrumentation import AgentQuarantined, add_before_tool_call
+
+    def quarantine(info: Any) -> None:
+        if info.agent_id == "rogue":
+            raise AgentQuarantined(info.agent_id, "anomaly")
+
+    async def run() -> None:
+        async with Client(_server()) as client:
+            with pytest.raises(AgentQuarantined, match="agent rogue is quarantined"):
+                await client.call_tool("send_email", {"to": "x@corp.example", "body": "b"})
+
+    remove = add_before_tool_call(quarantine)
+    try:
+        with agentaudit.context(agent="rogue", user="u", session="s"):
+            asyncio.run(run())
+    finally:
+        remove()
+    (span,) = spans.tools("send_email")  # the client's blocked span only: nothing was sent
+    assert span.kind.name == "INTERNAL"
+    assert (span.attributes or {})[A.DECISION] == "blocked"
