@@ -132,3 +132,19 @@ def test_bad_revocation_requests(args: tuple[str, str, str, str], message: str) 
 def test_non_http_api_url_is_refused() -> None:
     with pytest.raises(RevocationRequestError, match="not an http"):
         submit(build_request("agent", "a", "r", "u"), base_url="file:///etc/passwd")
+
+
+def test_unregistered_store_needs_the_dsn_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentaudit.dashboards import get_store, register_store, registered_store
+    from agentaudit.dashboards._store import env_store
+    from agentaudit.errors import ConfigError
+
+    monkeypatch.delenv("AGENTAUDIT_CLICKHOUSE_URL", raising=False)
+    previous = registered_store()
+    register_store(None)
+    env_store.clear()
+    try:
+        with pytest.raises(ConfigError, match="AGENTAUDIT_CLICKHOUSE_URL is not set"):
+            get_store()
+    finally:
+        register_store(previous)
