@@ -280,3 +280,38 @@ def test_a_quarantined_agent_is_stopped_before_the_tool_runs(spans: Spans) -> No
     )[::-1]
     assert (blocked.attributes or {})[A.DECISION] == "blocked"
     assert (allowed.attributes or {})[A.DECISION] == "allowed"
+
+
+def test_streamed_and_abandoned_runs(spans: Spans, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    graph = _graph(ScriptedChatModel(replies=injection_script()), [read_inbox, send_email])
+    with agentaudit.context(agent="a", user="u", session="s"):
+        chunks = list(
+            graph.stream(
+                {"messages": [("user", "go")]}, config={"configurable": {"thread_id": "st-1"}}
+            )
+        )
+    assert len(chunks) == 5  # agent, tools, agent, tools, agent
+    assert len(spans.tools("send_email")) == 1
+
+    async def abandon() -> None:
+        model = ScriptedChatModel(replies=injection_script(prefix="ab"))
+        stream = _graph(model, [read_inbox, send_email]).astream(
+            {"messages": [("user", "go")]}, config={"configurable": {"thread_id": "st-2"}}
+        )
+        async for _ in stream:
+            break  # the consumer walks away after the first model turn
+        await stream.aclose()
+
+    with agentaudit.context(agent="a", user="u", session="s2"):
+        asyncio.run(abandon())
+    # Nothing ran after the break, and later work in this context is not parented to the
+    # abandoned run: a fresh tool call is a root span again.
+    assert len(spans.tools("read_inbox")) == 1
+    with agentaudit.context(agent="a", user="u", session="s3"):
+        read_inbox.invoke({"folder": "inbox"})
+    latest = [s for s in spans.tools("read_inbox") if (s.attributes or {})[A.SESSION_ID] == "s3"]
+    assert len(latest) == 1
+    assert latest[0].parent is None
+    assert not [r for r in caplog.records if "detach" in r.getMessage()]
+    assert not [r for r in caplog.records if r.name.startswith("agentaudit")]
