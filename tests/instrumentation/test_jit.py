@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.trace import StatusCode
 
 import agentaudit
 from agentaudit.broker import Broker, Credential, CredentialClient
-from agentaudit.instrumentation import _jit
+from agentaudit.instrumentation import _jit, configure
 from agentaudit.instrumentation._jit import (
     CredentialDenied,
     JitCredentials,
@@ -25,6 +27,7 @@ from agentaudit.instrumentation._jit import (
     current_credential,
 )
 from agentaudit.instrumentation._runtime import add_before_tool_call, before_tool_call_hooks
+from agentaudit.instrumentation._settings import ToolSettings
 from agentaudit.schema import attributes as A
 
 from .admin_double import AdminDouble
@@ -231,6 +234,35 @@ def test_tools_from_the_settings_are_read_by_name(
     hook = JitCredentials(CredentialClient(api.url, token=TOKEN))
     assert hook.tool(SEND) == JitTool(scopes=("mail.send",))
     assert hook.tool("read_inbox") is None
+
+
+@pytest.mark.skipif(
+    "jit" not in {f.name for f in dataclasses.fields(ToolSettings)},
+    reason="[instrumentation.tools.<name>] jit/scopes are not parsed by this _settings.py yet",
+)
+def test_jit_tools_come_from_the_config_file(
+    spans: Spans, api: AdminDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "agentaudit.toml"
+    config.write_text(
+        '[instrumentation.tools.send_email]\njit = true\nscopes = ["mail.send"]\n'
+        '[instrumentation.tools.read_inbox]\ntrust = "trusted"\n'
+    )
+    monkeypatch.setenv("AGENTAUDIT_CONFIG", str(config))
+    configure(reset=True)
+    hook = JitCredentials(CredentialClient(api.url, token=TOKEN))
+    remove = add_before_tool_call(hook)
+    try:
+        with _as_alice():
+            send_email("i@example.com")
+            read_inbox()
+    finally:
+        remove()
+    minted, unminted = seen
+    assert minted is not None
+    assert minted.scopes == ("mail.send",)
+    assert unminted is None
+    assert len(api.minted) == 1
 
 
 def test_install_is_idempotent(api: AdminDouble) -> None:
