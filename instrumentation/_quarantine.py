@@ -31,6 +31,7 @@ Environment: ``AGENTAUDIT_API_URL`` (default ``http://127.0.0.1:4320``),
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -39,6 +40,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -213,6 +215,8 @@ class QuarantineGuard:
         self._outage: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=functools.partial(_after_fork, weakref.ref(self)))
 
     # --- the hook ------------------------------------------------------------------
 
@@ -254,7 +258,8 @@ class QuarantineGuard:
                 self._entries.popitem(last=False)
         return entry
 
-    def _refresh(self, key: Key, entry: _Entry) -> None:
+    def _refresh(self, key: Key, entry: _Entry) -> bool:
+        """Fetch ``key`` into ``entry``; False (and the outage recorded) when it failed."""
         try:
             state = self._source(key)
         except QuarantineUnavailable as exc:
@@ -263,31 +268,35 @@ class QuarantineGuard:
                 policy = "refusing tool calls" if self.settings.fail_closed else "tool calls run"
                 log.warning("agentaudit: quarantine state unavailable (%s); %s", exc, policy)
             self._outage = str(exc)
-            return
+            return False
         except Exception:
             self._down_until = self._clock() + self.settings.interval
             log.warning("agentaudit: reading the quarantine state failed", exc_info=True)
             self._outage = "reading the quarantine state failed"
-            return
+            return False
         if self._outage is not None:
             log.warning("agentaudit: quarantine state available again")
             self._outage = None
         entry.state = state
         entry.fetched_at = self._clock()
+        return True
 
     # --- the poller ----------------------------------------------------------------
 
     def refresh_all(self) -> None:
-        """One poll: refresh every key used recently, forget idle ones."""
+        """One poll: refresh every key used recently, forget idle ones.
+
+        Stops at the first failure: with the API down, one poll costs one timeout, not
+        one per key (the keys not refreshed age towards the staleness policy).
+        """
         now = self._clock()
         with self._lock:
             for key in [k for k, e in self._entries.items() if now - e.used_at > IDLE_AFTER]:
                 del self._entries[key]
             due = list(self._entries.items())
         for key, entry in due:
-            if self._stop.is_set():
+            if self._stop.is_set() or not self._refresh(key, entry):
                 return
-            self._refresh(key, entry)
 
     def _ensure_poller(self) -> None:
         thread = self._thread
@@ -314,6 +323,15 @@ class QuarantineGuard:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(self.settings.timeout + 1)
+
+
+def _after_fork(ref: weakref.ref[QuarantineGuard]) -> None:
+    """In a forked child: fresh lock (it may have been held), no poller yet (restarted
+    on the next call), keep the cached states."""
+    guard = ref()
+    if guard is not None:
+        guard._lock = threading.Lock()
+        guard._thread = None
 
 
 class _Installed:

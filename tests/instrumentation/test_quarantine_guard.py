@@ -231,6 +231,28 @@ def test_the_cache_is_bounded(api: AdminDouble, clock: Clock) -> None:
     assert len(guard._entries) == 0
 
 
+def test_a_poll_stops_at_the_first_failure(clock: Clock) -> None:
+    asked: list[str] = []
+    down = False
+
+    def source(key: tuple[str, str, str]) -> dict[str, bool]:
+        asked.append(key[0])
+        if down:
+            raise QuarantineUnavailable("connection timed out")
+        return {"allowed": True}
+
+    guard = QuarantineGuard(GuardSettings(), source=source, clock=clock, poll=False)
+    for agent in ("a", "b", "c"):
+        guard.check((agent, "", ""))
+    asked.clear()
+    down = True
+    guard.refresh_all()
+    assert asked == ["a"]  # one timeout per poll, not one per key
+    down = False
+    guard.refresh_all()
+    assert asked == ["a", "a", "b", "c"]
+
+
 def test_settings_from_the_environment_fall_back_on_bad_values(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
