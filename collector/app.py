@@ -15,7 +15,12 @@ loses nothing either: what was acknowledged is in the WAL and is replayed on sta
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +33,7 @@ from starlette.routing import Route
 
 from agentaudit.collector.admin_api import build_admin_app
 from agentaudit.collector.chain import AuditChain
+from agentaudit.collector.errors import CollectorError
 from agentaudit.collector.http_server import HttpServer
 from agentaudit.collector.metrics import CONTENT_TYPE, CollectorMetrics
 from agentaudit.collector.migrations import apply_migrations
@@ -37,11 +43,22 @@ from agentaudit.collector.receiver_http import build_otlp_http_app
 from agentaudit.collector.spans import SpanRecord
 from agentaudit.collector.store import Store
 from agentaudit.collector.wal import DEFAULT_MAX_BYTES, DEFAULT_SEGMENT_BYTES, Wal
+from agentaudit.collector.wal_follower import WalFollower
 from agentaudit.collector.writer import Writer
 from agentaudit.config import Config
 from agentaudit.errors import ConfigError
 
 __all__ = ["Collector", "CollectorOptions", "check_bind_policy"]
+
+
+@dataclass
+class _Worker:
+    """A receive-only worker process and the follower/writer draining its WAL."""
+
+    process: subprocess.Popen[str]
+    follower: WalFollower
+    writer: Writer
+
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +87,8 @@ class CollectorOptions:
     """Collector settings not (yet) in :class:`Config`; see :meth:`from_section`.
 
     TODO(lead): promote these to Config fields and CLI flags (``--wal-max-bytes``,
-    ``--tls-cert``, ``--tls-key``, ``--chain-key-file``); until then they come from the
-    config file's ``[collector]`` section.
+    ``--tls-cert``, ``--tls-key``, ``--chain-key-file``, ``--workers``); until then they
+    come from the config file's ``[collector]`` section.
     """
 
     wal_max_bytes: int = DEFAULT_MAX_BYTES
@@ -84,13 +101,14 @@ class CollectorOptions:
     chain_key: bytes | None = None
     redaction: bool = True
     wal: bool = True
+    workers: int = 1
 
     @classmethod
     def from_section(cls, section: Mapping[str, Any]) -> CollectorOptions:
         """Read the ``[collector]`` section of the config file; ConfigError names a bad key."""
         known = {
             "wal_max_bytes", "wal_segment_bytes", "fsync", "max_request_bytes",
-            "max_pending_spans", "tls_cert", "tls_key", "chain_key_file",
+            "max_pending_spans", "tls_cert", "tls_key", "chain_key_file", "workers",
         }  # fmt: skip
         unknown = sorted(set(section) - known)
         if unknown:
@@ -101,6 +119,7 @@ class CollectorOptions:
             "wal_segment_bytes",
             "max_request_bytes",
             "max_pending_spans",
+            "workers",
         ):
             if name in section:
                 value = section[name]
@@ -150,6 +169,7 @@ class Collector:
         self.grpc: GrpcReceiver | None = None
         self.http: HttpServer | None = None
         self.admin: HttpServer | None = None
+        self.workers: list[_Worker] = []
         self.started_at = 0.0
 
     @property
@@ -171,6 +191,8 @@ class Collector:
             "pending": writer.pending if writer else 0,
             "store_errors": writer.stats.store_errors if writer else 0,
             "wal_bytes": self.wal.bytes if self.wal else 0,
+            "workers": 1 + len(self.workers),
+            "pending_in_workers": sum(w.writer.pending for w in self.workers),
         }
 
     def _redactor(self) -> Any:
@@ -263,6 +285,7 @@ class Collector:
                 tls_cert=options.tls_cert,
                 tls_key=options.tls_key,
                 latency=self.metrics.export_seconds,
+                reuse_port=options.workers > 1,
             )
             self.http = HttpServer(
                 build_otlp_http_app(
@@ -278,9 +301,13 @@ class Collector:
                 flag="--http-port",
                 tls_cert=options.tls_cert,
                 tls_key=options.tls_key,
+                reuse_port=options.workers > 1,
             )
             self.admin = self._build_admin(self.store)
+            for number in range(1, options.workers):
+                self.workers.append(self._start_worker(number, self.store))
         except BaseException:
+            self._stop_workers()
             self._close_listeners()
             if self.wal is not None:
                 self.wal.close()
@@ -306,6 +333,7 @@ class Collector:
             self.grpc.stop()
         if self.http is not None:
             self.http.stop()
+        self._stop_workers()
         if self.writer is not None:
             self.writer.stop()
         if self.wal is not None:
@@ -314,6 +342,67 @@ class Collector:
             self.admin.stop()
         self._close_store()
         log.info("collector stopped: %s", self.health())
+
+    def _start_worker(self, number: int, store: Store) -> _Worker:
+        """Spawn receive-only worker ``number``; drain its WAL into ``store`` here."""
+        assert self.grpc is not None
+        assert self.http is not None
+        assert self.config.wal_dir is not None
+        wal_dir = self.config.wal_dir / f"worker-{number}"
+        follower = WalFollower(wal_dir)
+        writer = Writer(
+            store,
+            batch_rows=self.config.batch_rows,
+            batch_seconds=self.config.batch_seconds,
+            wal=follower,
+            chain=AuditChain(store, key=self.options.chain_key),
+            metrics=self.metrics,
+        )
+        spec = {
+            "host": self.config.host,
+            "grpc_port": self.grpc.port,
+            "http_port": self.http.port,
+            "wal_dir": str(wal_dir),
+            "state_dir": str(self.config.wal_dir.parent),
+            "collector": dict(self.config.sections.get("collector", {})),
+            "redaction": dict(self.config.sections.get("redaction", {})),
+        }
+        env = dict(os.environ)
+        env.pop("AGENTAUDIT_TOKEN", None)
+        if self.config.token:
+            env["AGENTAUDIT_TOKEN"] = self.config.token
+        process = subprocess.Popen(
+            [sys.executable, "-m", "agentaudit.collector.worker", json.dumps(spec)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        worker = _Worker(process, follower, writer)
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "ready":
+            process.wait(30)
+            raise CollectorError(
+                f"worker {number} did not start (exit code {process.returncode}); see its log"
+            )
+        writer.start()
+        follower.start(writer.enqueue_entry)
+        log.info("worker %d (pid %d) receiving, WAL %s", number, process.pid, wal_dir)
+        return worker
+
+    def _stop_workers(self) -> None:
+        """Stop the workers' receivers, then drain what their WALs hold."""
+        for worker in self.workers:
+            if worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGTERM)
+        for worker in self.workers:
+            try:
+                worker.process.wait(60)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait(10)
+            worker.follower.stop()
+            worker.writer.stop()
+        self.workers = []
 
     def _close_store(self) -> None:
         if self.store is not None and self._given_store is None:

@@ -111,11 +111,14 @@ def _no_redaction(spans: Sequence[SpanRecord]) -> None:
 
 
 class Pipeline:
-    """Validate, redact, append to the WAL (if any), hand to the writer."""
+    """Validate, redact, append to the WAL (if any), hand to the writer (if any).
+
+    A worker process has a WAL and no writer: the store-owning process drains its WAL.
+    """
 
     def __init__(
         self,
-        writer: Writer,
+        writer: Writer | None,
         *,
         wal: Wal | None = None,
         redact: Redact | None = None,
@@ -147,7 +150,7 @@ class Pipeline:
             message = "rejected spans: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
         if not valid:
             return Accepted(0, rejected, message)
-        if self.writer.pending > self._max_pending:
+        if self.writer is not None and self.writer.pending > self._max_pending:
             self.metrics.backpressure.inc(1, "writer")
             raise Backpressure(
                 f"the writer is {self.writer.pending} spans behind the store; retry later",
@@ -158,13 +161,16 @@ class Pipeline:
             for rule, count in span.redactions.items():
                 self.metrics.redactions.inc(count, rule)
         if self.wal is not None:
+            on_written = self.writer.enqueue_entry if self.writer is not None else None
             try:  # the writer sees the entry in LSN order, and uses it once it is synced
-                self.wal.append(valid, on_written=self.writer.enqueue_entry)
+                self.wal.append(valid, on_written=on_written)
             except Backpressure:
                 self.metrics.backpressure.inc(1, "wal_full")
                 raise
-        else:
+        elif self.writer is not None:
             self.writer.enqueue(valid)
+        else:
+            raise ValueError("a pipeline needs a writer, a WAL, or both")
         self.metrics.received.inc(len(valid), protocol)
         with self._count_lock:
             self.spans_received += len(valid)

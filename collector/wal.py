@@ -20,6 +20,9 @@ Invariants:
 * When the segments on disk reach ``max_bytes``, :meth:`append` raises
   :class:`Backpressure` instead of writing: acknowledged data is never dropped to
   make room.
+* ``shared=True``: another process drains the log (a worker's WAL, drained by the
+  store-owning process through :class:`~agentaudit.collector.wal_follower.WalFollower`);
+  this side only appends, and the follower owns the checkpoint and deletes segments.
 * On open, a torn or corrupt record at the end of the newest segment (a crash during a
   write that was never acknowledged) is truncated away; corruption anywhere else is
   logged and counted in :attr:`Wal.corrupt_records`, and the segment's readable prefix
@@ -165,9 +168,11 @@ class Wal:
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         fsync: bool = True,
         observe_fsync: Callable[[float], None] | None = None,
+        shared: bool = False,
     ) -> None:
         self.directory = Path(directory)
         self._observe_fsync = observe_fsync
+        self._shared = shared  # drained by a WalFollower in another process
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
         self._fsync = fsync
@@ -233,12 +238,13 @@ class Wal:
             for entry in self._read_segment(path, truncate_tail=newest):
                 segment_last = entry.lsn
                 last_lsn = max(last_lsn, entry.lsn)
-                if entry.lsn >= self._checkpoint.committed.lsn:
+                if entry.lsn >= self._checkpoint.committed.lsn and not self._shared:
                     self._pending.append(entry)
             first = int(path.stem) if path.stem.isdigit() else 0
             segment = _Segment(path, first, segment_last, path.stat().st_size)
             empty = not segment_last and segment.size <= len(MAGIC)
-            if empty or (segment_last and segment_last < self._checkpoint.committed.lsn):
+            written = segment_last and segment_last < self._checkpoint.committed.lsn
+            if empty or (written and not self._shared):
                 self._delete(segment)
             else:
                 self._segments.append(segment)
@@ -350,6 +356,8 @@ class Wal:
             if self._closed:
                 raise Backpressure("the collector is shutting down", retry_after=1.0)
             size = _HEADER.size + len(payload)
+            if self._shared and self.bytes + size > self.max_bytes:
+                self._forget_deleted()  # the follower may have deleted written segments
             if self.bytes + size > self.max_bytes:
                 self.stats.backpressure += 1
                 raise Backpressure(
@@ -374,6 +382,9 @@ class Wal:
                 on_written(entry)
         self._sync_to(lsn)
         return entry
+
+    def _forget_deleted(self) -> None:
+        self._segments = [s for s in self._segments[:-1] if s.path.exists()] + self._segments[-1:]
 
     def _rotate(self) -> None:
         """Close the active segment (synced) and start the next; caller holds the lock."""

@@ -34,7 +34,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import pyarrow as pa
 
@@ -45,9 +45,9 @@ from agentaudit.collector.metrics import CollectorMetrics
 from agentaudit.collector.normalise import is_tool_call, tool_call_row
 from agentaudit.collector.spans import SpanRecord
 from agentaudit.collector.store import Store, StoreUnavailable
-from agentaudit.collector.wal import Checkpoint, Position, Wal, WalEntry
+from agentaudit.collector.wal import Checkpoint, Position, WalEntry
 
-__all__ = ["Writer", "WriterStats", "batch_id_of"]
+__all__ = ["WalLike", "Writer", "WriterStats", "batch_id_of"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,20 @@ TOOL_CALLS_TABLE = "agentaudit.tool_calls"
 OTEL_TRACES_TABLE = "agentaudit.otel_traces"
 MAX_BACKOFF_SECONDS = 5.0
 _T = TypeVar("_T")
+
+
+class WalLike(Protocol):
+    """What the writer needs of a log: :class:`Wal`, or a ``WalFollower``."""
+
+    @property
+    def checkpoint(self) -> Checkpoint: ...
+
+    @property
+    def synced_lsn(self) -> int: ...
+
+    def take_replay(self) -> list[WalEntry]: ...
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None: ...
 
 
 @dataclass
@@ -100,7 +114,7 @@ class Writer:
         batch_rows: int = 5000,
         batch_seconds: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
-        wal: Wal | None = None,
+        wal: WalLike | None = None,
         chain: AuditChain | None = None,
         metrics: CollectorMetrics | None = None,
     ) -> None:

@@ -112,7 +112,10 @@ class Load:
             thread.start()
 
     def _run(self, port: int, size: int) -> None:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        # A channel of its own (gRPC shares connections between channels by default),
+        # so each client is its own TCP connection, as separate processes would be.
+        own = [("grpc.use_local_subchannel_pool", 1)]
+        with grpc.insecure_channel(f"127.0.0.1:{port}", options=own) as channel:
             stub = trace_service_pb2_grpc.TraceServiceStub(channel)
             while not self._stop.is_set():
                 request, ids = export_request(size)
@@ -291,3 +294,47 @@ def test_full_wal_is_retryable_for_real_otlp_clients(dirs: dict[str, Any]) -> No
         )
     finally:
         proc.terminate()
+
+
+def _send_on_new_connections(port: int, requests: int) -> list[str]:
+    """Exports over a fresh connection each (SO_REUSEPORT spreads connections)."""
+    acked: list[str] = []
+    for _ in range(requests):
+        request, ids = export_request(5)
+        own = [("grpc.use_local_subchannel_pool", 1)]
+        with grpc.insecure_channel(f"127.0.0.1:{port}", options=own) as channel:
+            trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=30)
+        acked += ids
+    return acked
+
+
+def test_workers_share_the_ports_and_every_span_lands_once(
+    dirs: dict[str, Any], tmp_path: Path
+) -> None:
+    proc = Proc(dirs, {"workers": 2})
+    try:
+        load = Load(proc.ports["grpc"], clients=3)
+        acked = _send_on_new_connections(proc.ports["grpc"], 60)
+        _wait(lambda: len(load.acked) >= 500)
+        load.stop()
+        acked += load.acked
+        reply = httpx.post(
+            f"http://127.0.0.1:{proc.ports['http']}/v1/traces",
+            content=export_request(1)[0].SerializeToString(),
+            headers={"content-type": "application/x-protobuf"},
+        )
+        assert reply.status_code == 200
+    finally:
+        stopped = proc.terminate()
+    assert stopped["workers"] == 1, stopped  # health after stop: the workers were drained
+    assert stopped["spans_received"] > 0  # the main process received its share too
+    worker_checkpoint = json.loads((tmp_path / "wal" / "worker-1" / "checkpoint.json").read_text())
+    assert worker_checkpoint["committed"]["lsn"] > 1  # the worker received and was drained
+    with Store.open(embedded_dsn(Path(dirs["store"]))) as store:
+        calls = store.query(
+            "SELECT span_id, count() FROM agentaudit.tool_calls GROUP BY span_id"
+        ).rows
+        _assert_exactly_once([list(r) for r in calls], acked, "tool_calls")
+        chains = store.query("SELECT uniqExact(chain_id) FROM agentaudit.audit_chain").rows[0][0]
+        assert chains == 2
+        assert verify_chain(store) == []

@@ -219,3 +219,39 @@ def test_checkpoint_file_must_be_valid(tmp_path: Path) -> None:
     (tmp_path / "checkpoint.json").write_text("{not json")
     with pytest.raises(WalError, match="checkpoint"):
         Wal(tmp_path)
+
+
+# -- following another process's log (--workers) ------------------------------------
+
+
+def test_follower_reads_complete_records_across_segments(
+    tmp_path: Path, make_span: SpanFactory
+) -> None:
+    from agentaudit.collector.wal_follower import WalFollower
+
+    follower = WalFollower(tmp_path)
+    appender = Wal(tmp_path, segment_bytes=1500, shared=True)
+    batches = [_append(appender, make_span, 1) for _ in range(5)]
+    assert len(list(tmp_path.glob("*.wal"))) >= 3
+    seen = follower.take_replay()
+    assert [e.spans for e in seen] == batches
+    assert follower.synced_lsn == 5
+    # half a record at the tail is not read until it is complete
+    newest = sorted(tmp_path.glob("*.wal"))[-1]
+    before = newest.read_bytes()
+    spans = _append(appender, make_span, 1)
+    whole = newest.read_bytes() if newest.exists() else b""
+    if whole.startswith(before) and len(whole) > len(before):
+        newest.write_bytes(whole[: len(before) + 10])
+        assert follower.take_replay() == []
+        newest.write_bytes(whole)
+    [entry] = follower.take_replay()
+    assert entry.spans == spans
+    follower.save_checkpoint(
+        Checkpoint(chain_id=follower.checkpoint.chain_id, committed=Position(6, 0))
+    )
+    assert len(list(tmp_path.glob("*.wal"))) == 1  # only the newest file stays
+    appender.close()
+    reopened = Wal(tmp_path, shared=True)  # a restarted worker continues the numbering
+    assert reopened.append([make_span()]).lsn == 7
+    reopened.close()
