@@ -7,18 +7,26 @@ fires ``LLMChatStartEvent`` with the messages of each chat call. The integration
 * an event handler: ``LLMChatStartEvent`` -> ``record_prompt`` (hash, matched sources,
   ``chat`` span); the record is also kept as the session's latest prompt, since the
   workflow runs the model and the tools in different step tasks;
-* a span handler: a tool span -> the contract span for its duration (nested tool spans,
-  e.g. ``__call__`` -> ``call``, count once); an agent workflow's ``call_tool`` step
-  supplies the model's tool-call id and the agent's name to the tool call inside it.
+* a span handler: an agent workflow's ``call_tool`` step supplies the model's tool-call id
+  and the agent's name to the tool call inside it; the span of a tool that is not a
+  ``FunctionTool`` becomes its contract span (nested tool spans count once);
+* ``FunctionTool.call`` / ``acall`` are wrapped (:func:`audited_call`): the dispatcher
+  swallows every exception of its handlers, so a handler cannot refuse a call; the
+  wrapper runs the ``before_tool_call`` hooks where a refusal (quarantine) stops the tool.
+  Other tool classes are recorded by the handler, but a refusal cannot stop them: it is
+  logged as an error and their span is not marked blocked.
 
-A tool's exception (the dispatcher drops the span) is recorded with ``error.type`` and
-re-raised by LlamaIndex unchanged; an agent workflow turns it into a ``ToolOutput`` with
-``is_error`` for the model, exactly as without the integration.
+A tool's exception is recorded with ``error.type`` and re-raised by LlamaIndex
+unchanged; an agent workflow turns it into a ``ToolOutput`` with ``is_error`` for the
+model, exactly as without the integration.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -28,14 +36,29 @@ from typing import Any, ClassVar
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events.llm import LLMChatStartEvent
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
+from llama_index.core.tools import FunctionTool
 from llama_index.core.tools.types import BaseTool
 
 from agentaudit.instrumentation import _context, _state
 from agentaudit.instrumentation._prompt import current_session
-from agentaudit.instrumentation.runtime import PromptRecord, record_prompt, tool_call
+from agentaudit.instrumentation.runtime import (
+    PromptRecord,
+    ToolCallBlocked,
+    record_prompt,
+    tool_call,
+)
 from agentaudit.schema import attributes as A
 
-__all__ = ["FRAMEWORK", "AuditEventHandler", "AuditSpanHandler", "canonical_messages"]
+__all__ = [
+    "FRAMEWORK",
+    "AuditEventHandler",
+    "AuditSpanHandler",
+    "audited_acall",
+    "audited_call",
+    "canonical_messages",
+]
+
+log = logging.getLogger("agentaudit.instrumentation")
 
 FRAMEWORK = "llama_index"
 _TOOL_METHODS = frozenset({"call", "acall", "__call__"})
@@ -98,6 +121,15 @@ class AuditEventHandler(BaseEventHandler):  # type: ignore[misc,unused-ignore]
             _state.report_error("recording a LlamaIndex model input failed")
 
 
+_step: contextvars.ContextVar[_Open | None] = contextvars.ContextVar(
+    "agentaudit_llama_index_step", default=None
+)
+"""The workflow ``call_tool`` step running in this context (its tool id and agent)."""
+_inside: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "agentaudit_llama_index_in_tool", default=False
+)
+
+
 @dataclass
 class _Open:
     """What the span handler keeps for one open dispatcher span it cares about."""
@@ -108,6 +140,7 @@ class _Open:
     frame: Any = None
     tool_id: str | None = None
     agent: str | None = None
+    token: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -187,18 +220,30 @@ class AuditSpanHandler(BaseSpanHandler[_Open]):  # type: ignore[misc,unused-igno
                 event = bound_args.arguments.get("ev")
                 tool_id = getattr(event, "tool_id", None)
                 agent = self._agents.get(parent_span_id or "")
-                return _Open(
+                opened = _Open(
                     "step",
                     tool_id=tool_id if isinstance(tool_id, str) else None,
                     agent=agent if isinstance(agent, str) else None,
                 )
+                opened.token = _step.set(opened)
+                return opened
             if method not in _TOOL_METHODS or not isinstance(instance, BaseTool):
                 return None
+            if isinstance(instance, FunctionTool) or _inside.get():
+                return None  # audited by audited_call, which can refuse the call
             parent = self.open_spans.get(parent_span_id) if parent_span_id else None
             if parent is not None and parent.kind == "tool" and parent.instance is instance:
                 return None  # __call__ -> call of the same tool: one tool call
             step = parent if parent is not None and parent.kind == "step" else None
             return self._begin(instance, bound_args, step)
+        except ToolCallBlocked:
+            log.error(
+                "agentaudit: a before_tool_call hook refused %s, but LlamaIndex runs tools of "
+                "type %s regardless (only FunctionTool calls can be refused)",
+                id_,
+                type(instance).__name__,
+            )
+            return None
         except Exception:
             _state.report_error("starting a LlamaIndex tool span failed")
             return None
@@ -233,7 +278,9 @@ class AuditSpanHandler(BaseSpanHandler[_Open]):  # type: ignore[misc,unused-igno
         opened: _Open | None = self.open_spans.get(id_)
         if opened is None:
             return None
-        if opened.kind == "tool":
+        if opened.kind == "step":
+            _reset(opened)
+        elif opened.kind == "tool":
             exception = getattr(result, "exception", None)
             if getattr(result, "is_error", False) and isinstance(exception, BaseException):
                 opened.call.error(exception)
@@ -253,7 +300,9 @@ class AuditSpanHandler(BaseSpanHandler[_Open]):  # type: ignore[misc,unused-igno
         opened: _Open | None = self.open_spans.get(id_)
         if opened is None:
             return None
-        if opened.kind == "tool":
+        if opened.kind == "step":
+            _reset(opened)
+        elif opened.kind == "tool":
             opened.call.error(err if err is not None else RuntimeError("tool span dropped"))
             self._close(opened)
         return opened
@@ -264,3 +313,103 @@ class AuditSpanHandler(BaseSpanHandler[_Open]):  # type: ignore[misc,unused-igno
             opened.frame.__exit__(None, None, None)
         except Exception:
             _state.report_error("leaving a LlamaIndex tool span's context failed")
+
+
+def _reset(opened: _Open) -> None:
+    if opened.token is not None:
+        # left in another context: nothing of ours stays there
+        with contextlib.suppress(ValueError):
+            _step.reset(opened.token)
+
+
+def _gate_begin(tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """Open the contract span of a FunctionTool call; raises ToolCallBlocked to refuse it."""
+    step = _step.get()
+    try:
+        name = str(tool.metadata.get_name())
+        arguments = dict(kwargs)
+        ctx_param = getattr(tool, "ctx_param_name", None)
+        if getattr(tool, "requires_context", False) and ctx_param:
+            arguments.pop(ctx_param, None)
+        if args:
+            arguments = {"args": list(args), **arguments}
+        prompt = _LatestPrompt.get(current_session()) or _context.current_prompt()
+        frame = _context.context(**_scope(step.agent if step is not None else None))
+    except Exception:
+        _state.report_error("preparing a LlamaIndex tool span failed")
+        return None, None
+    frame.__enter__()
+    try:
+        call = tool_call(
+            name,
+            framework=FRAMEWORK,
+            call_id=step.tool_id if step is not None else None,
+            arguments=arguments,
+            prompt=prompt,
+        )
+    except BaseException:
+        frame.__exit__(None, None, None)
+        raise
+    return call, frame
+
+
+def _gate_end(call: Any, frame: Any, result: Any, error: BaseException | None) -> None:
+    try:
+        if error is not None:
+            call.error(error)
+        else:
+            exception = getattr(result, "exception", None)
+            if getattr(result, "is_error", False) and isinstance(exception, BaseException):
+                call.error(exception)
+            else:
+                call.ok(getattr(result, "raw_output", result))
+    finally:
+        frame.__exit__(None, None, None)
+
+
+def audited_call(original: Any) -> Any:
+    """Wrap ``FunctionTool.call``: the contract span, refusable by the hooks."""
+
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _state.enabled() or _inside.get():
+            return original(self, *args, **kwargs)
+        opened, frame = _gate_begin(self, args, kwargs)
+        if opened is None:
+            return original(self, *args, **kwargs)
+        token = _inside.set(True)
+        try:
+            result = original(self, *args, **kwargs)
+        except BaseException as exc:
+            _gate_end(opened, frame, None, exc)
+            raise
+        finally:
+            _inside.reset(token)
+        _gate_end(opened, frame, result, None)
+        return result
+
+    call.__wrapped__ = original  # type: ignore[attr-defined]
+    return call
+
+
+def audited_acall(original: Any) -> Any:
+    """Wrap ``FunctionTool.acall``: the contract span, refusable by the hooks."""
+
+    async def acall(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _state.enabled() or _inside.get():
+            return await original(self, *args, **kwargs)
+        opened, frame = _gate_begin(self, args, kwargs)
+        if opened is None:
+            return await original(self, *args, **kwargs)
+        token = _inside.set(True)
+        try:
+            result = await original(self, *args, **kwargs)
+        except BaseException as exc:
+            _gate_end(opened, frame, None, exc)
+            raise
+        finally:
+            _inside.reset(token)
+        _gate_end(opened, frame, result, None)
+        return result
+
+    acall.__wrapped__ = original  # type: ignore[attr-defined]
+    return acall

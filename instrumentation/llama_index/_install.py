@@ -1,4 +1,5 @@
-"""Adding the handlers to LlamaIndex's root dispatcher, and removing exactly them."""
+"""Adding the handlers to LlamaIndex's root dispatcher and wrapping ``FunctionTool``'s
+``call``/``acall``, and undoing exactly that."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ __all__ = ["install", "installed", "uninstall"]
 class _Installed:
     lock = threading.Lock()
     handlers: ClassVar[list[tuple[Any, str, Any]]] = []
+    originals: ClassVar[list[tuple[Any, str, Any]]] = []
 
 
 def installed() -> bool:
@@ -28,11 +30,19 @@ def install(installed_version: str | None = None) -> bool:
         if not check_supported(_supported, installed_version):
             return False
         from llama_index.core.instrumentation import get_dispatcher
+        from llama_index.core.tools import FunctionTool
 
         from agentaudit.instrumentation.llama_index._handlers import (
             AuditEventHandler,
             AuditSpanHandler,
+            audited_acall,
+            audited_call,
         )
+
+        for method, factory in (("call", audited_call), ("acall", audited_acall)):
+            original = FunctionTool.__dict__[method]
+            setattr(FunctionTool, method, factory(original))
+            _Installed.originals.append((FunctionTool, method, original))
 
         dispatcher = get_dispatcher()
         span_handler = AuditSpanHandler()
@@ -47,8 +57,11 @@ def install(installed_version: str | None = None) -> bool:
 
 
 def uninstall() -> None:
-    """Remove the handlers from the dispatcher."""
+    """Remove the handlers from the dispatcher and restore ``FunctionTool``."""
     with _Installed.lock:
+        while _Installed.originals:
+            owner, method, original = _Installed.originals.pop()
+            setattr(owner, method, original)
         for dispatcher, attribute, handler in _Installed.handlers:
             handlers = getattr(dispatcher, attribute)
             if handler in handlers:

@@ -143,3 +143,25 @@ def test_unsupported_installed_version_warns_once_and_patches_nothing(
     assert CrewStructuredTool.invoke is original
     assert not crewai_integration.instrumented()
     version_check.reset_warnings()
+
+
+def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans) -> None:
+    from agentaudit.instrumentation import AgentQuarantined, add_before_tool_call
+
+    def quarantine(info: object) -> None:
+        if getattr(info, "tool", "") == "send_email":
+            raise AgentQuarantined("mail-assistant", "exfiltration suspected")
+
+    remove = add_before_tool_call(quarantine)
+    llm = script()
+    try:
+        crew(llm).kickoff()
+    finally:
+        remove()
+    told = json.dumps(llm.seen[2])
+    assert "quarantined" in told  # CrewAI tells the LLM the tool failed
+    assert "sent to audit-team" not in told
+    blocked = spans.tools("send_email")
+    assert blocked
+    for span in blocked:
+        assert (span.attributes or {})[A.DECISION] == A.DECISION_BLOCKED

@@ -138,9 +138,19 @@ def test_uninstrument_removes_the_handlers(spans: Spans) -> None:
             if type(h).__module__.startswith("agentaudit")
         ]
 
+    from llama_index.core.tools import FunctionTool
+
     assert len(ours()) == 2
+
+    def wrapped_by_us(method: str) -> bool:
+        return str(FunctionTool.__dict__[method].__module__).startswith("agentaudit")
+
+    assert wrapped_by_us("acall")
+    assert wrapped_by_us("call")
     agentaudit.uninstrument()
     assert ours() == []
+    assert not wrapped_by_us("acall")
+    assert not wrapped_by_us("call")
     final, _ = asyncio.run(_run(mail_agent(Script()), "Summarise my new email."))
     assert final == "Done."
     assert spans.all() == []
@@ -174,3 +184,23 @@ def test_unsupported_installed_version_warns_once_and_adds_nothing(
     assert len(get_dispatcher().span_handlers) == before
     assert not llama_index_integration.instrumented()
     version_check.reset_warnings()
+
+
+def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans) -> None:
+    from agentaudit.instrumentation import AgentQuarantined, add_before_tool_call
+
+    def quarantine(info: Any) -> None:
+        if info.tool == "send_email":
+            raise AgentQuarantined(info.agent_id, "exfiltration suspected")
+
+    remove = add_before_tool_call(quarantine)
+    try:
+        _, outputs = asyncio.run(_run(mail_agent(Script()), "Summarise my new email."))
+    finally:
+        remove()
+    assert outputs[1].is_error  # the model is told; nothing was sent
+    assert "quarantined" in outputs[1].content
+    assert "sent to" not in outputs[1].content
+    attrs = spans.tool("send_email")
+    assert attrs[A.DECISION] == A.DECISION_BLOCKED
+    assert A.RESULT_HASH not in attrs

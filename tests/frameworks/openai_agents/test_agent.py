@@ -199,3 +199,28 @@ def test_unsupported_installed_version_warns_once_and_patches_nothing(
     result = Runner.run_sync(mail_agent(script()), "Summarise my new email.")
     assert result.final_output == "Done."  # the agent runs, unaudited
     _ = send_email
+
+
+def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans) -> None:
+    from agents.exceptions import UserError
+
+    from agentaudit.instrumentation import AgentQuarantined, add_before_tool_call
+
+    def quarantine(info: Any) -> None:
+        if info.tool == "send_email":
+            raise AgentQuarantined(info.agent_id, "exfiltration suspected")
+
+    remove = add_before_tool_call(quarantine)
+    try:
+        with pytest.raises((AgentQuarantined, UserError)) as raised:
+            Runner.run_sync(mail_agent(script()), "Summarise my new email.")
+    finally:
+        remove()
+    # the SDK wraps a tool's exception in UserError; the cause is the refusal
+    error: BaseException | None = raised.value
+    while error is not None and not isinstance(error, AgentQuarantined):
+        error = error.__cause__
+    assert isinstance(error, AgentQuarantined)
+    attrs = spans.tool("send_email")
+    assert attrs[A.DECISION] == A.DECISION_BLOCKED
+    assert A.RESULT_HASH not in attrs

@@ -166,3 +166,21 @@ def test_unsupported_installed_version_warns_once_and_patches_nothing(
     version_check.reset_warnings()
     monkeypatch.undo()
     assert mail_agent(Script()).run_sync("Summarise my new email.").output == "Done."
+
+
+def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans) -> None:
+    from agentaudit.instrumentation import AgentQuarantined, add_before_tool_call
+
+    def quarantine(info: Any) -> None:
+        if info.tool == "send_email":
+            raise AgentQuarantined(info.agent_id, "exfiltration suspected")
+
+    remove = add_before_tool_call(quarantine)
+    try:
+        with pytest.raises(AgentQuarantined):
+            mail_agent(Script()).run_sync("Summarise my new email.")
+    finally:
+        remove()
+    attrs = spans.tool("send_email")
+    assert attrs[A.DECISION] == A.DECISION_BLOCKED
+    assert A.RESULT_HASH not in attrs

@@ -156,3 +156,24 @@ def test_unsupported_installed_version_warns_once_and_patches_nothing(
     assert Tool.__call__ is original
     assert not smolagents_integration.instrumented()
     version_check.reset_warnings()
+
+
+def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans) -> None:
+    from agentaudit.instrumentation import AgentQuarantined, add_before_tool_call
+
+    def quarantine(info: object) -> None:
+        if getattr(info, "tool", "") == "send_email":
+            raise AgentQuarantined("mail_bot", "exfiltration suspected")
+
+    remove = add_before_tool_call(quarantine)
+    try:
+        agent = mail_agent(ScriptedModel())
+        agent.run("Summarise my new email.")
+    finally:
+        remove()
+    errors = [str(s.error) for s in agent.memory.steps if isinstance(s, ActionStep)]
+    assert "quarantined" in errors[1]
+    assert "sent to" not in " ".join(_observations(agent))
+    attrs = spans.tool("send_email")
+    assert attrs[A.DECISION] == A.DECISION_BLOCKED
+    assert A.RESULT_HASH not in attrs
