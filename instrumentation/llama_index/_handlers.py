@@ -10,11 +10,12 @@ fires ``LLMChatStartEvent`` with the messages of each chat call. The integration
 * a span handler: an agent workflow's ``call_tool`` step supplies the model's tool-call id
   and the agent's name to the tool call inside it; the span of a tool that is not a
   ``FunctionTool`` becomes its contract span (nested tool spans count once);
-* ``FunctionTool.call`` / ``acall`` are wrapped (:func:`audited_call`): the dispatcher
-  swallows every exception of its handlers, so a handler cannot refuse a call; the
-  wrapper runs the ``before_tool_call`` hooks where a refusal (quarantine) stops the tool.
-  Other tool classes are recorded by the handler, but a refusal cannot stop them: it is
-  logged as an error and their span is not marked blocked.
+* ``call`` / ``acall`` of LlamaIndex's tool classes (``FunctionTool``, ``QueryEngineTool``,
+  ``RetrieverTool``) are wrapped (:func:`audited_call`): the dispatcher swallows every
+  exception of its handlers, so a handler cannot refuse a call; the wrapper runs the
+  ``before_tool_call`` hooks where a refusal (quarantine) stops the tool. Other tool
+  classes (an application's own ``BaseTool``) are recorded by the handler, but a refusal
+  cannot stop them: it is logged as an error, while their span says ``blocked``.
 
 A tool's exception is recorded with ``error.type`` and re-raised by LlamaIndex
 unchanged; an agent workflow turns it into a ``ToolOutput`` with ``is_error`` for the
@@ -36,7 +37,6 @@ from typing import Any, ClassVar
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events.llm import LLMChatStartEvent
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
-from llama_index.core.tools import FunctionTool
 from llama_index.core.tools.types import BaseTool
 
 from agentaudit.instrumentation import _context, _state
@@ -121,6 +121,12 @@ class AuditEventHandler(BaseEventHandler):  # type: ignore[misc,unused-ignore]
             _state.report_error("recording a LlamaIndex model input failed")
 
 
+class _Gated:
+    """The tool classes whose ``call``/``acall`` are wrapped (set by ``_install``)."""
+
+    classes: ClassVar[tuple[type, ...]] = ()
+
+
 _step: contextvars.ContextVar[_Open | None] = contextvars.ContextVar(
     "agentaudit_llama_index_step", default=None
 )
@@ -150,15 +156,22 @@ def _method(id_: str) -> str:
 
 
 def _arguments(tool: Any, bound_args: inspect.BoundArguments) -> dict[str, Any]:
-    values = bound_args.arguments
-    kwargs = dict(values.get("kwargs") or {})
+    """The call's arguments by name (``**kwargs`` flattened; ``*args`` under ``args``)."""
+    found: dict[str, Any] = {}
+    extra: tuple[Any, ...] = ()
+    parameters = bound_args.signature.parameters
+    for name, value in bound_args.arguments.items():
+        kind = parameters[name].kind if name in parameters else None
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            found.update(value or {})
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            extra = tuple(value or ())
+        elif name != "self":
+            found[name] = value
     ctx_param = getattr(tool, "ctx_param_name", None)
     if getattr(tool, "requires_context", False) and ctx_param:
-        kwargs.pop(ctx_param, None)  # the workflow Context object, not an argument
-    args = values.get("args") or ()
-    if args:
-        return {"args": list(args), **kwargs}
-    return kwargs
+        found.pop(ctx_param, None)  # the workflow Context object, not an argument
+    return {"args": list(extra), **found} if extra else found
 
 
 def _scope(agent: str | None) -> dict[str, Any]:
@@ -229,8 +242,8 @@ class AuditSpanHandler(BaseSpanHandler[_Open]):  # type: ignore[misc,unused-igno
                 return opened
             if method not in _TOOL_METHODS or not isinstance(instance, BaseTool):
                 return None
-            if isinstance(instance, FunctionTool) or _inside.get():
-                return None  # audited by audited_call, which can refuse the call
+            if isinstance(instance, _Gated.classes) or _inside.get():
+                return None  # audited by audited_call / audited_acall, which can refuse it
             parent = self.open_spans.get(parent_span_id) if parent_span_id else None
             if parent is not None and parent.kind == "tool" and parent.instance is instance:
                 return None  # __call__ -> call of the same tool: one tool call
@@ -239,7 +252,7 @@ class AuditSpanHandler(BaseSpanHandler[_Open]):  # type: ignore[misc,unused-igno
         except ToolCallBlocked:
             log.error(
                 "agentaudit: a before_tool_call hook refused %s, but LlamaIndex runs tools of "
-                "type %s regardless (only FunctionTool calls can be refused)",
+                "type %s regardless (only its own tool classes' calls can be refused)",
                 id_,
                 type(instance).__name__,
             )

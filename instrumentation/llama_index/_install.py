@@ -9,7 +9,10 @@ from typing import Any, ClassVar
 from agentaudit.instrumentation._version_check import check_supported
 from agentaudit.instrumentation.llama_index.package import _supported
 
-__all__ = ["install", "installed", "uninstall"]
+__all__ = ["GATED_TOOLS", "install", "installed", "uninstall"]
+
+GATED_TOOLS = ("FunctionTool", "QueryEngineTool", "RetrieverTool")
+"""LlamaIndex's tool classes whose calls are wrapped, so a refusal stops them."""
 
 
 class _Installed:
@@ -29,20 +32,27 @@ def install(installed_version: str | None = None) -> bool:
             return True
         if not check_supported(_supported, installed_version):
             return False
+        from llama_index.core import tools
         from llama_index.core.instrumentation import get_dispatcher
-        from llama_index.core.tools import FunctionTool
 
         from agentaudit.instrumentation.llama_index._handlers import (
             AuditEventHandler,
             AuditSpanHandler,
+            _Gated,
             audited_acall,
             audited_call,
         )
 
-        for method, factory in (("call", audited_call), ("acall", audited_acall)):
-            original = FunctionTool.__dict__[method]
-            setattr(FunctionTool, method, factory(original))
-            _Installed.originals.append((FunctionTool, method, original))
+        gated = [getattr(tools, name, None) for name in GATED_TOOLS]
+        for owner in gated:
+            if owner is None:
+                continue
+            for method, factory in (("call", audited_call), ("acall", audited_acall)):
+                original = owner.__dict__.get(method)
+                if callable(original):
+                    setattr(owner, method, factory(original))
+                    _Installed.originals.append((owner, method, original))
+        _Gated.classes = tuple(owner for owner in gated if owner is not None)
 
         dispatcher = get_dispatcher()
         span_handler = AuditSpanHandler()
@@ -57,8 +67,13 @@ def install(installed_version: str | None = None) -> bool:
 
 
 def uninstall() -> None:
-    """Remove the handlers from the dispatcher and restore ``FunctionTool``."""
+    """Remove the handlers from the dispatcher and restore the tool classes."""
     with _Installed.lock:
+        if not _Installed.handlers and not _Installed.originals:
+            return
+        from agentaudit.instrumentation.llama_index._handlers import _Gated
+
+        _Gated.classes = ()
         while _Installed.originals:
             owner, method, original = _Installed.originals.pop()
             setattr(owner, method, original)

@@ -204,3 +204,36 @@ def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans)
     attrs = spans.tool("send_email")
     assert attrs[A.DECISION] == A.DECISION_BLOCKED
     assert A.RESULT_HASH not in attrs
+
+
+def test_an_application_tool_class_is_recorded_through_the_dispatcher(spans: Spans) -> None:
+    from llama_index.core.tools.types import AsyncBaseTool, ToolMetadata, ToolOutput
+
+    class Lookup(AsyncBaseTool):
+        @property
+        def metadata(self) -> ToolMetadata:
+            return ToolMetadata(name="lookup", description="Look a customer up.")
+
+        def call(self, input: Any) -> ToolOutput:
+            if input == "boom":
+                raise KeyError(input)
+            return ToolOutput(
+                content=f"found {input}", tool_name="lookup", raw_input={}, raw_output=input
+            )
+
+        async def acall(self, input: Any) -> ToolOutput:
+            return self.call(input)
+
+    with agentaudit.context(agent="script", user="bob", session="sess-3"):
+        assert Lookup().call("acme").content == "found acme"
+        assert asyncio.run(Lookup().acall("initech")).content == "found initech"
+        with pytest.raises(KeyError):
+            Lookup().call("boom")
+    found = [dict(s.attributes or {}) for s in spans.tools("lookup")]
+    assert [json.loads(str(a[A.GEN_AI_TOOL_CALL_ARGUMENTS])) for a in found] == [
+        {"input": "acme"},
+        {"input": "initech"},  # acall -> call of the same tool counts once
+        {"input": "boom"},
+    ]
+    assert found[2][A.ERROR_TYPE] == "KeyError"
+    assert found[0][A.SESSION_ID] == "sess-3"
