@@ -47,7 +47,7 @@ SORTABLE: Final = ("ts", "agent_id", "user_id", "session_id", "tool_name", "stat
 _CALL_COLUMNS: Final = (
     "ts, agent_id, user_id, session_id, tool_name, status, approval_status, "
     "untrusted_source, source_refs, resource_ids, credential_id, "
-    "substring(arguments, 1, 300) AS arguments, trace_id, span_id"
+    "substring(arguments, 1, 300) AS arguments, trace_id"
 )
 UNAPPROVED_UNTRUSTED: Final = "untrusted_source = 1 AND approval_status = 'none'"
 
