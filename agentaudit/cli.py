@@ -11,8 +11,10 @@ non-zero; exit codes: 1 error, 2 usage/config, 3 store, 4 store locked, 5 port b
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -192,20 +194,43 @@ def _wait_for_signal() -> None:
             signal.signal(sig, handler)
 
 
-def _start_demo(grpc_port: int) -> subprocess.Popen[bytes]:
+def _start_demo(grpc_port: int, api_port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{grpc_port}",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "AGENTAUDIT_API_URL": f"http://127.0.0.1:{api_port}",  # the quarantine guard polls it
     }
+    env.pop("AGENTAUDIT_ADMIN_TOKEN", None)  # never given to an agent
     return subprocess.Popen([sys.executable, "-m", "agentaudit.demo"], env=env)
+
+
+def _with_demo_webhook(config: Config, url: str, secret: str) -> Config:
+    """``config`` plus a ``[[revocation.webhook]]`` to the demo's alert receiver."""
+    revocation = dict(config.sections.get("revocation", {}))
+    revocation.setdefault("dashboard_url", f"http://{config.host}:{config.dashboard_port}")
+    hooks = list(revocation.get("webhook", []))
+    revocation["webhook"] = [*hooks, {"name": "demo-secops", "url": url, "secret": secret}]
+    return dataclasses.replace(config, sections={**config.sections, "revocation": revocation})
 
 
 def _serve(config: Config, *, dashboard: bool, demo: bool) -> int:
     from agentaudit.collector.app import Collector
 
+    receiver = None
+    if demo:
+        from agentaudit.demo.webhook_receiver import AlertReceiver
+
+        secret = secrets.token_hex(16)
+        receiver = AlertReceiver(secret).start()  # prints each verified alert
+        config = _with_demo_webhook(config, receiver.url, secret)
     collector = Collector(config)
-    collector.start()
+    try:
+        collector.start()
+    except BaseException:
+        if receiver is not None:
+            receiver.stop()
+        raise
     demo_process = None
     try:
         assert collector.grpc is not None
@@ -216,8 +241,10 @@ def _serve(config: Config, *, dashboard: bool, demo: bool) -> int:
             f"  admin API  http://{config.host}:{collector.admin.port}",
             flush=True,
         )
+        if receiver is not None:
+            print(f"  alerts     {receiver.url} (demo webhook receiver)", flush=True)
         if demo:
-            demo_process = _start_demo(collector.grpc.port)
+            demo_process = _start_demo(collector.grpc.port, collector.admin.port)
         if dashboard:
             from agentaudit.dashboards import register_store
             from agentaudit.dashboards.server import serve
@@ -235,6 +262,8 @@ def _serve(config: Config, *, dashboard: bool, demo: bool) -> int:
             demo_process.wait(10)
         print("agentaudit: flushing and stopping ...", flush=True)
         collector.stop()
+        if receiver is not None:
+            receiver.stop()
     return 0
 
 
