@@ -42,11 +42,20 @@ def install(installed_version: str | None = None) -> bool:
             return False
         from pydantic_ai import Agent
 
+        try:
+            from pydantic_ai.capabilities import AbstractCapability
+        except ImportError:
+            AbstractCapability = None
         original = Agent.__dict__.get(_SEAM)
-        if not callable(original):
+        hooks = ("wrap_model_request", "wrap_tool_execute", "for_run")
+        if not callable(original) or not all(
+            callable(getattr(AbstractCapability, hook, None)) for hook in hooks
+        ):
             log.warning(
-                "agentaudit: Agent.%s not found in this pydantic-ai; its integration stays off",
+                "agentaudit: this pydantic-ai lacks Agent.%s or the capability hooks %s; "
+                "its integration stays off",
                 _SEAM,
+                ", ".join(hooks),
             )
             return False
         from agentaudit.instrumentation.pydantic_ai._capability import AuditCapability

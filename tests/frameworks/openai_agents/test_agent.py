@@ -224,3 +224,22 @@ def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans)
     attrs = spans.tool("send_email")
     assert attrs[A.DECISION] == A.DECISION_BLOCKED
     assert A.RESULT_HASH not in attrs
+
+
+def test_streamed_run_is_audited_the_same_way(spans: Spans) -> None:
+    model = script()
+
+    async def main() -> str:
+        with agentaudit.context(agent="mail-assistant", user="bob", session="sess-s"):
+            streamed = Runner.run_streamed(mail_agent(model), "Summarise my new email.")
+            async for _ in streamed.stream_events():
+                pass
+        return str(streamed.final_output)
+
+    assert asyncio.run(main()) == "Done."
+    attrs = spans.tool("send_email")
+    assert attrs[A.SESSION_ID] == "sess-s"
+    second = model.calls[1]
+    assert attrs[A.PROMPT_HASH] == prompt_hash(second.system_instructions, second.input)
+    refs = list(attrs[A.SOURCE_REFS])  # type: ignore[call-overload]
+    assert "tool:read_inbox#call_1" in refs
