@@ -12,7 +12,7 @@ from agentaudit.instrumentation._version_check import check_supported
 from agentaudit.instrumentation.smolagents import _wrappers
 from agentaudit.instrumentation.smolagents.package import _supported
 
-__all__ = ["SEAMS", "install", "installed", "uninstall"]
+__all__ = ["FUNCTIONS", "SEAMS", "install", "installed", "uninstall"]
 
 log = logging.getLogger("agentaudit.instrumentation")
 
@@ -22,6 +22,11 @@ SEAMS: tuple[tuple[str, str, str, Callable[[Any], Any]], ...] = (
     ("smolagents.agents", "ToolCallingAgent", "process_tool_calls", _wrappers.audited_process),
 )
 """(module, class, method, wrapper factory) of every replaced method."""
+
+FUNCTIONS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
+    ("smolagents.local_python_executor", "timeout", _wrappers.context_carrying_timeout),
+)
+"""(module, function, wrapper factory) of every replaced module function."""
 
 
 class _Installed:
@@ -52,6 +57,16 @@ def install(installed_version: str | None = None) -> bool:
                 )
                 return False
             targets.append((owner, method, factory))
+        for module_name, function, factory in FUNCTIONS:
+            module = importlib.import_module(module_name)
+            if not callable(module.__dict__.get(function)):
+                log.warning(
+                    "agentaudit: %s.%s not found in this smolagents; its integration stays off",
+                    module_name,
+                    function,
+                )
+                return False
+            targets.append((module, function, factory))
         for owner, method, factory in targets:
             original = owner.__dict__[method]
             setattr(owner, method, factory(original))

