@@ -62,6 +62,8 @@ class _Worker:
 
 log = logging.getLogger(__name__)
 
+DEAD_LETTER_FILE = "dead-letter.spans"
+
 
 def check_bind_policy(config: Config) -> None:
     """Refuse a non-loopback bind unless both tokens are configured (DESIGN §5)."""
@@ -267,6 +269,7 @@ class Collector:
                 wal=self.wal,
                 chain=AuditChain(self.store, key=options.chain_key),
                 metrics=self.metrics,
+                dead_letter=config.wal_dir / DEAD_LETTER_FILE if config.wal_dir else None,
             )
             self.pipeline = Pipeline(
                 self.writer,
@@ -357,6 +360,7 @@ class Collector:
             wal=follower,
             chain=AuditChain(store, key=self.options.chain_key),
             metrics=self.metrics,
+            dead_letter=wal_dir / DEAD_LETTER_FILE,
         )
         spec = {
             "host": self.config.host,

@@ -19,6 +19,10 @@ Invariants:
 * A batch that fails with :class:`StoreUnavailable` is retried with exponential
   backoff until it succeeds or the writer is stopped; spans are never dropped (when
   :meth:`stop` gives up waiting, what was not written stays in the WAL).
+* A batch is never skipped: if writing it fails unexpectedly, the same batch is tried
+  again. A span that cannot be turned into rows at all (a normaliser bug, a value no
+  column can hold) is appended to the ``dead_letter`` file (one span-codec record per
+  line, redacted like the WAL) and counted, so one bad span cannot block the writer.
 * :meth:`Writer.stop` returns after everything enqueued before it was written, or
   after its timeout.
 """
@@ -28,12 +32,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 import pyarrow as pa
@@ -43,6 +49,7 @@ from agentaudit.collector.chain import AuditChain
 from agentaudit.collector.columnar import rows_table, traces_table
 from agentaudit.collector.metrics import CollectorMetrics
 from agentaudit.collector.normalise import is_tool_call, tool_call_row
+from agentaudit.collector.span_codec import encode_spans
 from agentaudit.collector.spans import SpanRecord
 from agentaudit.collector.store import Store, StoreUnavailable
 from agentaudit.collector.wal import Checkpoint, Position, WalEntry
@@ -117,8 +124,11 @@ class Writer:
         wal: WalLike | None = None,
         chain: AuditChain | None = None,
         metrics: CollectorMetrics | None = None,
+        dead_letter: Path | None = None,
     ) -> None:
         self._store = store
+        self._dead_letter_path = dead_letter
+        self._held: tuple[list[_Slice], Position] | None = None
         self._batch_rows = batch_rows
         self._batch_seconds = batch_seconds
         self._clock = clock
@@ -212,7 +222,7 @@ class Writer:
 
     def flush(self) -> None:
         """Write everything queued so far on the calling thread (used when not started)."""
-        while self._entries:
+        while self._entries or self._held is not None:
             self._write_next()
 
     def _run(self) -> None:
@@ -224,9 +234,10 @@ class Writer:
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
-                if (self._stopping and not self._entries) or self._abandon:
+                idle = not self._entries and self._held is None
+                if (self._stopping and idle) or self._abandon:
                     return
-            if self._entries:
+            if self._entries or self._held is not None:
                 try:
                     self._write_next()
                 except _Stopped:
@@ -273,13 +284,17 @@ class Writer:
         return slices, end
 
     def _write_next(self) -> None:
-        slices, end = self._take()
-        started = time.perf_counter()
-        spans = [(e.received_ns, span) for e, a, b in slices for span in e.spans[a:b]]
-        if not spans:
-            if end != self._checkpoint.committed:
-                self._retry(lambda: self._commit(end, None))
-            return
+        held, self._held = self._held, None
+        slices, end = held if held is not None else self._take()
+        try:
+            self._write_batch(slices, end)
+        except BaseException:
+            self._held = (slices, end)  # never skip a batch: the next attempt is the same one
+            raise
+
+    def _tables(
+        self, spans: list[tuple[int, SpanRecord]]
+    ) -> tuple[str, pa.Table, pa.Table | None, int]:
         batch_id = batch_id_of(span for _, span in spans)
         traces = traces_table([span for _, span in spans])
         calls = []
@@ -288,17 +303,65 @@ class Writer:
                 row = tool_call_row(span, received_ns=received)
                 row["batch_id"] = batch_id
                 calls.append(row)
+        return batch_id, traces, rows_table(TOOL_CALLS, calls) if calls else None, len(calls)
+
+    def _build(
+        self, spans: list[tuple[int, SpanRecord]]
+    ) -> tuple[str, pa.Table, pa.Table | None, int] | None:
+        """The batch's tables; spans that cannot become rows go to the dead-letter file.
+
+        Deterministic (the same spans fail the same way), so a replay forms the same batch.
+        """
+        try:
+            return self._tables(spans)
+        except Exception:
+            log.exception(
+                "a batch of %d spans cannot be converted; isolating the bad spans", len(spans)
+            )
+        good = []
+        for item in spans:
+            try:
+                self._tables([item])
+            except Exception as exc:
+                self._dead_letter(item[1], exc)
+            else:
+                good.append(item)
+        return self._tables(good) if good else None
+
+    def _dead_letter(self, span: SpanRecord, exc: Exception) -> None:
+        """Keep an acknowledged span that cannot be stored, instead of blocking the writer."""
+        log.error(
+            "span %s/%s cannot be stored (%s: %s); kept in %s",
+            span.trace_id, span.span_id, type(exc).__name__, exc, self._dead_letter_path,
+        )  # fmt: skip
+        if self._metrics is not None:
+            self._metrics.rejected.inc(1, "unstorable")
+        if self._dead_letter_path is None:
+            return
+        with self._dead_letter_path.open("ab") as handle:
+            handle.write(encode_spans([span]) + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _write_batch(self, slices: list[_Slice], end: Position) -> None:
+        started = time.perf_counter()
+        spans = [(e.received_ns, span) for e, a, b in slices for span in e.spans[a:b]]
+        built = self._build(spans) if spans else None
+        if built is None:
+            if end != self._checkpoint.committed:
+                self._retry(lambda: self._commit(end, None))
+            return
+        batch_id, traces, calls_table, calls = built
         if self._wal is not None:
             self._retry(lambda: self._save(dataclasses.replace(self._checkpoint, inflight=end)))
-        calls_table = rows_table(TOOL_CALLS, calls) if calls else None
         link = self._retry(lambda: self._insert(batch_id, traces, calls_table))
         self._retry(lambda: self._commit(end, link))
-        self.stats.spans_written += len(spans)
-        self.stats.tool_calls_written += len(calls)
+        self.stats.spans_written += traces.num_rows
+        self.stats.tool_calls_written += calls
         self.stats.batches_written += 1
         if self._metrics is not None:
-            self._metrics.written.inc(len(spans), "otel_traces")
-            self._metrics.written.inc(len(calls), "tool_calls")
+            self._metrics.written.inc(traces.num_rows, "otel_traces")
+            self._metrics.written.inc(calls, "tool_calls")
             self._metrics.batches.inc()
             self._metrics.batch_seconds.observe(time.perf_counter() - started)
 

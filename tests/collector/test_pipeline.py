@@ -237,3 +237,27 @@ def test_the_composed_collector_serves_both_protocols_and_metrics(
     finally:
         collector.stop()
     assert verify_chain(store) == []
+
+
+def test_an_unstorable_span_goes_to_the_dead_letter_file(
+    store: Store, tmp_path: Path, make_span: SpanFactory
+) -> None:
+    from agentaudit.collector.span_codec import decode_spans
+
+    dead = tmp_path / "dead-letter.spans"
+    wal = Wal(tmp_path / "wal")
+    writer = Writer(store, wal=wal, dead_letter=dead, chain=AuditChain(store))
+    pipeline = Pipeline(writer, wal=wal)
+    good = [make_span(), make_span()]
+    poison = make_span()
+    poison.trace_state = 5  # type: ignore[assignment]  # no String column takes an int
+    pipeline.accept([good[0], poison, good[1]])
+    writer.flush()
+    wal.close()
+    stored = store.query("SELECT span_id FROM agentaudit.tool_calls ORDER BY span_id").rows
+    assert [r[0] for r in stored] == sorted(s.span_id for s in good)
+    [line] = dead.read_bytes().splitlines()
+    assert decode_spans(line)[0].span_id == poison.span_id
+    assert pipeline.metrics.rejected.value("unstorable") == 0  # the writer has no metrics here
+    assert verify_chain(store) == []
+    assert Wal(tmp_path / "wal").take_replay() == []  # the checkpoint moved past it
