@@ -25,13 +25,13 @@ from agentaudit.errors import AgentAuditError
 # multipage app, and until the first st.navigation call in the process a client could
 # ask for a page script directly, skipping the login below.
 PAGES = Path(__file__).resolve().parent / "views"
-# (file, title, url path, icon, responders only)
+# (file, title, url path = file stem, icon, responders only)
 PAGE_SPECS = (
     ("overview.py", "Overview", "overview", ":material/dashboard:", False),
     ("investigate.py", "Investigate", "investigate", ":material/search:", False),
     ("session.py", "Session forensics", "session", ":material/account_tree:", False),
     ("agent.py", "Agent profile", "agent", ":material/smart_toy:", False),
-    ("blast_radius.py", "Blast radius", "blast-radius", ":material/crisis_alert:", False),
+    ("blast_radius.py", "Blast radius", "blast_radius", ":material/crisis_alert:", False),
     ("revoke.py", "Revoke", "revoke", ":material/block:", True),
     ("sql.py", "SQL", "sql", ":material/terminal:", False),
 )
