@@ -44,7 +44,8 @@ environment: AGENTAUDIT_TOKEN (sent as the bearer token on exports), and the sta
 OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_SERVICE_NAME, ..."""
 
 
-def _add_store_flags(parser: argparse.ArgumentParser) -> None:
+def _add_store_flags(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
+    """``--store`` / ``--clickhouse`` (one of them) and ``--config``; returns the group."""
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--store", metavar="DIR", help="embedded store directory (default ./.agentaudit/store)"
@@ -56,6 +57,7 @@ def _add_store_flags(parser: argparse.ArgumentParser) -> None:
         help="chdb:///abs/dir or http(s)://user:pass@host:8123/agentaudit",
     )
     parser.add_argument("--config", metavar="FILE", help="TOML config file (AGENTAUDIT_CONFIG)")
+    return where
 
 
 def _add_server_flags(parser: argparse.ArgumentParser, *, dashboard: bool) -> None:
@@ -129,8 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sql.add_argument("query", help='e.g. "SELECT tool_name, agent_id FROM agentaudit.tool_calls"')
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    sql.add_argument("--api", metavar="URL", help="admin API of a running process")
-    _add_store_flags(sql)
+    _add_store_flags(sql).add_argument(
+        "--api", metavar="URL", help="admin API of a running process"
+    )
 
     verify = commands.add_parser(
         "verify",
@@ -267,6 +270,9 @@ def _serve(config: Config, *, dashboard: bool, demo: bool) -> int:
     return 0
 
 
+ROW_LIMIT = 100_000  # READ_LIMITS["max_result_rows"] of the store; ClickHouse stops at a block
+
+
 def _run_sql(args: argparse.Namespace) -> int:
     from agentaudit.collector.sql_client import api_is_up, format_result, query_api, query_store
 
@@ -282,6 +288,12 @@ def _run_sql(args: argparse.Namespace) -> int:
         else:
             result = query_store(_config_from(args).clickhouse_url, args.query)
     print(format_result(result, args.format))
+    if len(result.rows) >= ROW_LIMIT:
+        print(
+            f"agentaudit: note: the result was cut at about {ROW_LIMIT:,} rows; "
+            "narrow the query or aggregate",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -151,6 +151,7 @@ class Store:
         parsed = dsn if isinstance(dsn, Dsn) else parse_dsn(dsn)
         driver = _import_driver()
         lock = _take_lock(parsed.path) if parsed.path is not None else None
+        writer = None
         try:
             # The parsed (percent-decoded) path wins over the DSN's: clickhouse-connect
             # does not decode it, so a "#" or "%20" in a directory name would move the store.
@@ -166,6 +167,9 @@ class Store:
         except AgentAuditError:
             raise
         except Exception as exc:
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    writer.close()
             if lock is not None:
                 lock.close()
             raise StoreError(f"cannot open store {_safe_dsn(parsed)}: {_first_line(exc)}") from exc
