@@ -19,6 +19,7 @@ Fail-open: any error of the instrumentation itself is logged and the tool runs u
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -125,6 +126,23 @@ def _as_ids(value: object) -> list[str]:
     return [str(value)]
 
 
+def _as_arguments(arguments: object) -> Mapping[str, Any]:
+    """Arguments as a mapping: None -> {}, a JSON object string (as models send tool
+    arguments) -> its object, any other non-mapping -> ``{"input": value}``."""
+    if arguments is None:
+        return {}
+    if isinstance(arguments, Mapping):
+        return arguments
+    if isinstance(arguments, str | bytes):
+        try:
+            parsed = json.loads(arguments)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            return parsed
+    return {"input": arguments}
+
+
 def resolve_resources(spec: ResourceSpec, arguments: Mapping[str, Any]) -> list[str]:
     """Resource ids named by ``spec`` for these arguments (empty when not resolvable)."""
     if spec is None:
@@ -171,13 +189,16 @@ class ToolSpec:
 
     def begin(
         self,
-        arguments: Mapping[str, Any] | None,
+        arguments: Mapping[str, Any] | str | None,
         *,
         call_id: str | None = None,
         prompt: PromptRecord | None = None,
         resource_ids: Iterable[str] | None = None,
     ) -> ToolCall | None:
         """Start the span of one call; None when disabled or the instrumentation failed.
+
+        ``arguments``: a mapping, a JSON object string (as models send them), or any other
+        value (captured as ``{"input": value}``).
 
         Raises only :class:`ToolCallBlocked` (from a hook), after recording the block.
         This is the per-call hot path: keep it flat.
@@ -206,8 +227,8 @@ class ToolSpec:
             attributes = base.copy()
             if call_id:
                 attributes[A.GEN_AI_TOOL_CALL_ID] = call_id
-            if arguments is None:
-                arguments = {}
+            if type(arguments) is not dict:
+                arguments = _as_arguments(arguments)
             capture_arguments(self.name, arguments, current, attributes)
             resource = self.resource if self.resource is not None else tool_settings.resource
             if resource is not None or resource_ids is not None:
@@ -446,7 +467,7 @@ def tool_call(
     *,
     framework: str,
     call_id: str | None = None,
-    arguments: Mapping[str, Any] | None = None,
+    arguments: Mapping[str, Any] | str | None = None,
     tool_type: str = "function",
     resource: ResourceSpec = None,
     resource_ids: Iterable[str] | None = None,

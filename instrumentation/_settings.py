@@ -64,6 +64,10 @@ class ToolSettings:
     resource: str | None = None
     """An argument name, or a ``str.format`` template over the arguments."""
     capture_results: bool | None = None
+    jit: bool = False
+    """Mint a just-in-time credential before each call (see ``_jit``)."""
+    scopes: tuple[str, ...] | None = None
+    """The scopes this tool needs (for just-in-time credentials)."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,14 @@ def _trust(value: Any, origin: str) -> str:
     return str(value)
 
 
+def _scopes(value: Any, origin: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(value.split())
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise ConfigError(f"{origin}: expected a list of scope strings")
+
+
 def _tools(value: Any, origin: str) -> dict[str, ToolSettings]:
     if not isinstance(value, Mapping):
         raise ConfigError(f"{origin}: expected a table of tools")
@@ -144,7 +156,7 @@ def _tools(value: Any, origin: str) -> dict[str, ToolSettings]:
         where = f"{origin}.{name}"
         if not isinstance(table, Mapping):
             raise ConfigError(f"{where}: expected a table")
-        unknown = set(table) - {"trust", "resource", "capture_results"}
+        unknown = set(table) - {"trust", "resource", "capture_results", "jit", "scopes"}
         if unknown:
             raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)}")
         tools[str(name)] = ToolSettings(
@@ -155,6 +167,8 @@ def _tools(value: Any, origin: str) -> dict[str, ToolSettings]:
                 if "capture_results" in table
                 else None
             ),
+            jit=_bool(table["jit"], f"{where}.jit") if "jit" in table else False,
+            scopes=_scopes(table["scopes"], f"{where}.scopes") if "scopes" in table else None,
         )
     return tools
 

@@ -118,3 +118,39 @@ def test_runtime_tool_call_for_integrations(spans: Spans) -> None:
     lookup = spans.tool("lookup")
     assert (lookup.attributes or {})[A.SOURCE_REFS] == ("tool:search#call_1",)
     assert (lookup.attributes or {})[A.ERROR_TYPE] == "KeyError"
+
+
+def test_runtime_accepts_model_json_arguments_and_plain_values(spans: Spans) -> None:
+    with tool_call("a", framework="x", arguments='{"to": "bob", "n": 2}', resource="mail:{to}"):
+        pass
+    with tool_call("b", framework="x", arguments="just text"):
+        pass
+    a = spans.tool("a").attributes or {}
+    b = spans.tool("b").attributes or {}
+    assert a[A.GEN_AI_TOOL_CALL_ARGUMENTS] == '{"n":2,"to":"bob"}'
+    assert a[A.RESOURCE_IDS] == ("mail:bob",)
+    assert b[A.GEN_AI_TOOL_CALL_ARGUMENTS] == '{"input":"just text"}'
+
+
+LIGHT_IMPORT = """
+import sys
+import agentaudit
+import agentaudit.auto
+heavy = {"chdb", "clickhouse_connect", "pyarrow", "streamlit", "pandas", "starlette", "uvicorn"}
+print(sorted(heavy & {m.split(".")[0] for m in sys.modules}))
+"""
+
+
+def test_importing_agentaudit_stays_light() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", LIGHT_IMPORT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={"AGENTAUDIT_QUARANTINE_CHECK": "0", "PATH": "/usr/bin:/bin"},
+    )
+    assert done.stdout.strip() == "[]", done.stderr

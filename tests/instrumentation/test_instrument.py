@@ -146,7 +146,10 @@ def test_disabled_integrations_are_skipped(
     fake.framework_module().run("q")
     assert spans.tools() == []
     assert "langchain_core" not in _hooks.pending()
-    assert "mcp" in _hooks.pending()
+    assert "langchain" not in instrumented_integrations()
+    assert fake.name not in instrumented_integrations()
+    # The others are either waiting for their framework or already patched.
+    assert "mcp" in _hooks.pending() or "mcp" in instrumented_integrations()
 
 
 def test_unknown_integration_is_refused() -> None:
