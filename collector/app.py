@@ -5,11 +5,16 @@ migrations, open the WAL (and lock its directory) and load what it holds that th
 does not, start the writer (which replays that first), bind every listener (so a busy
 port fails before anything serves), then start serving.
 
+With ``workers > 1`` the receivers bind with SO_REUSEPORT and the extra worker
+processes (:mod:`~agentaudit.collector.worker`) are started last, each followed by a
+:class:`~agentaudit.collector.wal_follower.WalFollower` and a writer of its own here.
+
 Stop order is the reverse, and it is what makes a clean shutdown (SIGTERM) lose
 nothing: receivers stop accepting first (in-flight exports finish and are
-acknowledged), then the writer drains everything it was handed into the store, then
-the WAL closes, then the admin API stops, then the store closes. A crash at any point
-loses nothing either: what was acknowledged is in the WAL and is replayed on start.
+acknowledged), then the workers stop and their WALs are drained, then the writer
+drains everything it was handed into the store, then the WAL closes, then the admin
+API stops, then the store closes. A crash at any point loses nothing either: what was
+acknowledged is in a WAL and is replayed on start.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,13 +57,29 @@ from agentaudit.errors import ConfigError
 __all__ = ["Collector", "CollectorOptions", "check_bind_policy"]
 
 
+def _spawn(number: int, argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start a worker process and wait until it serves."""
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
+    assert process.stdout is not None
+    if process.stdout.readline().strip() != "ready":
+        process.wait(30)
+        raise CollectorError(
+            f"worker {number} did not start (exit code {process.returncode}); see its log"
+        )
+    return process
+
+
 @dataclass
 class _Worker:
     """A receive-only worker process and the follower/writer draining its WAL."""
 
+    number: int
+    argv: list[str]
+    env: dict[str, str]
     process: subprocess.Popen[str]
     follower: WalFollower
     writer: Writer
+    restarts: int = 0
 
 
 log = logging.getLogger(__name__)
@@ -172,6 +194,8 @@ class Collector:
         self.http: HttpServer | None = None
         self.admin: HttpServer | None = None
         self.workers: list[_Worker] = []
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
         self.started_at = 0.0
 
     @property
@@ -195,6 +219,8 @@ class Collector:
             "wal_bytes": self.wal.bytes if self.wal else 0,
             "workers": 1 + len(self.workers),
             "pending_in_workers": sum(w.writer.pending for w in self.workers),
+            "worker_pids": [w.process.pid for w in self.workers],
+            "worker_restarts": sum(w.restarts for w in self.workers),
         }
 
     def _redactor(self) -> Any:
@@ -321,6 +347,11 @@ class Collector:
         self.grpc.start()
         self.http.start()
         self.admin.start()
+        if self.workers:
+            self._supervisor = threading.Thread(
+                target=self._supervise, name="worker-supervisor", daemon=True
+            )
+            self._supervisor.start()
         log.info("collector started: %s", self.health())
 
     def _close_listeners(self) -> None:
@@ -375,26 +406,32 @@ class Collector:
         env.pop("AGENTAUDIT_TOKEN", None)
         if self.config.token:
             env["AGENTAUDIT_TOKEN"] = self.config.token
-        process = subprocess.Popen(
-            [sys.executable, "-m", "agentaudit.collector.worker", json.dumps(spec)],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        worker = _Worker(process, follower, writer)
-        assert process.stdout is not None
-        if process.stdout.readline().strip() != "ready":
-            process.wait(30)
-            raise CollectorError(
-                f"worker {number} did not start (exit code {process.returncode}); see its log"
-            )
+        argv = [sys.executable, "-m", "agentaudit.collector.worker", json.dumps(spec)]
+        worker = _Worker(number, argv, env, _spawn(number, argv, env), follower, writer)
         writer.start()
         follower.start(writer.enqueue_entry)
-        log.info("worker %d (pid %d) receiving, WAL %s", number, process.pid, wal_dir)
+        log.info("worker %d (pid %d) receiving, WAL %s", number, worker.process.pid, wal_dir)
         return worker
+
+    def _supervise(self) -> None:
+        """Restart a worker that died (its WAL is intact; the follower keeps reading)."""
+        while not self._stopping.wait(1.0):
+            for worker in list(self.workers):
+                code = worker.process.poll()
+                if code is None or self._stopping.is_set():
+                    continue
+                log.error("worker %d exited with %s; restarting it", worker.number, code)
+                try:
+                    worker.process = _spawn(worker.number, worker.argv, worker.env)
+                    worker.restarts += 1
+                except CollectorError as exc:
+                    log.error("%s", exc)
 
     def _stop_workers(self) -> None:
         """Stop the workers' receivers, then drain what their WALs hold."""
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(10)
         for worker in self.workers:
             if worker.process.poll() is None:
                 worker.process.send_signal(signal.SIGTERM)

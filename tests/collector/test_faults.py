@@ -338,3 +338,31 @@ def test_workers_share_the_ports_and_every_span_lands_once(
         chains = store.query("SELECT uniqExact(chain_id) FROM agentaudit.audit_chain").rows[0][0]
         assert chains == 2
         assert verify_chain(store) == []
+
+
+def test_a_killed_worker_is_restarted_and_loses_nothing(dirs: dict[str, Any]) -> None:
+    proc = Proc(dirs, {"workers": 2})
+    try:
+        health = httpx.get(f"http://127.0.0.1:{proc.ports['api']}/healthz").json()
+        [worker_pid] = health["worker_pids"]
+        load = Load(proc.ports["grpc"], clients=4)
+        _wait(lambda: len(load.acked) >= 600)
+        os.kill(worker_pid, signal.SIGKILL)
+        _wait(
+            lambda: (
+                httpx.get(f"http://127.0.0.1:{proc.ports['api']}/healthz").json()["worker_restarts"]
+                == 1
+            )
+        )
+        acked_before = len(load.acked)
+        _wait(lambda: len(load.acked) >= acked_before + 300)
+        load.stop()
+    finally:
+        stopped = proc.terminate()
+    assert stopped["pending"] == 0
+    with Store.open(embedded_dsn(Path(dirs["store"]))) as store:
+        calls = store.query(
+            "SELECT span_id, count() FROM agentaudit.tool_calls GROUP BY span_id"
+        ).rows
+        _assert_exactly_once([list(r) for r in calls], load.acked, "tool_calls")
+        assert verify_chain(store) == []
