@@ -8,8 +8,9 @@
   provider after this import (but before its first tool call) keeps it.
 * Instruments installed frameworks through post-import hooks, so it may be imported
   before or after them; ``AGENTAUDIT_DISABLED_INTEGRATIONS`` (comma-separated) skips some.
-* Installs the quarantine guard (a ``before_tool_call`` hook: a quarantined agent's tool
-  calls raise ``agentaudit.AgentQuarantined``); ``AGENTAUDIT_QUARANTINE_CHECK=0`` skips it.
+* Installs the revocation hooks (``before_tool_call``): the quarantine guard (a quarantined
+  agent's tool calls raise ``agentaudit.AgentQuarantined``; ``AGENTAUDIT_QUARANTINE_CHECK=0``
+  skips it) and just-in-time credentials for tools configured ``jit = true``.
 * Idempotent: importing it again (or calling :func:`setup` again) changes nothing.
 * Fail-open: a problem is logged, never raised into the application.
 """
@@ -41,7 +42,7 @@ def setup(*, eager: bool = False) -> None:
         else:
             _state.defer_tracer_provider(_instrumentor.ensure_tracer_provider)
         instrument()
-        _instrumentor.install_quarantine_guard()
+        _instrumentor.install_revocation_hooks()
     except Exception:
         logging.getLogger("agentaudit.instrumentation").warning(
             "agentaudit: automatic instrumentation failed; the app runs unaudited",

@@ -36,7 +36,7 @@ __all__ = [
     "AgentAuditInstrumentor",
     "created_tracer_provider",
     "ensure_tracer_provider",
-    "install_quarantine_guard",
+    "install_revocation_hooks",
     "instrument",
     "instrumented_integrations",
     "register_integration",
@@ -78,6 +78,7 @@ class _Instrumentation:
         self.watched: set[str] = set()
         self.created_provider: TracerProvider | None = None
         self.guard_installed = False
+        self.jit_installed = False
 
 
 _done = _Instrumentation()
@@ -118,19 +119,23 @@ def ensure_tracer_provider(environ: Mapping[str, str] | None = None) -> TracerPr
         return provider
 
 
-def install_quarantine_guard() -> None:
-    """Install the quarantine guard (``before_tool_call`` hook of ``_quarantine``).
+def install_revocation_hooks() -> None:
+    """Install the ``before_tool_call`` hooks of the revocation path: the quarantine guard
+    (``_quarantine``) and just-in-time credentials for tools configured ``jit = true``
+    (``_jit``; a no-op for other tools).
 
     What ``agentaudit.auto`` and the ``agentaudit`` entry point do; tests and code that
-    call :func:`instrument` directly do not get it. ``AGENTAUDIT_QUARANTINE_CHECK=0`` turns
-    it off. Never raises.
+    call :func:`instrument` directly do not get them. ``AGENTAUDIT_QUARANTINE_CHECK=0``
+    turns the guard off. Never raises.
     """
     try:
-        from agentaudit.instrumentation import _quarantine
+        from agentaudit.instrumentation import _jit, _quarantine
 
         with _lock:
             if _quarantine.install() is not None:
                 _done.guard_installed = True
+            if _jit.install() is not None:
+                _done.jit_installed = True
     except Exception:
         log.warning("agentaudit: the quarantine guard is not installed", exc_info=True)
 
@@ -204,14 +209,17 @@ def uninstrument() -> None:
     with _lock:
         _hooks.remove_all()
         _done.watched.clear()
-        if _done.guard_installed:
-            _done.guard_installed = False
+        if _done.guard_installed or _done.jit_installed:
             try:
-                from agentaudit.instrumentation import _quarantine
+                from agentaudit.instrumentation import _jit, _quarantine
 
-                _quarantine.uninstall()
+                if _done.guard_installed:
+                    _quarantine.uninstall()
+                if _done.jit_installed:
+                    _jit.uninstall()
             except Exception:
-                log.warning("agentaudit: removing the quarantine guard failed", exc_info=True)
+                log.warning("agentaudit: removing the revocation hooks failed", exc_info=True)
+            _done.guard_installed = _done.jit_installed = False
         for name, module in list(_active.items()):
             try:
                 module.uninstrument()
@@ -248,7 +256,7 @@ class AgentAuditInstrumentor:
             if provider is None:
                 ensure_tracer_provider()
             instrument(tracer_provider=provider, integrations=self._integrations)
-            install_quarantine_guard()
+            install_revocation_hooks()
         except Exception:
             log.warning("agentaudit: instrumentation failed; the app runs unaudited", exc_info=True)
 

@@ -118,16 +118,18 @@ def test_app_provider_set_after_import_is_kept() -> None:
 
 GUARD_CHECK = """
 import agentaudit.auto
-from agentaudit.instrumentation import _quarantine, uninstrument
+from agentaudit.instrumentation import _jit, _quarantine, uninstrument
 from agentaudit.instrumentation.runtime import before_tool_call_hooks
 installed = _quarantine.installed_guard() is not None
+jit = _jit.installed_hook() is not None
 hooked = len(before_tool_call_hooks())
 uninstrument()
-print(installed, hooked, _quarantine.installed_guard() is None, len(before_tool_call_hooks()))
+gone = _quarantine.installed_guard() is None and _jit.installed_hook() is None
+print(installed, jit, hooked, gone, len(before_tool_call_hooks()))
 """
 
 
-def test_auto_installs_the_quarantine_guard_and_uninstrument_removes_it() -> None:
+def test_auto_installs_the_revocation_hooks_and_uninstrument_removes_them() -> None:
     done = subprocess.run(
         [sys.executable, "-c", GUARD_CHECK],
         env=_env(AGENTAUDIT_API_URL="http://127.0.0.1:9"),
@@ -136,7 +138,7 @@ def test_auto_installs_the_quarantine_guard_and_uninstrument_removes_it() -> Non
         timeout=60,
         check=True,
     )
-    assert done.stdout.split() == ["True", "1", "True", "0"], done.stderr
+    assert done.stdout.split() == ["True", "True", "2", "True", "0"], done.stderr
     disabled = subprocess.run(
         [sys.executable, "-c", GUARD_CHECK],
         env=_env(AGENTAUDIT_QUARANTINE_CHECK="0"),
@@ -145,4 +147,4 @@ def test_auto_installs_the_quarantine_guard_and_uninstrument_removes_it() -> Non
         timeout=60,
         check=True,
     )
-    assert disabled.stdout.split() == ["False", "0", "True", "0"], disabled.stderr
+    assert disabled.stdout.split() == ["False", "True", "1", "True", "0"], disabled.stderr
