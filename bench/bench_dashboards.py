@@ -263,8 +263,7 @@ def _pages(store: Store) -> dict[str, Callable[[int], Any]]:
         def page(i: int) -> None:
             span = window(label, i)
             q.unasked_calls(store, span)
-            q.calls_over_time(store, span)
-            q.top_tools(store, span)
+            q.overview_activity(store, span)
             q.optional_table(store, "findings")
             q.optional_table(store, "quarantine")
             q.ingest_health(store)

@@ -25,15 +25,14 @@ __all__ = [
     "agents",
     "blast_credentials",
     "blast_tools",
-    "calls_over_time",
     "ingest_health",
     "investigate",
     "optional_table",
+    "overview_activity",
     "revocations",
     "run_sql",
     "session_model_calls",
     "session_tool_calls",
-    "top_tools",
     "unasked_calls",
 ]
 
@@ -50,12 +49,9 @@ def _run(name: str, *args: Any, **kwargs: Any) -> Any:
     return _cached(get_store().dsn.raw, name, args, tuple(sorted(kwargs.items())))
 
 
-def calls_over_time(window: TimeRange) -> pd.DataFrame:
-    return _run("calls_over_time", window)
-
-
-def top_tools(window: TimeRange) -> pd.DataFrame:
-    return _run("top_tools", window)
+def overview_activity(window: TimeRange) -> tuple[pd.DataFrame, pd.DataFrame]:
+    series, tools = _run("overview_activity", window)
+    return series, tools
 
 
 def unasked_calls(window: TimeRange) -> pd.DataFrame:

@@ -31,15 +31,14 @@ __all__ = [
     "agents",
     "blast_credentials",
     "blast_tools",
-    "calls_over_time",
     "ingest_health",
     "investigate",
     "optional_table",
+    "overview_activity",
     "revocations",
     "run_sql",
     "session_model_calls",
     "session_tool_calls",
-    "top_tools",
     "unasked_calls",
 ]
 
@@ -63,23 +62,31 @@ def _query(store: Store, sql: str, params: Mapping[str, Any] | None = None) -> p
 # --- Overview -----------------------------------------------------------------------
 
 
-def calls_over_time(store: Store, window: TimeRange) -> pd.DataFrame:
-    """Tool calls per time bucket and agent: columns bucket, agent_id, calls."""
-    sql = (
-        "SELECT toStartOfInterval(ts, toIntervalSecond({step:UInt32})) AS bucket, agent_id, "
-        f"count() AS calls FROM agentaudit.tool_calls WHERE {TIME_WHERE} "
-        "GROUP BY bucket, agent_id ORDER BY bucket"
-    )
-    return _query(store, sql, {**window.params(), "step": window.bucket_seconds()})
+def overview_activity(
+    store: Store, window: TimeRange, top: int = 10
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tool calls per time bucket and agent, and the top tools, from one scan.
 
-
-def top_tools(store: Store, window: TimeRange, limit: int = 10) -> pd.DataFrame:
+    Returns ``(series, tools)``: series has columns bucket, agent_id, calls (by bucket);
+    tools has tool_name, calls, failed_or_blocked, agents (most-called first).
+    """
     sql = (
-        "SELECT tool_name, count() AS calls, countIf(status != 'ok') AS failed_or_blocked, "
-        "uniq(agent_id) AS agents FROM agentaudit.tool_calls "
-        f"WHERE {TIME_WHERE} GROUP BY tool_name ORDER BY calls DESC LIMIT {{limit:UInt32}}"
+        "SELECT grouping(tool_name) AS by_time, "
+        "toStartOfInterval(ts, toIntervalSecond({step:UInt32})) AS bucket, agent_id, tool_name, "
+        "count() AS calls, countIf(status != 'ok') AS failed_or_blocked, uniq(agent_id) AS agents "
+        f"FROM agentaudit.tool_calls WHERE {TIME_WHERE} "
+        "GROUP BY GROUPING SETS ((bucket, agent_id), (tool_name))"
     )
-    return _query(store, sql, {**window.params(), "limit": limit})
+    frame = _query(store, sql, {**window.params(), "step": window.bucket_seconds()})
+    series_columns = ["bucket", "agent_id", "calls"]
+    tool_columns = ["tool_name", "calls", "failed_or_blocked", "agents"]
+    if frame.empty:
+        return pd.DataFrame(columns=series_columns), pd.DataFrame(columns=tool_columns)
+    series = frame[frame["by_time"] == 1][series_columns].sort_values("bucket", kind="stable")
+    tools = frame[frame["by_time"] == 0][tool_columns].sort_values(
+        ["calls", "tool_name"], ascending=[False, True]
+    )
+    return series.reset_index(drop=True), tools.head(top).reset_index(drop=True)
 
 
 def unasked_calls(store: Store, window: TimeRange, limit: int = 50) -> pd.DataFrame:

@@ -33,10 +33,11 @@ if unasked is not None:
             )
         st.dataframe(unasked, hide_index=True, width="stretch")
 
+activity = safely(lambda: data.overview_activity(window), "tool-call counts")
+series, tools = activity if activity is not None else (None, None)
 left, right = st.columns([2, 1])
 with left:
     st.subheader("Tool calls over time, by agent")
-    series = safely(lambda: data.calls_over_time(window), "tool-call counts")
     if series is not None:
         if series.empty:
             st.info("No tool calls in this window.")
@@ -47,7 +48,6 @@ with left:
             st.line_chart(chart)
 with right:
     st.subheader("Top tools")
-    tools = safely(lambda: data.top_tools(window), "top tools")
     if tools is not None:
         if tools.empty:
             st.info("No tool calls in this window.")

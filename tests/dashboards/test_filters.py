@@ -111,3 +111,24 @@ def test_filters_select_the_right_rows(seeded_store: Store) -> None:
     assert tools(q='"folder": "inbox"') == ["read_inbox"]
     with pytest.raises(ValueError, match="cannot sort"):
         queries.investigate(seeded_store, Filters(), sort="ts; DROP TABLE x")
+
+
+def test_overview_activity_counts_from_one_scan(seeded_store: Store) -> None:
+    series, tools = queries.overview_activity(seeded_store, TimeRange.parse("all"))
+    assert dict(zip(tools["tool_name"], tools["calls"], strict=True)) == {
+        "create_event": 9,
+        "web_search": 9,
+        "read_inbox": 1,
+        "send_email": 1,
+    }
+    assert tools.set_index("tool_name").loc["web_search", "failed_or_blocked"] == 1
+    assert series.groupby("agent_id")["calls"].sum().to_dict() == {
+        "calendar-bot": 9,
+        "mail-assistant": 2,
+        "research-agent": 9,
+    }
+    assert series["bucket"].is_monotonic_increasing
+    empty_series, empty_tools = queries.overview_activity(
+        seeded_store, TimeRange.parse(None, "2001-01-01", "2001-01-02")
+    )
+    assert empty_series.empty and empty_tools.empty
