@@ -131,4 +131,5 @@ def test_overview_activity_counts_from_one_scan(seeded_store: Store) -> None:
     empty_series, empty_tools = queries.overview_activity(
         seeded_store, TimeRange.parse(None, "2001-01-01", "2001-01-02")
     )
-    assert empty_series.empty and empty_tools.empty
+    assert empty_series.empty
+    assert empty_tools.empty
