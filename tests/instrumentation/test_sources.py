@@ -115,3 +115,41 @@ def test_long_prompt_scan_is_linear_in_sources() -> None:
         )
     prompt = "0123456789" * 100_000 + "source body 00042 unique"
     assert [s.ref for s in registry.match("s", [prompt])] == ["d:42"]
+
+
+class CountingPart(str):
+    """A message part that counts the substring searches run against it."""
+
+    __slots__ = ()
+    searches: dict[str, int] = {}  # noqa: RUF012 - a test-wide counter
+
+    def __contains__(self, needle: object) -> bool:
+        CountingPart.searches[str(self)] = CountingPart.searches.get(str(self), 0) + 1
+        return super().__contains__(needle)  # type: ignore[operator]
+
+
+def test_growing_conversation_scans_only_new_parts() -> None:
+    registry = _registry()
+    for index in range(5):
+        registry.add(
+            "s",
+            make_source(
+                f"registered source text {index:03d}", kind="d", ref=f"d:{index}", trust="untrusted"
+            ),
+        )
+    conversation = [CountingPart(f"turn {i}: " + "filler words " * 20) for i in range(50)]
+    CountingPart.searches.clear()
+    registry.match("s", string_parts(conversation))
+    first = sum(CountingPart.searches.values())
+    assert first == 50 * 5  # every part against every source once
+    CountingPart.searches.clear()
+    conversation.append(CountingPart("turn 50: mentions registered source text 003 here"))
+    found = registry.match("s", string_parts(conversation))
+    assert [s.ref for s in found] == ["d:3"]
+    assert set(CountingPart.searches) == {str(conversation[-1])}  # old parts: from the cache
+    CountingPart.searches.clear()
+    registry.add(
+        "s", make_source("a late source arriving after", kind="d", ref="late", trust="untrusted")
+    )
+    registry.match("s", string_parts(conversation))
+    assert sum(CountingPart.searches.values()) == 51  # only the new source, once per part
