@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +25,36 @@ def openinference(provider: TracerProvider) -> Iterator[None]:
     instrumentor.uninstrument()
 
 
+# What Traceloop's LangChain instrumentor wraps in this environment; its uninstrument()
+# (0.62) leaves these wrapped, and the leftover wrappers keep opening Traceloop spans that
+# become the parents of later tests' spans.
+_TRACELOOP_TARGETS = (
+    ("langchain_core.callbacks.base", "BaseCallbackManager", "__init__"),
+    ("langgraph.pregel", "Pregel", "stream"),
+    ("langgraph.pregel", "Pregel", "astream"),
+    ("langgraph.types", "Command", "__init__"),
+    ("langgraph.prebuilt.chat_agent_executor", None, "create_react_agent"),
+    ("langgraph.prebuilt", None, "create_react_agent"),
+)
+
+
+def _unwrap_leftovers() -> None:
+    import importlib
+
+    import wrapt
+
+    for module_name, class_name, name in _TRACELOOP_TARGETS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        owner = getattr(module, class_name) if class_name else module
+        current = owner.__dict__.get(name) if class_name else getattr(owner, name, None)
+        while isinstance(current, wrapt.FunctionWrapper):
+            current = current.__wrapped__
+            setattr(owner, name, current)
+
+
 @pytest.fixture
 def traceloop(provider: TracerProvider) -> Iterator[None]:
     module = pytest.importorskip("opentelemetry.instrumentation.langchain")
@@ -31,6 +62,7 @@ def traceloop(provider: TracerProvider) -> Iterator[None]:
     instrumentor.instrument(tracer_provider=provider)
     yield
     instrumentor.uninstrument()
+    _unwrap_leftovers()
 
 
 def _messages(result: dict[str, Any]) -> list[str]:
@@ -65,7 +97,8 @@ def test_openinference_langchain_tool_error(recorded: Recorded) -> None:
 
 @pytest.mark.usefixtures("traceloop")
 def test_traceloop_langchain_tool_spans(recorded: Recorded) -> None:
-    result = run_agent()
+    # in a copy of the context, so nothing Traceloop attaches can outlive the test
+    result = contextvars.copy_context().run(run_agent)
     assert INJECTED in _messages(result)
     row = recorded.row("send_email")
     assert json.loads(row["arguments"]) == {"to": "eve@evil.example", "body": "customers"}
