@@ -17,16 +17,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from opentelemetry import trace
 from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.messages import ModelMessagesTypeAdapter
 
 from agentaudit.instrumentation import _context, _state
-from agentaudit.instrumentation.runtime import PromptRecord, model_call, tool_call
+from agentaudit.instrumentation.runtime import PromptRecord, ToolCall, model_call, tool_call
 from agentaudit.schema import attributes as A
 
 __all__ = ["FRAMEWORK", "AuditCapability", "canonical_messages"]
 
 FRAMEWORK = "pydantic_ai"
+_AUDITED_BY: str | None = getattr(A, "AUDITED_BY", None)
+"""Marks Pydantic AI's own ``execute_tool`` span of a call audited here, for the collector
+to skip (one row per call when Pydantic AI's instrumentation is on too)."""
+
+
+def _mark_duplicate(native: Any, call_id: Any, audited: Any) -> None:
+    """Point Pydantic AI's own tool span of this call (the enclosing span) at ours."""
+    if _AUDITED_BY is None or not isinstance(audited, ToolCall) or not native.is_recording():
+        return
+    attributes = getattr(native, "attributes", None) or {}
+    if (
+        attributes.get(A.GEN_AI_OPERATION_NAME) == A.OPERATION_EXECUTE_TOOL
+        and attributes.get(A.GEN_AI_TOOL_CALL_ID) == call_id
+    ):
+        native.set_attribute(_AUDITED_BY, format(audited.span.get_span_context().span_id, "016x"))
 
 
 def canonical_messages(messages: Any) -> Any:
@@ -148,6 +164,7 @@ class AuditCapability(AbstractCapability[Any]):  # type: ignore[misc,unused-igno
             if isinstance(call_id, str) and call_id:
                 prompt = _Produced.get(_conversation(ctx), call_id)
             prompt = prompt or self._prompt or _context.current_prompt()
+            native = trace.get_current_span()
         except Exception:
             _state.report_error("preparing a Pydantic AI tool span failed")
             return await handler(args)
@@ -159,6 +176,10 @@ class AuditCapability(AbstractCapability[Any]):  # type: ignore[misc,unused-igno
                 arguments=arguments,
                 prompt=prompt,
             )
+            try:
+                _mark_duplicate(native, call_id, audited)
+            except Exception:
+                _state.report_error("marking Pydantic AI's own tool span failed")
             try:
                 result = await handler(args)
             except BaseException as exc:

@@ -88,3 +88,31 @@ def test_deferred_call_becomes_a_row_only_when_it_runs(
     assert row["status"] == "ok"
     # the approved call continues the same conversation
     assert row["conversation_id"] == recorded.row("read_inbox")["conversation_id"]
+
+
+def test_native_and_audited_together_give_one_row_per_call(
+    provider: TracerProvider, recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agentaudit
+    from agentaudit.collector import normalise
+    from agentaudit.instrumentation.pydantic_ai import _capability
+    from agentaudit.schema import attributes as A
+
+    # the marker attribute the collector skips (A.AUDITED_BY once the schema defines it)
+    marker = getattr(A, "AUDITED_BY", None) or "test.audited_by"
+    monkeypatch.setattr(_capability, "_AUDITED_BY", marker)
+    monkeypatch.setattr(normalise, "_AUDITED_BY", marker)
+    agentaudit.instrument(tracer_provider=provider, integrations=["pydantic_ai"])
+    try:
+        with agentaudit.context(agent="mail-assistant", user="bob", session="sess-1"):
+            result = make_agent(provider, None, approval=False).run_sync("check my mail")
+    finally:
+        agentaudit.uninstrument()
+    assert result.output == "done"
+    rows = recorded.tool_rows()
+    assert sorted(r["tool_name"] for r in rows) == ["read_inbox", "send_email"]
+    row = recorded.row("send_email")
+    assert row["framework"] == "pydantic_ai"
+    assert row["arguments_hash"]  # the audited row, not Pydantic AI's own
+    assert row["user_id"] == "bob"
+    assert "tool:read_inbox#call_1" in row["source_refs"]
