@@ -9,8 +9,15 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from pydantic_ai import DeferredToolRequests, DeferredToolResults
+from pydantic_ai import (
+    Agent,
+    ApprovalRequired,
+    DeferredToolRequests,
+    DeferredToolResults,
+    RunContext,
+)
 from pydantic_ai.messages import ToolReturnPart
+from pydantic_ai.models.function import FunctionModel
 
 import agentaudit
 from agentaudit.instrumentation import _version_check
@@ -184,3 +191,33 @@ def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans)
     attrs = spans.tool("send_email")
     assert attrs[A.DECISION] == A.DECISION_BLOCKED
     assert A.RESULT_HASH not in attrs
+
+
+def test_a_tool_that_asks_for_approval_itself(spans: Spans) -> None:
+    script = Script()
+    agent: Agent[Any, Any] = Agent(
+        FunctionModel(script), name="mail-bot", output_type=[str, DeferredToolRequests]
+    )
+
+    @agent.tool_plain
+    def read_inbox(folder: str) -> str:
+        return email_text(folder)
+
+    @agent.tool
+    def send_email(ctx: RunContext[Any], to: str, body: str) -> str:
+        if to.endswith("@exfil.example") and not ctx.tool_call_approved:
+            raise ApprovalRequired
+        return f"sent to {to}"
+
+    first = agent.run_sync("Summarise my new email.")
+    assert isinstance(first.output, DeferredToolRequests)
+    second = agent.run_sync(
+        message_history=first.all_messages(),
+        deferred_tool_results=DeferredToolResults(approvals={"call_2": True}),
+    )
+    assert second.output == "Done."
+    asked, ran = spans.tools("send_email")
+    # the first attempt raised ApprovalRequired (recorded as such); the approved re-run is human
+    assert (asked.attributes or {})[A.ERROR_TYPE] == "pydantic_ai.exceptions.ApprovalRequired"
+    assert (ran.attributes or {})[A.APPROVAL_STATUS] == A.APPROVAL_HUMAN
+    assert A.ERROR_TYPE not in (ran.attributes or {})
