@@ -46,6 +46,7 @@ from agentaudit.collector.migrations import apply_migrations
 from agentaudit.collector.pipeline import Pipeline
 from agentaudit.collector.receiver_grpc import MAX_MESSAGE_BYTES, GrpcReceiver
 from agentaudit.collector.receiver_http import build_otlp_http_app
+from agentaudit.collector.revocation import RevocationPath, build_revocation_path
 from agentaudit.collector.spans import SpanRecord
 from agentaudit.collector.store import Store
 from agentaudit.collector.wal import DEFAULT_MAX_BYTES, DEFAULT_SEGMENT_BYTES, Wal
@@ -194,6 +195,7 @@ class Collector:
         self.http: HttpServer | None = None
         self.admin: HttpServer | None = None
         self.workers: list[_Worker] = []
+        self.revocation: RevocationPath | None = None
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
         self.started_at = 0.0
@@ -256,7 +258,20 @@ class Collector:
         metrics.gauge("agentaudit_writer_pending_spans", "Spans waiting for a batch.", pending)
 
     def _build_admin(self, store: Store) -> HttpServer:
-        app = build_admin_app(store, admin_token=self.config.admin_token, health=self.health)
+        state_dir = self.config.wal_dir.parent if self.config.wal_dir else None
+        self.revocation = build_revocation_path(
+            store,
+            self.config.sections,
+            default_key_file=state_dir / "broker.pem" if state_dir else None,
+        )
+        app = build_admin_app(
+            store,
+            admin_token=self.config.admin_token,
+            health=self.health,
+            extra_routes=self.revocation.routes(
+                admin_token=self.config.admin_token, agent_token=self.config.token
+            ),
+        )
 
         async def metrics(request: Request) -> Response:
             return Response(self.metrics.render(), media_type=CONTENT_TYPE)
@@ -338,6 +353,8 @@ class Collector:
         except BaseException:
             self._stop_workers()
             self._close_listeners()
+            if self.revocation is not None:
+                self.revocation.close()
             if self.wal is not None:
                 self.wal.close()
             self._close_store()
@@ -374,6 +391,8 @@ class Collector:
             self.wal.close()
         if self.admin is not None:
             self.admin.stop()
+        if self.revocation is not None:
+            self.revocation.close()
         self._close_store()
         log.info("collector stopped: %s", self.health())
 
