@@ -70,6 +70,34 @@ class _Approval:
         self.approver = approver
 
 
+class _Running:
+    """A started tool run: its span, the run-span token, and how it was matched."""
+
+    __slots__ = ("call", "name", "prompt", "shape", "token")
+
+    def __init__(
+        self,
+        call: ToolCall,
+        token: object | None,
+        name: str,
+        shape: str,
+        prompt: PromptRecord | None,
+    ) -> None:
+        self.call = call
+        self.token = token
+        self.name = name
+        self.shape = shape
+        self.prompt = prompt
+
+
+_INTERRUPTS = frozenset({"GraphInterrupt", "NodeInterrupt"})
+
+
+def _is_interrupt(error: BaseException) -> bool:
+    """LangGraph pausing a run for a human (the tool runs again when resumed)."""
+    return any(kind.__name__ in _INTERRUPTS for kind in type(error).__mro__)
+
+
 def _resume_of(inputs: Any) -> tuple[bool, Any]:
     """(True, value) when ``inputs`` is a LangGraph ``Command`` carrying a resume value."""
     if type(inputs).__name__ != "Command":
@@ -286,10 +314,14 @@ class AuditCallbackHandler(BaseCallbackHandler):  # type: ignore[misc,unused-ign
         By the run's tool-call id; langchain-core < 1 does not pass it to callbacks, so
         then by the pending call of the same graph run with the same name and arguments.
         """
-        shape = (root, name, _arguments_key(arguments))
+        key = _arguments_key(arguments)
+        shape: tuple[UUID | None, str, str] = (root, name, key)
         record: PromptRecord | None = None
         with self._lock:
             pending = list(self._pending_by_shape.pop(shape, None) or [])
+            if not pending and call_id is None:
+                shape = (None, name, key)  # a call paused by interrupt(), now resumed
+                pending = list(self._pending_by_shape.pop(shape, None) or [])
             if call_id is None:
                 if pending:
                     call_id, record = pending.pop(0)
@@ -340,8 +372,9 @@ class AuditCallbackHandler(BaseCallbackHandler):  # type: ignore[misc,unused-ign
                 self._runs.leave(token)
                 return
             self._annotate(call, root, metadata or {})
+            running = _Running(call, token, str(name), _arguments_key(arguments), prompt)
             with self._lock:
-                self._calls.put(run_id, (call, token))
+                self._calls.put(run_id, running)
         except ToolCallBlocked:
             self._leave(run_id)
             raise
@@ -363,22 +396,33 @@ class AuditCallbackHandler(BaseCallbackHandler):  # type: ignore[misc,unused-ign
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:
-            entry: tuple[ToolCall, object | None] | None = self._calls.pop(run_id, None)
+            running: _Running | None = self._calls.pop(run_id, None)
         self._leave(run_id)
-        if entry is not None:
-            call, token = entry
+        if running is not None:
             try:
-                call.ok(_result_of(output))
+                running.call.ok(_result_of(output))
             finally:
-                self._runs.leave(token)
+                self._runs.leave(running.token)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:
-            entry: tuple[ToolCall, object | None] | None = self._calls.pop(run_id, None)
+            running: _Running | None = self._calls.pop(run_id, None)
         self._leave(run_id)
-        if entry is not None:
-            call, token = entry
-            try:
-                call.error(error)
-            finally:
-                self._runs.leave(token)
+        if running is None:
+            return
+        try:
+            running.call.error(error)
+            if _is_interrupt(error):
+                self._expect_resume(running)
+        finally:
+            self._runs.leave(running.token)
+
+    def _expect_resume(self, running: _Running) -> None:
+        """A paused call runs again on resume, in a new graph run: keep its id and prompt."""
+        call_id = running.call.call_id
+        with self._lock:
+            if call_id and running.prompt is not None:
+                self._prompts_by_call.put((None, call_id), running.prompt)
+            shape = (None, running.name, running.shape)
+            pending = self._pending_by_shape.get(shape) or []
+            self._pending_by_shape.put(shape, [*pending, (call_id, running.prompt)])

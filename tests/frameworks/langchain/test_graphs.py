@@ -315,3 +315,32 @@ def test_streamed_and_abandoned_runs(spans: Spans, caplog: pytest.LogCaptureFixt
     assert latest[0].parent is None
     assert not [r for r in caplog.records if "detach" in r.getMessage()]
     assert not [r for r in caplog.records if r.name.startswith("agentaudit")]
+
+
+def test_a_tool_that_interrupts_itself_records_the_pause_then_the_approved_run(
+    spans: Spans,
+) -> None:
+    @tool
+    def transfer(to: str) -> str:
+        """Asks a human first."""
+        decision = interrupt({"transfer to": to})
+        return f"sent to {to} ({decision['approver']})"
+
+    model = ScriptedChatModel(replies=[call("transfer", {"to": "acct-1"}, "t1"), AIMessage("ok")])
+    app = _graph(model, [transfer])
+    config: Any = {"configurable": {"thread_id": "self-interrupt"}}
+    with agentaudit.context(agent="a", user="u", session="s"):
+        app.invoke({"messages": [("user", "pay")]}, config=config)
+        out = app.invoke(Command(resume={"approver": "ann"}), config=config)
+    results = [m.content for m in out["messages"] if isinstance(m, ToolMessage)]
+    assert results == ["sent to acct-1 (ann)"]
+    paused, approved = (dict(s.attributes or {}) for s in spans.tools("transfer"))
+    assert paused[A.ERROR_TYPE] == "langgraph.errors.GraphInterrupt"
+    assert paused[A.APPROVAL_STATUS] == "none"
+    assert A.ERROR_TYPE not in approved
+    assert approved[A.APPROVAL_STATUS] == "human"
+    assert approved[A.APPROVAL_APPROVER] == "ann"
+    assert approved[A.GEN_AI_TOOL_CALL_ID] == "t1"
+    assert paused[A.GEN_AI_TOOL_CALL_ID] == "t1"
+    (first_input, _) = (dict(c.attributes or {}) for c in spans.of(A.OPERATION_CHAT))
+    assert approved[A.PROMPT_HASH] == paused[A.PROMPT_HASH] == first_input[A.PROMPT_HASH]
