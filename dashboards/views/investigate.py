@@ -56,6 +56,7 @@ if applied:
         "agent": agent,
         "user": user,
         "session": session,
+        "trace": shown.trace,  # no form field: kept from the link
         "tool": tool,
         "resource": resource,
         "credential": credential,

@@ -212,6 +212,15 @@ def test_investigate_injection_attempt_is_just_a_value() -> None:
     assert investigate_rows(open_page("investigate", agent=DEMO_AGENT)) == 2  # still intact
 
 
+def test_investigate_keeps_a_trace_filter_from_the_link() -> None:
+    at = open_page("investigate", trace=DEMO_TRACE)
+    assert investigate_rows(at) == 2
+    next(t for t in at.text_input if t.label == "Tool").input("send_email")
+    at.button[0].click().run()
+    assert investigate_rows(at) == 1
+    assert at.query_params["trace"] in (DEMO_TRACE, [DEMO_TRACE])
+
+
 def test_investigate_malformed_time_range() -> None:
     at = open_page("investigate", since="not-a-time")
     assert any("since" in e and "ISO-8601" in e for e in texts(at.error))
