@@ -239,7 +239,8 @@ class Writer:
                     return
             if self._entries or self._held is not None:
                 try:
-                    self._write_next()
+                    if not self._write_next():
+                        time.sleep(0.002)  # queued spans not synced yet: do not spin
                 except _Stopped:
                     return
                 except Exception:  # a bug must not silently stop the writer
@@ -283,7 +284,8 @@ class Writer:
                         break
         return slices, end
 
-    def _write_next(self) -> None:
+    def _write_next(self) -> bool:
+        """Write the next batch; False when there was nothing ready to write."""
         held, self._held = self._held, None
         slices, end = held if held is not None else self._take()
         try:
@@ -291,6 +293,7 @@ class Writer:
         except BaseException:
             self._held = (slices, end)  # never skip a batch: the next attempt is the same one
             raise
+        return bool(slices)
 
     def _tables(
         self, spans: list[tuple[int, SpanRecord]]
