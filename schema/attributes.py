@@ -66,9 +66,14 @@ RESULT_SIZE: Final = "agentaudit.result.size"
 DECISION: Final = "agentaudit.decision"
 """``allowed``, or ``blocked`` when quarantine or policy stopped the call."""
 
+AUDITED_BY: Final = "agentaudit.audited_by"
+"""On a framework's own span for a call that an agentaudit span already records: the
+span id of that span. The collector does not make a second ``tool_calls`` row of it."""
+
 # --- Values ------------------------------------------------------------------------
 OPERATION_EXECUTE_TOOL: Final = "execute_tool"
 OPERATION_CHAT: Final = "chat"
+OPERATION_INVOKE_AGENT: Final = "invoke_agent"
 TOOL_SPAN_PREFIX: Final = "execute_tool "
 DECISION_ALLOWED: Final = "allowed"
 DECISION_BLOCKED: Final = "blocked"
