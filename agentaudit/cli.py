@@ -205,7 +205,7 @@ def _start_demo(grpc_port: int, api_port: int) -> subprocess.Popen[bytes]:
         "AGENTAUDIT_API_URL": f"http://127.0.0.1:{api_port}",  # the quarantine guard polls it
     }
     env.pop("AGENTAUDIT_ADMIN_TOKEN", None)  # never given to an agent
-    return subprocess.Popen([sys.executable, "-m", "agentaudit.demo"], env=env)
+    return subprocess.Popen([sys.executable, "-m", "agentaudit.demo", "--follow"], env=env)
 
 
 def _with_demo_webhook(config: Config, url: str, secret: str) -> Config:
@@ -353,7 +353,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = args.endpoint
     from agentaudit.demo.__main__ import main as demo_main
 
-    return demo_main()
+    return demo_main([])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

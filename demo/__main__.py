@@ -1,21 +1,45 @@
-"""Run the demo agent sessions and export their spans (``python -m agentaudit.demo``)."""
+"""Run the demo agent sessions and export their spans (``python -m agentaudit.demo``).
+
+``--follow`` keeps the mail assistant working afterwards (see :mod:`.follow`) until the
+process is stopped; ``agentaudit up --demo`` uses it so a responder has an agent to stop.
+The exit status is non-zero when a session failed or an audit span was dropped.
+"""
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 from opentelemetry import trace
 
-import agentaudit.auto  # noqa: F401 - configures the OTLP exporter, instruments frameworks
+import agentaudit
+import agentaudit.auto
+from agentaudit.demo.follow import follow
 from agentaudit.demo.runner import run_all
 
 
-def main() -> int:
-    ok = run_all(pause=0.2)
+def _flush() -> bool:
     provider = trace.get_tracer_provider()
-    flushed = getattr(provider, "force_flush", lambda *_: True)(10_000)
-    print(f"agentaudit demo: sessions sent (flushed={flushed})", flush=True)
-    return 0 if flushed and ok else 1
+    return bool(getattr(provider, "force_flush", lambda *_: True)(10_000))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    ok = run_all(pause=0.2)
+    flushed = _flush()
+    dropped = agentaudit.dropped_spans()
+    print(
+        f"agentaudit demo: sessions sent (flushed={flushed}, dropped spans={dropped})",
+        flush=True,
+    )
+    if "--follow" in args:
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        follow(stop)
+        _flush()
+    return 0 if ok and flushed and dropped == 0 else 1
 
 
 if __name__ == "__main__":
