@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import ssl
 import time
 from pathlib import Path
 
@@ -60,6 +61,7 @@ def test_receivers_and_admin_serve_tls(store: Store, tmp_path: Path) -> None:
         environ={},
     )
     collector = Collector(config, store=store, options=CollectorOptions(tls_cert=cert, tls_key=key))
+    trust = ssl.create_default_context(cafile=str(cert))
     collector.start()
     try:
         assert collector.grpc is not None
@@ -70,7 +72,7 @@ def test_receivers_and_admin_serve_tls(store: Store, tmp_path: Path) -> None:
             f"https://127.0.0.1:{collector.http.port}/v1/traces",
             content=request.SerializeToString(),
             headers={"content-type": "application/x-protobuf"},
-            verify=str(cert),
+            verify=trust,
         )
         assert reply.status_code == 200
         credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
@@ -78,7 +80,7 @@ def test_receivers_and_admin_serve_tls(store: Store, tmp_path: Path) -> None:
             trace_service_pb2_grpc.TraceServiceStub(channel).Export(
                 export_request(1)[0], timeout=10
             )
-        health = httpx.get(f"https://127.0.0.1:{collector.admin.port}/healthz", verify=str(cert))
+        health = httpx.get(f"https://127.0.0.1:{collector.admin.port}/healthz", verify=trust)
         assert health.json()["spans_received"] == 3
         deadline = time.monotonic() + 60
         while collector.health()["tool_calls_written"] < 3:
