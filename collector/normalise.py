@@ -92,15 +92,10 @@ def _int(attributes: Mapping[str, AttributeValue], key: str) -> int:
     return 0
 
 
-_AUDITED_BY: str | None = getattr(A, "AUDITED_BY", None)
-"""Set by an agentaudit integration on a framework's own span of a call it audited itself
-(the MCP SDK's ``tools/call`` SERVER span): that call's row comes from the audit span."""
-
-
 def _not_a_call(attrs: dict[str, AttributeValue]) -> bool:
     """An execute_tool span that is not a (new) tool call: deferred, or audited elsewhere."""
     # Pydantic AI marks a call deferred for approval with execute_tool too; it did not run.
-    return P.PAI_DEFERRAL in attrs or (_AUDITED_BY is not None and _AUDITED_BY in attrs)
+    return P.PAI_DEFERRAL in attrs or A.AUDITED_BY in attrs
 
 
 def is_tool_call(span: SpanRecord) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from importlib.metadata import version
 
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
@@ -117,15 +118,30 @@ def test_the_next_tool_call_is_refused_and_the_model_sees_the_error(
     assert blocked.status.status_code is StatusCode.ERROR
 
 
-def test_with_the_default_tool_node_the_typed_error_ends_the_run(
+def test_with_the_default_tool_node_the_refusal_follows_langgraphs_error_policy(
     spans: Spans, admin: AdminDouble, guard: QuarantineGuard
 ) -> None:
+    """LangGraph 1.x's default ToolNode re-raises tool errors (the typed error ends the
+    run); 0.x's default handles every error and hands it to the model. Either way the
+    tool never runs and the call is recorded as blocked."""
     admin.quarantine("mail-assistant")
     model = ScriptedChatModel(
-        replies=[call("send_email", {"to": "x@corp.example", "body": "b"}, "call_9")]
+        replies=[
+            call("send_email", {"to": "x@corp.example", "body": "b"}, "call_9"),
+            AIMessage("stopped"),
+        ]
     )
-    with pytest.raises(agentaudit.AgentQuarantined, match="mail-assistant is quarantined"):
-        _run(_agent(model, [send_email]), "Send it.")
+    if int(version("langgraph").split(".")[0]) >= 1:
+        with pytest.raises(agentaudit.AgentQuarantined, match="mail-assistant is quarantined"):
+            _run(_agent(model, [send_email]), "Send it.")
+    else:
+        result = _run(_agent(model, [send_email]), "Send it.")
+        errors = [
+            m
+            for m in result["messages"]  # type: ignore[attr-defined]
+            if isinstance(m, ToolMessage) and "quarantined" in str(m.content)
+        ]
+        assert len(errors) == 1
     assert sent == []
     assert (spans.tool("send_email").attributes or {})[A.DECISION] == A.DECISION_BLOCKED
 
