@@ -315,6 +315,9 @@ def _pages(store: Store) -> dict[str, Callable[[int], Any]]:
         "Investigate (7 d, credential)": investigate(
             lambda i: Filters(window="7d", credential=f"cred-{7003 + 1000 * i:09d}")
         ),
+        "Investigate (24 h, text in arguments)": investigate(
+            lambda i: Filters(**_last_day(i), q=f"ROW {4343434 + 7919 * i} please")
+        ),
         "Investigate (7 d, text in arguments)": investigate(
             lambda i: Filters(window="7d", q=f"ROW {4242424 + 7919 * i} please")
         ),
