@@ -68,7 +68,8 @@ class ToolCallInfo:
     """The span attributes so far (context, prompt linkage, arguments hash, resources);
     a read-only view, valid during the hook call."""
     scopes: tuple[str, ...] = ()
-    """The scopes the tool declared (``audited_tool(scopes=...)``)."""
+    """The scopes the tool declared (``audited_tool(scopes=...)`` or ``scopes`` in its
+    ``[instrumentation.tools.<name>]`` settings)."""
 
     @property
     def agent_id(self) -> str:
@@ -148,7 +149,11 @@ def resolve_resources(spec: ResourceSpec, arguments: Mapping[str, Any]) -> list[
     if spec is None:
         return []
     if callable(spec):
-        return _as_ids(spec(arguments))
+        try:
+            return _as_ids(spec(arguments))
+        except Exception:
+            _state.report_error(f"the resource callable {spec!r} failed")
+            return []
     if "{" in spec:
         try:
             return _as_ids(spec.format_map(arguments))
@@ -179,13 +184,6 @@ class ToolSpec:
             self.name, framework=self.framework, tool_type=self.tool_type
         )
         self.span_name = _spans.tool_span_name(self.name)
-
-    def _config(self) -> tuple[Settings, ToolSettings]:
-        current = settings()
-        if current is not self._settings or self._tool_settings is None:
-            self._tool_settings = current.tool(self.name)
-            self._settings = current
-        return current, self._tool_settings
 
     def begin(
         self,
@@ -239,7 +237,8 @@ class ToolSpec:
                     attributes[A.RESOURCE_IDS] = tuple(resources)
             hooks = _Hooks.current
             if hooks:
-                self._run_hooks(hooks, arguments, attributes, call_id)
+                scopes = self.scopes or tool_settings.scopes or ()
+                self._run_hooks(hooks, arguments, attributes, call_id, scopes)
             span = _state.tracer().start_span(self.span_name, kind=self.kind, attributes=attributes)
             token = otel_context.attach(trace.set_span_in_context(span))
         except ToolCallBlocked:
@@ -286,9 +285,10 @@ class ToolSpec:
         arguments: Mapping[str, Any],
         attributes: dict[str, Any],
         call_id: str | None,
+        scopes: tuple[str, ...],
     ) -> None:
         info = ToolCallInfo(
-            self.name, self.framework, call_id, arguments, MappingProxyType(attributes), self.scopes
+            self.name, self.framework, call_id, arguments, MappingProxyType(attributes), scopes
         )
         for hook in hooks:
             try:

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -70,11 +71,13 @@ def test_opentelemetry_instrument_audits_the_agent(tmp_path: Path) -> None:
     assert [s.attributes["gen_ai.tool.name"] for s in tools] == ["send_email"], done.stderr
 
 
-def test_disabling_the_core_entry_point_by_name(tmp_path: Path) -> None:
+def test_disabling_the_entry_points_by_name(tmp_path: Path) -> None:
+    names = {line.split(" = ")[0] for line in ENTRY_POINTS.splitlines() if " = " in line}
+    names |= {
+        e.name
+        for e in entry_points(group="opentelemetry_instrumentor")
+        if e.name.startswith("agentaudit")
+    }
     with otlp_http_sink() as sink:
-        _run(
-            tmp_path,
-            sink.url,
-            OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="agentaudit,agentaudit_langchain,agentaudit_mcp",
-        )
+        _run(tmp_path, sink.url, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=",".join(sorted(names)))
     assert sink.spans == []

@@ -154,3 +154,14 @@ def test_importing_agentaudit_stays_light() -> None:
         env={"AGENTAUDIT_QUARANTINE_CHECK": "0", "PATH": "/usr/bin:/bin"},
     )
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_a_failing_resource_callable_costs_only_the_resource_ids(spans: Spans) -> None:
+    @agentaudit.audited_tool(resource=lambda args: args["missing"])
+    def tool(x: int) -> int:
+        return x
+
+    assert tool(3) == 3
+    attrs = spans.tool("tool").attributes or {}
+    assert A.RESOURCE_IDS not in attrs
+    assert attrs[A.ARGUMENTS_HASH]
