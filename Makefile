@@ -24,9 +24,12 @@ test: $(STAMP) ## set up and run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/nox -s frameworks
 
+# ruff does not follow the agentaudit/<subpackage> symlinks: name the real folders.
+SOURCES := agentaudit instrumentation collector schema dashboards demo broker tests bench noxfile.py
+
 lint: $(STAMP) ## ruff + mypy
-	$(BIN)/ruff check agentaudit tests bench
-	$(BIN)/ruff format --check agentaudit tests bench
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
 	$(BIN)/mypy
 
 bench: $(STAMP) ## run the benchmarks and write docs/benchmarks.md

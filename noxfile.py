@@ -17,17 +17,26 @@ nox.options.error_on_missing_interpreters = True
 # group -> (extras to install, test paths under tests/frameworks/, version pins)
 GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
     "main": (
-        ["fwtest", "mcp", "langchain", "openai-agents", "pydantic-ai", "llama-index",
-         "smolagents", "peers"],
-        ["mcp", "langchain", "openai_agents", "pydantic_ai", "llama_index", "smolagents",
-         "peers"],
+        [
+            "fwtest",
+            "mcp",
+            "langchain",
+            "openai-agents",
+            "pydantic-ai",
+            "llama-index",
+            "smolagents",
+            "peers",
+        ],
+        ["mcp", "langchain", "openai_agents", "pydantic_ai", "llama_index", "smolagents", "peers"],
         [],
     ),
     # crewai pins mcp 1.x: the MCP integration's version gate (stays off) is checked here.
     "crewai": (["fwtest", "crewai"], ["crewai", "mcp/test_version_gate.py"], []),
     # The lower end of the declared LangChain/LangGraph range.
     "langchain-oldest": (
-        ["fwtest", "langchain"], ["langchain"], ["langchain-core==0.3.*", "langgraph==0.3.*"]
+        ["fwtest", "langchain"],
+        ["langchain"],
+        ["langchain-core==0.3.*", "langgraph==0.3.*"],
     ),
 }
 
