@@ -347,9 +347,6 @@ def _expires(value: object) -> int | None:
     raise ValueError(f"agentaudit: expires_at must be unix seconds or a datetime, got {value!r}")
 
 
-_CREDENTIAL_ISSUER: str | None = getattr(A, "CREDENTIAL_ISSUER", None)
-
-
 class credential(_Scope):
     """Tool calls inside use the credential ``id`` (never the secret) with ``scopes``.
 
@@ -377,8 +374,8 @@ class credential(_Scope):
         expiry = _expires(expires_at)
         if expiry is not None:
             attributes[A.CREDENTIAL_EXPIRES_AT] = expiry
-        if issuer is not None and _CREDENTIAL_ISSUER is not None:
-            attributes[_CREDENTIAL_ISSUER] = _text(issuer, "issuer")
+        if issuer is not None:
+            attributes[A.CREDENTIAL_ISSUER] = _text(issuer, "issuer")
         self.id = ident
         self.scopes = scope_list
         self.expires_at = expiry
