@@ -49,7 +49,7 @@ from agentaudit.collector.receiver_http import build_otlp_http_app
 from agentaudit.collector.revocation import RevocationPath, build_revocation_path
 from agentaudit.collector.spans import SpanRecord
 from agentaudit.collector.store import Store
-from agentaudit.collector.wal import DEFAULT_MAX_BYTES, DEFAULT_SEGMENT_BYTES, Wal
+from agentaudit.collector.wal import DEFAULT_MAX_BYTES, DEFAULT_SEGMENT_BYTES, Wal, WalEntry
 from agentaudit.collector.wal_follower import WalFollower
 from agentaudit.collector.writer import Writer
 from agentaudit.config import Config
@@ -427,8 +427,14 @@ class Collector:
             env["AGENTAUDIT_TOKEN"] = self.config.token
         argv = [sys.executable, "-m", "agentaudit.collector.worker", json.dumps(spec)]
         worker = _Worker(number, argv, env, _spawn(number, argv, env), follower, writer)
+        received = self.metrics.received
+
+        def drain(entry: WalEntry) -> None:
+            received.inc(len(entry.spans), "worker")
+            writer.enqueue_entry(entry)
+
         writer.start()
-        follower.start(writer.enqueue_entry)
+        follower.start(drain)
         log.info("worker %d (pid %d) receiving, WAL %s", number, worker.process.pid, wal_dir)
         return worker
 
