@@ -39,6 +39,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 REPO = Path(__file__).resolve().parents[2]
+# The README's screenshots are refreshed only on request, so a test run leaves the
+# working tree clean: AGENTAUDIT_UPDATE_SCREENSHOTS=1 make test
+UPDATE_SCREENSHOTS = os.environ.get("AGENTAUDIT_UPDATE_SCREENSHOTS") == "1"
 SCREENSHOTS = REPO / "docs" / "img"
 PASSWORD = "e2e-responder-secret"
 TIMEOUT_MS = 60_000
@@ -137,11 +140,12 @@ def dashboard(tmp_path: Path, admin_api: tuple[str, list[Any]]) -> Iterator[str]
 
 
 def test_responder_traces_the_injection_and_requests_revocation(
-    dashboard: str, admin_api: tuple[str, list[dict[str, Any]]]
+    dashboard: str, admin_api: tuple[str, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shots = SCREENSHOTS if UPDATE_SCREENSHOTS else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
@@ -158,7 +162,7 @@ def test_responder_traces_the_injection_and_requests_revocation(
             incident = page.get_by_role("link", name=re.compile(re.escape(DEMO_SESSION)))
             expect(incident).to_contain_text(DEMO_EMAIL)
             page.wait_for_timeout(1500)  # let the chart finish drawing for the screenshot
-            page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
+            page.screenshot(path=str(shots / "overview.png"), full_page=True)
 
             incident.click()  # one click from the Overview to the incident
             expect(page.get_by_role("heading", name="Session forensics")).to_be_visible()
@@ -169,7 +173,7 @@ def test_responder_traces_the_injection_and_requests_revocation(
             assert "send_email" in chain
             assert "NOT APPROVED" in chain
             assert f"session={DEMO_SESSION}" in page.url
-            page.screenshot(path=str(SCREENSHOTS / "session-forensics.png"), full_page=True)
+            page.screenshot(path=str(shots / "session-forensics.png"), full_page=True)
 
             page.get_by_role("link", name=f"Request revocation of agent {DEMO_AGENT}").click()
             expect(page.get_by_role("heading", name="Revoke")).to_be_visible()
