@@ -76,6 +76,19 @@ def _add_server_flags(parser: argparse.ArgumentParser, *, dashboard: bool) -> No
     parser.add_argument(
         "--no-dashboard", action="store_true", default=None, help="do not serve the dashboard"
     )
+    parser.add_argument(
+        "--workers", type=int, metavar="N",
+        help="receive/decode/redact in N processes (SO_REUSEPORT, one WAL each; default 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--wal-max-bytes", type=int, metavar="N",
+        help="WAL disk cap; past it clients get retryable backpressure",
+    )  # fmt: skip
+    parser.add_argument("--tls-cert", metavar="FILE", help="PEM certificate: serve TLS")
+    parser.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
+    parser.add_argument(
+        "--chain-key-file", metavar="FILE", help="HMAC key that signs the audit chain links"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_store_flags(verify)
+    verify.add_argument(
+        "--chain-key-file", metavar="FILE", help="HMAC key the chain links were signed with"
+    )
 
     hashpw = commands.add_parser(
         "hash-password",
@@ -180,6 +196,11 @@ def _config_from(args: argparse.Namespace) -> Config:
         "api_port",
         "dashboard_port",
         "no_dashboard",
+        "workers",
+        "wal_max_bytes",
+        "tls_cert",
+        "tls_key",
+        "chain_key_file",
     )
     return load_config({name: getattr(args, name, None) for name in names})
 
@@ -237,11 +258,14 @@ def _serve(config: Config, *, dashboard: bool, demo: bool) -> int:
     demo_process = None
     try:
         assert collector.grpc is not None
+        assert collector.http is not None
         assert collector.admin is not None
+        scheme = "https" if collector.options.tls_cert else "http"
         print(
             f"agentaudit: store {config.clickhouse_url}\n"
             f"  OTLP/gRPC  {config.host}:{collector.grpc.port}\n"
-            f"  admin API  http://{config.host}:{collector.admin.port}",
+            f"  OTLP/HTTP  {scheme}://{config.host}:{collector.http.port}/v1/traces\n"
+            f"  admin API  {scheme}://{config.host}:{collector.admin.port}",
             flush=True,
         )
         if receiver is not None:
@@ -316,7 +340,7 @@ def _run_verify(args: argparse.Namespace) -> int:
     from agentaudit.collector.store import Store
 
     config = _config_from(args)
-    options = CollectorOptions.from_section(config.sections.get("collector", {}))
+    options = CollectorOptions.from_config(config)
     with Store.open(config.clickhouse_url) as store:
         apply_migrations(store)
         links = store.read_only("SELECT count() FROM agentaudit.audit_chain").rows[0][0]

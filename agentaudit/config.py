@@ -173,6 +173,11 @@ class Config:
     api_url: str = DEFAULT_API_URL
     batch_rows: int = 5000
     batch_seconds: float = 0.2
+    workers: int | None = None
+    wal_max_bytes: int | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    chain_key_file: Path | None = None
     config: Path | None = None
     sections: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
@@ -208,6 +213,11 @@ _PARSERS: dict[str, _Parser] = {
     "api_url": _text,
     "batch_rows": lambda v, o: _positive(int, v, o, whole=True),
     "batch_seconds": lambda v, o: _positive(float, v, o),
+    "workers": lambda v, o: _positive(int, v, o, whole=True),
+    "wal_max_bytes": lambda v, o: _positive(int, v, o, whole=True),
+    "tls_cert": _optional_path,
+    "tls_key": _optional_path,
+    "chain_key_file": _optional_path,
     "config": _optional_path,
 }
 

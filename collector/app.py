@@ -170,6 +170,20 @@ class CollectorOptions:
                 ) from None
         return cls(**values)
 
+    @classmethod
+    def from_config(cls, config: Config) -> CollectorOptions:
+        """The ``[collector]`` section, overridden by what flags and environment set."""
+        section = dict(config.sections.get("collector", {}))
+        for name in ("workers", "wal_max_bytes"):
+            value = getattr(config, name)
+            if value is not None:
+                section[name] = value
+        for name in ("tls_cert", "tls_key", "chain_key_file"):
+            path = getattr(config, name)
+            if path is not None:
+                section[name] = str(path)
+        return cls.from_section(section)
+
 
 class Collector:
     """The running collector. Use :meth:`start` / :meth:`stop`, or ``with``."""
@@ -182,9 +196,7 @@ class Collector:
         options: CollectorOptions | None = None,
     ) -> None:
         self.config = config
-        self.options = options or CollectorOptions.from_section(
-            config.sections.get("collector", {})
-        )
+        self.options = options or CollectorOptions.from_config(config)
         self._given_store = store
         self.store: Store | None = store
         self.metrics = CollectorMetrics()
