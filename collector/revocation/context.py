@@ -1,8 +1,10 @@
 """The alert context of a revocation: the triggering tool call, read from ``tool_calls``.
 
 With an explicit trigger (``trace_id`` + ``span_id`` in the request) that call is used;
-otherwise the newest call of the revoked agent / user / session / credential. The
-arguments are the stored, already-redacted JSON.
+otherwise the newest call of the revoked agent / user / session / credential that no
+human asked for (unapproved, prompted by untrusted content), else its newest call: the
+responder is pointed at the suspicious action, not at whatever ran last. The arguments
+are the stored, already-redacted JSON.
 """
 
 from __future__ import annotations
@@ -43,7 +45,11 @@ def tool_call_context(store: Store) -> ContextLoader:
             parameters = {"span": trigger["span_id"], "trace": trigger.get("trace_id", "")}
         else:
             column = TARGET_COLUMNS[target]
-            sql = _SELECT + f"WHERE {column} = {{id:String}} ORDER BY ts DESC LIMIT 1"
+            sql = _SELECT + (
+                f"WHERE {column} = {{id:String}} "
+                "ORDER BY (untrusted_source = 1 AND approval_status = 'none') DESC, ts DESC "
+                "LIMIT 1"
+            )
             parameters = {"id": target_id}
         try:
             rows = store.query(sql, parameters).rows
