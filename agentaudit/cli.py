@@ -278,6 +278,11 @@ def _serve(config: Config, *, dashboard: bool, demo: bool) -> int:
 
             assert collector.store is not None
             register_store(collector.store)
+            # The Revoke page calls this process's own admin API.
+            local = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
+            os.environ.setdefault(
+                "AGENTAUDIT_API_URL", f"{scheme}://{local}:{collector.admin.port}"
+            )
             print(f"  dashboard  http://{config.host}:{config.dashboard_port}", flush=True)
             serve(host=config.host, port=config.dashboard_port, config=config)
         else:
