@@ -26,7 +26,6 @@ from agentaudit.schema import attributes as A
 
 __all__ = ["RunSpans"]
 
-_INVOKE_AGENT: str | None = getattr(A, "OPERATION_INVOKE_AGENT", None)
 _MAX_OPEN = 10_000
 
 
@@ -43,8 +42,7 @@ class RunSpans:
         if not _state.enabled():
             return
         attributes: dict[str, Any] = {A.FRAMEWORK: self._framework}
-        if _INVOKE_AGENT is not None:
-            attributes[A.GEN_AI_OPERATION_NAME] = _INVOKE_AGENT
+        attributes[A.GEN_AI_OPERATION_NAME] = A.OPERATION_INVOKE_AGENT
         thread = metadata.get("thread_id")
         if thread is not None and thread != "":
             attributes[A.GEN_AI_CONVERSATION_ID] = str(thread)

@@ -33,11 +33,6 @@ __all__ = ["SESSION_HEADER", "AuditMiddleware", "session_id_of"]
 
 SESSION_HEADER = "mcp-session-id"
 
-_AUDITED_BY: str | None = getattr(A, "AUDITED_BY", None)
-"""Marks a peer span that records the same call as one of ours (value: our span id), so
-the collector maps only the audited span to a ``tool_calls`` row. Active once the schema
-defines it."""
-
 
 def session_id_of(ctx: Any) -> str | None:
     """The transport session id of a request context, when the transport has one."""
@@ -114,13 +109,14 @@ class AuditMiddleware:
 
 
 def _mark_duplicate(transport_span: Any, call: ToolCall) -> None:
-    """Point the SDK's own SERVER span of this call at the audited span (see _AUDITED_BY)."""
-    if _AUDITED_BY is None or not transport_span.is_recording():
+    """Point the SDK's own SERVER span of this call at the audited span
+    (``agentaudit.audited_by``: the collector then makes no second row of it)."""
+    if not transport_span.is_recording():
         return
     attributes = getattr(transport_span, "attributes", None) or {}
     if attributes.get(A.GEN_AI_OPERATION_NAME) != A.OPERATION_EXECUTE_TOOL:
         return
-    transport_span.set_attribute(_AUDITED_BY, format(call.span.get_span_context().span_id, "016x"))
+    transport_span.set_attribute(A.AUDITED_BY, format(call.span.get_span_context().span_id, "016x"))
 
 
 class _NoScope:

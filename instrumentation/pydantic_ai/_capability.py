@@ -28,21 +28,20 @@ from agentaudit.schema import attributes as A
 __all__ = ["FRAMEWORK", "AuditCapability", "canonical_messages"]
 
 FRAMEWORK = "pydantic_ai"
-_AUDITED_BY: str | None = getattr(A, "AUDITED_BY", None)
-"""Marks Pydantic AI's own ``execute_tool`` span of a call audited here, for the collector
-to skip (one row per call when Pydantic AI's instrumentation is on too)."""
 
 
 def _mark_duplicate(native: Any, call_id: Any, audited: Any) -> None:
-    """Point Pydantic AI's own tool span of this call (the enclosing span) at ours."""
-    if _AUDITED_BY is None or not isinstance(audited, ToolCall) or not native.is_recording():
+    """Point Pydantic AI's own tool span of this call (the enclosing span) at ours with
+    ``agentaudit.audited_by``, for the collector to skip: one row per call when Pydantic
+    AI's own instrumentation is on too."""
+    if not isinstance(audited, ToolCall) or not native.is_recording():
         return
     attributes = getattr(native, "attributes", None) or {}
     if (
         attributes.get(A.GEN_AI_OPERATION_NAME) == A.OPERATION_EXECUTE_TOOL
         and attributes.get(A.GEN_AI_TOOL_CALL_ID) == call_id
     ):
-        native.set_attribute(_AUDITED_BY, format(audited.span.get_span_context().span_id, "016x"))
+        native.set_attribute(A.AUDITED_BY, format(audited.span.get_span_context().span_id, "016x"))
 
 
 def canonical_messages(messages: Any) -> Any:

@@ -197,7 +197,6 @@ def test_the_sdks_own_tools_call_span_is_pointed_at_the_audited_span(
 ) -> None:
     from agentaudit.instrumentation.mcp import _server
 
-    monkeypatch.setattr(_server, "_AUDITED_BY", "test.audited_by")
     sdk_tracer = provider.get_tracer("mcp-python-sdk")
     with sdk_tracer.start_as_current_span(
         "tools/call send_email",
@@ -210,7 +209,7 @@ def test_the_sdks_own_tools_call_span_is_pointed_at_the_audited_span(
     (sdk_span,) = [s for s in spans.all() if s.name == "tools/call send_email"]
     audited = spans.tool("send_email")
     assert audited.context is not None
-    assert (sdk_span.attributes or {})["test.audited_by"] == f"{audited.context.span_id:016x}"
+    assert (sdk_span.attributes or {})[A.AUDITED_BY] == f"{audited.context.span_id:016x}"
 
 
 def test_protocol_errors_pass_through_unchanged(spans: Spans) -> None:
