@@ -3,7 +3,9 @@
 Results are cached per store (keyed by its DSN) with ``st.cache_data`` and a short TTL,
 so a page rerun after a widget change does not query again; the store itself comes from
 :func:`agentaudit.dashboards.get_store` (``st.cache_resource`` or the registered store).
-Revocation history and console queries are never cached: they must show the newest state.
+Revocation history, quarantined agents and console queries are never cached: they must
+show the newest state; after a revocation or release :func:`forget_cached` drops the
+cached results so the Overview shows the new quarantine at once.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ __all__ = [
     "agent_tool_mix",
     "agents",
     "blast_credentials",
+    "forget_cached",
     "blast_tools",
     "ingest_health",
     "investigate",
     "optional_table",
     "overview_activity",
+    "quarantined_agents",
     "revocations",
     "run_sql",
     "session_model_calls",
@@ -110,6 +114,15 @@ def blast_credentials(agent: str, window: TimeRange) -> pd.DataFrame:
 
 def revocations() -> pd.DataFrame:
     return queries.revocations(get_store())
+
+
+def quarantined_agents() -> pd.DataFrame:
+    return queries.quarantined_agents(get_store())
+
+
+def forget_cached() -> None:
+    """Drop every cached query result (after a revocation or release changed the state)."""
+    _cached.clear()
 
 
 def run_sql(sql: str) -> pd.DataFrame:

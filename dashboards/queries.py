@@ -35,6 +35,7 @@ __all__ = [
     "investigate",
     "optional_table",
     "overview_activity",
+    "quarantined_agents",
     "revocations",
     "run_sql",
     "session_model_calls",
@@ -345,12 +346,25 @@ def blast_credentials(store: Store, agent: str, window: TimeRange) -> pd.DataFra
 
 
 def revocations(store: Store, limit: int = 200) -> pd.DataFrame:
+    """Revocations and releases (newest version of each), newest request first."""
     sql = (
-        "SELECT requested_at, target, target_id, reason, requested_by, status, updated_at, "
-        "results, id FROM agentaudit.revocations FINAL ORDER BY requested_at DESC "
-        "LIMIT {limit:UInt32}"
+        "SELECT requested_at, action, target, target_id, status, results, reason, "
+        "requested_by, updated_at, id FROM agentaudit.revocations FINAL "
+        "ORDER BY requested_at DESC, id LIMIT {limit:UInt32}"
     )
     return _query(store, sql, {"limit": limit})
+
+
+_QUARANTINE_COLUMNS: Final = ("agent_id", "since", "reason", "actor", "revocation_id", "updated_at")
+
+
+def quarantined_agents(store: Store, limit: int = 200) -> pd.DataFrame:
+    """Agents quarantined now (newest version per agent), most recent first.
+
+    Empty (with the columns) while the quarantine table does not exist yet.
+    """
+    frame = optional_table(store, "quarantine", limit)
+    return pd.DataFrame(columns=list(_QUARANTINE_COLUMNS)) if frame is None else frame
 
 
 def run_sql(store: Store, sql: str) -> pd.DataFrame:

@@ -1,15 +1,23 @@
-"""Requesting a revocation through the admin API (``POST /v1/revocations``).
+"""The dashboard's client of the admin API's revocation path, and readers of its answers.
 
 The dashboard never revokes anything itself: it asks the admin API, which records the
-request and drives the backends. Errors come back as :class:`RevocationRequestError`
-with a message a responder can act on (API down, token refused, bad request).
+request and drives the backends. Calls: ``POST /v1/revocations`` (:func:`submit`),
+``POST /v1/revocations/{id}/retry`` (:func:`retry`) and ``DELETE /v1/quarantine/{agent}``
+(:func:`release`), each with the responder token ``AGENTAUDIT_ADMIN_TOKEN``.
+
+Invariants: input is validated before anything is sent (a bad field raises and sends
+nothing); every failure is a :class:`RevocationRequestError` whose message a responder
+can act on (:class:`AdminApiUnreachable`, :class:`AdminApiTimeout`,
+:class:`AdminApiRefused` with the HTTP status); ids in URL paths are percent-encoded.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,22 +27,59 @@ from agentaudit.config import DEFAULT_API_URL
 from agentaudit.errors import AgentAuditError
 
 __all__ = [
+    "ID_CHARACTERS",
+    "MAX_ID",
+    "MAX_REASON",
     "TARGETS",
+    "TIMEOUT_SECONDS",
+    "AdminApiRefused",
+    "AdminApiTimeout",
+    "AdminApiUnreachable",
+    "ReleaseRequest",
     "RevocationRequest",
     "RevocationRequestError",
     "api_url",
+    "backend_rows",
+    "build_release",
     "build_request",
+    "release",
+    "retry",
     "submit",
+    "summarise_results",
 ]
 
 TARGETS: Final = ("agent", "credential", "session", "user")
 MAX_ID: Final = 256
-MAX_REASON: Final = 2000
-TIMEOUT_SECONDS: Final = 10.0
+MAX_REASON: Final = 1000  # the admin API refuses longer fields
+TIMEOUT_SECONDS: Final = 30.0  # a revocation waits for webhook and Vault retries
+ID_CHARACTERS: Final = "letters, digits and . _ : @ + = / -"
+_ID: Final = re.compile(r"[^\W_][\w.:@+=/-]*")
+_REVOCATION_ID: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
+_TOKEN_HINT: Final = {
+    401: " (set AGENTAUDIT_ADMIN_TOKEN to a responder token)",
+    403: " (set AGENTAUDIT_ADMIN_TOKEN to a responder token; an agent token is refused "
+    "and the attempt recorded)",
+}
 
 
 class RevocationRequestError(AgentAuditError):
-    """The revocation request was invalid or the admin API did not accept it."""
+    """The request was invalid or the admin API did not carry it out."""
+
+
+class AdminApiUnreachable(RevocationRequestError):
+    """Nothing answered at the admin API's address."""
+
+
+class AdminApiTimeout(RevocationRequestError):
+    """The admin API did not answer in time (the request may still complete)."""
+
+
+class AdminApiRefused(RevocationRequestError):
+    """The admin API answered with an HTTP error status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -53,29 +98,137 @@ class RevocationRequest:
         }
 
 
+@dataclass(frozen=True)
+class ReleaseRequest:
+    agent: str
+    reason: str
+    requested_by: str
+
+    def body(self) -> dict[str, str]:
+        return {"reason": self.reason, "requested_by": self.requested_by}
+
+
 def api_url(environ: Mapping[str, str] | None = None) -> str:
     environ = os.environ if environ is None else environ
     return (environ.get("AGENTAUDIT_API_URL") or DEFAULT_API_URL).rstrip("/")
 
 
-def build_request(target: str, target_id: str, reason: str, requested_by: str) -> RevocationRequest:
-    """Validate the form's values; raise RevocationRequestError naming the bad field."""
-    target_id, reason = target_id.strip(), reason.strip()
-    if target not in TARGETS:
-        raise RevocationRequestError(f"target must be one of {', '.join(TARGETS)}")
-    if not target_id:
-        raise RevocationRequestError(f"give the {target} id to revoke")
-    if len(target_id) > MAX_ID or any(ch < " " for ch in target_id):
-        raise RevocationRequestError(
-            f"the {target} id must be at most {MAX_ID} printable characters"
-        )
+def _reason_and_requester(reason: str, requested_by: str, what: str) -> str:
+    reason = reason.strip()
     if not reason:
-        raise RevocationRequestError("give a reason: it is recorded with the revocation")
+        raise RevocationRequestError(f"give a reason: it is recorded with the {what}")
     if len(reason) > MAX_REASON:
         raise RevocationRequestError(f"the reason must be at most {MAX_REASON} characters")
     if not requested_by:
         raise RevocationRequestError("the requester is unknown; log in first")
+    return reason
+
+
+def build_request(target: str, target_id: str, reason: str, requested_by: str) -> RevocationRequest:
+    """Validate the form's values; raise RevocationRequestError naming the bad field.
+
+    A typed id must be at most :data:`MAX_ID` characters of :data:`ID_CHARACTERS`, so a
+    pasted fragment of SQL, markup or a URL is refused before anything is sent.
+    """
+    target_id = target_id.strip()
+    if target not in TARGETS:
+        raise RevocationRequestError(f"target must be one of {', '.join(TARGETS)}")
+    if not target_id:
+        raise RevocationRequestError(f"give the {target} id to revoke")
+    if len(target_id) > MAX_ID or not target_id.isprintable():
+        raise RevocationRequestError(
+            f"the {target} id must be at most {MAX_ID} printable characters"
+        )
+    segments = target_id.split("/")
+    if not _ID.fullmatch(target_id) or any(s in ("", ".", "..") for s in segments):
+        raise RevocationRequestError(
+            f"the {target} id {target_id!r} is not an id: use only {ID_CHARACTERS}, "
+            "starting with a letter or digit"
+        )
+    reason = _reason_and_requester(reason, requested_by, "revocation")
     return RevocationRequest(target, target_id, reason, requested_by)
+
+
+def build_release(agent: str, reason: str, requested_by: str) -> ReleaseRequest:
+    """Validate a release of ``agent`` (an id read from the store, so any printable id)."""
+    if not agent or len(agent) > 1000 or not agent.isprintable():
+        raise RevocationRequestError("the agent id to release is empty or not printable")
+    reason = _reason_and_requester(reason, requested_by, "release")
+    return ReleaseRequest(agent, reason, requested_by)
+
+
+def _call(
+    method: str,
+    path: str,
+    body: Mapping[str, str] | None,
+    *,
+    what: str,
+    base_url: str | None,
+    token: str | None,
+    timeout: float,
+) -> dict[str, Any]:
+    """One JSON request to the admin API; its JSON object answer, or a clear error."""
+    base = (base_url or api_url()).rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise RevocationRequestError(f"AGENTAUDIT_API_URL {base!r} is not an http(s) URL")
+    token = os.environ.get("AGENTAUDIT_ADMIN_TOKEN") if token is None else token
+    headers = {"Accept": "application/json"}
+    payload = None
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+        payload = json.dumps(dict(body)).encode()
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    http_request = urllib.request.Request(  # noqa: S310 - scheme checked above
+        f"{base}{path}", data=payload, headers=headers, method=method
+    )
+    try:
+        with urllib.request.urlopen(http_request, timeout=timeout) as response:  # noqa: S310
+            raw = response.read()
+    except urllib.error.HTTPError as exc:
+        raise AdminApiRefused(
+            f"the admin API refused the {what}: HTTP {exc.code}: {_error_text(exc.read())}"
+            f"{_TOKEN_HINT.get(exc.code, '')}",
+            exc.code,
+        ) from None
+    except TimeoutError:
+        raise _timeout(base, what, timeout) from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):
+            raise _timeout(base, what, timeout) from None
+        raise AdminApiUnreachable(
+            f"the admin API at {base} is unreachable ({reason}); is `agentaudit up` or "
+            "`agentaudit collector` running? Set AGENTAUDIT_API_URL if it runs elsewhere"
+        ) from None
+    try:
+        answer = json.loads(raw or b"{}")
+    except ValueError:
+        raise RevocationRequestError(
+            "the admin API answered with something that is not JSON"
+        ) from None
+    if not isinstance(answer, dict):
+        raise RevocationRequestError("the admin API answered with an unexpected JSON value")
+    return answer
+
+
+def _timeout(base: str, what: str, timeout: float) -> AdminApiTimeout:
+    return AdminApiTimeout(
+        f"the admin API at {base} did not answer within {timeout:g} s; the {what} may "
+        "still complete: check the history before asking again"
+    )
+
+
+def _error_text(raw: bytes) -> str:
+    """The API's ``{"error": ...}`` message, else the start of the body."""
+    text = raw[:500].decode(errors="replace").strip()
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text[:300] or "no detail"
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
+        return str(parsed["error"])[:300]
+    return text[:300]
 
 
 def submit(
@@ -85,43 +238,99 @@ def submit(
     token: str | None = None,
     timeout: float = TIMEOUT_SECONDS,
 ) -> dict[str, Any]:
-    """POST the request; return the API's JSON answer (``{"id", "status"}``)."""
-    base = (base_url or api_url()).rstrip("/")
-    if not base.startswith(("http://", "https://")):
-        raise RevocationRequestError(f"AGENTAUDIT_API_URL {base!r} is not an http(s) URL")
-    token = os.environ.get("AGENTAUDIT_ADMIN_TOKEN") if token is None else token
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    http_request = urllib.request.Request(  # noqa: S310 - scheme checked above
-        f"{base}/v1/revocations",
-        data=json.dumps(request.body()).encode(),
-        headers=headers,
-        method="POST",
+    """POST the revocation; return the outcome (``{"id", "action", "status", "results", ...}``)."""
+    return _call(
+        "POST",
+        "/v1/revocations",
+        request.body(),
+        what="revocation",
+        base_url=base_url,
+        token=token,
+        timeout=timeout,
     )
-    try:
-        with urllib.request.urlopen(http_request, timeout=timeout) as response:  # noqa: S310
-            payload = response.read()
-    except urllib.error.HTTPError as exc:
-        detail = exc.read()[:300].decode(errors="replace").strip()
-        hint = (
-            " (set AGENTAUDIT_ADMIN_TOKEN to a responder token)" if exc.code in (401, 403) else ""
-        )
-        raise RevocationRequestError(
-            f"the admin API refused the revocation: HTTP {exc.code} {detail}{hint}"
-        ) from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise RevocationRequestError(
-            f"the admin API at {base} is unreachable ({reason}); is `agentaudit up` or "
-            "`agentaudit collector` running? Set AGENTAUDIT_API_URL if it runs elsewhere"
-        ) from None
-    try:
-        answer = json.loads(payload or b"{}")
-    except ValueError:
-        raise RevocationRequestError(
-            "the admin API answered with something that is not JSON"
-        ) from None
-    if not isinstance(answer, dict):
-        raise RevocationRequestError("the admin API answered with an unexpected JSON value")
-    return answer
+
+
+def retry(
+    revocation_id: str,
+    *,
+    base_url: str | None = None,
+    token: str | None = None,
+    timeout: float = TIMEOUT_SECONDS,
+) -> dict[str, Any]:
+    """Run the failed backends of a revocation or release again; return the new outcome."""
+    if not _REVOCATION_ID.fullmatch(revocation_id):
+        raise RevocationRequestError(f"{revocation_id!r} is not a revocation id")
+    return _call(
+        "POST",
+        f"/v1/revocations/{revocation_id}/retry",
+        None,
+        what="retry",
+        base_url=base_url,
+        token=token,
+        timeout=timeout,
+    )
+
+
+def release(
+    request: ReleaseRequest,
+    *,
+    base_url: str | None = None,
+    token: str | None = None,
+    timeout: float = TIMEOUT_SECONDS,
+) -> dict[str, Any]:
+    """DELETE the agent's quarantine; return the outcome (``"action": "release"``)."""
+    return _call(
+        "DELETE",
+        f"/v1/quarantine/{urllib.parse.quote(request.agent, safe='')}",
+        request.body(),
+        what="release",
+        base_url=base_url,
+        token=token,
+        timeout=timeout,
+    )
+
+
+# --- reading the answers ------------------------------------------------------------
+
+
+def _describe(name: str, result: Mapping[str, Any]) -> dict[str, Any]:
+    errors = result.get("errors") or []
+    return {
+        "backend": name,
+        "ok": bool(result.get("ok")),
+        "attempts": int(result.get("attempts") or 0),
+        "detail": str(result.get("detail", "")),
+        "errors": "; ".join(str(e) for e in errors) if isinstance(errors, list) else str(errors),
+    }
+
+
+def backend_rows(answer: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per backend of an outcome: backend, ok, attempts, detail, errors."""
+    results = answer.get("results")
+    if not isinstance(results, Mapping):
+        return []
+    return [
+        _describe(str(name), result if isinstance(result, Mapping) else {"detail": str(result)})
+        for name, result in results.items()
+    ]
+
+
+def summarise_results(results: Mapping[str, str] | None) -> str:
+    """A stored ``results`` map (backend → JSON) as one line: ``broker: ok; vault: FAILED…``."""
+    parts: list[str] = []
+    for name, encoded in sorted((results or {}).items()):
+        try:
+            parsed = json.loads(encoded)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, Mapping):
+            parts.append(f"{name}: {encoded}")
+            continue
+        row = _describe(name, parsed)
+        attempts = row["attempts"]
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        if row["ok"]:
+            parts.append(f"{name}: ok ({tries}) {row['detail']}".rstrip())
+        else:
+            parts.append(f"{name}: FAILED after {tries}: {row['detail'] or row['errors']}")
+    return "; ".join(parts)

@@ -1,10 +1,14 @@
-"""Revoke: ask the admin API to revoke an agent, credential, session or user (responders).
+"""Revoke: revoke an agent, credential, session or user; release quarantined agents.
 
-The page only requests; the admin API records the request (``pending``) and the
-revocation backends act on it. History comes from ``agentaudit.revocations``.
+Responders only. The page never acts itself: it asks the admin API (revocation, retry
+of failed backends, release) and shows the API's per-backend outcome. The quarantined
+agents and the history come from the store (``agentaudit.quarantine``,
+``agentaudit.revocations``), uncached, so they show the newest state.
 """
 
 from __future__ import annotations
+
+from typing import Any, Final
 
 import streamlit as st
 
@@ -16,9 +20,80 @@ from agentaudit.dashboards.revocation_client import (
     TARGETS,
     RevocationRequestError,
     api_url,
+    backend_rows,
+    build_release,
     build_request,
+    release,
+    retry,
     submit,
+    summarise_results,
 )
+
+REVOKED: Final = "revoke_outcome"
+RELEASED: Final = "release_outcome"
+_BOX: Final = {"done": st.success, "pending": st.success, "partial": st.warning}
+
+
+def _retry(key: str) -> None:
+    """Button callback: run the failed backends of the outcome under ``key`` again."""
+    outcome: dict[str, Any] = dict(st.session_state.get(key) or {})
+    try:
+        answer = retry(str(outcome.get("answer", {}).get("id", "")))
+    except RevocationRequestError as exc:
+        outcome["error"] = f"Retry failed: {exc}"
+    else:
+        outcome.update(answer=answer, error="", retried=True)
+        data.forget_cached()
+    st.session_state[key] = outcome
+
+
+def _release(agent: str, requested_by: str) -> None:
+    """Form callback: release ``agent`` with the reason typed in its form."""
+    reason = str(st.session_state.get(f"release-reason:{agent}") or "")
+    outcome: dict[str, Any] = {"what": "Release", "target": "agent", "target_id": agent}
+    if not st.session_state.get(f"release-confirm:{agent}"):
+        outcome["error"] = f"Tick the confirmation box to release {agent}."
+    else:
+        try:
+            outcome["answer"] = release(build_release(agent, reason, requested_by))
+        except RevocationRequestError as exc:
+            outcome["error"] = f"Release of {agent} failed: {exc}"
+        else:
+            data.forget_cached()
+    st.session_state[RELEASED] = outcome
+
+
+def _show_outcome(key: str) -> None:
+    """The last revocation or release: overall status, per-backend table, retry button."""
+    outcome = st.session_state.get(key)
+    if not outcome:
+        return
+    answer = outcome.get("answer")
+    if answer is not None:
+        status = str(answer.get("status", "unknown"))
+        again = " after a retry" if outcome.get("retried") else ""
+        _BOX.get(status, st.error)(
+            f"{outcome['what']} of {md(outcome['target'])} {md(outcome['target_id'])} "
+            f"requested: status {md(status)}{again}, id {md(answer.get('id', '?'))}."
+        )
+        rows = backend_rows(answer)
+        if rows:
+            st.table(rows)
+        else:
+            st.caption("The admin API reported no per-backend results.")
+        state = answer.get("quarantine")
+        if isinstance(state, dict) and state.get("agent"):
+            held = "is quarantined" if state.get("quarantined") else "is not quarantined"
+            st.info(f"Agent {md(state['agent'])} {held} (state {md(state.get('state', '?'))}).")
+        if answer.get("link"):
+            st.caption(f"Alerts link to {md(answer['link'])}")
+        if status in ("partial", "failed"):
+            st.button(
+                "Retry failed backends", key=f"{key}-retry", on_click=_retry, args=(key,)
+            )
+    if outcome.get("error"):
+        st.error(str(outcome["error"]))
+
 
 st.title("Revoke")
 user = current_user()
@@ -41,6 +116,7 @@ with st.form("revoke"):
     submitted = st.form_submit_button("Request revocation", type="primary")
 
 if submitted:
+    st.session_state.pop(REVOKED, None)
     if not confirmed:
         st.error("Tick the confirmation box to request the revocation.")
     else:
@@ -50,12 +126,47 @@ if submitted:
         except RevocationRequestError as exc:
             st.error(str(exc))
         else:
-            st.success(
-                f"Revocation of {md(target)} {md(request.id)} requested: status "
-                f"{md(answer.get('status', 'unknown'))}, id {md(answer.get('id', '?'))}."
-            )
-            st.session_state["last_revocation"] = answer
+            st.session_state[REVOKED] = {
+                "what": "Revocation",
+                "target": request.target,
+                "target_id": request.id,
+                "answer": answer,
+            }
+            data.forget_cached()
+_show_outcome(REVOKED)
 st.caption(f"Requests go to {api_url()}/v1/revocations.")
+
+st.subheader("Quarantined agents")
+st.caption(
+    "A quarantined agent's runtime refuses its tool calls and the broker mints it no "
+    "credentials. Releasing lets it work again; credentials issued before the revocation "
+    "stay refused."
+)
+_show_outcome(RELEASED)
+quarantined = safely(data.quarantined_agents, "the quarantined agents")
+if quarantined is not None:
+    if quarantined.empty:
+        st.success("No agent is quarantined.")
+    for row in quarantined.itertuples(index=False):
+        agent = str(row.agent_id)
+        with st.expander(f"{md(agent)} (since {row.since:%Y-%m-%d %H:%M:%S} UTC)", expanded=True):
+            st.markdown(
+                f"Quarantined by {md(row.actor)}: {md(row.reason)}  \n"
+                f"Revocation id {md(row.revocation_id)}"
+            )
+            with st.form(f"release:{agent}"):
+                st.text_area(
+                    "Reason for the release (recorded)",
+                    key=f"release-reason:{agent}",
+                    max_chars=MAX_REASON,
+                )
+                st.checkbox("I confirm: release this agent", key=f"release-confirm:{agent}")
+                st.form_submit_button(
+                    "Release",
+                    key=f"release-submit:{agent}",
+                    on_click=_release,
+                    args=(agent, user.name),
+                )
 
 st.subheader("History")
 history = safely(data.revocations, "the revocation history")
@@ -63,4 +174,5 @@ if history is not None:
     if history.empty:
         st.info("No revocations have been requested yet.")
     else:
+        history["results"] = history["results"].map(summarise_results)
         st.dataframe(history, hide_index=True, width="stretch")

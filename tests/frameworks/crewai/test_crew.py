@@ -13,8 +13,8 @@ import agentaudit
 from agentaudit.instrumentation import _version_check
 from agentaudit.instrumentation import crewai as crewai_integration
 from agentaudit.schema import attributes as A
+from tests.frameworks.conftest import Spans
 from tests.frameworks.crewai._scripted import crew, email_text, prompt_hash, script, send_email
-from tests.frameworks.crewai.conftest import Spans
 
 
 def test_send_email_span_carries_the_injected_email_as_its_source(spans: Spans) -> None:
@@ -26,7 +26,7 @@ def test_send_email_span_carries_the_injected_email_as_its_source(spans: Spans) 
     assert email_text() in json.dumps(llm.seen[1])
     assert "sent to audit-team@exfil.example" in json.dumps(llm.seen[2])
 
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.FRAMEWORK] == "crewai"
     assert json.loads(str(attrs[A.GEN_AI_TOOL_CALL_ARGUMENTS])) == {
         "to": "audit-team@exfil.example",
@@ -48,7 +48,7 @@ def test_send_email_span_carries_the_injected_email_as_its_source(spans: Spans) 
 
 def test_agent_role_fills_what_the_context_leaves_open(spans: Spans) -> None:
     assert str(crew(script(), role="Inbox triage").kickoff()) == "Done."
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.GEN_AI_AGENT_ID] == attrs[A.GEN_AI_AGENT_NAME] == "Inbox triage"
 
 

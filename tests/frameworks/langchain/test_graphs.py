@@ -19,6 +19,7 @@ import agentaudit
 from agentaudit.instrumentation import _version_check
 from agentaudit.instrumentation import langchain as integration
 from agentaudit.schema import attributes as A
+from tests.frameworks.conftest import Spans
 from tests.frameworks.langchain._scripted import (
     ScriptedChatModel,
     call,
@@ -26,7 +27,6 @@ from tests.frameworks.langchain._scripted import (
     read_inbox,
     send_email,
 )
-from tests.frameworks.langchain.conftest import Spans
 
 
 def _graph(model: ScriptedChatModel, tools: list[Any], *, review: bool = False) -> Any:

@@ -28,8 +28,8 @@ import agentaudit
 from agentaudit.instrumentation._quarantine import GuardSettings, QuarantineGuard
 from agentaudit.instrumentation._runtime import add_before_tool_call
 from agentaudit.schema import attributes as A
+from tests.frameworks.conftest import Spans
 from tests.frameworks.langchain._scripted import ScriptedChatModel, call, read_inbox
-from tests.frameworks.langchain.conftest import Spans
 from tests.instrumentation.admin_double import AdminDouble
 
 with warnings.catch_warnings():

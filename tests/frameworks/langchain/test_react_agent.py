@@ -11,6 +11,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 import agentaudit
 from agentaudit.schema import attributes as A
+from tests.frameworks.conftest import Spans
 from tests.frameworks.langchain._scripted import (
     ScriptedChatModel,
     email_text,
@@ -19,7 +20,6 @@ from tests.frameworks.langchain._scripted import (
     read_inbox,
     send_email,
 )
-from tests.frameworks.langchain.conftest import Spans
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -15,6 +15,7 @@ import agentaudit
 from agentaudit.instrumentation import _version_check
 from agentaudit.instrumentation import llama_index as llama_index_integration
 from agentaudit.schema import attributes as A
+from tests.frameworks.conftest import Spans
 from tests.frameworks.llama_index._scripted import (
     Script,
     email_text,
@@ -22,7 +23,6 @@ from tests.frameworks.llama_index._scripted import (
     prompt_hash,
     tools,
 )
-from tests.frameworks.llama_index.conftest import Spans
 
 
 async def _run(agent: Any, text: str) -> tuple[str, list[Any]]:
@@ -46,7 +46,7 @@ def test_send_email_span_carries_the_injected_email_as_its_source(spans: Spans) 
     assert final == "Done."
     assert [o.content for o in outputs] == [email_text(), "sent to audit-team@exfil.example"]
 
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.FRAMEWORK] == "llama_index"
     assert attrs[A.GEN_AI_TOOL_CALL_ID] == "call_2"
     assert json.loads(str(attrs[A.GEN_AI_TOOL_CALL_ARGUMENTS])) == {
@@ -69,7 +69,7 @@ def test_without_a_context_the_agent_name_and_session_prompt_are_used(spans: Spa
     script = Script()
     final, _ = asyncio.run(_run(mail_agent(script), "Summarise my new email."))
     assert final == "Done."
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.GEN_AI_AGENT_ID] == attrs[A.GEN_AI_AGENT_NAME] == "mail-bot"
     assert attrs[A.PROMPT_HASH] == prompt_hash(script.seen[1])
     assert "tool:read_inbox#call_1" in list(attrs[A.SOURCE_REFS])  # type: ignore[call-overload]
@@ -84,7 +84,7 @@ def test_tool_exception_is_recorded_and_the_agent_sees_the_same_output(
     _, audited = asyncio.run(_run(mail_agent(Script(to="nobody@nowhere.example")), "Mail?"))
     assert [(o.content, o.is_error) for o in audited] == [(o.content, o.is_error) for o in plain]
     assert audited[1].is_error
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.ERROR_TYPE] == "ValueError"
     assert spans.tools("send_email")[0].status.status_code.name == "ERROR"
 
@@ -201,7 +201,7 @@ def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans)
     assert outputs[1].is_error  # the model is told; nothing was sent
     assert "quarantined" in outputs[1].content
     assert "sent to" not in outputs[1].content
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.DECISION] == A.DECISION_BLOCKED
     assert A.RESULT_HASH not in attrs
 

@@ -13,10 +13,10 @@ import rfc8785
 
 import agentaudit
 from agentaudit.schema import attributes as A
+from tests.frameworks.conftest import Spans
 from tests.frameworks.mcp._client import http_server, http_session, stdio_session
 from tests.frameworks.mcp._jsonl import wait_for_spans
 from tests.frameworks.mcp._server_app import EMAIL
-from tests.frameworks.mcp.conftest import Spans
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -9,7 +9,7 @@ import pytest
 from agentaudit.demo import data, runner
 from agentaudit.instrumentation import instrument
 from agentaudit.schema import attributes as A
-from tests.frameworks.mcp.conftest import Spans
+from tests.frameworks.conftest import Spans
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -21,7 +21,7 @@ from agentaudit.instrumentation import mcp as integration
 from agentaudit.instrumentation.mcp import _install, _meta
 from agentaudit.instrumentation.runtime import ToolCall, tool_call
 from agentaudit.schema import attributes as A
-from tests.frameworks.mcp.conftest import Spans
+from tests.frameworks.conftest import Spans
 
 
 def _server() -> MCPServer:

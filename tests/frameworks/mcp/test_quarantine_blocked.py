@@ -34,9 +34,9 @@ import agentaudit
 from agentaudit.instrumentation._quarantine import GuardSettings, QuarantineGuard
 from agentaudit.instrumentation._runtime import add_before_tool_call
 from agentaudit.schema import attributes as A
+from tests.frameworks.conftest import Spans
 from tests.frameworks.mcp._client import ROOT, stdio_session
 from tests.frameworks.mcp._jsonl import wait_for_spans
-from tests.frameworks.mcp.conftest import Spans
 from tests.instrumentation.admin_double import AdminDouble
 
 pytestmark = pytest.mark.timeout(120)

@@ -17,6 +17,7 @@ import agentaudit
 from agentaudit.instrumentation import _version_check
 from agentaudit.instrumentation import openai_agents as openai_agents_integration
 from agentaudit.schema import attributes as A
+from tests.frameworks.conftest import Spans
 from tests.frameworks.openai_agents._scripted import (
     INSTRUCTIONS,
     email_text,
@@ -27,7 +28,6 @@ from tests.frameworks.openai_agents._scripted import (
     script,
     send_email,
 )
-from tests.frameworks.openai_agents.conftest import Spans
 
 
 def _outputs(result: Any) -> list[Any]:
@@ -46,7 +46,7 @@ def test_send_email_span_carries_the_injected_email_as_its_source(spans: Spans) 
     assert _outputs(result) == [email_text(), "sent to audit-team@exfil.example"]
     assert result.final_output == "Done."
 
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.FRAMEWORK] == "openai_agents"
     assert attrs[A.GEN_AI_TOOL_CALL_ID] == "call_2"
     assert json.loads(str(attrs[A.GEN_AI_TOOL_CALL_ARGUMENTS])) == {
@@ -68,17 +68,19 @@ def test_send_email_span_carries_the_injected_email_as_its_source(spans: Spans) 
     assert [c[A.PROMPT_HASH] for c in chats] == [
         prompt_hash(call.system_instructions, call.input) for call in model.calls
     ]
-    assert not spans.tool("read_inbox").get(A.SOURCE_REFS)  # nothing registered yet
+    assert not spans.attributes("read_inbox").get(A.SOURCE_REFS)  # nothing registered yet
     assert model.calls[0].system_instructions == INSTRUCTIONS
 
 
 def test_sdk_agent_name_and_trace_id_fill_what_the_context_leaves_open(spans: Spans) -> None:
     result = Runner.run_sync(mail_agent(script()), "Summarise my new email.")
     assert result.final_output == "Done."
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.GEN_AI_AGENT_ID] == attrs[A.GEN_AI_AGENT_NAME] == "Mail agent"
     assert str(attrs[A.GEN_AI_CONVERSATION_ID]).startswith("trace_")
-    assert attrs[A.GEN_AI_CONVERSATION_ID] == spans.tool("read_inbox")[A.GEN_AI_CONVERSATION_ID]
+    assert (
+        attrs[A.GEN_AI_CONVERSATION_ID] == spans.attributes("read_inbox")[A.GEN_AI_CONVERSATION_ID]
+    )
 
 
 def test_tool_exception_is_recorded_and_the_model_sees_the_same_message(
@@ -90,7 +92,7 @@ def test_tool_exception_is_recorded_and_the_model_sees_the_same_message(
     audited = Runner.run_sync(mail_agent(script(to="nobody@nowhere.example")), "Mail?")
     assert _outputs(audited) == _outputs(plain)
     assert "error" in str(_outputs(audited)[1]).lower()
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.ERROR_TYPE] == "ValueError"
     assert spans.tools("send_email")[0].status.status_code.name == "ERROR"
 
@@ -106,7 +108,7 @@ def test_needs_approval_tool_approved_through_the_interruption(spans: Spans) -> 
         with agentaudit.approval("alice"):
             second = Runner.run_sync(agent, state)
     assert second.final_output == "Done."
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.APPROVAL_STATUS] == A.APPROVAL_HUMAN
     assert attrs[A.APPROVAL_APPROVER] == "alice"
 
@@ -117,10 +119,10 @@ def test_approval_without_an_approver_in_context_is_still_human(spans: Spans) ->
     state = first.to_state()
     state.approve(first.interruptions[0])
     Runner.run_sync(agent, state)
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.APPROVAL_STATUS] == A.APPROVAL_HUMAN
     assert A.APPROVAL_APPROVER not in attrs
-    assert spans.tool("read_inbox")[A.APPROVAL_STATUS] == A.APPROVAL_NONE
+    assert spans.attributes("read_inbox")[A.APPROVAL_STATUS] == A.APPROVAL_NONE
 
 
 def test_handoff_is_context_not_a_tool_call(spans: Spans) -> None:
@@ -133,7 +135,7 @@ def test_handoff_is_context_not_a_tool_call(spans: Spans) -> None:
         "read_inbox",
         "send_email",
     ]
-    assert spans.tool("send_email")[A.GEN_AI_AGENT_NAME] == "Mail agent"
+    assert spans.attributes("send_email")[A.GEN_AI_AGENT_NAME] == "Mail agent"
 
 
 def test_two_sessions_interleaved_keep_separate_provenance(spans: Spans) -> None:
@@ -221,7 +223,7 @@ def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans)
     while error is not None and not isinstance(error, AgentQuarantined):
         error = error.__cause__
     assert isinstance(error, AgentQuarantined)
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.DECISION] == A.DECISION_BLOCKED
     assert A.RESULT_HASH not in attrs
 
@@ -237,7 +239,7 @@ def test_streamed_run_is_audited_the_same_way(spans: Spans) -> None:
         return str(streamed.final_output)
 
     assert asyncio.run(main()) == "Done."
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.SESSION_ID] == "sess-s"
     second = model.calls[1]
     assert attrs[A.PROMPT_HASH] == prompt_hash(second.system_instructions, second.input)

@@ -12,8 +12,8 @@ from agents.mcp import MCPServerStdio
 
 import agentaudit
 from agentaudit.schema import attributes as A
+from tests.frameworks.conftest import Spans
 from tests.frameworks.openai_agents._scripted import email_text, mail_agent, script, send_email
-from tests.frameworks.openai_agents.conftest import Spans
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -38,13 +38,13 @@ def test_mcp_tool_of_an_sdk_agent_is_an_extension_tool_call(spans: Spans) -> Non
         return str(result.final_output)
 
     assert asyncio.run(asyncio.wait_for(main(), timeout=120)) == "Done."
-    inbox = spans.tool("read_inbox")
+    inbox = spans.attributes("read_inbox")
     assert inbox[A.FRAMEWORK] == "openai_agents"
     assert inbox[A.GEN_AI_TOOL_TYPE] == "extension"
     assert inbox[A.GEN_AI_TOOL_CALL_ID] == "call_1"
     assert json.loads(str(inbox[A.GEN_AI_TOOL_CALL_ARGUMENTS])) == {"folder": "inbox"}
     assert inbox[A.SESSION_ID] == "sess-mcp"
-    send = spans.tool("send_email")
+    send = spans.attributes("send_email")
     assert send[A.GEN_AI_TOOL_TYPE] == "function"
     assert send[A.GEN_AI_CONVERSATION_ID] == "chat-mcp"
     refs = list(send[A.SOURCE_REFS])  # type: ignore[call-overload]

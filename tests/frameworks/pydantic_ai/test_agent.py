@@ -23,8 +23,8 @@ import agentaudit
 from agentaudit.instrumentation import _version_check
 from agentaudit.instrumentation import pydantic_ai as pydantic_ai_integration
 from agentaudit.schema import attributes as A
+from tests.frameworks.conftest import Spans
 from tests.frameworks.pydantic_ai._scripted import Script, email_text, mail_agent, prompt_hash
-from tests.frameworks.pydantic_ai.conftest import Spans
 
 
 def _returns(result: Any) -> list[Any]:
@@ -45,7 +45,7 @@ def test_send_email_span_carries_the_injected_email_as_its_source(spans: Spans) 
     assert _returns(result) == [email_text(), "sent to audit-team@exfil.example"]
     assert result.output == "Done."
 
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.FRAMEWORK] == "pydantic_ai"
     assert attrs[A.GEN_AI_TOOL_CALL_ID] == "call_2"
     assert json.loads(str(attrs[A.GEN_AI_TOOL_CALL_ARGUMENTS])) == {
@@ -67,10 +67,12 @@ def test_send_email_span_carries_the_injected_email_as_its_source(spans: Spans) 
 
 def test_run_id_and_agent_name_fill_what_the_context_leaves_open(spans: Spans) -> None:
     result = mail_agent(Script()).run_sync("Summarise my new email.")
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.GEN_AI_AGENT_ID] == attrs[A.GEN_AI_AGENT_NAME] == "mail-bot"
     assert attrs[A.GEN_AI_CONVERSATION_ID]  # Pydantic AI's own conversation id
-    assert attrs[A.GEN_AI_CONVERSATION_ID] == spans.tool("read_inbox")[A.GEN_AI_CONVERSATION_ID]
+    assert (
+        attrs[A.GEN_AI_CONVERSATION_ID] == spans.attributes("read_inbox")[A.GEN_AI_CONVERSATION_ID]
+    )
     assert result.output == "Done."
 
 
@@ -78,7 +80,7 @@ def test_tool_exception_is_recorded_and_reaches_the_agent_unchanged(spans: Spans
     agent = mail_agent(Script(to="nobody@nowhere.example"))
     with pytest.raises(ValueError, match="no such recipient"):
         agent.run_sync("Summarise my new email.")
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.ERROR_TYPE] == "ValueError"
     assert spans.tools("send_email")[0].status.status_code.name == "ERROR"
 
@@ -95,7 +97,7 @@ def test_deferred_tool_approved_is_human_approved(spans: Spans) -> None:
                 deferred_tool_results=DeferredToolResults(approvals={"call_2": True}),
             )
     assert second.output == "Done."
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.APPROVAL_STATUS] == A.APPROVAL_HUMAN
     assert attrs[A.APPROVAL_APPROVER] == "alice"
     # still linked to the injected email it was prompted by
@@ -109,7 +111,7 @@ def test_deferred_approval_without_an_approver_in_context_is_human(spans: Spans)
         message_history=first.all_messages(),
         deferred_tool_results=DeferredToolResults(approvals={"call_2": True}),
     )
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.APPROVAL_STATUS] == A.APPROVAL_HUMAN
     assert A.APPROVAL_APPROVER not in attrs
 
@@ -188,7 +190,7 @@ def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans)
             mail_agent(Script()).run_sync("Summarise my new email.")
     finally:
         remove()
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.DECISION] == A.DECISION_BLOCKED
     assert A.RESULT_HASH not in attrs
 

@@ -14,6 +14,7 @@ import agentaudit
 from agentaudit.instrumentation import _version_check
 from agentaudit.instrumentation import smolagents as smolagents_integration
 from agentaudit.schema import attributes as A
+from tests.frameworks.conftest import Spans
 from tests.frameworks.smolagents._scripted import (
     ScriptedModel,
     email_text,
@@ -21,7 +22,6 @@ from tests.frameworks.smolagents._scripted import (
     prompt_hash,
     send_email,
 )
-from tests.frameworks.smolagents.conftest import Spans
 
 
 def _observations(agent: object) -> list[str]:
@@ -37,7 +37,7 @@ def test_send_email_span_carries_the_injected_email_as_its_source(spans: Spans) 
     assert result == "Done."
     assert _observations(agent)[:2] == [email_text(), "sent to audit-team@exfil.example"]
 
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.FRAMEWORK] == "smolagents"
     assert attrs[A.GEN_AI_TOOL_CALL_ID] == "call_2"
     assert json.loads(str(attrs[A.GEN_AI_TOOL_CALL_ARGUMENTS])) == {
@@ -58,7 +58,7 @@ def test_send_email_span_carries_the_injected_email_as_its_source(spans: Spans) 
 
 def test_agent_name_fills_what_the_context_leaves_open(spans: Spans) -> None:
     assert mail_agent(ScriptedModel()).run("Summarise my new email.") == "Done."
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.GEN_AI_AGENT_ID] == attrs[A.GEN_AI_AGENT_NAME] == "mail_bot"
 
 
@@ -75,7 +75,7 @@ def test_tool_exception_is_recorded_and_the_agent_sees_the_same_observation(
     plain_errors = [str(s.error) for s in plain.memory.steps if isinstance(s, ActionStep)]
     assert errors == plain_errors
     assert "no such recipient" in errors[1]
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.ERROR_TYPE] == "ValueError"
 
 
@@ -177,7 +177,7 @@ def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans)
     errors = [str(s.error) for s in agent.memory.steps if isinstance(s, ActionStep)]
     assert "quarantined" in errors[1]
     assert "sent to" not in " ".join(_observations(agent))
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.DECISION] == A.DECISION_BLOCKED
     assert A.RESULT_HASH not in attrs
 
@@ -210,7 +210,7 @@ def test_code_agent_tool_calls_from_generated_code(spans: Spans) -> None:
     agent = CodeAgent(tools=[read_inbox, send_email], model=model, max_steps=4, verbosity_level=0)
     with agentaudit.context(agent="coder", user="bob", session="sess-code"):
         assert agent.run("Summarise my new email.") == "sent to audit-team@exfil.example"
-    attrs = spans.tool("send_email")
+    attrs = spans.attributes("send_email")
     assert attrs[A.FRAMEWORK] == "smolagents"
     assert attrs[A.SESSION_ID] == "sess-code"
     assert json.loads(str(attrs[A.GEN_AI_TOOL_CALL_ARGUMENTS])) == {
