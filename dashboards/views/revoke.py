@@ -51,7 +51,9 @@ def _release(agent: str, requested_by: str) -> None:
     """Form callback: release ``agent`` with the reason typed in its form."""
     reason = str(st.session_state.get(f"release-reason:{agent}") or "")
     outcome: dict[str, Any] = {"what": "Release", "target": "agent", "target_id": agent}
-    if not st.session_state.get(f"release-confirm:{agent}"):
+    confirmed = bool(st.session_state.get(f"release-confirm:{agent}"))
+    st.session_state[f"release-confirm:{agent}"] = False  # every attempt is confirmed anew
+    if not confirmed:
         outcome["error"] = f"Tick the confirmation box to release {agent}."
     else:
         try:

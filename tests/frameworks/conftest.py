@@ -7,7 +7,10 @@ integration on (:func:`instrumented`), plus what that framework needs (no networ
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -70,3 +73,43 @@ def instrumented(provider: TracerProvider, integration: str) -> Spans:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     instrument(tracer_provider=provider, integrations=[integration])
     return Spans(exporter)
+
+
+def instrument_unsupported(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    *,
+    integration: str,
+    distribution: str,
+    version: str,
+    provider: TracerProvider | None = None,
+) -> None:
+    """Call ``instrument()`` twice while ``distribution`` reports an unsupported
+    ``version``, and assert the integration logged exactly one warning about it."""
+    from agentaudit.instrumentation import _version_check
+
+    _version_check.reset_warnings()
+    monkeypatch.setattr(_version_check.metadata, "version", lambda name: version)
+    with caplog.at_level(logging.WARNING, logger="agentaudit.instrumentation"):
+        instrument(tracer_provider=provider, integrations=[integration])
+        instrument(tracer_provider=provider, integrations=[integration])
+    _version_check.reset_warnings()
+    warnings = [r.getMessage() for r in caplog.records if distribution in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert "outside the supported range" in warnings[0]
+
+
+@contextmanager
+def quarantined(tool: str, agent: str = "mail-assistant") -> Iterator[None]:
+    """While open, every call of ``tool`` is refused as if ``agent`` were quarantined."""
+    from agentaudit.instrumentation import AgentQuarantined, add_before_tool_call
+
+    def refuse(info: Any) -> None:
+        if info.tool == tool:
+            raise AgentQuarantined(agent, "exfiltration suspected")
+
+    remove = add_before_tool_call(refuse)
+    try:
+        yield
+    finally:
+        remove()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -13,7 +12,7 @@ import agentaudit
 from agentaudit.instrumentation import _version_check
 from agentaudit.instrumentation import crewai as crewai_integration
 from agentaudit.schema import attributes as A
-from tests.frameworks.conftest import Spans
+from tests.frameworks.conftest import Spans, instrument_unsupported, quarantined
 from tests.frameworks.crewai._scripted import crew, email_text, prompt_hash, script, send_email
 
 
@@ -129,35 +128,23 @@ def test_unsupported_installed_version_warns_once_and_patches_nothing(
 ) -> None:
     from crewai.tools.structured_tool import CrewStructuredTool
 
-    import agentaudit.instrumentation._version_check as version_check
-
-    version_check.reset_warnings()
     original = CrewStructuredTool.invoke
-    monkeypatch.setattr(version_check.metadata, "version", lambda name: "0.86.0")
-    with caplog.at_level(logging.WARNING, logger="agentaudit.instrumentation"):
-        agentaudit.instrument(tracer_provider=provider, integrations=["crewai"])
-        agentaudit.instrument(tracer_provider=provider, integrations=["crewai"])
-    warnings = [r for r in caplog.records if "crewai" in r.getMessage()]
-    assert len(warnings) == 1
-    assert "outside the supported range" in warnings[0].getMessage()
+    instrument_unsupported(
+        monkeypatch,
+        caplog,
+        provider=provider,
+        integration="crewai",
+        distribution="crewai",
+        version="0.86.0",
+    )
     assert CrewStructuredTool.invoke is original
     assert not crewai_integration.instrumented()
-    version_check.reset_warnings()
 
 
 def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans) -> None:
-    from agentaudit.instrumentation import AgentQuarantined, add_before_tool_call
-
-    def quarantine(info: object) -> None:
-        if getattr(info, "tool", "") == "send_email":
-            raise AgentQuarantined("mail-assistant", "exfiltration suspected")
-
-    remove = add_before_tool_call(quarantine)
     llm = script()
-    try:
+    with quarantined("send_email"):
         crew(llm).kickoff()
-    finally:
-        remove()
     told = json.dumps(llm.seen[2])
     assert "quarantined" in told  # CrewAI tells the LLM the tool failed
     assert "sent to audit-team" not in told

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ import agentaudit
 from agentaudit.instrumentation import _version_check
 from agentaudit.instrumentation import llama_index as llama_index_integration
 from agentaudit.schema import attributes as A
-from tests.frameworks.conftest import Spans
+from tests.frameworks.conftest import Spans, instrument_unsupported, quarantined
 from tests.frameworks.llama_index._scripted import (
     Script,
     email_text,
@@ -170,34 +169,22 @@ def test_unsupported_installed_version_warns_once_and_adds_nothing(
 ) -> None:
     from llama_index.core.instrumentation import get_dispatcher
 
-    import agentaudit.instrumentation._version_check as version_check
-
-    version_check.reset_warnings()
     before = len(get_dispatcher().span_handlers)
-    monkeypatch.setattr(version_check.metadata, "version", lambda name: "0.10.68")
-    with caplog.at_level(logging.WARNING, logger="agentaudit.instrumentation"):
-        agentaudit.instrument(tracer_provider=provider, integrations=["llama_index"])
-        agentaudit.instrument(tracer_provider=provider, integrations=["llama_index"])
-    warnings = [r for r in caplog.records if "llama-index-core" in r.getMessage()]
-    assert len(warnings) == 1
-    assert "outside the supported range" in warnings[0].getMessage()
+    instrument_unsupported(
+        monkeypatch,
+        caplog,
+        provider=provider,
+        integration="llama_index",
+        distribution="llama-index-core",
+        version="0.10.68",
+    )
     assert len(get_dispatcher().span_handlers) == before
     assert not llama_index_integration.instrumented()
-    version_check.reset_warnings()
 
 
 def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans) -> None:
-    from agentaudit.instrumentation import AgentQuarantined, add_before_tool_call
-
-    def quarantine(info: Any) -> None:
-        if info.tool == "send_email":
-            raise AgentQuarantined(info.agent_id, "exfiltration suspected")
-
-    remove = add_before_tool_call(quarantine)
-    try:
+    with quarantined("send_email"):
         _, outputs = asyncio.run(_run(mail_agent(Script()), "Summarise my new email."))
-    finally:
-        remove()
     assert outputs[1].is_error  # the model is told; nothing was sent
     assert "quarantined" in outputs[1].content
     assert "sent to" not in outputs[1].content

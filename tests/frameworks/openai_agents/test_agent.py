@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ import agentaudit
 from agentaudit.instrumentation import _version_check
 from agentaudit.instrumentation import openai_agents as openai_agents_integration
 from agentaudit.schema import attributes as A
-from tests.frameworks.conftest import Spans
+from tests.frameworks.conftest import Spans, instrument_unsupported, quarantined
 from tests.frameworks.openai_agents._scripted import (
     INSTRUCTIONS,
     email_text,
@@ -183,20 +182,16 @@ def test_unsupported_installed_version_warns_once_and_patches_nothing(
 ) -> None:
     from agents.run_internal import tool_execution
 
-    import agentaudit.instrumentation._version_check as version_check
-
-    version_check.reset_warnings()
     original = tool_execution._invoke_function_tool_with_metadata
-    monkeypatch.setattr(version_check.metadata, "version", lambda name: "0.19.0")
-    with caplog.at_level(logging.WARNING, logger="agentaudit.instrumentation"):
-        agentaudit.instrument(integrations=["openai_agents"])
-        agentaudit.instrument(integrations=["openai_agents"])
-    warnings = [r for r in caplog.records if "openai-agents" in r.getMessage()]
-    assert len(warnings) == 1
-    assert "outside the supported range" in warnings[0].getMessage()
+    instrument_unsupported(
+        monkeypatch,
+        caplog,
+        integration="openai_agents",
+        distribution="openai-agents",
+        version="0.19.0",
+    )
     assert tool_execution._invoke_function_tool_with_metadata is original
     assert not openai_agents_integration.instrumented()
-    version_check.reset_warnings()
     monkeypatch.undo()
     result = Runner.run_sync(mail_agent(script()), "Summarise my new email.")
     assert result.final_output == "Done."  # the agent runs, unaudited
@@ -206,23 +201,16 @@ def test_unsupported_installed_version_warns_once_and_patches_nothing(
 def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans) -> None:
     from agents.exceptions import UserError
 
-    from agentaudit.instrumentation import AgentQuarantined, add_before_tool_call
-
-    def quarantine(info: Any) -> None:
-        if info.tool == "send_email":
-            raise AgentQuarantined(info.agent_id, "exfiltration suspected")
-
-    remove = add_before_tool_call(quarantine)
-    try:
-        with pytest.raises((AgentQuarantined, UserError)) as raised:
-            Runner.run_sync(mail_agent(script()), "Summarise my new email.")
-    finally:
-        remove()
+    with (
+        quarantined("send_email"),
+        pytest.raises((agentaudit.AgentQuarantined, UserError)) as raised,
+    ):
+        Runner.run_sync(mail_agent(script()), "Summarise my new email.")
     # the SDK wraps a tool's exception in UserError; the cause is the refusal
     error: BaseException | None = raised.value
-    while error is not None and not isinstance(error, AgentQuarantined):
+    while error is not None and not isinstance(error, agentaudit.AgentQuarantined):
         error = error.__cause__
-    assert isinstance(error, AgentQuarantined)
+    assert isinstance(error, agentaudit.AgentQuarantined)
     attrs = spans.attributes("send_email")
     assert attrs[A.DECISION] == A.DECISION_BLOCKED
     assert A.RESULT_HASH not in attrs

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ import agentaudit
 from agentaudit.instrumentation import _version_check
 from agentaudit.instrumentation import pydantic_ai as pydantic_ai_integration
 from agentaudit.schema import attributes as A
-from tests.frameworks.conftest import Spans
+from tests.frameworks.conftest import Spans, instrument_unsupported, quarantined
 from tests.frameworks.pydantic_ai._scripted import Script, email_text, mail_agent, prompt_hash
 
 
@@ -159,37 +158,24 @@ def test_unsupported_installed_version_warns_once_and_patches_nothing(
 ) -> None:
     from pydantic_ai import Agent
 
-    import agentaudit.instrumentation._version_check as version_check
-
-    version_check.reset_warnings()
     original = Agent._bind_run_capabilities
-    monkeypatch.setattr(version_check.metadata, "version", lambda name: "1.2.0")
-    with caplog.at_level(logging.WARNING, logger="agentaudit.instrumentation"):
-        agentaudit.instrument(tracer_provider=provider, integrations=["pydantic_ai"])
-        agentaudit.instrument(tracer_provider=provider, integrations=["pydantic_ai"])
-    warnings = [r for r in caplog.records if "pydantic-ai" in r.getMessage()]
-    assert len(warnings) == 1
-    assert "outside the supported range" in warnings[0].getMessage()
+    instrument_unsupported(
+        monkeypatch,
+        caplog,
+        provider=provider,
+        integration="pydantic_ai",
+        distribution="pydantic-ai",
+        version="1.2.0",
+    )
     assert Agent._bind_run_capabilities is original
     assert not pydantic_ai_integration.instrumented()
-    version_check.reset_warnings()
     monkeypatch.undo()
     assert mail_agent(Script()).run_sync("Summarise my new email.").output == "Done."
 
 
 def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans) -> None:
-    from agentaudit.instrumentation import AgentQuarantined, add_before_tool_call
-
-    def quarantine(info: Any) -> None:
-        if info.tool == "send_email":
-            raise AgentQuarantined(info.agent_id, "exfiltration suspected")
-
-    remove = add_before_tool_call(quarantine)
-    try:
-        with pytest.raises(AgentQuarantined):
-            mail_agent(Script()).run_sync("Summarise my new email.")
-    finally:
-        remove()
+    with quarantined("send_email"), pytest.raises(agentaudit.AgentQuarantined):
+        mail_agent(Script()).run_sync("Summarise my new email.")
     attrs = spans.attributes("send_email")
     assert attrs[A.DECISION] == A.DECISION_BLOCKED
     assert A.RESULT_HASH not in attrs

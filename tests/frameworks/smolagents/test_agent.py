@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -14,7 +13,7 @@ import agentaudit
 from agentaudit.instrumentation import _version_check
 from agentaudit.instrumentation import smolagents as smolagents_integration
 from agentaudit.schema import attributes as A
-from tests.frameworks.conftest import Spans
+from tests.frameworks.conftest import Spans, instrument_unsupported, quarantined
 from tests.frameworks.smolagents._scripted import (
     ScriptedModel,
     email_text,
@@ -145,35 +144,23 @@ def test_unsupported_installed_version_warns_once_and_patches_nothing(
 ) -> None:
     from smolagents.tools import Tool
 
-    import agentaudit.instrumentation._version_check as version_check
-
-    version_check.reset_warnings()
     original = Tool.__call__
-    monkeypatch.setattr(version_check.metadata, "version", lambda name: "1.2.0")
-    with caplog.at_level(logging.WARNING, logger="agentaudit.instrumentation"):
-        agentaudit.instrument(tracer_provider=provider, integrations=["smolagents"])
-        agentaudit.instrument(tracer_provider=provider, integrations=["smolagents"])
-    warnings = [r for r in caplog.records if "smolagents" in r.getMessage()]
-    assert len(warnings) == 1
-    assert "outside the supported range" in warnings[0].getMessage()
+    instrument_unsupported(
+        monkeypatch,
+        caplog,
+        provider=provider,
+        integration="smolagents",
+        distribution="smolagents",
+        version="1.2.0",
+    )
     assert Tool.__call__ is original
     assert not smolagents_integration.instrumented()
-    version_check.reset_warnings()
 
 
 def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans) -> None:
-    from agentaudit.instrumentation import AgentQuarantined, add_before_tool_call
-
-    def quarantine(info: object) -> None:
-        if getattr(info, "tool", "") == "send_email":
-            raise AgentQuarantined("mail_bot", "exfiltration suspected")
-
-    remove = add_before_tool_call(quarantine)
-    try:
+    with quarantined("send_email"):
         agent = mail_agent(ScriptedModel())
         agent.run("Summarise my new email.")
-    finally:
-        remove()
     errors = [str(s.error) for s in agent.memory.steps if isinstance(s, ActionStep)]
     assert "quarantined" in errors[1]
     assert "sent to" not in " ".join(_observations(agent))
