@@ -15,6 +15,7 @@ import streamlit as st
 from agentaudit.dashboards import data
 from agentaudit.dashboards._ui import current_user, md, param, safely
 from agentaudit.dashboards.revocation_client import (
+    ID_CHARACTERS,
     MAX_ID,
     MAX_REASON,
     TARGETS,
@@ -90,9 +91,7 @@ def _show_outcome(key: str) -> None:
         if answer.get("link"):
             st.caption(f"Alerts link to {md(answer['link'])}")
         if status in ("partial", "failed"):
-            st.button(
-                "Retry failed backends", key=f"{key}-retry", on_click=_retry, args=(key,)
-            )
+            st.button("Retry failed backends", key=f"{key}-retry", on_click=_retry, args=(key,))
     if outcome.get("error"):
         st.error(str(outcome["error"]))
 
@@ -110,8 +109,12 @@ with st.form("revoke"):
         TARGETS,
         index=TARGETS.index(requested_target) if requested_target in TARGETS else 0,
     )
+    # No max_chars: Streamlit would silently cut a longer id (from a link) to a different
+    # id; build_request refuses it with a clear error instead.
     target_id = st.text_input(
-        "Id (agent id, credential id, session id or user id)", param("id"), max_chars=MAX_ID
+        "Id (agent id, credential id, session id or user id)",
+        param("id"),
+        help=f"At most {MAX_ID} characters: {ID_CHARACTERS}.",
     )
     reason = st.text_area("Reason (recorded with the revocation)", max_chars=MAX_REASON)
     confirmed = st.checkbox("I confirm: revoke this now")
