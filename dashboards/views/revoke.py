@@ -62,6 +62,7 @@ def _release(agent: str, requested_by: str) -> None:
         except RevocationRequestError as exc:
             outcome["error"] = f"Release of {agent} failed: {exc}"
         else:
+            st.session_state.pop(REVOKED, None)  # its quarantine state is stale now
             data.forget_cached()
     st.session_state[RELEASED] = outcome
 
@@ -86,8 +87,11 @@ def _show_outcome(key: str) -> None:
             st.caption("The admin API reported no per-backend results.")
         state = answer.get("quarantine")
         if isinstance(state, dict) and state.get("agent"):
-            held = "is quarantined" if state.get("quarantined") else "is not quarantined"
-            st.info(f"Agent {md(state['agent'])} {held} (state {md(state.get('state', '?'))}).")
+            if state.get("quarantined"):
+                held = "is quarantined: its runtime refuses its tool calls until it is released"
+            else:
+                held = f"is no longer quarantined (state {md(state.get('state', '?'))})"
+            st.info(f"Agent {md(state['agent'])} {held}.")
         if answer.get("link"):
             st.caption(f"Alerts link to {md(answer['link'])}")
         if status in ("partial", "failed"):
@@ -121,7 +125,8 @@ with st.form("revoke"):
     submitted = st.form_submit_button("Request revocation", type="primary")
 
 if submitted:
-    st.session_state.pop(REVOKED, None)
+    for stale in (REVOKED, RELEASED):
+        st.session_state.pop(stale, None)
     if not confirmed:
         st.error("Tick the confirmation box to request the revocation.")
     else:
