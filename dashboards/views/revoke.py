@@ -97,7 +97,7 @@ def _show_outcome(key: str) -> None:
         if status in ("partial", "failed"):
             st.button("Retry failed backends", key=f"{key}-retry", on_click=_retry, args=(key,))
     if outcome.get("error"):
-        st.error(str(outcome["error"]))
+        st.error(md(outcome["error"]))  # may quote ids and API text: never Markdown
 
 
 st.title("Revoke")
@@ -134,7 +134,7 @@ if submitted:
             request = build_request(target or "", target_id, reason, user.name)
             answer = submit(request)
         except RevocationRequestError as exc:
-            st.error(str(exc))
+            st.error(md(exc))  # may quote the typed id: never Markdown
         else:
             st.session_state[REVOKED] = {
                 "what": "Revocation",

@@ -155,7 +155,8 @@ def unique(prefix: str) -> str:
 
 
 def texts(elements: Any) -> list[str]:
-    return [str(e.value) for e in elements]
+    """The elements' text with Markdown escapes removed (the page escapes quoted values)."""
+    return [str(e.value).replace("\\", "") for e in elements]
 
 
 def open_revoke(user: User = RITA, **query: str) -> AppTest:
@@ -392,6 +393,7 @@ def test_a_wrong_token_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
         ("../../v1/query", "a reason", "is not an id"),
         ("<script>alert(1)</script>", "a reason", "is not an id"),
         ("agent\u0000x", "a reason", "printable"),
+        ("[open me](https://evil.example)", "a reason", "is not an id"),
     ],
 )
 def test_bad_input_gets_a_clear_error_and_sends_nothing(
@@ -401,6 +403,7 @@ def test_bad_input_gets_a_clear_error_and_sends_nothing(
     # Through the link (``/revoke?id=...``): the text box itself stops typing at 256.
     at = request_revocation(open_revoke(target="agent", id=target_id), None, reason)
     assert any(message in e for e in texts(at.error)), texts(at.error)
+    assert all("](" not in str(e.value) for e in at.error)  # no Markdown link rendered
     assert not at.success
     assert not at.table
     assert len(api.requests) == before
