@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from agentaudit.collector.receiver_grpc import bearer_ok
+from agentaudit.collector.http_auth import bearer_ok, json_error, read_json_object
 from agentaudit.collector.store import ReadOnlyViolation, Store, StoreError
 
 __all__ = ["build_admin_app", "json_default"]
@@ -52,31 +52,6 @@ def json_default(value: Any) -> Any:
 class _Json(JSONResponse):
     def render(self, content: Any) -> bytes:
         return json.dumps(content, default=json_default, ensure_ascii=False).encode()
-
-
-def _error(status: int, message: str) -> Response:
-    return _Json({"error": message}, status_code=status)
-
-
-async def _json_body(request: Request) -> dict[str, Any] | Response:
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        return _error(415, "send the request body as application/json")
-    too_large = _error(413, f"request body larger than {MAX_BODY_BYTES} bytes")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return too_large  # refuse before reading: never buffer an oversized body
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            return too_large
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "request body is not valid JSON")
-    if not isinstance(data, dict):
-        return _error(400, "request body must be a JSON object")
-    return data
 
 
 def build_admin_app(
@@ -104,22 +79,24 @@ def build_admin_app(
 
     async def query(request: Request) -> Response:
         if not authorised(request):
-            return _error(401, "this endpoint needs the responder token (AGENTAUDIT_ADMIN_TOKEN)")
-        data = await _json_body(request)
+            return json_error(
+                401, "this endpoint needs the responder token (AGENTAUDIT_ADMIN_TOKEN)"
+            )
+        data = await read_json_object(request, max_bytes=MAX_BODY_BYTES)
         if isinstance(data, Response):
             return data
         sql = data.get("sql")
         if not isinstance(sql, str) or not sql.strip():
-            return _error(400, 'give the query as {"sql": "SELECT ..."}')
+            return json_error(400, 'give the query as {"sql": "SELECT ..."}')
         parameters = data.get("parameters") or {}
         if not isinstance(parameters, dict):
-            return _error(400, '"parameters" must be an object')
+            return json_error(400, '"parameters" must be an object')
         try:
             result = store.read_only(sql, parameters)
         except ReadOnlyViolation as exc:
-            return _error(403, str(exc))
+            return json_error(403, str(exc))
         except StoreError as exc:
-            return _error(422, str(exc))
+            return json_error(422, str(exc))
         return _Json({"columns": list(result.columns), "rows": [list(r) for r in result.rows]})
 
     return Starlette(

@@ -14,7 +14,6 @@ bearer token is UNAUTHENTICATED. gzip request compression is handled by gRPC.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import math
 import time
@@ -29,26 +28,18 @@ from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from agentaudit.collector.errors import Backpressure, BindError, CollectorError
+from agentaudit.collector.http_auth import bearer_ok
 from agentaudit.collector.metrics import Histogram
 from agentaudit.collector.pipeline import Accepted
 from agentaudit.collector.spans import SpanRecord, decode_export_request
 
-__all__ = ["MAX_MESSAGE_BYTES", "GrpcReceiver", "bearer_ok", "retry_status_details"]
+__all__ = ["MAX_MESSAGE_BYTES", "GrpcReceiver", "retry_status_details"]
 
 log = logging.getLogger(__name__)
 
 Accept = Callable[[list[SpanRecord]], "Accepted | None"]
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
-
-
-def bearer_ok(header: str | None, token: str | None) -> bool:
-    """True when no token is required, or ``header`` is ``Bearer <token>``."""
-    if token is None:
-        return True
-    if not header or not header.startswith("Bearer "):
-        return False
-    return hmac.compare_digest(header[len("Bearer ") :].encode(), token.encode())
 
 
 def retry_status_details(message: str, retry_after: float) -> bytes:

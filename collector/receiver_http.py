@@ -43,9 +43,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from agentaudit.collector.errors import Backpressure
+from agentaudit.collector.http_auth import bearer_ok
 from agentaudit.collector.metrics import Histogram
 from agentaudit.collector.pipeline import Accepted
-from agentaudit.collector.receiver_grpc import MAX_MESSAGE_BYTES, bearer_ok
+from agentaudit.collector.receiver_grpc import MAX_MESSAGE_BYTES
 from agentaudit.collector.spans import SpanRecord, decode_export_request
 
 __all__ = ["PayloadError", "PayloadTooLarge", "build_otlp_http_app", "gunzip", "parse_json_request"]

@@ -25,8 +25,6 @@ token set, anyone who can reach the port could otherwise mint.
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 from typing import Any, Final
 
@@ -36,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agentaudit.broker import Broker, BrokerError, MintRefused
+from agentaudit.collector.http_auth import bearer_token, json_error, read_json_object, token_matches
 from agentaudit.collector.quarantine import NotQuarantined
 from agentaudit.collector.revocation.model import TARGETS
 from agentaudit.collector.revocation.service import RevocationService
@@ -53,21 +52,6 @@ NEEDS_AGENT: Final = "this endpoint needs the agent token (AGENTAUDIT_TOKEN) or 
 NO_STORE: Final = {"Cache-Control": "no-store"}
 
 
-def _error(status: int, message: str, **extra: Any) -> Response:
-    return JSONResponse({"error": message, **extra}, status_code=status)
-
-
-def _bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return (token.strip() or None) if scheme.lower() == "bearer" else None
-
-
-def _same(presented: str | None, expected: str | None) -> bool:
-    if presented is None or expected is None:
-        return False
-    return hmac.compare_digest(presented.encode(), expected.encode())
-
-
 def _text(data: dict[str, Any], key: str) -> str:
     """The string field ``key`` ("" when absent or not a string: the service refuses it)."""
     value = data.get(key)
@@ -76,23 +60,6 @@ def _text(data: dict[str, Any], key: str) -> str:
 
 def _strings(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-
-async def _json_body(request: Request, *, optional: bool = False) -> dict[str, Any] | Response:
-    body = await request.body()
-    if optional and not body:
-        return {}
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        return _error(415, "send the request body as application/json")
-    if len(body) > MAX_BODY_BYTES:
-        return _error(413, f"request body larger than {MAX_BODY_BYTES} bytes")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "request body is not valid JSON")
-    if not isinstance(data, dict):
-        return _error(400, "request body must be a JSON object")
-    return data
 
 
 class _RevocationApi:
@@ -112,10 +79,10 @@ class _RevocationApi:
     # -- authentication -------------------------------------------------------------
 
     def principal(self, request: Request) -> str | None:
-        token = _bearer(request)
-        if self.open_mode or _same(token, self.admin_token):
+        token = bearer_token(request.headers.get("authorization"))
+        if self.open_mode or token_matches(token, self.admin_token):
             return RESPONDER
-        if _same(token, self.agent_token):
+        if token_matches(token, self.agent_token):
             return AGENT
         return None
 
@@ -137,7 +104,7 @@ class _RevocationApi:
         except StoreError:
             log.exception("could not record the refused attempt")
             recorded = None
-        return _error(
+        return json_error(
             403,
             "agents may not revoke or release; this attempt has been recorded",
             recorded=recorded,
@@ -151,7 +118,7 @@ class _RevocationApi:
             return None
         if who == AGENT:
             return await self.refuse_agent(request, action, target, target_id)
-        return _error(401, NEEDS_ADMIN)
+        return json_error(401, NEEDS_ADMIN)
 
     def agent_gate(self, request: Request, *, strict: bool) -> Response | None:
         """None when the caller may use an agent endpoint; ``strict`` needs a token."""
@@ -160,14 +127,14 @@ class _RevocationApi:
         if self.agent_token is None:
             if not strict:
                 return None
-            return _error(403, "minting needs AGENTAUDIT_TOKEN to be configured")
-        return _error(401, NEEDS_AGENT)
+            return json_error(403, "minting needs AGENTAUDIT_TOKEN to be configured")
+        return json_error(401, NEEDS_AGENT)
 
     # -- responder endpoints --------------------------------------------------------
 
     async def revoke(self, request: Request) -> Response:
         if self.principal(request) == AGENT:  # record what the agent tried, even if malformed
-            attempted = await _json_body(request)
+            attempted = await read_json_object(request, max_bytes=MAX_BODY_BYTES)
             attempted = attempted if isinstance(attempted, dict) else {}
             return await self.refuse_agent(
                 request, "revoke", _text(attempted, "target"), _text(attempted, "id")
@@ -175,16 +142,16 @@ class _RevocationApi:
         refused = await self.responder_gate(request, "revoke", "", "")
         if refused is not None:
             return refused
-        data = await _json_body(request)
+        data = await read_json_object(request, max_bytes=MAX_BODY_BYTES)
         if isinstance(data, Response):
             return data
         if data.get("target") not in TARGETS:
-            return _error(400, f'"target" must be one of {", ".join(TARGETS)}')
+            return json_error(400, f'"target" must be one of {", ".join(TARGETS)}')
         trigger = data.get("trigger")
         if trigger is not None and not (
             isinstance(trigger, dict) and all(isinstance(v, str) for v in trigger.values())
         ):
-            return _error(400, '"trigger" must be {"trace_id": "...", "span_id": "..."}')
+            return json_error(400, '"trigger" must be {"trace_id": "...", "span_id": "..."}')
         try:
             outcome = await run_in_threadpool(
                 self.service.revoke,
@@ -195,9 +162,9 @@ class _RevocationApi:
                 trigger=trigger,
             )
         except ValueError as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         except StoreError as exc:
-            return _error(503, f"the revocation could not be recorded: {exc}")
+            return json_error(503, f"the revocation could not be recorded: {exc}")
         return JSONResponse(outcome.to_json())
 
     async def get_revocation(self, request: Request) -> Response:
@@ -207,7 +174,7 @@ class _RevocationApi:
             return refused
         record = await run_in_threadpool(self.service.get, revocation_id)
         if record is None:
-            return _error(404, f"no revocation {revocation_id}")
+            return json_error(404, f"no revocation {revocation_id}")
         return JSONResponse(record.to_json())
 
     async def retry(self, request: Request) -> Response:
@@ -218,11 +185,11 @@ class _RevocationApi:
         try:
             outcome = await run_in_threadpool(self.service.retry, revocation_id)
         except LookupError as exc:
-            return _error(404, str(exc.args[0]))
+            return json_error(404, str(exc.args[0]))
         except ValueError as exc:
-            return _error(409, str(exc))
+            return json_error(409, str(exc))
         except StoreError as exc:
-            return _error(503, f"the retry could not be recorded: {exc}")
+            return json_error(503, f"the retry could not be recorded: {exc}")
         return JSONResponse(outcome.to_json())
 
     async def release(self, request: Request) -> Response:
@@ -230,7 +197,7 @@ class _RevocationApi:
         refused = await self.responder_gate(request, "release", "agent", agent)
         if refused is not None:
             return refused
-        data = await _json_body(request, optional=True)
+        data = await read_json_object(request, max_bytes=MAX_BODY_BYTES, optional=True)
         if isinstance(data, Response):
             return data
         for name in ("reason", "requested_by"):
@@ -243,11 +210,11 @@ class _RevocationApi:
                 requested_by=_text(data, "requested_by"),
             )
         except NotQuarantined as exc:
-            return _error(404, str(exc.args[0]))
+            return json_error(404, str(exc.args[0]))
         except ValueError as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         except StoreError as exc:
-            return _error(503, f"the release could not be recorded: {exc}")
+            return json_error(503, f"the release could not be recorded: {exc}")
         return JSONResponse(outcome.to_json())
 
     # -- agent endpoints ------------------------------------------------------------
@@ -260,7 +227,7 @@ class _RevocationApi:
         agent = request.query_params.get("agent")
         if agent is None:
             if self.principal(request) != RESPONDER:
-                return _error(400, "agents read their own state: GET /v1/quarantine?agent=<id>")
+                return json_error(400, "agents read their own state: GET /v1/quarantine?agent=<id>")
             return JSONResponse({"quarantined": [s.to_json() for s in registry.active()]})
         state = registry.state(agent)
         answer: dict[str, Any] = (
@@ -286,25 +253,25 @@ class _RevocationApi:
         if gate is not None:
             return gate
         if self.broker is None:
-            return _error(404, "the credential broker is not enabled in this process")
-        data = await _json_body(request)
+            return json_error(404, "the credential broker is not enabled in this process")
+        data = await read_json_object(request, max_bytes=MAX_BODY_BYTES)
         if isinstance(data, Response):
             return data
         agent = _text(data, "agent")
         if agent and self.service.quarantine.is_quarantined(agent):
-            return _error(
+            return json_error(
                 403, f"agent {agent} is quarantined; no credential issued", reason="quarantined"
             )
         resource, scopes, ttl = data.get("resource"), data.get("scopes"), data.get("ttl")
         if scopes is not None and not _strings(scopes):
-            return _error(400, '"scopes" must be a list of strings')
+            return json_error(400, '"scopes" must be a list of strings')
         if not isinstance(resource, str) and not _strings(resource):
-            return _error(400, '"resource" must be a string or a list of strings')
+            return json_error(400, '"resource" must be a string or a list of strings')
         if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int)):
-            return _error(400, '"ttl" must be an integer number of seconds')
+            return json_error(400, '"ttl" must be an integer number of seconds')
         session = data.get("session")
         if session is not None and not isinstance(session, str):
-            return _error(400, '"session" must be a string')
+            return json_error(400, '"session" must be a string')
         try:
             credential = self.broker.mint(
                 user=_text(data, "user"),
@@ -316,9 +283,9 @@ class _RevocationApi:
                 ttl=ttl,
             )
         except MintRefused as exc:
-            return _error(403, str(exc), reason=exc.reason)
+            return json_error(403, str(exc), reason=exc.reason)
         except BrokerError as exc:
-            return _error(400, str(exc))
+            return json_error(400, str(exc))
         claims = credential.claims
         body = {
             "token": credential.token,
@@ -337,12 +304,12 @@ class _RevocationApi:
         if gate is not None:
             return gate
         if self.broker is None:
-            return _error(404, "the credential broker is not enabled in this process")
+            return json_error(404, "the credential broker is not enabled in this process")
         return JSONResponse(self.broker.denylist.snapshot().to_json(), headers=NO_STORE)
 
     async def jwks(self, request: Request) -> Response:
         if self.broker is None:
-            return _error(404, "the credential broker is not enabled in this process")
+            return json_error(404, "the credential broker is not enabled in this process")
         return JSONResponse(self.broker.jwks())
 
     def routes(self) -> list[Route]:
