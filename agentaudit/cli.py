@@ -240,6 +240,7 @@ def _with_demo_webhook(config: Config, url: str, secret: str) -> Config:
 
 def _serve(config: Config, *, dashboard: bool, demo: bool) -> int:
     from agentaudit.collector.app import Collector
+    from agentaudit.collector.gc_tuning import tune_gc
 
     receiver = None
     if demo:
@@ -255,6 +256,7 @@ def _serve(config: Config, *, dashboard: bool, demo: bool) -> int:
         if receiver is not None:
             receiver.stop()
         raise
+    tune_gc()
     demo_process = None
     try:
         assert collector.grpc is not None

@@ -72,6 +72,12 @@ class _MapBuilder:
             self.values += _strings(attributes.values())
         self.offsets.append(len(self.keys))
 
+    def add_strings(self, attributes: Mapping[str, str]) -> None:
+        """Add a map whose values are strings already."""
+        self.keys += attributes
+        self.values += attributes.values()
+        self.offsets.append(len(self.keys))
+
     def array(self, kind: pa.DataType = _STR_MAP) -> pa.Array:
         return pa.MapArray.from_arrays(
             pa.array(self.offsets, pa.int32()),
@@ -93,16 +99,33 @@ def _list_of_maps(groups: Sequence[Sequence[Mapping[str, Any]]], kind: pa.DataTy
     )
 
 
-def traces_table(spans: Sequence[SpanRecord]) -> pa.Table:
-    """The ``otel_traces`` rows of ``spans`` as one Arrow table."""
+def _empty_lists(count: int, kind: pa.DataType) -> pa.Array:
+    """``count`` empty lists of ``kind`` (spans without events or links: the usual case)."""
+    offsets = pa.repeat(pa.scalar(0, pa.int32()), count + 1)
+    return pa.ListArray.from_arrays(offsets, pa.array([], kind.value_type), type=kind)
+
+
+def traces_table(
+    spans: Sequence[SpanRecord],
+    *,
+    attribute_strings: Sequence[Mapping[str, str]] | None = None,
+) -> pa.Table:
+    """The ``otel_traces`` rows of ``spans`` as one Arrow table.
+
+    ``attribute_strings``: ``normalise.string_map`` of each span's attributes, when the
+    caller has them already (the writer shares them with ``tool_calls``).
+    """
     resources = _MapBuilder()
     attributes = _MapBuilder()
     service: dict[int, str] = {}
     services = []
-    for span in spans:
+    for number, span in enumerate(spans):
         resource = span.resource_attributes
         resources.add(resource, shared=True)
-        attributes.add(span.attributes)
+        if attribute_strings is None:
+            attributes.add(span.attributes)
+        else:
+            attributes.add_strings(attribute_strings[number])
         name = service.get(id(resource))
         if name is None:
             value = resource.get(A.SERVICE_NAME)
@@ -110,6 +133,7 @@ def traces_table(spans: Sequence[SpanRecord]) -> pa.Table:
         services.append(name)
     events = [span.events for span in spans]
     links = [span.links for span in spans]
+    empty = {"Events": not any(events), "Links": not any(links)}
     columns: dict[str, Any] = {
         "Timestamp": [s.start_ns for s in spans],
         "TraceId": [s.trace_id for s in spans],
@@ -139,6 +163,8 @@ def traces_table(spans: Sequence[SpanRecord]) -> pa.Table:
         values = columns[field.name]
         if isinstance(values, pa.Array):
             arrays.append(values)
+        elif empty.get(field.name.partition(".")[0]):
+            arrays.append(_empty_lists(len(spans), field.type))
         elif pa.types.is_list(field.type) and pa.types.is_map(field.type.value_type):
             arrays.append(_list_of_maps(values, field.type))
         else:

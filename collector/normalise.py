@@ -26,15 +26,31 @@ from agentaudit.collector.spans import AttributeValue, SpanRecord
 from agentaudit.schema import attributes as A
 from agentaudit.schema import peers as P
 
-__all__ = ["is_tool_call", "stringify", "tool_call_row", "trace_row"]
+__all__ = ["is_tool_call", "string_map", "stringify", "tool_call_row", "trace_row"]
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
 STATUS_BLOCKED = "blocked"
 
 
+def _json_leaf(value: Any) -> str:
+    """Bytes nested in arrays/maps read as hex, like top-level bytes (not ``b'..'``)."""
+    return value.hex() if isinstance(value, bytes) else str(value)
+
+
+# One encoder for every call (json.dumps with arguments builds a new one each time).
+_encode_json = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=_json_leaf
+).encode
+
+
 def stringify(value: AttributeValue) -> str:
     """The string form of an attribute value for a ``Map(String, String)`` column."""
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is list or kind is dict:
+        return _encode_json(value)
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -43,16 +59,14 @@ def stringify(value: AttributeValue) -> str:
         return value.hex()
     if isinstance(value, int | float):
         return str(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_leaf)
-
-
-def _json_leaf(value: Any) -> str:
-    """Bytes nested in arrays/maps read as hex, like top-level bytes (not ``b'..'``)."""
-    return value.hex() if isinstance(value, bytes) else str(value)
+    return _encode_json(value)
 
 
 def string_map(attributes: Mapping[str, AttributeValue]) -> dict[str, str]:
-    return {key: stringify(value) for key, value in attributes.items()}
+    """Every attribute value as text (see :func:`stringify`)."""
+    return {
+        key: value if type(value) is str else stringify(value) for key, value in attributes.items()
+    }
 
 
 def _text(attributes: Mapping[str, AttributeValue], key: str) -> str:
@@ -269,8 +283,19 @@ def trace_row(span: SpanRecord) -> dict[str, Any]:
     }
 
 
-def tool_call_row(span: SpanRecord, *, received_ns: int) -> dict[str, Any]:
-    """The ``tool_calls`` row of a tool-call span (see :func:`is_tool_call`)."""
+def tool_call_row(
+    span: SpanRecord,
+    *,
+    received_ns: int,
+    attribute_strings: dict[str, str] | None = None,
+    resource_strings: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The ``tool_calls`` row of a tool-call span (see :func:`is_tool_call`).
+
+    ``attribute_strings``/``resource_strings``: ``string_map`` of the span's attributes
+    and resource attributes when the caller already has them (the writer shares them
+    with ``otel_traces`` and across a resource's spans); computed here otherwise.
+    """
     attrs = span.attributes
     agent_name = _first(attrs, _AGENT_NAME_KEYS)
     agent_id = _text(attrs, A.GEN_AI_AGENT_ID) or agent_name
@@ -310,8 +335,10 @@ def tool_call_row(span: SpanRecord, *, received_ns: int) -> dict[str, Any]:
         "decision": _text(attrs, A.DECISION) or A.DECISION_ALLOWED,
         "status": _status(span),
         "error_type": _error_type(span),
-        "attributes": string_map(attrs),
-        "resource_attributes": string_map(span.resource_attributes),
+        "attributes": string_map(attrs) if attribute_strings is None else attribute_strings,
+        "resource_attributes": (
+            string_map(span.resource_attributes) if resource_strings is None else resource_strings
+        ),
         "redactions": dict(span.redactions),
         "received_at": received_ns,
         "batch_id": "",

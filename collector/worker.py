@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 def main(argv: list[str] | None = None) -> int:
     from agentaudit.collector.app import CollectorOptions
+    from agentaudit.collector.gc_tuning import tune_gc
     from agentaudit.collector.http_server import HttpServer
     from agentaudit.collector.pipeline import Pipeline
     from agentaudit.collector.receiver_grpc import GrpcReceiver
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     grpc_receiver.start()
     http.start()
+    tune_gc()
     print("ready", flush=True)
     while not stop.wait(0.5):
         pass

@@ -48,7 +48,7 @@ from agentaudit.collector.arrow_batches import TOOL_CALLS
 from agentaudit.collector.chain import AuditChain
 from agentaudit.collector.columnar import rows_table, traces_table
 from agentaudit.collector.metrics import CollectorMetrics
-from agentaudit.collector.normalise import is_tool_call, tool_call_row
+from agentaudit.collector.normalise import is_tool_call, string_map, tool_call_row
 from agentaudit.collector.span_codec import encode_spans
 from agentaudit.collector.spans import SpanRecord
 from agentaudit.collector.store import Store, StoreUnavailable
@@ -299,11 +299,22 @@ class Writer:
         self, spans: list[tuple[int, SpanRecord]]
     ) -> tuple[str, pa.Table, pa.Table | None, int]:
         batch_id = batch_id_of(span for _, span in spans)
-        traces = traces_table([span for _, span in spans])
+        strings = [string_map(span.attributes) for _, span in spans]
+        traces = traces_table([span for _, span in spans], attribute_strings=strings)
+        resources: dict[int, tuple[object, dict[str, str]]] = {}  # one map per resource
         calls = []
-        for received, span in spans:
+        for (received, span), attribute_strings in zip(spans, strings, strict=True):
             if is_tool_call(span):
-                row = tool_call_row(span, received_ns=received)
+                resource = span.resource_attributes
+                cached = resources.get(id(resource))
+                if cached is None or cached[0] is not resource:
+                    cached = resources[id(resource)] = (resource, string_map(resource))
+                row = tool_call_row(
+                    span,
+                    received_ns=received,
+                    attribute_strings=attribute_strings,
+                    resource_strings=cached[1],
+                )
                 row["batch_id"] = batch_id
                 calls.append(row)
         return batch_id, traces, rows_table(TOOL_CALLS, calls) if calls else None, len(calls)

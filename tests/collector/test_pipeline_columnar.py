@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import given, settings
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 from agentaudit.collector.arrow_batches import OTEL_TRACES, TOOL_CALLS, to_arrow
 from agentaudit.collector.columnar import rows_table, traces_table
-from agentaudit.collector.normalise import tool_call_row, trace_row
+from agentaudit.collector.normalise import string_map, stringify, tool_call_row, trace_row
 from agentaudit.collector.spans import SpanEvent, SpanLink, SpanRecord
 from tests.conftest import SpanFactory
 
@@ -76,3 +77,35 @@ def test_contract_spans(make_span: SpanFactory) -> None:
     assert traces_table(spans).equals(to_arrow(OTEL_TRACES, [trace_row(s) for s in spans]))
     rows = [tool_call_row(s, received_ns=5) for s in spans]
     assert rows_table(TOOL_CALLS, rows).equals(to_arrow(TOOL_CALLS, rows))
+
+
+@settings(max_examples=100, deadline=None)
+@given(_spans())
+def test_shared_attribute_strings_give_the_same_tables(spans: list[SpanRecord]) -> None:
+    strings = [string_map(s.attributes) for s in spans]
+    shared = traces_table(spans, attribute_strings=strings)
+    assert shared.equals(to_arrow(OTEL_TRACES, [trace_row(s) for s in spans]))
+    for span, attribute_strings in zip(spans, strings, strict=True):
+        resource_strings = string_map(span.resource_attributes)
+        assert tool_call_row(
+            span,
+            received_ns=5,
+            attribute_strings=attribute_strings,
+            resource_strings=resource_strings,
+        ) == tool_call_row(span, received_ns=5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_values)
+def test_stringify_of_nested_values_is_compact_json(value: Any) -> None:
+    expected = (
+        json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_hex)
+        if isinstance(value, list | dict)
+        else None
+    )
+    if expected is not None:
+        assert stringify(value) == expected
+
+
+def _hex(value: Any) -> str:
+    return value.hex() if isinstance(value, bytes) else str(value)
