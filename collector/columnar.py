@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
@@ -172,11 +173,24 @@ def traces_table(
     return pa.Table.from_arrays(arrays, schema=OTEL_TRACES)
 
 
-def rows_table(schema: pa.Schema, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """Like ``arrow_batches.to_arrow``, with map columns built from flat arrays."""
+def rows_table(
+    schema: pa.Schema,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    columns: Mapping[str, pa.Array] | None = None,
+) -> pa.Table:
+    """Like ``arrow_batches.to_arrow``, with map columns built from flat arrays.
+
+    ``columns``: arrays the caller already built, equal to what the rows hold there
+    (the writer takes the attribute maps of its tool calls from ``otel_traces``).
+    """
     arrays = []
     for field in schema:
-        values = [row[field.name] for row in rows]
+        given = columns.get(field.name) if columns else None
+        if given is not None:
+            arrays.append(given)
+            continue
+        values = list(map(itemgetter(field.name), rows))
         kind = field.type
         if pa.types.is_map(kind) and all(isinstance(v, dict) for v in values):
             builder = _MapBuilder()

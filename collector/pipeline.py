@@ -80,11 +80,13 @@ def _problem(span: SpanRecord, limits: Limits) -> str | None:
         return "too_many_attributes"
     if len(span.events) > limits.max_events:
         return "too_many_events"
+    most = limits.max_value_bytes
     for value in span.attributes.values():
-        if (
-            not isinstance(value, bool | int | float)
-            and _value_size(value) > limits.max_value_bytes
-        ):
+        kind = type(value)
+        if kind is str or kind is bytes:  # the common case, without the recursive walk
+            if len(value) > most:
+                return "value_too_large"
+        elif not isinstance(value, bool | int | float) and _value_size(value) > most:
             return "value_too_large"
     if span.start_ns >= 1 << 63 or span.end_ns >= 1 << 63:
         return "invalid_timestamp"

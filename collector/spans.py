@@ -75,6 +75,8 @@ class SpanRecord:
 def any_value(value: Any) -> AttributeValue:
     """Convert an OTLP ``AnyValue`` message to a Python value."""
     which = value.WhichOneof("value")
+    if which == "string_value":  # the common case first
+        return value.string_value
     if which is None:
         return ""
     if which == "array_value":
@@ -85,6 +87,8 @@ def any_value(value: Any) -> AttributeValue:
 
 
 def _attributes(key_values: Any) -> dict[str, AttributeValue]:
+    if not key_values:
+        return {}
     return {kv.key: any_value(kv.value) for kv in key_values}
 
 

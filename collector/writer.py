@@ -303,8 +303,12 @@ class Writer:
         traces = traces_table([span for _, span in spans], attribute_strings=strings)
         resources: dict[int, tuple[object, dict[str, str]]] = {}  # one map per resource
         calls = []
-        for (received, span), attribute_strings in zip(spans, strings, strict=True):
+        positions = []
+        for position, ((received, span), attribute_strings) in enumerate(
+            zip(spans, strings, strict=True)
+        ):
             if is_tool_call(span):
+                positions.append(position)
                 resource = span.resource_attributes
                 cached = resources.get(id(resource))
                 if cached is None or cached[0] is not resource:
@@ -317,7 +321,17 @@ class Writer:
                 )
                 row["batch_id"] = batch_id
                 calls.append(row)
-        return batch_id, traces, rows_table(TOOL_CALLS, calls) if calls else None, len(calls)
+        if not calls:
+            return batch_id, traces, None, 0
+        # The same string maps as otel_traces' columns: taken from there, not rebuilt.
+        shared = {"attributes": "SpanAttributes", "resource_attributes": "ResourceAttributes"}
+        every = len(positions) == len(spans)
+        taken = pa.array(positions, pa.int32())
+        columns = {}
+        for name, source in shared.items():
+            column = traces.column(source).combine_chunks()
+            columns[name] = column if every else column.take(taken)
+        return batch_id, traces, rows_table(TOOL_CALLS, calls, columns=columns), len(calls)
 
     def _build(
         self, spans: list[tuple[int, SpanRecord]]

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentaudit.collector.arrow_batches import OTEL_TRACES, TOOL_CALLS, to_arrow
 from agentaudit.collector.columnar import rows_table, traces_table
-from agentaudit.collector.normalise import string_map, stringify, tool_call_row, trace_row
+from agentaudit.collector.normalise import (
+    is_tool_call,
+    string_map,
+    stringify,
+    tool_call_row,
+    trace_row,
+)
 from agentaudit.collector.spans import SpanEvent, SpanLink, SpanRecord
+from agentaudit.collector.writer import Writer
+from agentaudit.schema import attributes as A
 from tests.conftest import SpanFactory
 
 _scalars = (
@@ -109,3 +117,28 @@ def test_stringify_of_nested_values_is_compact_json(value: Any) -> None:
 
 def _hex(value: Any) -> str:
     return value.hex() if isinstance(value, bytes) else str(value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_spans(), st.lists(st.booleans(), min_size=6, max_size=6))
+def test_the_writers_tables_equal_the_row_wise_tables(
+    spans: list[SpanRecord], calls: list[bool]
+) -> None:
+    for span, call in zip(spans, calls, strict=False):  # a mix of tool calls and other spans
+        if call:
+            span.attributes[A.GEN_AI_OPERATION_NAME] = A.OPERATION_EXECUTE_TOOL
+        else:
+            span.attributes.pop(A.GEN_AI_OPERATION_NAME, None)
+            span.name = "chat"
+    received = [(7, span) for span in spans]
+    batch_id, traces, tool_calls, count = Writer._tables(cast(Writer, None), received)
+    assert traces.equals(to_arrow(OTEL_TRACES, [trace_row(s) for s in spans]))
+    rows = [tool_call_row(s, received_ns=7) for s in spans if is_tool_call(s)]
+    for row in rows:
+        row["batch_id"] = batch_id
+    assert count == len(rows)
+    if rows:
+        assert tool_calls is not None
+        assert tool_calls.equals(to_arrow(TOOL_CALLS, rows))
+    else:
+        assert tool_calls is None
