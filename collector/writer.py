@@ -199,6 +199,9 @@ class Writer:
     # -- lifecycle -----------------------------------------------------------------
 
     def start(self) -> None:
+        # pyarrow imports pandas on its first pa.array() call (~0.5 s): pay it at start-up,
+        # not in the first batch.
+        pa.array([0])
         self._thread = threading.Thread(target=self._run, name="agentaudit-writer", daemon=True)
         self._thread.start()
 
