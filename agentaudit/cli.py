@@ -240,7 +240,7 @@ def _with_demo_webhook(config: Config, url: str, secret: str) -> Config:
 
 def _serve(config: Config, *, dashboard: bool, demo: bool) -> int:
     from agentaudit.collector.app import Collector
-    from agentaudit.collector.gc_tuning import tune_gc
+    from agentaudit.collector.tuning import tune_process
 
     receiver = None
     if demo:
@@ -256,7 +256,7 @@ def _serve(config: Config, *, dashboard: bool, demo: bool) -> int:
         if receiver is not None:
             receiver.stop()
         raise
-    tune_gc()
+    tune_process()
     demo_process = None
     try:
         assert collector.grpc is not None
