@@ -134,7 +134,6 @@ def traces_table(
         services.append(name)
     events = [span.events for span in spans]
     links = [span.links for span in spans]
-    empty = {"Events": not any(events), "Links": not any(links)}
     columns: dict[str, Any] = {
         "Timestamp": [s.start_ns for s in spans],
         "TraceId": [s.trace_id for s in spans],
@@ -151,21 +150,23 @@ def traces_table(
         "Duration": [s.duration_ns for s in spans],
         "StatusCode": [s.status_code for s in spans],
         "StatusMessage": [s.status_message for s in spans],
-        "Events.Timestamp": [[e.time_ns for e in group] for group in events],
-        "Events.Name": [[e.name for e in group] for group in events],
-        "Events.Attributes": [[e.attributes for e in group] for group in events],
-        "Links.TraceId": [[link.trace_id for link in group] for group in links],
-        "Links.SpanId": [[link.span_id for link in group] for group in links],
-        "Links.TraceState": [[link.trace_state for link in group] for group in links],
-        "Links.Attributes": [[link.attributes for link in group] for group in links],
     }
+    if any(events):  # else the Events.* columns are empty lists (the usual case)
+        columns["Events.Timestamp"] = [[e.time_ns for e in group] for group in events]
+        columns["Events.Name"] = [[e.name for e in group] for group in events]
+        columns["Events.Attributes"] = [[e.attributes for e in group] for group in events]
+    if any(links):
+        columns["Links.TraceId"] = [[link.trace_id for link in group] for group in links]
+        columns["Links.SpanId"] = [[link.span_id for link in group] for group in links]
+        columns["Links.TraceState"] = [[link.trace_state for link in group] for group in links]
+        columns["Links.Attributes"] = [[link.attributes for link in group] for group in links]
     arrays = []
     for field in OTEL_TRACES:
-        values = columns[field.name]
-        if isinstance(values, pa.Array):
-            arrays.append(values)
-        elif empty.get(field.name.partition(".")[0]):
+        values = columns.get(field.name)
+        if values is None:
             arrays.append(_empty_lists(len(spans), field.type))
+        elif isinstance(values, pa.Array):
+            arrays.append(values)
         elif pa.types.is_list(field.type) and pa.types.is_map(field.type.value_type):
             arrays.append(_list_of_maps(values, field.type))
         else:
