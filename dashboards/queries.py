@@ -261,56 +261,68 @@ _BASELINE_WHERE: Final = (
 _IN_WINDOW: Final = "ts >= {since:DateTime64(9, 'UTC')}"
 
 
+def _window_vs_baseline(
+    store: Store,
+    agent: str,
+    window: TimeRange,
+    baseline_days: int,
+    *,
+    key: str,
+    source: str = "agentaudit.tool_calls",
+    tail: str,
+) -> pd.DataFrame:
+    """Calls of ``agent`` per ``key``: in the window, and in the baseline before it.
+
+    ``key``, ``source`` and ``tail`` are fixed SQL from this module, never user input.
+    """
+    sql = (
+        f"SELECT {key}, countIf({_IN_WINDOW}) AS window_calls, "
+        f"countIf(NOT ({_IN_WINDOW})) AS baseline_calls "
+        f"FROM {source} WHERE {_BASELINE_WHERE} {tail}"
+    )
+    return _query(store, sql, _agent_params(agent, window, baseline_days))
+
+
 def agent_tool_mix(
     store: Store, agent: str, window: TimeRange, baseline_days: int = 30
 ) -> pd.DataFrame:
     """Per tool: calls in the window and in the baseline before it."""
-    sql = (
-        f"SELECT tool_name, countIf({_IN_WINDOW}) AS window_calls, "
-        f"countIf(NOT ({_IN_WINDOW})) AS baseline_calls "
-        f"FROM agentaudit.tool_calls WHERE {_BASELINE_WHERE} "
-        "GROUP BY tool_name ORDER BY window_calls DESC, baseline_calls DESC LIMIT 200"
-    )
-    return _query(store, sql, _agent_params(agent, window, baseline_days))
+    return _window_vs_baseline(
+        store, agent, window, baseline_days, key="tool_name",
+        tail="GROUP BY tool_name ORDER BY window_calls DESC, baseline_calls DESC LIMIT 200",
+    )  # fmt: skip
 
 
 def agent_cadence(
     store: Store, agent: str, window: TimeRange, baseline_days: int = 30
 ) -> pd.DataFrame:
     """Calls per hour of day (UTC), window vs. baseline, as a share of each period."""
-    sql = (
-        f"SELECT toHour(ts) AS hour, countIf({_IN_WINDOW}) AS window_calls, "
-        f"countIf(NOT ({_IN_WINDOW})) AS baseline_calls "
-        f"FROM agentaudit.tool_calls WHERE {_BASELINE_WHERE} GROUP BY hour ORDER BY hour"
-    )
-    return _query(store, sql, _agent_params(agent, window, baseline_days))
+    return _window_vs_baseline(
+        store, agent, window, baseline_days, key="toHour(ts) AS hour",
+        tail="GROUP BY hour ORDER BY hour",
+    )  # fmt: skip
 
 
 def agent_resources(
     store: Store, agent: str, window: TimeRange, baseline_days: int = 30
 ) -> pd.DataFrame:
     """Resources touched in the window, with how often they were touched before it."""
-    sql = (
-        f"SELECT resource, countIf({_IN_WINDOW}) AS window_calls, "
-        f"countIf(NOT ({_IN_WINDOW})) AS baseline_calls "
-        f"FROM agentaudit.tool_calls ARRAY JOIN resource_ids AS resource "
-        f"WHERE {_BASELINE_WHERE} GROUP BY resource HAVING window_calls > 0 "
-        "ORDER BY window_calls DESC LIMIT 100"
-    )
-    return _query(store, sql, _agent_params(agent, window, baseline_days))
+    return _window_vs_baseline(
+        store, agent, window, baseline_days, key="resource",
+        source="agentaudit.tool_calls ARRAY JOIN resource_ids AS resource",
+        tail="GROUP BY resource HAVING window_calls > 0 ORDER BY window_calls DESC LIMIT 100",
+    )  # fmt: skip
 
 
 def agent_scopes(
     store: Store, agent: str, window: TimeRange, baseline_days: int = 30
 ) -> pd.DataFrame:
     """Credential scopes used in the window vs. the baseline."""
-    sql = (
-        f"SELECT scope, countIf({_IN_WINDOW}) AS window_calls, "
-        f"countIf(NOT ({_IN_WINDOW})) AS baseline_calls "
-        f"FROM agentaudit.tool_calls ARRAY JOIN credential_scopes AS scope "
-        f"WHERE {_BASELINE_WHERE} GROUP BY scope ORDER BY window_calls DESC LIMIT 200"
-    )
-    return _query(store, sql, _agent_params(agent, window, baseline_days))
+    return _window_vs_baseline(
+        store, agent, window, baseline_days, key="scope",
+        source="agentaudit.tool_calls ARRAY JOIN credential_scopes AS scope",
+        tail="GROUP BY scope ORDER BY window_calls DESC LIMIT 200",
+    )  # fmt: skip
 
 
 # --- Blast radius -------------------------------------------------------------------
