@@ -28,44 +28,14 @@ from agentaudit.schema import attributes as A
 SPANS = 500
 RUNS = 15
 KEY_ENV = {"AGENTAUDIT_REDACTION_KEY": "bench-key-0123456789abcdef"}
-WORDS = tuple(
-    [
-        "calendar",
-        "meeting",
-        "invite",
-        "schedule",
-        "review",
-        "quarterly",
-        "report",
-        "draft",
-        "summary",
-        "customer",
-        "ticket",
-        "project",
-        "status",
-        "update",
-        "deploy",
-        "service",
-        "region",
-        "cluster",
-        "latency",
-        "budget",
-        "plan",
-        "please",
-        "confirm",
-        "the",
-        "agenda",
-        "for",
-        "tomorrow",
-        "and",
-        "attach",
-        "the",
-        "latest",
-        "figures",
-        "from",
-        "finance",
-    ]
+# fmt: off
+WORDS = (
+    "calendar", "meeting", "invite", "schedule", "review", "quarterly", "report", "draft",
+    "summary", "customer", "ticket", "project", "status", "update", "deploy", "service",
+    "region", "cluster", "latency", "budget", "plan", "please", "confirm", "the", "agenda",
+    "for", "tomorrow", "and", "attach", "the", "latest", "figures", "from", "finance",
 )
+# fmt: on
 
 
 def _text(rng: random.Random, words: int) -> str:
