@@ -117,6 +117,39 @@ class JsonRoot:
         self.parent: JsonRoot | None = None  # the JSON this one is a string inside of
 
 
+JSON_WHITESPACE = b" \t\r\n"
+_LOOKAHEAD = 64
+"""How far past a string's closing quote :func:`inside_string_values` looks for ``:``."""
+
+
+def inside_string_values(text: bytes, matches: list[tuple[int, int, int]]) -> bool:
+    """True when every match lies inside one JSON string *value* of ``text``.
+
+    For text holding JSON with no backslash (no escapes, so every string's content is
+    verbatim between its quotes): a match that starts after an odd number of quotes and
+    contains none lies inside one string. That string must be a value, not an object key
+    (the structural walk renames keys), and must not itself hold JSON (the walk parses
+    that a level deeper). Redacting such matches in place in the raw text gives the
+    leaves the structural walk would give, without parsing; any doubt returns False.
+    """
+    if b"\\" in text:
+        return False
+    for first, last, _ in matches:
+        if text.count(b'"', 0, first) % 2 == 0 or text.find(b'"', first, last) != -1:
+            return False
+        closing = text.find(b'"', last)
+        if closing < 0:
+            return False
+        after = text[closing + 1 : closing + 1 + _LOOKAHEAD].lstrip(JSON_WHITESPACE)
+        if not after or after[:1] == b":":
+            return False
+        opening = text.rfind(b'"', 0, first)
+        leaf_start = text[opening + 1 : first].lstrip(JSON_WHITESPACE)[:1]
+        if leaf_start in (b"{", b"[") or (not leaf_start and text[first : first + 1] in b"{["):
+            return False
+    return True
+
+
 def parse_json(text: str) -> Any:
     """The parsed object/array if ``text`` is a JSON object or array, else None.
 

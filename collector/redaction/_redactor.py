@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import accumulate
@@ -42,6 +43,7 @@ from agentaudit.collector.redaction._batch import (
     Batch,
     JsonRoot,
     add_scalar,
+    inside_string_values,
     is_digest,
     parse_json,
     trigger_pattern,
@@ -73,6 +75,7 @@ MAX_MATCHES_PER_VALUE = 1_000
 KEY_CACHE_SIZE = 8_192
 SEPARATOR = "\n"
 _ESCAPE = r"\\[u/]"
+_INLINE_SAFE_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 
 _DROP = object()
 _UNKNOWN = object()
@@ -106,6 +109,13 @@ class Redactor:
         sets.append("default")
         origins.append("escape trigger")
         self._compiled.append(compile_re2(_ESCAPE, "escape trigger"))
+        self._triggers = frozenset(range(len(self._content), len(patterns)))
+        # Rules whose replacement can be written into raw JSON text as is.
+        self._inline = frozenset(
+            i
+            for i, r in enumerate(self._content)
+            if r.action != "drop" and _INLINE_SAFE_NAME.fullmatch(r.name)
+        )
         self._allow_patterns = [compile_re2(p, "allow pattern") for p in policy.allow_patterns]
         self.engine: Engine = make_engine(engine or policy.engine, patterns, sets, origins)
         self._key_cache: dict[str, Rule | object | None] = {}
@@ -369,6 +379,8 @@ class Redactor:
             start = starts[slot]
             end = starts[slot + 1] - 1 if slot + 1 < len(starts) else len(buf)
             container, key, _, counter, candidate = batch.ref(slot)
+            if candidate and self._redact_inline(batch, slot, buf, start, end, patterns):
+                continue
             if candidate:  # a top-level string that matched something: JSON?
                 parsed = parse_json(batch.texts[slot])
                 if parsed is TOO_DEEP:
@@ -379,6 +391,26 @@ class Redactor:
                     continue
             matches = self._matches(buf, start, end, patterns)
             self._write(batch, slot, buf[start:end], matches)
+
+    def _redact_inline(  # noqa: PLR0917 - positional on the per-value hot path
+        self, batch: Batch, slot: int, buf: bytes, start: int, end: int, patterns: set[int]
+    ) -> bool:
+        """Redact JSON text in place when every match is inside a string value.
+
+        The common case (an email in tool arguments) then needs no parse, walk and
+        re-serialisation; see :func:`inside_string_values` for why the result equals
+        the structural walk's. False (nothing written) sends the slot down that walk.
+        """
+        value = buf[start:end]
+        if not patterns.isdisjoint(self._triggers) or value.lstrip()[:1] not in (b"{", b"["):
+            return False
+        matches = self._matches(buf, start, end, patterns)
+        if not self._inline.issuperset(m[2] for m in matches):
+            return False
+        if not inside_string_values(value, matches):
+            return False
+        self._write(batch, slot, value, matches)
+        return True
 
     def _structure_phase(self, structures: list[tuple[Any, dict[str, int]]]) -> None:
         """Walk nested values and parsed JSON; JSON inside their strings, MAX_JSON_NESTING deep.

@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from agentaudit.collector.redaction import Redactor, available_engines
@@ -80,3 +80,41 @@ def test_inserted_secrets_never_survive(
     assert record.redactions, rule
     if in_json:
         json.loads(record.attributes["a"])
+
+
+sample_texts = st.sampled_from([text for _, text, _ in SAMPLES])
+leaf_with_secrets = st.one_of(
+    benign_text,
+    st.tuples(benign_text, sample_texts, benign_text).map(" ".join),
+    st.integers(10**8, 10**17),
+)
+documents_with_secrets = st.recursive(
+    leaf_with_secrets,
+    lambda children: st.one_of(
+        st.lists(children, min_size=1, max_size=4),
+        st.dictionaries(st.one_of(words, sample_texts), children, min_size=1, max_size=4),
+    ),
+    max_leaves=12,
+).filter(lambda doc: isinstance(doc, dict | list))
+
+
+@pytest.mark.parametrize("engine", list(REDACTORS))
+@SETTINGS
+@given(document=documents_with_secrets, indent=st.sampled_from([None, 1]))
+@example(document={"n": 4111111111111111, "to": "ann@example.com"}, indent=None)  # card: a number
+@example(document={"body": "hi\nann@example.com"}, indent=None)  # an escape before the match
+@example(document={"ids": "[4111111111111111]"}, indent=None)  # JSON inside a string value
+@example(document={"ann@example.com": "x", "hmac:email:0": 1}, indent=1)  # a key
+@example(document=["ann@example.com", {"k": "bob@example.com "}], indent=1)
+def test_json_text_is_redacted_like_the_same_structure(
+    engine: str, document: Any, indent: int | None
+) -> None:
+    """Arguments sent as JSON text end up as the native structure redacted field by field.
+
+    Holds whichever way the text is redacted (in place, or parsed and walked).
+    """
+    text = json.dumps(document, ensure_ascii=False, indent=indent)
+    as_text, as_structure = span({"a": text}), span({"a": json.loads(text)})
+    REDACTORS[engine].redact([as_text, as_structure])
+    assert json.loads(as_text.attributes["a"]) == as_structure.attributes["a"]
+    assert as_text.redactions == as_structure.redactions
