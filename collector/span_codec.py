@@ -1,23 +1,29 @@
 """A compact, exact serialisation of :class:`SpanRecord` batches for the write-ahead log.
 
 The WAL stores decoded, *redacted* spans (never raw payloads), so replaying it rebuilds
-exactly the spans that were acknowledged. The format is JSON (C-accelerated in both
-directions, no pickle): one object ``{"r": [resource attribute maps], "s": [spans]}``,
-each span a fixed-order array; spans of one resource share one map.
+exactly the spans that were acknowledged. The document is one object
+``{"r": [resource attribute maps], "s": [spans]}``, each span a fixed-order array;
+spans of one resource share one map. The first byte of a payload names its encoding:
 
-Invariant: ``decode(encode(spans)) == spans`` for every span the decoder can produce,
-including ``bytes`` attribute values and map keys beginning with NUL. JSON has no bytes
-type, so a bytes value becomes ``{"\\u0000b": "<hex>"}``; the first byte of the
-payload says how tags must be read back:
+* ``M`` the document in :mod:`marshal` format (version 4): the WAL's format. C in both
+  directions, several times faster than JSON, and exact for every value the decoders
+  produce (bytes, NUL-prefixed keys, big ints, NaN) without tagging. Never pickle:
+  loading marshal data builds plain values and runs no code. It is not meant for
+  hostile input, which is why each WAL record is CRC-checked before it is decoded.
+* ``J``, ``B``, ``E`` JSON (``text=True``: the dead-letter file, one record per line,
+  readable with any tool). JSON has no bytes type, so a bytes value becomes
+  ``{"\\u0000b": "<hex>"}``: ``J`` has no bytes anywhere (the common case), ``B`` has
+  bytes tags and no map key beginning with NUL, ``E`` is escaped (map keys beginning
+  with NUL were prefixed with one more NUL).
 
-* ``J`` plain JSON (no bytes anywhere; the common case);
-* ``B`` bytes tags present, no map key begins with NUL;
-* ``E`` escaped: map keys beginning with NUL were prefixed with one more NUL.
+Invariant: ``decode(encode(spans)) == spans`` for every span the decoder can produce, in
+either encoding; payloads written by earlier versions (JSON in the WAL) still decode.
 """
 
 from __future__ import annotations
 
 import json
+import marshal
 from typing import Any
 
 from agentaudit.collector.spans import SpanEvent, SpanLink, SpanRecord
@@ -26,7 +32,8 @@ __all__ = ["CodecError", "decode_spans", "encode_spans"]
 
 _TAG = "\x00b"
 _TAG_JSON = '"\\u0000b"'
-_PLAIN, _BYTES, _ESCAPED = b"J", b"B", b"E"
+_PLAIN, _BYTES, _ESCAPED, _MARSHAL = b"J", b"B", b"E", b"M"
+MARSHAL_VERSION = 4
 
 
 class CodecError(ValueError):
@@ -80,9 +87,11 @@ def _escape(value: Any) -> Any:
     return value
 
 
-def encode_spans(spans: list[SpanRecord]) -> bytes:
-    """Serialise ``spans`` (see the module docstring for the format)."""
+def encode_spans(spans: list[SpanRecord], *, text: bool = False) -> bytes:
+    """Serialise ``spans``: marshal, or JSON text (no newline) with ``text=True``."""
     document = _document(spans)
+    if not text:
+        return _MARSHAL + marshal.dumps(document, MARSHAL_VERSION)
     tagged = 0
 
     def tag_bytes(value: Any) -> Any:
@@ -92,11 +101,11 @@ def encode_spans(spans: list[SpanRecord]) -> bytes:
             return {_TAG: value.hex()}
         raise TypeError(f"cannot store a {type(value).__name__} attribute value in the WAL")
 
-    text = json.dumps(document, default=tag_bytes, separators=(",", ":"))
+    encoded = json.dumps(document, default=tag_bytes, separators=(",", ":"))
     if not tagged:
-        return _PLAIN + text.encode()
-    if text.count(_TAG_JSON) == tagged:  # no other string spells the tag
-        return _BYTES + text.encode()
+        return _PLAIN + encoded.encode()
+    if encoded.count(_TAG_JSON) == tagged:  # no other string spells the tag
+        return _BYTES + encoded.encode()
     return _ESCAPED + json.dumps(_escape(document), separators=(",", ":")).encode()
 
 
@@ -124,6 +133,8 @@ def decode_spans(payload: bytes) -> list[SpanRecord]:
             document = json.loads(body, object_hook=_untag)
         elif mode == _ESCAPED:
             document = json.loads(body, object_hook=_unescape)
+        elif mode == _MARSHAL:
+            document = marshal.loads(body)  # noqa: S302 - our CRC-checked WAL records
         else:
             raise CodecError(f"unknown WAL payload format {mode!r}")
         resources = document["r"]
@@ -151,5 +162,5 @@ def decode_spans(payload: bytes) -> list[SpanRecord]:
         ]
     except CodecError:
         raise
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, EOFError) as exc:
         raise CodecError(f"corrupt WAL payload: {exc}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any
 
 __all__ = [
@@ -87,9 +88,21 @@ def any_value(value: Any) -> AttributeValue:
 
 
 def _attributes(key_values: Any) -> dict[str, AttributeValue]:
+    """The attributes as a dict; keys interned, string values without a call.
+
+    Interned keys are one object per name across a request: their hashes are computed
+    once, and the WAL's marshal encoding stores each name once and then refers to it.
+    """
     if not key_values:
         return {}
-    return {kv.key: any_value(kv.value) for kv in key_values}
+    attributes = {}
+    for kv in key_values:
+        value = kv.value
+        which = value.WhichOneof("value")
+        attributes[intern(kv.key)] = (
+            value.string_value if which == "string_value" else any_value(value)
+        )
+    return attributes
 
 
 MAX_TIME_NS = 2**63 - 1

@@ -370,7 +370,7 @@ class Writer:
         if self._dead_letter_path is None:
             return
         with self._dead_letter_path.open("ab") as handle:
-            handle.write(encode_spans([span]) + b"\n")
+            handle.write(encode_spans([span], text=True) + b"\n")
             handle.flush()
             os.fsync(handle.fileno())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from tests.conftest import SpanFactory
 # -- codec ---------------------------------------------------------------------------
 
 
-def test_codec_round_trips_every_field(make_span: SpanFactory) -> None:
+@pytest.mark.parametrize("text", [False, True], ids=["marshal", "json"])
+def test_codec_round_trips_every_field(make_span: SpanFactory, text: bool) -> None:
     resource = {"service.name": "svc", "blob": b"\x00\xff"}
     span = make_span(
         parent_span_id="ab" * 8,
@@ -35,12 +37,13 @@ def test_codec_round_trips_every_field(make_span: SpanFactory) -> None:
         redactions={"email": 2},
     )
     other = make_span(resource_attributes=resource)
-    decoded = decode_spans(encode_spans([span, other]))
+    decoded = decode_spans(encode_spans([span, other], text=text))
     assert decoded == [span, other]
     assert decoded[0].resource_attributes is decoded[1].resource_attributes
 
 
-def test_codec_keeps_bytes_and_nul_keys_apart(make_span: SpanFactory) -> None:
+@pytest.mark.parametrize("text", [False, True], ids=["marshal", "json"])
+def test_codec_keeps_bytes_and_nul_keys_apart(make_span: SpanFactory, text: bool) -> None:
     tricky = {
         "bytes": b"\x01\x02",
         "looks_like_tag": {"\x00b": "0102"},
@@ -49,11 +52,14 @@ def test_codec_keeps_bytes_and_nul_keys_apart(make_span: SpanFactory) -> None:
         "nested": [b"", {"k": b"\xff"}],
     }
     span = make_span(attributes=tricky)
-    assert decode_spans(encode_spans([span])) == [span]
+    assert decode_spans(encode_spans([span], text=text)) == [span]
 
 
 def test_codec_refuses_garbage() -> None:
-    for payload in (b"", b"X{}", b"J{", b'J{"r":[],"s":[[1]]}', b"J[]"):
+    truncated = encode_spans([SpanRecord("1" * 32, "2" * 16, "n", 1, 2)])[:-3]
+    wrong_shape = b"M" + marshal.dumps({"r": [], "s": [[1]]})
+    garbage = (b"", b"X{}", b"J{", b'J{"r":[],"s":[[1]]}', b"J[]", b"M", b"M\xff\x00")
+    for payload in (*garbage, truncated, wrong_shape, b"M" + marshal.dumps(3)):
         with pytest.raises(CodecError):
             decode_spans(payload)
 
@@ -75,10 +81,17 @@ _values = st.recursive(
 
 
 @settings(max_examples=200, deadline=None)
-@given(attributes=st.dictionaries(st.text(max_size=8), _values, max_size=6))
-def test_codec_round_trips_any_attribute_values(attributes: dict[str, Any]) -> None:
+@given(attributes=st.dictionaries(st.text(max_size=8), _values, max_size=6), text=st.booleans())
+def test_codec_round_trips_any_attribute_values(attributes: dict[str, Any], text: bool) -> None:
     span = SpanRecord("1" * 32, "2" * 16, "n", 1, 2, attributes=attributes)
-    assert decode_spans(encode_spans([span])) == [span]
+    assert decode_spans(encode_spans([span], text=text)) == [span]
+
+
+def test_codec_reads_records_written_as_json(make_span: SpanFactory) -> None:
+    """A WAL written by an earlier version (JSON payloads) still replays."""
+    span = make_span(attributes={"k": "v", "b": b"\x00"})
+    assert encode_spans([span]).startswith(b"M")
+    assert decode_spans(encode_spans([span], text=True)) == [span]
 
 
 # -- the log -------------------------------------------------------------------------
