@@ -1,10 +1,13 @@
 """The batch writer: durable spans in, Arrow inserts into the store out.
 
 Seam: the pipeline hands it spans with :meth:`Writer.enqueue` (already in the WAL, with
-its LSN, when a WAL is attached); a background thread groups them into batches
-(``batch_rows`` spans or ``batch_seconds`` of waiting, whichever comes first) and
-inserts each batch into ``otel_traces`` and, for tool calls, ``tool_calls``, then
-appends an audit-chain link.
+its LSN, when a WAL is attached). Two background threads form a pipeline: the builder
+groups spans into batches (``batch_rows`` spans or ``batch_seconds`` of waiting,
+whichever comes first) and converts each into Arrow tables (Python work, holding the
+GIL); the inserter stores each converted batch into ``otel_traces`` and, for tool
+calls, ``tool_calls``, then appends an audit-chain link (ClickHouse work, the GIL
+released). So the next batch is converted while the previous one is being stored, and
+at most three batches are in memory (building, waiting, storing).
 
 Invariants:
 
@@ -23,6 +26,8 @@ Invariants:
   again. A span that cannot be turned into rows at all (a normaliser bug, a value no
   column can hold) is appended to the ``dead_letter`` file (one span-codec record per
   line, redacted like the WAL) and counted, so one bad span cannot block the writer.
+* Batches are stored one at a time, in the order they were taken: at most one batch
+  is ``inflight``, and its chain link follows the previous batch's.
 * :meth:`Writer.stop` returns after everything enqueued before it was written, or
   after its timeout.
 """
@@ -33,6 +38,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import queue
 import threading
 import time
 import uuid
@@ -53,6 +59,7 @@ from agentaudit.collector.span_codec import encode_spans
 from agentaudit.collector.spans import SpanRecord
 from agentaudit.collector.store import Store, StoreUnavailable
 from agentaudit.collector.wal import Checkpoint, Position, WalEntry
+from agentaudit.config import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_SECONDS
 
 __all__ = ["WalLike", "Writer", "WriterStats", "batch_id_of"]
 
@@ -105,6 +112,18 @@ class _Entry:
 
 
 _Slice = tuple[_Entry, int, int]
+_Tables = tuple[str, pa.Table, "pa.Table | None", int]
+"""(batch id, otel_traces table, tool_calls table or None, number of tool calls)."""
+
+
+@dataclass
+class _Prepared:
+    """A batch taken from the queue and converted, waiting to be stored."""
+
+    slices: list[_Slice]
+    end: Position  # where the batch ends in the WAL
+    tables: _Tables | None  # None: nothing to insert, only the position to commit
+    started: float
 
 
 class _Stopped(Exception):
@@ -118,8 +137,8 @@ class Writer:
         self,
         store: Store,
         *,
-        batch_rows: int = 5000,
-        batch_seconds: float = 0.2,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        batch_seconds: float = DEFAULT_BATCH_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         wal: WalLike | None = None,
         chain: AuditChain | None = None,
@@ -128,7 +147,9 @@ class Writer:
     ) -> None:
         self._store = store
         self._dead_letter_path = dead_letter
-        self._held: tuple[list[_Slice], Position] | None = None
+        self._held_slices: tuple[list[_Slice], Position] | None = None  # build failed
+        self._held_batch: _Prepared | None = None  # store failed (flush only)
+        self._ready: queue.Queue[_Prepared | None] = queue.Queue(maxsize=1)
         self._batch_rows = batch_rows
         self._batch_seconds = batch_seconds
         self._clock = clock
@@ -140,8 +161,9 @@ class Writer:
         self._cond = threading.Condition()
         self._stopping = False
         self._abandon = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._checkpoint = wal.checkpoint if wal else Checkpoint(chain_id=uuid.uuid4().hex)
+        self._taken_until = self._checkpoint.committed  # where the builder has taken to
         self._replay_until: Position | None = None
         self.stats = WriterStats()
         if wal is not None:
@@ -202,11 +224,15 @@ class Writer:
         # pyarrow imports pandas on its first pa.array() call (~0.5 s): pay it at start-up,
         # not in the first batch.
         pa.array([0])
-        self._thread = threading.Thread(target=self._run, name="agentaudit-writer", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._build_loop, name="agentaudit-writer", daemon=True),
+            threading.Thread(target=self._store_loop, name="agentaudit-inserter", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float | None = 30.0) -> None:
-        """Write everything queued so far, then stop the thread.
+        """Write everything queued so far, then stop the threads.
 
         After ``timeout`` seconds the writer gives up (a store that stays down): the
         unwritten spans remain in the WAL and are replayed on the next start.
@@ -214,40 +240,89 @@ class Writer:
         with self._cond:
             self._stopping = True
             self._cond.notify()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                self._abandon = True
-                log.warning(
-                    "writer stopped with %d spans unwritten (kept in the WAL)", self._queued
-                )
-                self._thread.join(MAX_BACKOFF_SECONDS + 1)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in self._threads):
+            self._abandon = True
+            log.warning("writer stopped with %d spans unwritten (kept in the WAL)", self._queued)
+            for thread in self._threads:
+                thread.join(MAX_BACKOFF_SECONDS + 1)
 
     def flush(self) -> None:
         """Write everything queued so far on the calling thread (used when not started)."""
-        while self._entries or self._held is not None:
-            self._write_next()
+        while self._entries or self._held_slices is not None or self._held_batch is not None:
+            held, self._held_batch = self._held_batch, None
+            prepared = held if held is not None else self._prepare()
+            if prepared is None:
+                continue
+            try:
+                self._store_batch(prepared)
+            except BaseException:
+                self._held_batch = prepared  # never skip a batch: the next attempt is the same
+                raise
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                deadline = self._clock() + self._batch_seconds
-                while not self._stopping and self._queued < self._batch_rows:
-                    remaining = deadline - self._clock()
-                    if remaining <= 0:
+    def _build_loop(self) -> None:
+        """Take and convert batches; hand them to the inserter in order."""
+        try:
+            while True:
+                with self._cond:
+                    deadline = self._clock() + self._batch_seconds
+                    while not self._stopping and self._queued < self._batch_rows:
+                        remaining = deadline - self._clock()
+                        if remaining <= 0:
+                            break
+                        self._cond.wait(remaining)
+                    idle = not self._entries and self._held_slices is None
+                    if (self._stopping and idle) or self._abandon:
                         break
-                    self._cond.wait(remaining)
-                idle = not self._entries and self._held is None
-                if (self._stopping and idle) or self._abandon:
-                    return
-            if self._entries or self._held is not None:
+                if not self._entries and self._held_slices is None:
+                    continue
                 try:
-                    if not self._write_next():
-                        time.sleep(0.002)  # queued spans not synced yet: do not spin
+                    prepared = self._prepare()
+                except Exception:  # a bug must not silently stop the writer
+                    log.exception("converting a batch failed; retrying in 1s")
+                    time.sleep(1.0)
+                    continue
+                if prepared is None:
+                    time.sleep(0.002)  # queued spans not synced yet: do not spin
+                    continue
+                self._hand_over(prepared)
+            self._hand_over(None)  # the inserter stops after what it was given
+        except _Stopped:
+            return
+
+    def _hand_over(self, prepared: _Prepared | None) -> None:
+        while True:
+            if self._abandon:
+                raise _Stopped
+            try:
+                self._ready.put(prepared, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _store_loop(self) -> None:
+        """Store converted batches one at a time, in order, until told to stop."""
+        while True:
+            try:
+                prepared = self._ready.get(timeout=0.1)
+            except queue.Empty:
+                if self._abandon:
+                    return
+                continue
+            if prepared is None:
+                return
+            while True:  # never skip a batch: retry the same one until it is stored
+                try:
+                    self._store_batch(prepared)
+                    break
                 except _Stopped:
                     return
                 except Exception:  # a bug must not silently stop the writer
                     log.exception("writing a batch failed; retrying in 1s")
+                    if self._abandon:
+                        return
                     time.sleep(1.0)
 
     # -- batching ------------------------------------------------------------------
@@ -257,7 +332,7 @@ class Writer:
         until, self._replay_until = self._replay_until, None
         slices: list[_Slice] = []
         count = 0
-        end = self._checkpoint.committed
+        end = self._taken_until
         synced = self._wal.synced_lsn if self._wal is not None else None
         with self._cond:
             while self._entries:
@@ -287,20 +362,23 @@ class Writer:
                         break
         return slices, end
 
-    def _write_next(self) -> bool:
-        """Write the next batch; False when there was nothing ready to write."""
-        held, self._held = self._held, None
+    def _prepare(self) -> _Prepared | None:
+        """Take the next batch and convert it; None when nothing was ready to take."""
+        held, self._held_slices = self._held_slices, None
         slices, end = held if held is not None else self._take()
+        if not slices and end == self._taken_until:
+            return None
+        started = time.perf_counter()
         try:
-            self._write_batch(slices, end)
+            spans = [(e.received_ns, span) for e, a, b in slices for span in e.spans[a:b]]
+            tables = self._build(spans) if spans else None
         except BaseException:
-            self._held = (slices, end)  # never skip a batch: the next attempt is the same one
+            self._held_slices = (slices, end)  # the next attempt converts the same batch
             raise
-        return bool(slices)
+        self._taken_until = end
+        return _Prepared(slices, end, tables, started)
 
-    def _tables(
-        self, spans: list[tuple[int, SpanRecord]]
-    ) -> tuple[str, pa.Table, pa.Table | None, int]:
+    def _tables(self, spans: list[tuple[int, SpanRecord]]) -> _Tables:
         batch_id = batch_id_of(span for _, span in spans)
         strings = [string_map(span.attributes) for _, span in spans]
         traces = traces_table([span for _, span in spans], attribute_strings=strings)
@@ -336,9 +414,7 @@ class Writer:
             columns[name] = column if every else column.take(taken)
         return batch_id, traces, rows_table(TOOL_CALLS, calls, columns=columns), len(calls)
 
-    def _build(
-        self, spans: list[tuple[int, SpanRecord]]
-    ) -> tuple[str, pa.Table, pa.Table | None, int] | None:
+    def _build(self, spans: list[tuple[int, SpanRecord]]) -> _Tables | None:
         """The batch's tables; spans that cannot become rows go to the dead-letter file.
 
         Deterministic (the same spans fail the same way), so a replay forms the same batch.
@@ -374,15 +450,14 @@ class Writer:
             handle.flush()
             os.fsync(handle.fileno())
 
-    def _write_batch(self, slices: list[_Slice], end: Position) -> None:
-        started = time.perf_counter()
-        spans = [(e.received_ns, span) for e, a, b in slices for span in e.spans[a:b]]
-        built = self._build(spans) if spans else None
-        if built is None:
+    def _store_batch(self, prepared: _Prepared) -> None:
+        """Insert a converted batch and its chain link, then commit its WAL position."""
+        end = prepared.end
+        if prepared.tables is None:
             if end != self._checkpoint.committed:
                 self._retry(lambda: self._commit(end, None))
             return
-        batch_id, traces, calls_table, calls = built
+        batch_id, traces, calls_table, calls = prepared.tables
         if self._wal is not None:
             self._retry(lambda: self._save(dataclasses.replace(self._checkpoint, inflight=end)))
         link = self._retry(lambda: self._insert(batch_id, traces, calls_table))
@@ -394,7 +469,7 @@ class Writer:
             self._metrics.written.inc(traces.num_rows, "otel_traces")
             self._metrics.written.inc(calls, "tool_calls")
             self._metrics.batches.inc()
-            self._metrics.batch_seconds.observe(time.perf_counter() - started)
+            self._metrics.batch_seconds.observe(time.perf_counter() - prepared.started)
 
     def _insert(
         self, batch_id: str, traces: pa.Table, calls: pa.Table | None

@@ -14,6 +14,7 @@ from typing import Any, cast
 import pytest
 
 from agentaudit.collector.arrow_batches import OTEL_TRACES, TOOL_CALLS, to_arrow
+from agentaudit.collector.chain import AuditChain, verify_chain
 from agentaudit.collector.normalise import tool_call_row, trace_row
 from agentaudit.collector.spans import SpanEvent, SpanLink, SpanRecord
 from agentaudit.collector.store import Store, StoreUnavailable
@@ -281,6 +282,59 @@ def test_background_writer_retries(store: Store, make_span: SpanFactory) -> None
         writer.stop()
     assert writer.stats.store_errors == 2
     assert count(store, TOOL_CALLS_TABLE) == 7
+
+
+class GatedStore:
+    """A real store whose ``otel_traces`` inserts wait until the test opens the gate."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.gate = threading.Event()
+        self.inserting = threading.Event()
+
+    def insert_arrow(self, table: str, data: Any, *, dedup_token: str | None = None) -> None:
+        if table == OTEL_TRACES_TABLE:
+            self.inserting.set()
+            self.gate.wait(30)
+        self._store.insert_arrow(table, data, dedup_token=dedup_token)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def test_next_batches_are_converted_while_one_is_stored(
+    store: Store, make_span: SpanFactory
+) -> None:
+    gated = cast(Store, GatedStore(store))
+    writer = Writer(gated, batch_rows=5, batch_seconds=0.05, chain=AuditChain(gated))
+    writer.start()
+    try:
+        writer.enqueue([make_span() for _ in range(15)])
+        assert cast(GatedStore, gated).inserting.wait(10)  # batch 1 is being stored...
+        wait_until(lambda: writer.pending == 0)  # ...while batches 2 and 3 were taken
+        assert writer.stats.batches_written == 0
+        cast(GatedStore, gated).gate.set()
+        wait_until(lambda: writer.stats.spans_written == 15)
+    finally:
+        cast(GatedStore, gated).gate.set()
+        writer.stop()
+    assert writer.stats.batches_written == 3
+    links = store.query("SELECT seq FROM agentaudit.audit_chain ORDER BY seq").rows
+    assert links == [(1,), (2,), (3,)]
+    assert verify_chain(store) == []  # each link follows the batch stored before it
+
+
+def test_stop_gives_up_on_a_store_that_stays_down(store: Store, make_span: SpanFactory) -> None:
+    gated = GatedStore(store)
+    writer = Writer(cast(Store, gated), batch_rows=5, batch_seconds=0.05)
+    writer.start()
+    writer.enqueue([make_span() for _ in range(15)])
+    assert gated.inserting.wait(10)
+    started = time.monotonic()
+    writer.stop(timeout=0.5)
+    gated.gate.set()
+    assert time.monotonic() - started < 15
+    assert writer.stats.batches_written <= 1  # the rest stays queued (in the WAL, with one)
 
 
 # --- lifecycle -------------------------------------------------------------------------
