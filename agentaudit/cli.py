@@ -78,7 +78,8 @@ def _add_server_flags(parser: argparse.ArgumentParser, *, dashboard: bool) -> No
     )
     parser.add_argument(
         "--workers", type=int, metavar="N",
-        help="receive/decode/redact in N processes (SO_REUSEPORT, one WAL each; default 1)",
+        help="N > 1: receive/decode/redact in N worker processes (SO_REUSEPORT, one WAL "
+        "each) while this process only stores; default 1",
     )  # fmt: skip
     parser.add_argument(
         "--wal-max-bytes", type=int, metavar="N",
@@ -259,21 +260,19 @@ def _serve(config: Config, *, dashboard: bool, demo: bool) -> int:
     tune_process()
     demo_process = None
     try:
-        assert collector.grpc is not None
-        assert collector.http is not None
         assert collector.admin is not None
         scheme = "https" if collector.options.tls_cert else "http"
         print(
             f"agentaudit: store {config.clickhouse_url}\n"
-            f"  OTLP/gRPC  {config.host}:{collector.grpc.port}\n"
-            f"  OTLP/HTTP  {scheme}://{config.host}:{collector.http.port}/v1/traces\n"
+            f"  OTLP/gRPC  {config.host}:{collector.grpc_port}\n"
+            f"  OTLP/HTTP  {scheme}://{config.host}:{collector.http_port}/v1/traces\n"
             f"  admin API  {scheme}://{config.host}:{collector.admin.port}",
             flush=True,
         )
         if receiver is not None:
             print(f"  alerts     {receiver.url} (demo webhook receiver)", flush=True)
         if demo:
-            demo_process = _start_demo(collector.grpc.port, collector.admin.port)
+            demo_process = _start_demo(collector.grpc_port, collector.admin.port)
         if dashboard:
             from agentaudit.dashboards import register_store
             from agentaudit.dashboards.server import serve

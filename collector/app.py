@@ -5,9 +5,12 @@ migrations, open the WAL (and lock its directory) and load what it holds that th
 does not, start the writer (which replays that first), bind every listener (so a busy
 port fails before anything serves), then start serving.
 
-With ``workers > 1`` the receivers bind with SO_REUSEPORT and the extra worker
-processes (:mod:`~agentaudit.collector.worker`) are started last, each followed by a
+With ``workers > 1`` this process receives nothing: it holds the OTLP ports (bound
+with SO_REUSEPORT, not listening) and starts that many worker processes
+(:mod:`~agentaudit.collector.worker`) that listen on them, each followed by a
 :class:`~agentaudit.collector.wal_follower.WalFollower` and a writer of its own here.
+Converting and storing batches then has this process's interpreter (its GIL) to
+itself. A worker WAL directory left by an earlier run with more workers is drained too.
 
 Stop order is the reverse, and it is what makes a clean shutdown (SIGTERM) lose
 nothing: receivers stop accepting first (in-flight exports finish and are
@@ -23,7 +26,9 @@ import functools
 import json
 import logging
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -40,7 +45,7 @@ from starlette.routing import Route
 from agentaudit.collector.admin_api import build_admin_app
 from agentaudit.collector.chain import AuditChain
 from agentaudit.collector.errors import CollectorError
-from agentaudit.collector.http_server import HttpServer
+from agentaudit.collector.http_server import HttpServer, bind_socket
 from agentaudit.collector.metrics import CONTENT_TYPE, CollectorMetrics
 from agentaudit.collector.migrations import apply_migrations
 from agentaudit.collector.pipeline import Pipeline
@@ -72,15 +77,22 @@ def _spawn(number: int, argv: list[str], env: dict[str, str]) -> subprocess.Pope
 
 @dataclass
 class _Worker:
-    """A receive-only worker process and the follower/writer draining its WAL."""
+    """A receive-only worker process and the follower/writer draining its WAL.
+
+    ``process`` is None for the WAL of a worker an earlier run had and this one has not:
+    it is drained and nothing more.
+    """
 
     number: int
     argv: list[str]
     env: dict[str, str]
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[str] | None
     follower: WalFollower
     writer: Writer
     restarts: int = 0
+
+
+_WORKER_DIR = re.compile(r"worker-(\d+)")
 
 
 log = logging.getLogger(__name__)
@@ -207,14 +219,32 @@ class Collector:
         self.http: HttpServer | None = None
         self.admin: HttpServer | None = None
         self.workers: list[_Worker] = []
+        self._held_ports: list[socket.socket] = []
         self.revocation: RevocationPath | None = None
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self._drained = 0
         self.started_at = 0.0
 
     @property
     def spans_received(self) -> int:
-        return self.pipeline.spans_received if self.pipeline else 0
+        """Spans this process received, plus those drained from its workers' WALs."""
+        own = self.pipeline.spans_received if self.pipeline else 0
+        return own + self._drained
+
+    @property
+    def grpc_port(self) -> int:
+        """The OTLP/gRPC port (served here, or by the workers)."""
+        if self.grpc is not None:
+            return self.grpc.port
+        return int(self._held_ports[0].getsockname()[1])
+
+    @property
+    def http_port(self) -> int:
+        """The OTLP/HTTP port (served here, or by the workers)."""
+        if self.http is not None:
+            return self.http.port
+        return int(self._held_ports[1].getsockname()[1])
 
     def accept(self, spans: list[SpanRecord]) -> None:
         """Feed spans through the pipeline (validate, redact, WAL, writer)."""
@@ -231,9 +261,9 @@ class Collector:
             "pending": writer.pending if writer else 0,
             "store_errors": writer.stats.store_errors if writer else 0,
             "wal_bytes": self.wal.bytes if self.wal else 0,
-            "workers": 1 + len(self.workers),
+            "workers": len(self._running_workers()),
             "pending_in_workers": sum(w.writer.pending for w in self.workers),
-            "worker_pids": [w.process.pid for w in self.workers],
+            "worker_pids": [w.process.pid for w in self.workers if w.process is not None],
             "worker_restarts": sum(w.restarts for w in self.workers),
         }
 
@@ -332,36 +362,15 @@ class Collector:
                 max_pending_spans=options.max_pending_spans,
             )
             self._register_gauges()
-            self.grpc = GrpcReceiver(
-                functools.partial(self.pipeline.accept, protocol="grpc"),
-                host=config.host,
-                port=config.grpc_port,
-                token=config.token,
-                max_message_bytes=options.max_request_bytes,
-                tls_cert=options.tls_cert,
-                tls_key=options.tls_key,
-                latency=self.metrics.export_seconds,
-                reuse_port=options.workers > 1,
-            )
-            self.http = HttpServer(
-                build_otlp_http_app(
-                    functools.partial(self.pipeline.accept, protocol="http"),
-                    token=config.token,
-                    max_bytes=options.max_request_bytes,
-                    latency=self.metrics.export_seconds,
-                    reject=self.pipeline.reject,
-                ),
-                host=config.host,
-                port=config.http_port,
-                what="OTLP/HTTP",
-                flag="--http-port",
-                tls_cert=options.tls_cert,
-                tls_key=options.tls_key,
-                reuse_port=options.workers > 1,
-            )
+            if options.workers > 1:
+                self._hold_ports()
+            else:
+                self._build_receivers(self.pipeline)
             self.admin = self._build_admin(self.store)
-            for number in range(1, options.workers):
-                self.workers.append(self._start_worker(number, self.store))
+            if options.workers > 1:
+                for number in range(1, options.workers + 1):
+                    self.workers.append(self._start_worker(number, self.store))
+            self._drain_leftover_worker_wals(self.store)
         except BaseException:
             self._stop_workers()
             self._close_listeners()
@@ -373,8 +382,9 @@ class Collector:
             raise
         self.started_at = time.time()
         self.writer.start()
-        self.grpc.start()
-        self.http.start()
+        if self.grpc is not None and self.http is not None:
+            self.grpc.start()
+            self.http.start()
         self.admin.start()
         if self.workers:
             self._supervisor = threading.Thread(
@@ -383,12 +393,57 @@ class Collector:
             self._supervisor.start()
         log.info("collector started: %s", self.health())
 
+    def _build_receivers(self, pipeline: Pipeline) -> None:
+        config, options = self.config, self.options
+        self.grpc = GrpcReceiver(
+            functools.partial(pipeline.accept, protocol="grpc"),
+            host=config.host,
+            port=config.grpc_port,
+            token=config.token,
+            max_message_bytes=options.max_request_bytes,
+            tls_cert=options.tls_cert,
+            tls_key=options.tls_key,
+            latency=self.metrics.export_seconds,
+        )
+        self.http = HttpServer(
+            build_otlp_http_app(
+                functools.partial(pipeline.accept, protocol="http"),
+                token=config.token,
+                max_bytes=options.max_request_bytes,
+                latency=self.metrics.export_seconds,
+                reject=pipeline.reject,
+            ),
+            host=config.host,
+            port=config.http_port,
+            what="OTLP/HTTP",
+            flag="--http-port",
+            tls_cert=options.tls_cert,
+            tls_key=options.tls_key,
+        )
+
+    def _hold_ports(self) -> None:
+        """Bind the OTLP ports without listening, for the workers to share (SO_REUSEPORT)."""
+        config = self.config
+        for port, what, flag in (
+            (config.grpc_port, "OTLP/gRPC", "--grpc-port"),
+            (config.http_port, "OTLP/HTTP", "--http-port"),
+        ):
+            self._held_ports.append(
+                bind_socket(config.host, port, what=what, flag=flag, reuse_port=True, listen=False)
+            )
+
+    def _running_workers(self) -> list[_Worker]:
+        """The workers with a process (not the drains of an earlier run's WALs)."""
+        return [w for w in self.workers if w.process is not None]
+
     def _close_listeners(self) -> None:
         if self.grpc is not None:
             self.grpc.stop(0)
         for server in (self.http, self.admin):
             if server is not None:
                 server.close()
+        for held in self._held_ports:
+            held.close()
 
     def stop(self) -> None:
         """Stop receiving, drain the writer into the store, close everything."""
@@ -397,6 +452,8 @@ class Collector:
         if self.http is not None:
             self.http.stop()
         self._stop_workers()
+        for held in self._held_ports:
+            held.close()
         if self.writer is not None:
             self.writer.stop()
         if self.wal is not None:
@@ -408,12 +465,11 @@ class Collector:
         self._close_store()
         log.info("collector stopped: %s", self.health())
 
-    def _start_worker(self, number: int, store: Store) -> _Worker:
-        """Spawn receive-only worker ``number``; drain its WAL into ``store`` here."""
-        assert self.grpc is not None
-        assert self.http is not None
-        assert self.config.wal_dir is not None
-        wal_dir = self.config.wal_dir / f"worker-{number}"
+    def _drainer(self, wal_dir: Path, store: Store) -> tuple[WalFollower, Writer]:
+        """A follower of a worker's WAL and the writer that stores what it reads.
+
+        Not started: call :meth:`_start_draining`.
+        """
         follower = WalFollower(wal_dir)
         writer = Writer(
             store,
@@ -424,10 +480,41 @@ class Collector:
             metrics=self.metrics,
             dead_letter=wal_dir / DEAD_LETTER_FILE,
         )
+        return follower, writer
+
+    def _start_draining(self, follower: WalFollower, writer: Writer) -> None:
+        received = self.metrics.received
+
+        def drain(entry: WalEntry) -> None:
+            received.inc(len(entry.spans), "worker")
+            self._drained += len(entry.spans)
+            writer.enqueue_entry(entry)
+
+        writer.start()
+        follower.start(drain)
+
+    def _drain_leftover_worker_wals(self, store: Store) -> None:
+        """Drain the WAL of every worker an earlier run had and this one has not."""
+        if self.config.wal_dir is None or not self.config.wal_dir.is_dir():
+            return
+        running = {w.number for w in self.workers}
+        for path in sorted(self.config.wal_dir.iterdir()):
+            match = _WORKER_DIR.fullmatch(path.name)
+            if match is None or not path.is_dir() or int(match.group(1)) in running:
+                continue
+            follower, writer = self._drainer(path, store)
+            self._start_draining(follower, writer)
+            self.workers.append(_Worker(int(match.group(1)), [], {}, None, follower, writer))
+            log.info("draining %s, left by an earlier run with more workers", path)
+
+    def _start_worker(self, number: int, store: Store) -> _Worker:
+        """Spawn receive-only worker ``number``; drain its WAL into ``store`` here."""
+        assert self.config.wal_dir is not None
+        wal_dir = self.config.wal_dir / f"worker-{number}"
         spec = {
             "host": self.config.host,
-            "grpc_port": self.grpc.port,
-            "http_port": self.http.port,
+            "grpc_port": self.grpc_port,
+            "http_port": self.http_port,
             "wal_dir": str(wal_dir),
             "state_dir": str(self.config.wal_dir.parent),
             "collector": dict(self.config.sections.get("collector", {})),
@@ -438,22 +525,17 @@ class Collector:
         if self.config.token:
             env["AGENTAUDIT_TOKEN"] = self.config.token
         argv = [sys.executable, "-m", "agentaudit.collector.worker", json.dumps(spec)]
-        worker = _Worker(number, argv, env, _spawn(number, argv, env), follower, writer)
-        received = self.metrics.received
-
-        def drain(entry: WalEntry) -> None:
-            received.inc(len(entry.spans), "worker")
-            writer.enqueue_entry(entry)
-
-        writer.start()
-        follower.start(drain)
-        log.info("worker %d (pid %d) receiving, WAL %s", number, worker.process.pid, wal_dir)
-        return worker
+        follower, writer = self._drainer(wal_dir, store)
+        process = _spawn(number, argv, env)
+        self._start_draining(follower, writer)
+        log.info("worker %d (pid %d) receiving, WAL %s", number, process.pid, wal_dir)
+        return _Worker(number, argv, env, process, follower, writer)
 
     def _supervise(self) -> None:
         """Restart a worker that died (its WAL is intact; the follower keeps reading)."""
         while not self._stopping.wait(1.0):
-            for worker in list(self.workers):
+            for worker in self._running_workers():
+                assert worker.process is not None
                 code = worker.process.poll()
                 if code is None or self._stopping.is_set():
                     continue
@@ -469,15 +551,17 @@ class Collector:
         self._stopping.set()
         if self._supervisor is not None:
             self._supervisor.join(10)
-        for worker in self.workers:
+        for worker in self._running_workers():
+            assert worker.process is not None
             if worker.process.poll() is None:
                 worker.process.send_signal(signal.SIGTERM)
         for worker in self.workers:
-            try:
-                worker.process.wait(60)
-            except subprocess.TimeoutExpired:
-                worker.process.kill()
-                worker.process.wait(10)
+            if worker.process is not None:
+                try:
+                    worker.process.wait(60)
+                except subprocess.TimeoutExpired:
+                    worker.process.kill()
+                    worker.process.wait(10)
             worker.follower.stop()
             worker.writer.stop()
         self.workers = []

@@ -24,12 +24,13 @@ log = logging.getLogger(__name__)
 
 
 def bind_socket(
-    host: str, port: int, *, what: str, flag: str, reuse_port: bool = False
+    host: str, port: int, *, what: str, flag: str, reuse_port: bool = False, listen: bool = True
 ) -> socket.socket:
     """A listening TCP socket on ``host:port`` or a BindError naming ``flag``.
 
     ``reuse_port`` sets SO_REUSEPORT, so several worker processes can share the port
-    and the kernel spreads connections over them.
+    and the kernel spreads connections over them. ``listen=False`` only holds the port
+    (and resolves port 0): a bound socket that does not listen is given no connections.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -41,6 +42,8 @@ def bind_socket(
     except OSError:
         sock.close()
         raise BindError(what, host, port, flag) from None
+    if not listen:
+        return sock
     sock.listen(1024)
     sock.set_inheritable(True)
     return sock

@@ -26,10 +26,8 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     collector.start()
-    assert collector.grpc is not None
-    assert collector.http is not None
     assert collector.admin is not None
-    ports = {"grpc": collector.grpc.port, "http": collector.http.port, "api": collector.admin.port}
+    ports = {"grpc": collector.grpc_port, "http": collector.http_port, "api": collector.admin.port}
     print(json.dumps(ports), flush=True)
     while not stop.wait(0.5):
         pass

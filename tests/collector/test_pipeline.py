@@ -261,3 +261,31 @@ def test_an_unstorable_span_goes_to_the_dead_letter_file(
     assert pipeline.metrics.rejected.value("unstorable") == 0  # the writer has no metrics here
     assert verify_chain(store) == []
     assert Wal(tmp_path / "wal").take_replay() == []  # the checkpoint moved past it
+
+
+def test_a_worker_wal_left_by_an_earlier_run_is_drained(
+    store: Store, tmp_path: Path, make_span: SpanFactory
+) -> None:
+    """Run with fewer workers than before: what the missing worker acknowledged lands."""
+    left = Wal(tmp_path / "wal" / "worker-3", shared=True)
+    spans = [make_span() for _ in range(7)]
+    left.append(spans)
+    left.close()
+    config = load_config(
+        {"wal_dir": str(tmp_path / "wal"), "grpc_port": 0, "http_port": 0, "api_port": 0,
+         "batch_seconds": 0.05},
+        environ={},
+    )  # fmt: skip
+    collector = Collector(config, store=store)
+    collector.start()
+    try:
+        _wait(lambda: collector.health()["tool_calls_written"] + _drained(collector) == 7)
+    finally:
+        collector.stop()
+    ids = {row[0] for row in store.query("SELECT span_id FROM agentaudit.tool_calls").rows}
+    assert ids == {span.span_id for span in spans}
+    assert verify_chain(store) == []
+
+
+def _drained(collector: Collector) -> int:
+    return sum(worker.writer.stats.tool_calls_written for worker in collector.workers)
