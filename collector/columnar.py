@@ -12,7 +12,6 @@ compares them); semantics stay in :mod:`~agentaudit.collector.normalise`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
@@ -30,25 +29,8 @@ _STR = pa.string()
 _STR_MAP = pa.map_(pa.string(), pa.string())
 
 
-def _leaf(value: Any) -> str:
-    return value.hex() if isinstance(value, bytes) else str(value)
-
-
-# normalise.stringify's JSON form, with one encoder instead of one per json.dumps call
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_leaf).encode
-
-
-def _string(value: Any) -> str:
-    kind = type(value)
-    if kind is str:
-        return value  # type: ignore[no-any-return]
-    if kind is list or kind is dict:
-        return _encode(value)
-    return stringify(value)
-
-
 def _strings(values: Iterable[Any]) -> list[str]:
-    return [v if type(v) is str else _string(v) for v in values]
+    return [v if type(v) is str else stringify(v) for v in values]
 
 
 class _MapBuilder:

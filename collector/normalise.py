@@ -19,14 +19,21 @@ agentaudit computes, stay empty (``arguments_hash = ''`` tells a peer row from o
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from agentaudit.collector.spans import AttributeValue, SpanRecord
 from agentaudit.schema import attributes as A
 from agentaudit.schema import peers as P
 
-__all__ = ["is_tool_call", "string_map", "stringify", "tool_call_row", "trace_row"]
+__all__ = [
+    "encode_json",
+    "is_tool_call",
+    "string_map",
+    "stringify",
+    "tool_call_row",
+    "trace_row",
+]
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
@@ -38,10 +45,25 @@ def _json_leaf(value: Any) -> str:
     return value.hex() if isinstance(value, bytes) else str(value)
 
 
-# One encoder for every call (json.dumps with arguments builds a new one each time).
-_encode_json = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), default=_json_leaf
-).encode
+def _json_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_leaf)``.
+
+    Built once: ``json.dumps`` with arguments builds a JSONEncoder per call, and
+    ``JSONEncoder.encode`` builds a C encoder per call; this keeps one C encoder (3x
+    faster on the short lists spans carry). Decoded values hold no reference cycles, so
+    it skips the cycle check (a cycle would still end in RecursionError, not a hang).
+    """
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_leaf)
+    make_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if make_c_encoder is None:  # an interpreter without the C accelerator
+        return encoder.encode
+    encode_chunks = make_c_encoder(
+        None, _json_leaf, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    return lambda value: "".join(encode_chunks(value, 0))
+
+
+encode_json = _json_encoder()
 
 
 def stringify(value: AttributeValue) -> str:
@@ -50,7 +72,7 @@ def stringify(value: AttributeValue) -> str:
     if kind is str:
         return value  # type: ignore[no-any-return]
     if kind is list or kind is dict:
-        return _encode_json(value)
+        return encode_json(value)
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -59,7 +81,7 @@ def stringify(value: AttributeValue) -> str:
         return value.hex()
     if isinstance(value, int | float):
         return str(value)
-    return _encode_json(value)
+    return encode_json(value)
 
 
 def string_map(attributes: Mapping[str, AttributeValue]) -> dict[str, str]:

@@ -7,8 +7,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from agentaudit.collector.normalise import is_tool_call, stringify, tool_call_row, trace_row
+from agentaudit.collector.normalise import (
+    encode_json,
+    is_tool_call,
+    stringify,
+    tool_call_row,
+    trace_row,
+)
 from agentaudit.collector.spans import SpanEvent, SpanLink, SpanRecord
 from agentaudit.schema import attributes as A
 
@@ -252,6 +260,24 @@ def test_is_tool_call(name: str, attributes: dict[str, Any], expected: bool) -> 
 )
 def test_stringify(value: Any, expected: str) -> None:
     assert stringify(value) == expected
+
+
+_json_values = st.recursive(
+    st.text() | st.binary(max_size=8) | st.booleans() | st.integers() | st.floats() | st.none(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_json_values)
+def test_encode_json_is_json_dumps(value: Any) -> None:
+    """The prebuilt C encoder writes exactly what json.dumps with the same options does."""
+    expected = json.dumps(
+        value, ensure_ascii=False, separators=(",", ":"),
+        default=lambda v: v.hex() if isinstance(v, bytes) else str(v),
+    )  # fmt: skip
+    assert encode_json(value) == expected
 
 
 def test_stringify_of_nested_bytes_is_hex_like_top_level_bytes() -> None:
