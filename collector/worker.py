@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from agentaudit.collector.receiver_grpc import GrpcReceiver
     from agentaudit.collector.receiver_http import build_otlp_http_app
     from agentaudit.collector.redaction import Redactor
-    from agentaudit.collector.tuning import tune_process
+    from agentaudit.collector.tuning import WORKER_SWITCH_INTERVAL, tune_process
     from agentaudit.collector.wal import Wal
 
     logging.basicConfig(
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     grpc_receiver.start()
     http.start()
-    tune_process()
+    tune_process(WORKER_SWITCH_INTERVAL)
     print("ready", flush=True)
     while not stop.wait(0.5):
         pass

@@ -13,6 +13,8 @@ tune_process()
 assert gc.get_threshold() == GC_THRESHOLDS, gc.get_threshold()
 assert abs(sys.getswitchinterval() - SWITCH_INTERVAL) < 1e-9, sys.getswitchinterval()
 assert gc.get_freeze_count() > before
+tune_process(0.004)
+assert abs(sys.getswitchinterval() - 0.004) < 1e-9, sys.getswitchinterval()
 print("ok")
 """
 
