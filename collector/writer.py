@@ -120,7 +120,6 @@ _Tables = tuple[str, pa.Table, "pa.Table | None", int]
 class _Prepared:
     """A batch taken from the queue and converted, waiting to be stored."""
 
-    slices: list[_Slice]
     end: Position  # where the batch ends in the WAL
     tables: _Tables | None  # None: nothing to insert, only the position to commit
     started: float
@@ -376,7 +375,7 @@ class Writer:
             self._held_slices = (slices, end)  # the next attempt converts the same batch
             raise
         self._taken_until = end
-        return _Prepared(slices, end, tables, started)
+        return _Prepared(end, tables, started)
 
     def _tables(self, spans: list[tuple[int, SpanRecord]]) -> _Tables:
         batch_id = batch_id_of(span for _, span in spans)
