@@ -12,7 +12,9 @@ more than one core, including with the embedded store (one process per store).
 The spec names host, ports, WAL directory, redaction state directory and the
 ``[collector]`` / ``[redaction]`` sections; tokens come from the environment
 (``AGENTAUDIT_TOKEN``), never the command line. The worker prints ``ready`` once
-serving and stops gracefully on SIGTERM (in-flight exports finish).
+serving and stops gracefully on SIGTERM (in-flight exports finish), or within a second
+of the store-owning process dying, so a restarted collector finds its ports and WAL
+directories free.
 """
 
 from __future__ import annotations
@@ -88,12 +90,18 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    parent = os.getppid()
     grpc_receiver.start()
     http.start()
     tune_process(WORKER_SWITCH_INTERVAL)
     print("ready", flush=True)
     while not stop.wait(0.5):
-        pass
+        if os.getppid() != parent:
+            # The store-owning process died (SIGKILL, OOM): nothing drains this WAL now,
+            # and its restart needs the ports and this WAL's lock. Stop receiving; what
+            # was acknowledged stays in the WAL for the next start to drain.
+            log.warning("the collector process %d is gone; this worker stops", parent)
+            break
     grpc_receiver.stop()
     http.stop()
     wal.close()

@@ -7,6 +7,7 @@ stored twice, so a replay never shows as duplicate rows (even without FINAL).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -368,4 +369,43 @@ def test_a_killed_worker_is_restarted_and_loses_nothing(dirs: dict[str, Any]) ->
             "SELECT span_id, count() FROM agentaudit.tool_calls GROUP BY span_id"
         ).rows
         _assert_exactly_once([list(r) for r in calls], load.acked, "tool_calls")
+        assert verify_chain(store) == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return state != "Z"  # a zombie has exited
+
+
+def test_workers_stop_when_the_collector_is_killed_and_a_restart_drains_them(
+    dirs: dict[str, Any],
+) -> None:
+    first = Proc(dirs, {"workers": 2})
+    worker_pids = httpx.get(f"http://127.0.0.1:{first.ports['api']}/healthz").json()["worker_pids"]
+    load = Load(first.ports["grpc"], clients=3)
+    _wait(lambda: len(load.acked) >= 600)
+    first.kill()  # SIGKILL: the workers are orphaned mid-load
+    try:
+        _wait(lambda: not any(_alive(pid) for pid in worker_pids), timeout=30)
+    finally:
+        for pid in worker_pids:  # never leave an orphan behind, even when this fails
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    load.stop()
+    acked = list(load.acked)
+
+    second = Proc(dirs, {"workers": 2})  # needs the ports and the workers' WAL locks
+    try:
+        _wait(lambda: second.sql("SELECT count() FROM agentaudit.tool_calls")[0][0] >= len(acked))
+    finally:
+        second.terminate()
+    with Store.open(embedded_dsn(Path(dirs["store"]))) as store:
+        calls = store.query(
+            "SELECT span_id, count() FROM agentaudit.tool_calls GROUP BY span_id"
+        ).rows
+        _assert_exactly_once([list(r) for r in calls], acked, "tool_calls")
         assert verify_chain(store) == []
