@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, ClassVar
 
+from agentaudit.instrumentation._patches import Patches
 from agentaudit.instrumentation._version_check import check_supported
 from agentaudit.instrumentation.crewai import _hooks
 from agentaudit.instrumentation.crewai.package import _supported
@@ -18,7 +18,7 @@ log = logging.getLogger("agentaudit.instrumentation")
 class _Installed:
     lock = threading.Lock()
     done = False
-    originals: ClassVar[list[tuple[Any, str, Any]]] = []
+    patches = Patches()
 
 
 def installed() -> bool:
@@ -44,9 +44,7 @@ def install(installed_version: str | None = None) -> bool:
             )
             return False
         for method, factory in methods.items():
-            original = CrewStructuredTool.__dict__[method]
-            setattr(CrewStructuredTool, method, factory(original))
-            _Installed.originals.append((CrewStructuredTool, method, original))
+            _Installed.patches.wrap(CrewStructuredTool, method, factory)
         register_before_llm_call_hook(_hooks.before_llm_call)
         register_before_tool_call_hook(_hooks.before_tool_call)
         _Installed.done = True
@@ -63,7 +61,5 @@ def uninstall() -> None:
 
         unregister_before_llm_call_hook(_hooks.before_llm_call)
         unregister_before_tool_call_hook(_hooks.before_tool_call)
-        while _Installed.originals:
-            owner, method, original = _Installed.originals.pop()
-            setattr(owner, method, original)
+        _Installed.patches.restore()
         _Installed.done = False

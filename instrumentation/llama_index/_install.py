@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any, ClassVar
 
+from agentaudit.instrumentation._patches import Patches
 from agentaudit.instrumentation._version_check import check_supported
 from agentaudit.instrumentation.llama_index.package import _supported
 
@@ -18,7 +19,7 @@ GATED_TOOLS = ("FunctionTool", "QueryEngineTool", "RetrieverTool")
 class _Installed:
     lock = threading.Lock()
     handlers: ClassVar[list[tuple[Any, str, Any]]] = []
-    originals: ClassVar[list[tuple[Any, str, Any]]] = []
+    patches = Patches()
 
 
 def installed() -> bool:
@@ -48,10 +49,8 @@ def install(installed_version: str | None = None) -> bool:
             if owner is None:
                 continue
             for method, factory in (("call", audited_call), ("acall", audited_acall)):
-                original = owner.__dict__.get(method)
-                if callable(original):
-                    setattr(owner, method, factory(original))
-                    _Installed.originals.append((owner, method, original))
+                if callable(owner.__dict__.get(method)):
+                    _Installed.patches.wrap(owner, method, factory)
         _Gated.classes = tuple(owner for owner in gated if owner is not None)
 
         dispatcher = get_dispatcher()
@@ -69,14 +68,12 @@ def install(installed_version: str | None = None) -> bool:
 def uninstall() -> None:
     """Remove the handlers from the dispatcher and restore the tool classes."""
     with _Installed.lock:
-        if not _Installed.handlers and not _Installed.originals:
+        if not _Installed.handlers and not _Installed.patches:
             return
         from agentaudit.instrumentation.llama_index._handlers import _Gated
 
         _Gated.classes = ()
-        while _Installed.originals:
-            owner, method, original = _Installed.originals.pop()
-            setattr(owner, method, original)
+        _Installed.patches.restore()
         for dispatcher, attribute, handler in _Installed.handlers:
             handlers = getattr(dispatcher, attribute)
             if handler in handlers:

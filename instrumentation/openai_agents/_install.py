@@ -11,8 +11,9 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
+from agentaudit.instrumentation._patches import Patches
 from agentaudit.instrumentation._version_check import check_supported
 from agentaudit.instrumentation.openai_agents import _wrappers
 from agentaudit.instrumentation.openai_agents.package import _supported
@@ -40,17 +41,17 @@ SEAMS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
 
 class _Installed:
     lock = threading.Lock()
-    originals: ClassVar[list[tuple[Any, str, Any]]] = []
+    patches = Patches()
 
 
 def installed() -> bool:
-    return bool(_Installed.originals)
+    return bool(_Installed.patches)
 
 
 def install(installed_version: str | None = None) -> bool:
     """Wrap the seams (idempotent). False when the SDK is unsupported or has moved them."""
     with _Installed.lock:
-        if _Installed.originals:
+        if _Installed.patches:
             return True
         if not check_supported(_supported, installed_version):
             return False
@@ -69,15 +70,11 @@ def install(installed_version: str | None = None) -> bool:
                 return False
             targets.append((module, attribute, factory))
         for module, attribute, factory in targets:
-            original = getattr(module, attribute)
-            setattr(module, attribute, factory(original))
-            _Installed.originals.append((module, attribute, original))
+            _Installed.patches.wrap(module, attribute, factory)
         return True
 
 
 def uninstall() -> None:
     """Put every original function back."""
     with _Installed.lock:
-        while _Installed.originals:
-            module, attribute, original = _Installed.originals.pop()
-            setattr(module, attribute, original)
+        _Installed.patches.restore()

@@ -6,8 +6,9 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
+from agentaudit.instrumentation._patches import Patches
 from agentaudit.instrumentation._version_check import check_supported
 from agentaudit.instrumentation.smolagents import _wrappers
 from agentaudit.instrumentation.smolagents.package import _supported
@@ -31,17 +32,17 @@ FUNCTIONS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
 
 class _Installed:
     lock = threading.Lock()
-    originals: ClassVar[list[tuple[Any, str, Any]]] = []
+    patches = Patches()
 
 
 def installed() -> bool:
-    return bool(_Installed.originals)
+    return bool(_Installed.patches)
 
 
 def install(installed_version: str | None = None) -> bool:
     """Wrap the methods (idempotent). False when smolagents is unsupported or moved them."""
     with _Installed.lock:
-        if _Installed.originals:
+        if _Installed.patches:
             return True
         if not check_supported(_supported, installed_version):
             return False
@@ -68,15 +69,11 @@ def install(installed_version: str | None = None) -> bool:
                 return False
             targets.append((module, function, factory))
         for owner, method, factory in targets:
-            original = owner.__dict__[method]
-            setattr(owner, method, factory(original))
-            _Installed.originals.append((owner, method, original))
+            _Installed.patches.wrap(owner, method, factory)
         return True
 
 
 def uninstall() -> None:
     """Put every original method back."""
     with _Installed.lock:
-        while _Installed.originals:
-            owner, method, original = _Installed.originals.pop()
-            setattr(owner, method, original)
+        _Installed.patches.restore()
