@@ -30,7 +30,7 @@ import inspect
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -288,19 +288,14 @@ class AuditSpanHandler(BaseSpanHandler[_Open]):  # type: ignore[misc,unused-igno
         result: Any | None = None,
         **kwargs: Any,
     ) -> _Open | None:
-        opened: _Open | None = self.open_spans.get(id_)
-        if opened is None:
-            return None
-        if opened.kind == "step":
-            _reset(opened)
-        elif opened.kind == "tool":
+        def end(call: Any) -> None:
             exception = getattr(result, "exception", None)
             if getattr(result, "is_error", False) and isinstance(exception, BaseException):
-                opened.call.error(exception)
+                call.error(exception)
             else:
-                opened.call.ok(getattr(result, "raw_output", result))
-            self._close(opened)
-        return opened
+                call.ok(getattr(result, "raw_output", result))
+
+        return self._finish(id_, end)
 
     def prepare_to_drop_span(
         self,
@@ -310,13 +305,20 @@ class AuditSpanHandler(BaseSpanHandler[_Open]):  # type: ignore[misc,unused-igno
         err: BaseException | None = None,
         **kwargs: Any,
     ) -> _Open | None:
+        return self._finish(
+            id_,
+            lambda call: call.error(err if err is not None else RuntimeError("tool span dropped")),
+        )
+
+    def _finish(self, id_: str, end_tool_call: Callable[[Any], None]) -> _Open | None:
+        """End span ``id_``: a step resets its context, a tool call is ended and closed."""
         opened: _Open | None = self.open_spans.get(id_)
         if opened is None:
             return None
         if opened.kind == "step":
             _reset(opened)
         elif opened.kind == "tool":
-            opened.call.error(err if err is not None else RuntimeError("tool span dropped"))
+            end_tool_call(opened.call)
             self._close(opened)
         return opened
 
