@@ -223,14 +223,13 @@ class Collector:
         self.revocation: RevocationPath | None = None
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
-        self._drained = 0
         self.started_at = 0.0
 
     @property
     def spans_received(self) -> int:
         """Spans this process received, plus those drained from its workers' WALs."""
         own = self.pipeline.spans_received if self.pipeline else 0
-        return own + self._drained
+        return own + int(self.metrics.received.value("worker"))
 
     @property
     def grpc_port(self) -> int:
@@ -487,7 +486,6 @@ class Collector:
 
         def drain(entry: WalEntry) -> None:
             received.inc(len(entry.spans), "worker")
-            self._drained += len(entry.spans)
             writer.enqueue_entry(entry)
 
         writer.start()
