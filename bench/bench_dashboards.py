@@ -29,13 +29,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from agentaudit.collector.arrow_batches import OTEL_TRACES, TOOL_CALLS
-from agentaudit.collector.migrations import apply_migrations
-from agentaudit.collector.store import Store
+from agentaudit.collector.writer.table_schemas import OTEL_TRACES, TOOL_CALLS
 from agentaudit.dashboards import queries as q
 from agentaudit.dashboards.examples import EXAMPLES
 from agentaudit.dashboards.filters import Filters, TimeRange
 from agentaudit.schema import attributes as A
+from agentaudit.store import Store
+from agentaudit.store.migrations import apply_migrations
 
 ROWS = int(os.environ.get("AGENTAUDIT_BENCH_DASHBOARD_ROWS", "10000000"))
 CHUNK = 1_000_000

@@ -348,9 +348,9 @@ def latency_at_fixed_load(workers: int = 1) -> dict[str, float]:
 def _rows(requests: list[bytes]) -> tuple[list[Any], list[Any]]:
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-    from agentaudit.collector.arrow_batches import OTEL_TRACES, TOOL_CALLS, to_arrow
-    from agentaudit.collector.normalise import tool_call_row, trace_row
-    from agentaudit.collector.spans import decode_export_request
+    from agentaudit.collector.ingest.otlp_decode import decode_export_request
+    from agentaudit.collector.writer.normalise import tool_call_row, trace_row
+    from agentaudit.collector.writer.table_schemas import OTEL_TRACES, TOOL_CALLS, to_arrow
 
     spans = [
         span
@@ -371,9 +371,9 @@ def _rows(requests: list[bytes]) -> tuple[list[Any], list[Any]]:
 
 
 def floor(requests: list[bytes], count: int) -> float:
-    from agentaudit.collector.migrations import apply_migrations
-    from agentaudit.collector.store import Store
     from agentaudit.config import embedded_dsn
+    from agentaudit.store import Store
+    from agentaudit.store.migrations import apply_migrations
 
     traces, calls = _rows(requests)
     with tempfile.TemporaryDirectory() as tmp, Store.open(embedded_dsn(Path(tmp))) as store:
@@ -389,8 +389,8 @@ def decode_only(requests: list[bytes], count: int) -> tuple[float, float]:
     """Spans/s of protobuf decoding, and of decoding plus redaction (default packs)."""
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-    from agentaudit.collector.redaction import Redactor
-    from agentaudit.collector.spans import decode_export_request
+    from agentaudit.collector.ingest.otlp_decode import decode_export_request
+    from agentaudit.collector.ingest.redaction import Redactor
 
     parse = trace_service_pb2.ExportTraceServiceRequest.FromString
     started = time.perf_counter()

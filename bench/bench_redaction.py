@@ -21,8 +21,8 @@ import statistics
 import time
 from collections.abc import Callable
 
-from agentaudit.collector.redaction import Redactor, available_engines, load_pack
-from agentaudit.collector.spans import SpanEvent, SpanRecord
+from agentaudit.collector.ingest.model import SpanEvent, SpanRecord
+from agentaudit.collector.ingest.redaction import Redactor, available_engines, load_pack
 from agentaudit.schema import attributes as A
 
 SPANS = 500

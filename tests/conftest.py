@@ -53,9 +53,9 @@ def store_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def store(store_dir: Path) -> Iterator[Any]:
     """An open, migrated embedded store in ``store_dir``; closed after the test."""
-    from agentaudit.collector.migrations import apply_migrations
-    from agentaudit.collector.store import Store
     from agentaudit.config import embedded_dsn
+    from agentaudit.store import Store
+    from agentaudit.store.migrations import apply_migrations
 
     opened = Store.open(embedded_dsn(store_dir))
     try:
@@ -126,7 +126,7 @@ def tool_attrs() -> dict[str, Any]:
 @pytest.fixture
 def make_span() -> SpanFactory:
     """A factory of tool-call SpanRecords with unique ids; keyword arguments override."""
-    from agentaudit.collector.spans import SpanRecord
+    from agentaudit.collector.ingest.model import SpanRecord
 
     def make(**overrides: Any) -> SpanRecord:
         n = next(_ids)

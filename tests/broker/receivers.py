@@ -12,12 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agentaudit.collector.http_server import HttpServer
-from agentaudit.collector.revocation.webhook import (
+from agentaudit.collector.admin.revocation.webhook import (
     SIGNATURE_HEADER,
     WebhookSignatureError,
     verify_webhook_signature,
 )
+from agentaudit.collector.serving.server import HttpServer
 
 
 @dataclass

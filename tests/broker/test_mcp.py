@@ -23,7 +23,7 @@ from agentaudit.broker import (
     authorize_bearer,
     tool_resource,
 )
-from agentaudit.collector.http_server import HttpServer
+from agentaudit.collector.serving.server import HttpServer
 from tests.broker.helpers import FakeClock
 
 TOOL = "calendar.delete_event"

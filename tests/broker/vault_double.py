@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agentaudit.collector.http_server import HttpServer
+from agentaudit.collector.serving.server import HttpServer
 
 ROOT_TOKEN = "root-token-for-tests"
 

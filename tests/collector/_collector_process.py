@@ -1,7 +1,7 @@
 """Run one collector as a real process: ``python -m tests.collector._collector_process``.
 
-Arguments: a JSON object of config flags (``store``, ``wal_dir``, ports, ...) and,
-optionally, of ``[collector]`` options. Prints one JSON line with the bound ports once
+Argument: a JSON object of settings (``store``, ``wal_dir``, ports, ``workers``, ...).
+Prints one JSON line with the bound ports once
 serving, then serves until SIGTERM/SIGINT (graceful drain) or SIGKILL.
 """
 
@@ -13,15 +13,14 @@ import signal
 import sys
 import threading
 
-from agentaudit.collector.app import Collector, CollectorOptions
+from agentaudit.collector.app import Collector
 from agentaudit.config import load_config
 
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     flags = json.loads(sys.argv[1])
-    options = CollectorOptions.from_section(json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})
-    collector = Collector(load_config(flags, environ={}), options=options)
+    collector = Collector(load_config(flags, environ={}))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

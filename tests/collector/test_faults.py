@@ -24,15 +24,15 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
-from agentaudit.collector.chain import verify_chain
 from agentaudit.collector.errors import Backpressure
-from agentaudit.collector.migrations import apply_migrations
-from agentaudit.collector.pipeline import Pipeline
-from agentaudit.collector.spans import SpanRecord
-from agentaudit.collector.store import Store, StoreUnavailable
-from agentaudit.collector.wal import Wal
-from agentaudit.collector.writer import Writer
+from agentaudit.collector.ingest.model import SpanRecord
+from agentaudit.collector.ingest.pipeline import Pipeline
+from agentaudit.collector.wal.log import Wal
+from agentaudit.collector.writer.writer import Writer
 from agentaudit.config import embedded_dsn
+from agentaudit.store import Store, StoreUnavailable
+from agentaudit.store.audit_chain import verify_chain
+from agentaudit.store.migrations import apply_migrations
 from tests.collector._otlp import export_request
 from tests.conftest import SpanFactory
 
@@ -43,10 +43,10 @@ REPO = Path(__file__).resolve().parents[2]
 class Proc:
     """A collector child process and its ports."""
 
-    def __init__(self, flags: dict[str, Any], options: dict[str, Any] | None = None) -> None:
+    def __init__(self, flags: dict[str, Any], settings: dict[str, Any] | None = None) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.collector._collector_process", json.dumps(flags),
-             json.dumps(options or {})],
+            [sys.executable, "-m", "tests.collector._collector_process",
+             json.dumps({**flags, **(settings or {})})],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={k: v for k, v in os.environ.items() if not k.startswith("AGENTAUDIT_")},
         )  # fmt: skip
@@ -262,7 +262,7 @@ def test_full_wal_gives_backpressure_and_keeps_everything_acknowledged(
 
 def test_full_wal_is_retryable_for_real_otlp_clients(dirs: dict[str, Any]) -> None:
     """gRPC clients get UNAVAILABLE with RetryInfo, HTTP clients 503 + Retry-After."""
-    proc = Proc(dirs, {"wal_max_bytes": 4096, "wal_segment_bytes": 2048, "fsync": False})
+    proc = Proc(dirs, {"wal_max_bytes": 4096, "wal_segment_bytes": 2048, "no_fsync": True})
     try:
         request, _ = export_request(20)
         with grpc.insecure_channel(f"127.0.0.1:{proc.ports['grpc']}") as channel:

@@ -24,8 +24,8 @@ from seed_store import (
     seed,
 )
 
-from agentaudit.collector.store import Store
 from agentaudit.dashboards import register_store
+from agentaudit.store import Store
 
 __all__ = [
     "DEMO_AGENT",

@@ -1,7 +1,7 @@
 """Seed a store with the demo injection incident and benign traffic (tests, e2e, docs).
 
 The spans go through the real write path (normalise -> Arrow -> insert) via
-:class:`~agentaudit.collector.writer.Writer`. Run as a script to seed a store directory:
+:class:`~agentaudit.collector.writer.writer.Writer`. Run as a script to seed a store directory:
 ``python -m tests.dashboards.seed_store chdb:///tmp/store`` (from the repository root).
 """
 
@@ -13,11 +13,11 @@ import sys
 import time
 from typing import Any
 
-from agentaudit.collector.migrations import apply_migrations
-from agentaudit.collector.spans import SpanRecord
-from agentaudit.collector.store import Store
-from agentaudit.collector.writer import Writer
+from agentaudit.collector.ingest.model import SpanRecord
+from agentaudit.collector.writer.writer import Writer
 from agentaudit.schema import attributes as A
+from agentaudit.store import Store
+from agentaudit.store.migrations import apply_migrations
 
 DEMO_SESSION = "sess-demo-injection"
 DEMO_AGENT = "mail-assistant"

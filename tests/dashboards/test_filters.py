@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from agentaudit.collector.store import Store
 from agentaudit.dashboards import queries
 from agentaudit.dashboards.filters import FilterError, Filters, TimeRange, like_escape
+from agentaudit.store import Store
 from tests.dashboards.seed_store import DEMO_AGENT, DEMO_SESSION
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.timezone.utc)

@@ -12,12 +12,12 @@ import pytest
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
-from agentaudit.collector.store import Store
 from agentaudit.config import Config
 from agentaudit.dashboards import register_config
 from agentaudit.dashboards._ui import USER_KEY
 from agentaudit.dashboards.auth import RESPONDER, VIEWER, User, hash_password
 from agentaudit.dashboards.server import APP_PATH
+from agentaudit.store import Store
 from tests.dashboards.seed_store import DEMO_AGENT, DEMO_EMAIL, DEMO_SESSION, DEMO_TRACE
 
 TIMEOUT = 60

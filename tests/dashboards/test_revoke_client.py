@@ -14,10 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from agentaudit.collector.admin_api import build_admin_app
-from agentaudit.collector.http_server import HttpServer
-from agentaudit.collector.revocation import RevocationPath, build_revocation_path
-from agentaudit.collector.store import Store
+from agentaudit.collector.admin.api import build_admin_app
+from agentaudit.collector.admin.revocation import RevocationPath, build_revocation_path
+from agentaudit.collector.serving.server import HttpServer
 from agentaudit.dashboards.revocation_client import (
     TIMEOUT_SECONDS,
     AdminApiRefused,
@@ -32,6 +31,7 @@ from agentaudit.dashboards.revocation_client import (
     submit,
     summarise_results,
 )
+from agentaudit.store import Store
 
 ADMIN = "responder-token"
 AGENT = "agent-token"

@@ -23,15 +23,15 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from agentaudit.collector.admin_api import build_admin_app
-from agentaudit.collector.http_server import HttpServer
-from agentaudit.collector.revocation import RevocationPath, build_revocation_path
-from agentaudit.collector.store import Store
+from agentaudit.collector.admin.api import build_admin_app
+from agentaudit.collector.admin.revocation import RevocationPath, build_revocation_path
+from agentaudit.collector.serving.server import HttpServer
 from agentaudit.config import Config
 from agentaudit.dashboards import register_config
 from agentaudit.dashboards._ui import USER_KEY
 from agentaudit.dashboards.auth import RESPONDER, VIEWER, User, hash_password
 from agentaudit.dashboards.server import APP_PATH
+from agentaudit.store import Store
 
 TIMEOUT = 60
 ADMIN = "responder-token"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agentaudit.collector.store import Store
+from agentaudit.store import Store
 from tests.e2e._procs import agentaudit_up, cli, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -1,7 +1,7 @@
 """A tiny real HTTP server standing in for the admin API's agent endpoints.
 
 Serves ``GET /v1/quarantine?agent=&user=&session=`` with the same JSON shape as
-``agentaudit.collector.revocation.api`` (``agent``, ``quarantined``, ``state``, ``since``,
+``agentaudit.collector.admin.revocation.api`` (``agent``, ``quarantined``, ``state``, ``since``,
 ``updated_at``, ``reason``, ``actor``, ``revocation_id``, ``blocked``, ``allowed``) and,
 when given a real :class:`agentaudit.broker.Broker`, ``POST /v1/credentials`` answering
 like the real route (201 + token, 403 ``reason=quarantined`` for a quarantined agent).

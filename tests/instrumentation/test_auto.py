@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agentaudit.collector.normalise import is_tool_call, tool_call_row
+from agentaudit.collector.writer.normalise import is_tool_call, tool_call_row
 
 from .otlp_sink import otlp_http_sink
 

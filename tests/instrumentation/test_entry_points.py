@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agentaudit.collector.normalise import is_tool_call
+from agentaudit.collector.writer.normalise import is_tool_call
 
 from .otlp_sink import otlp_http_sink
 

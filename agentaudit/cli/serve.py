@@ -1,0 +1,110 @@
+"""``agentaudit up`` and ``agentaudit collector``: serve until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+
+from agentaudit.config import Config
+
+__all__ = ["serve"]
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _start_demo(grpc_port: int, api_port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{grpc_port}",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "AGENTAUDIT_API_URL": f"http://127.0.0.1:{api_port}",  # the quarantine guard polls it
+    }
+    env.pop("AGENTAUDIT_ADMIN_TOKEN", None)  # never given to an agent
+    return subprocess.Popen([sys.executable, "-m", "agentaudit.demo", "--follow"], env=env)
+
+
+def _with_demo_webhook(config: Config, url: str, secret: str) -> Config:
+    """``config`` plus a ``[[revocation.webhook]]`` to the demo's alert receiver."""
+    revocation = dict(config.sections.get("revocation", {}))
+    revocation.setdefault("dashboard_url", f"http://{config.host}:{config.dashboard_port}")
+    hooks = list(revocation.get("webhook", []))
+    revocation["webhook"] = [*hooks, {"name": "demo-secops", "url": url, "secret": secret}]
+    return dataclasses.replace(config, sections={**config.sections, "revocation": revocation})
+
+
+def serve(config: Config, *, dashboard: bool, demo: bool) -> int:
+    """Run the collector (and the dashboard, and the demo agents) until told to stop."""
+    from agentaudit.collector.app import Collector
+    from agentaudit.collector.interpreter import tune_process
+
+    receiver = None
+    if demo:
+        from agentaudit.demo.webhook_receiver import AlertReceiver
+
+        secret = secrets.token_hex(16)
+        receiver = AlertReceiver(secret).start()  # prints each verified alert
+        config = _with_demo_webhook(config, receiver.url, secret)
+    collector = Collector(config)
+    try:
+        collector.start()
+    except BaseException:
+        if receiver is not None:
+            receiver.stop()
+        raise
+    tune_process()
+    demo_process = None
+    try:
+        assert collector.admin is not None
+        scheme = "https" if config.tls else "http"
+        print(
+            f"agentaudit: store {config.clickhouse_url}\n"
+            f"  OTLP/gRPC  {config.host}:{collector.grpc_port}\n"
+            f"  OTLP/HTTP  {scheme}://{config.host}:{collector.http_port}/v1/traces\n"
+            f"  admin API  {scheme}://{config.host}:{collector.admin.port}",
+            flush=True,
+        )
+        if receiver is not None:
+            print(f"  alerts     {receiver.url} (demo webhook receiver)", flush=True)
+        if demo:
+            demo_process = _start_demo(collector.grpc_port, collector.admin.port)
+        if dashboard:
+            from agentaudit.dashboards import register_store
+            from agentaudit.dashboards.server import serve as serve_dashboard
+
+            assert collector.store is not None
+            register_store(collector.store)
+            # The Revoke page calls this process's own admin API.
+            local = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
+            os.environ.setdefault(
+                "AGENTAUDIT_API_URL", f"{scheme}://{local}:{collector.admin.port}"
+            )
+            print(f"  dashboard  http://{config.host}:{config.dashboard_port}", flush=True)
+            serve_dashboard(host=config.host, port=config.dashboard_port, config=config)
+        else:
+            print("agentaudit: running; Ctrl-C to stop", flush=True)
+            _wait_for_signal()
+    finally:
+        if demo_process is not None and demo_process.poll() is None:
+            demo_process.terminate()
+            demo_process.wait(10)
+        print("agentaudit: flushing and stopping ...", flush=True)
+        collector.stop()
+        if receiver is not None:
+            receiver.stop()
+    return 0

@@ -1,0 +1,216 @@
+"""The webhook backend: a signed, human-readable JSON alert POSTed to a receiver.
+
+Signature (Stripe-style, replay-safe): ``X-Agentaudit-Signature: t=<unix>,v1=<hex>``
+where ``<hex>`` is HMAC-SHA256 with the shared secret over ``"<t>.<raw body>"``. A
+receiver checks it with :func:`verify_webhook_signature`, which rejects a timestamp
+outside ``tolerance`` (default 5 min); within that window the payload's ``id`` plus
+``X-Agentaudit-Delivery`` identify a delivery, so a replay can be dropped.
+
+The payload's ``text`` is a readable summary, so Slack/Mattermost incoming webhooks can
+take it as-is; structured fields follow. Retries on connection errors, 408, 425, 429
+and 5xx; the receiver's status and (truncated) answer are recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from agentaudit.collector.admin.revocation.model import BackendResult, RevocationRequest
+from agentaudit.collector.admin.revocation.retry import Attempt, RetryPolicy, with_retries
+from agentaudit.errors import AgentAuditError
+
+__all__ = [
+    "DELIVERY_HEADER",
+    "SIGNATURE_HEADER",
+    "WebhookBackend",
+    "WebhookSignatureError",
+    "alert_payload",
+    "sign_webhook",
+    "verify_webhook_signature",
+]
+
+SIGNATURE_HEADER: Final = "X-Agentaudit-Signature"
+DELIVERY_HEADER: Final = "X-Agentaudit-Delivery"
+RETRY_STATUSES: Final = frozenset({408, 425, 429})
+MAX_RECORDED_BODY: Final = 1000
+MAX_ARGUMENTS_IN_TEXT: Final = 300
+
+
+class WebhookSignatureError(AgentAuditError):
+    """A webhook's signature header is missing, malformed, stale or wrong."""
+
+
+def _digest(secret: str, timestamp: int, body: bytes) -> str:
+    message = str(timestamp).encode() + b"." + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def sign_webhook(secret: str, body: bytes, timestamp: int) -> str:
+    """The signature header value for ``body`` sent at ``timestamp`` (unix seconds)."""
+    return f"t={timestamp},v1={_digest(secret, timestamp, body)}"
+
+
+def verify_webhook_signature(
+    secret: str,
+    header: str | None,
+    body: bytes,
+    *,
+    tolerance: float = 300.0,
+    now: float | None = None,
+) -> int:
+    """Check a received signature; return its timestamp or raise WebhookSignatureError.
+
+    Several ``v1=`` entries are accepted (secret rotation): one must match.
+    """
+    if not header:
+        raise WebhookSignatureError(f"the {SIGNATURE_HEADER} header is missing")
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t" and value.isdigit():
+            timestamp = int(value)
+        elif name == "v1" and value:
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        raise WebhookSignatureError(f"the {SIGNATURE_HEADER} header is malformed")
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance:
+        raise WebhookSignatureError("the webhook timestamp is outside the tolerance (replay?)")
+    expected = _digest(secret, timestamp, body)
+    if not any(hmac.compare_digest(expected, candidate) for candidate in candidates):
+        raise WebhookSignatureError("the webhook signature does not match")
+    return timestamp
+
+
+def _summary(request: RevocationRequest) -> str:
+    verb = "Released" if request.action == "release" else "Revoked"
+    lines = [f"agentaudit: {verb} {request.target} `{request.target_id}`"]
+    who = [
+        f"agent `{request.agent}`" if request.agent else "",
+        f"acting for user `{request.user}`" if request.user else "",
+        f"in session `{request.session}`" if request.session else "",
+    ]
+    if any(who):
+        lines.append(" ".join(w for w in who if w))
+    context = request.context
+    if context and context.tool:
+        arguments = context.arguments
+        if len(arguments) > MAX_ARGUMENTS_IN_TEXT:
+            arguments = arguments[:MAX_ARGUMENTS_IN_TEXT] + "…"
+        did = f"Last call: `{context.tool}`"
+        if arguments:
+            did += f" with {arguments}"
+        if context.resource_ids:
+            did += f" on {', '.join(context.resource_ids)}"
+        approval = context.approval_status or "none"
+        lines.append(f"{did} (approval: {approval})")
+        if context.source_refs:
+            sources = ", ".join(
+                f"{ref} ({trust or 'unknown'})"
+                for ref, trust in zip(
+                    context.source_refs,
+                    context.source_trust + ("",) * len(context.source_refs),
+                    strict=False,
+                )
+            )
+            lines.append(f"Prompted by: {sources}")
+    lines.append(f"Reason: {request.reason} (by {request.requested_by})")
+    if request.link:
+        lines.append(f"Forensics: {request.link}")
+    return "\n".join(lines)
+
+
+def alert_payload(request: RevocationRequest) -> dict[str, Any]:
+    """The JSON body: ``text`` for chat webhooks, then the structured fields."""
+    return {
+        "text": _summary(request),
+        "id": request.id,
+        "event": f"agentaudit.{request.action}",
+        "target": request.target,
+        "target_id": request.target_id,
+        "reason": request.reason,
+        "requested_by": request.requested_by,
+        "requested_at": request.requested_at,
+        "agent": request.agent,
+        "user": request.user,
+        "session": request.session,
+        "trigger": request.context.to_json() if request.context else None,
+        "link": request.link,
+    }
+
+
+class WebhookBackend:
+    """POSTs signed alerts to one URL; thread-safe (no shared mutable state)."""
+
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        *,
+        name: str = "webhook",
+        timeout: float = 5.0,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"webhook url {url!r} is not an http(s) URL")
+        if not secret:
+            raise ValueError("a webhook needs a signing secret")
+        self.name = name
+        self.url = url
+        self._secret = secret
+        self._timeout = timeout
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._clock = clock
+        self._headers = dict(headers or {})
+
+    def __repr__(self) -> str:
+        return f"WebhookBackend(name={self.name!r}, url={self.url!r})"
+
+    def revoke(self, request: RevocationRequest) -> BackendResult:
+        return self._deliver(request)
+
+    def release(self, request: RevocationRequest) -> BackendResult:
+        return self._deliver(request)
+
+    def _deliver(self, request: RevocationRequest) -> BackendResult:
+        body = json.dumps(alert_payload(request), ensure_ascii=False, default=str).encode()
+        delivery = uuid.uuid4().hex
+        return with_retries(self.name, lambda: self._post(body, delivery), self._retry, self._sleep)
+
+    def _post(self, body: bytes, delivery: str) -> Attempt:
+        headers = {
+            **self._headers,
+            "Content-Type": "application/json",
+            "User-Agent": "agentaudit-revocation/1",
+            SIGNATURE_HEADER: sign_webhook(self._secret, body, int(self._clock())),
+            DELIVERY_HEADER: delivery,
+        }
+        http_request = urllib.request.Request(  # noqa: S310 - scheme checked in __init__
+            self.url, data=body, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(http_request, timeout=self._timeout) as answer:  # noqa: S310
+                status, text = answer.status, answer.read(MAX_RECORDED_BODY)
+        except urllib.error.HTTPError as exc:
+            status, text = exc.code, exc.read(MAX_RECORDED_BODY)
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return Attempt(False, f"{self.url} unreachable: {reason}", retry=True)
+        response = {"status": status, "body": text.decode("utf-8", "replace")}
+        if 200 <= status < 300:
+            return Attempt(True, f"delivered (HTTP {status})", response=response)
+        retry = status >= 500 or status in RETRY_STATUSES
+        return Attempt(False, f"receiver answered HTTP {status}", retry=retry, response=response)

@@ -1,0 +1,103 @@
+"""One call that assembles the revocation path over a Store, for the admin process.
+
+``build_revocation_path(store, config.sections, default_key_file=...)`` returns the
+broker (signing key loaded or created, deny-list persisted in ClickHouse), the
+quarantine registry (persisted), the configured backends and the service; its
+``routes(admin_token=..., agent_token=...)`` are what the admin app mounts.
+The store's migrations must have been applied first (0006 and 0007 add the tables).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.routing import Route
+
+from agentaudit.broker import Broker, DenyList, SigningKey
+from agentaudit.collector.admin.revocation.api import revocation_routes
+from agentaudit.collector.admin.revocation.config import (
+    build_backends,
+    load_broker_settings,
+    load_revocation_settings,
+)
+from agentaudit.collector.admin.revocation.context import tool_call_context
+from agentaudit.collector.admin.revocation.quarantine import (
+    ClickHouseQuarantineStore,
+    QuarantineRegistry,
+)
+from agentaudit.collector.admin.revocation.records import ClickHouseDenyListStore, RevocationLog
+from agentaudit.collector.admin.revocation.service import RevocationService
+from agentaudit.store import Store
+
+__all__ = ["RevocationPath", "build_revocation_path"]
+
+
+@dataclass
+class RevocationPath:
+    """The assembled parts; ``close`` stops the fan-out pool."""
+
+    service: RevocationService
+    broker: Broker
+    quarantine: QuarantineRegistry
+
+    def routes(self, *, admin_token: str | None, agent_token: str | None) -> list[Route]:
+        return revocation_routes(
+            service=self.service,
+            broker=self.broker,
+            admin_token=admin_token,
+            agent_token=agent_token,
+        )
+
+    def close(self) -> None:
+        self.service.close()
+
+
+def build_revocation_path(
+    store: Store,
+    sections: Mapping[str, Any],
+    *,
+    default_key_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RevocationPath:
+    """Build everything from the config file's ``[revocation]`` and ``[broker]`` sections.
+
+    Without a ``key_file`` (configured or default) the broker signs with an in-memory
+    key: credentials then die with the process, and several collectors would not share
+    a key — configure ``[broker] key_file`` in server mode.
+    """
+    environ = os.environ if environ is None else environ
+    revocation = load_revocation_settings(sections, environ)
+    broker_settings = load_broker_settings(sections, default_key_file=default_key_file)
+    key = (
+        SigningKey.load_or_create(broker_settings.key_file)
+        if broker_settings.key_file is not None
+        else SigningKey.generate()
+    )
+    broker = Broker(
+        key=key,
+        issuer=broker_settings.issuer,
+        default_ttl=broker_settings.default_ttl,
+        max_ttl=broker_settings.max_ttl,
+        tool_scopes=broker_settings.tool_scopes,
+        denylist=DenyList(
+            ClickHouseDenyListStore(store), clock=clock, max_ttl=broker_settings.max_ttl
+        ),
+        clock=clock,
+    )
+    quarantine = QuarantineRegistry(ClickHouseQuarantineStore(store), clock=clock)
+    service = RevocationService(
+        RevocationLog(store),
+        build_backends(revocation, broker=broker, sleep=sleep, clock=clock),
+        quarantine=quarantine,
+        context=tool_call_context(store),
+        dashboard_url=revocation.dashboard_url,
+        clock=clock,
+    )
+    return RevocationPath(service=service, broker=broker, quarantine=quarantine)

@@ -1,0 +1,310 @@
+"""Compose the collector: store, admin API, WAL, writer, pipeline, receivers (or workers).
+
+All parts are built in one place, :meth:`Collector.start`, and each part's teardown is
+pushed on one exit stack as it is built, so teardown order is construction order
+reversed, both on a clean stop and when start-up fails half-way. Construction order:
+
+1. check the bind policy; open the store (and lock it, when embedded); migrations
+2. the revocation path and the admin API (its port bound, not yet serving)
+3. the WAL (its directory locked; what it holds that the store does not is loaded)
+4. the writer (which replays that first), the pipeline
+5. the worker pool (with ``workers > 1`` it holds the OTLP ports; always, it drains
+   worker WALs an earlier run left), then the OTLP receivers, bound (``workers = 1``)
+
+Only when every port is bound does anything serve (a busy port fails before anything
+serves). Teardown, the reverse, is what makes a clean shutdown (SIGTERM) lose nothing:
+receivers stop accepting first (in-flight exports finish and are acknowledged), then
+the workers stop and their WALs are drained, then the writer drains everything it was
+handed into the store, then the WAL closes, then the admin API stops, then the store
+closes. A crash at any point loses nothing either: what was acknowledged is in a WAL
+and is replayed on start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from agentaudit.collector.admin.api import build_admin_app
+from agentaudit.collector.admin.revocation import RevocationPath, build_revocation_path
+from agentaudit.collector.ingest.model import SpanRecord
+from agentaudit.collector.ingest.pipeline import Pipeline
+from agentaudit.collector.ingest.receiver_grpc import GrpcReceiver
+from agentaudit.collector.ingest.receiver_http import build_otlp_http_app
+from agentaudit.collector.ingest.redaction import Redactor
+from agentaudit.collector.metrics import CONTENT_TYPE, CollectorMetrics
+from agentaudit.collector.serving.server import HttpServer
+from agentaudit.collector.wal.log import Wal
+from agentaudit.collector.workers.pool import DEAD_LETTER_FILE, WorkerPool
+from agentaudit.collector.writer.writer import WalLike, Writer
+from agentaudit.config import Config
+from agentaudit.errors import ConfigError
+from agentaudit.store import Store
+from agentaudit.store.audit_chain import AuditChain
+from agentaudit.store.migrations import apply_migrations
+
+__all__ = ["Collector", "check_bind_policy"]
+
+log = logging.getLogger(__name__)
+
+
+def check_bind_policy(config: Config) -> None:
+    """Refuse a non-loopback bind unless both tokens are configured (DESIGN §5)."""
+    if config.loopback_only:
+        return
+    missing = [
+        name
+        for name, value in (
+            ("AGENTAUDIT_TOKEN", config.token),
+            ("AGENTAUDIT_ADMIN_TOKEN", config.admin_token),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigError(
+            f"refusing to listen on {config.host} without authentication: set "
+            f"{' and '.join(missing)}, or bind loopback with --host 127.0.0.1"
+        )
+
+
+class Collector:
+    """The running collector. Use :meth:`start` / :meth:`stop`, or ``with``.
+
+    ``store``: an already open store to use (and not close); by default the collector
+    opens the one ``config`` names and closes it on stop.
+    """
+
+    def __init__(self, config: Config, *, store: Store | None = None) -> None:
+        self.config = config
+        self.store: Store | None = store
+        self.metrics = CollectorMetrics()
+        self.wal: Wal | None = None
+        self.writer: Writer | None = None
+        self.pipeline: Pipeline | None = None
+        self.grpc: GrpcReceiver | None = None
+        self.http: HttpServer | None = None
+        self.admin: HttpServer | None = None
+        self.pool: WorkerPool | None = None
+        self.revocation: RevocationPath | None = None
+        self._teardown = contextlib.ExitStack()
+        self.started_at = 0.0
+
+    # -- what the running collector reports ---------------------------------------------
+
+    @property
+    def spans_received(self) -> int:
+        """Spans this process received, plus those drained from its workers' WALs."""
+        own = self.pipeline.spans_received if self.pipeline else 0
+        return own + int(self.metrics.received.value("worker"))
+
+    @property
+    def grpc_port(self) -> int:
+        """The OTLP/gRPC port (served here, or by the workers)."""
+        if self.grpc is not None:
+            return self.grpc.port
+        assert self.pool is not None
+        return self.pool.grpc_port
+
+    @property
+    def http_port(self) -> int:
+        """The OTLP/HTTP port (served here, or by the workers)."""
+        if self.http is not None:
+            return self.http.port
+        assert self.pool is not None
+        return self.pool.http_port
+
+    def accept(self, spans: list[SpanRecord]) -> None:
+        """Feed spans through the pipeline (validate, redact, WAL, writer)."""
+        assert self.pipeline is not None
+        self.pipeline.accept(spans)
+
+    def health(self) -> dict[str, Any]:
+        writer = self.writer
+        workers = self.pool.health() if self.pool else {}
+        return {
+            "uptime_seconds": round(time.time() - self.started_at, 3),
+            "spans_received": self.spans_received,
+            "spans_written": writer.stats.spans_written if writer else 0,
+            "tool_calls_written": writer.stats.tool_calls_written if writer else 0,
+            "pending": writer.pending if writer else 0,
+            "store_errors": writer.stats.store_errors if writer else 0,
+            "wal_bytes": self.wal.bytes if self.wal else 0,
+            **workers,
+        }
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Build every part, then serve; a failure undoes what was built, in reverse."""
+        with contextlib.ExitStack() as teardown:
+            self._build(teardown)
+            self._serve()
+            self._teardown = teardown.pop_all()
+        log.info("collector started: %s", self.health())
+
+    def stop(self) -> None:
+        """Stop receiving, drain into the store, close everything (reverse of start)."""
+        self._teardown.close()
+        log.info("collector stopped: %s", self.health())
+
+    def __enter__(self) -> Collector:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _build(self, teardown: contextlib.ExitStack) -> None:
+        """Construct every part; each pushes its own teardown as it is built."""
+        config = self.config
+        check_bind_policy(config)
+        if self.store is None:
+            self.store = teardown.enter_context(Store.open(config.clickhouse_url))
+        store = self.store
+        apply_migrations(store)
+
+        self.revocation = build_revocation_path(
+            store, config.sections, default_key_file=config.state_dir / "broker.pem"
+        )
+        teardown.callback(self.revocation.close)
+        self.admin = teardown.enter_context(self._admin_server(store, self.revocation))
+
+        self.wal = Wal(
+            config.wal_dir or config.state_dir / "wal",
+            max_bytes=config.wal_max_bytes,
+            segment_bytes=config.wal_segment_bytes,
+            fsync=config.fsync,
+            observe_fsync=self.metrics.fsync_seconds.observe,
+        )
+        teardown.callback(self.wal.close)
+        self.writer = teardown.enter_context(
+            self._make_writer(self.wal, self.wal.directory / DEAD_LETTER_FILE)
+        )
+        self.pipeline = Pipeline(
+            self.writer,
+            wal=self.wal,
+            redact=Redactor.from_config(
+                config.sections.get("redaction", {}), state_dir=config.state_dir
+            ).redact,
+            metrics=self.metrics,
+            max_pending_spans=config.max_pending_spans,
+        )
+        self._register_gauges()
+
+        self.pool = WorkerPool(config, metrics=self.metrics, make_writer=self._make_writer)
+        teardown.callback(self.pool.stop)
+        if config.workers == 1:
+            self.grpc = teardown.enter_context(self._grpc_receiver(self.pipeline))
+            self.http = teardown.enter_context(self._http_receiver(self.pipeline))
+
+    def _serve(self) -> None:
+        assert self.writer is not None
+        assert self.admin is not None
+        self.started_at = time.time()
+        assert self.pool is not None
+        self.writer.start()
+        self.pool.start()
+        if self.grpc is not None:
+            self.grpc.start()
+        if self.http is not None:
+            self.http.start()
+        self.admin.start()
+
+    # -- parts -------------------------------------------------------------------------
+
+    def _make_writer(self, wal: WalLike, dead_letter: Path) -> Writer:
+        assert self.store is not None
+        return Writer(
+            self.store,
+            batch_rows=self.config.batch_rows,
+            batch_seconds=self.config.batch_seconds,
+            wal=wal,
+            chain=AuditChain(self.store, key=self.config.chain_key),
+            metrics=self.metrics,
+            dead_letter=dead_letter,
+        )
+
+    def _grpc_receiver(self, pipeline: Pipeline) -> GrpcReceiver:
+        config = self.config
+        return GrpcReceiver(
+            functools.partial(pipeline.accept, protocol="grpc"),
+            host=config.host,
+            port=config.grpc_port,
+            token=config.token,
+            max_message_bytes=config.max_request_bytes,
+            tls_cert=config.tls_cert,
+            tls_key=config.tls_key,
+            latency=self.metrics.export_seconds,
+        )
+
+    def _http_receiver(self, pipeline: Pipeline) -> HttpServer:
+        config = self.config
+        return HttpServer(
+            build_otlp_http_app(
+                functools.partial(pipeline.accept, protocol="http"),
+                token=config.token,
+                max_bytes=config.max_request_bytes,
+                latency=self.metrics.export_seconds,
+                reject=pipeline.reject,
+            ),
+            host=config.host,
+            port=config.http_port,
+            what="OTLP/HTTP",
+            flag="--http-port",
+            tls_cert=config.tls_cert,
+            tls_key=config.tls_key,
+        )
+
+    def _admin_server(self, store: Store, revocation: RevocationPath) -> HttpServer:
+        config = self.config
+        app = build_admin_app(
+            store,
+            admin_token=config.admin_token,
+            health=self.health,
+            extra_routes=revocation.routes(
+                admin_token=config.admin_token, agent_token=config.token
+            ),
+        )
+
+        async def metrics(request: Request) -> Response:
+            return Response(self.metrics.render(), media_type=CONTENT_TYPE)
+
+        app.router.routes.append(Route("/metrics", metrics, methods=["GET"]))
+        return HttpServer(
+            app,
+            host=config.host,
+            port=config.api_port,
+            what="the admin API",
+            flag="--api-port",
+            tls_cert=config.tls_cert,
+            tls_key=config.tls_key,
+        )
+
+    def _register_gauges(self) -> None:
+        metrics = self.metrics
+
+        def wal_bytes() -> float:
+            return float(self.wal.bytes) if self.wal else 0.0
+
+        def wal_age() -> float:
+            oldest = self.writer.oldest_pending_ns() if self.writer else None
+            return 0.0 if oldest is None else max(0.0, time.time() - oldest / 1e9)
+
+        def pending() -> float:
+            return float(self.writer.pending) if self.writer else 0.0
+
+        metrics.gauge("agentaudit_wal_bytes", "Bytes of WAL segments on disk.", wal_bytes)
+        metrics.gauge(
+            "agentaudit_wal_oldest_age_seconds",
+            "Age of the oldest acknowledged span not yet in the store.",
+            wal_age,
+        )
+        metrics.gauge("agentaudit_writer_pending_spans", "Spans waiting for a batch.", pending)

@@ -1,0 +1,126 @@
+"""A receive-only worker process of ``--workers N`` (started by :class:`Collector`).
+
+Each worker listens on the collector's ports with SO_REUSEPORT (the kernel spreads
+connections over the processes), decodes, validates and redacts exports, and appends
+them to its own WAL directory before acknowledging; it never touches the store. The
+store-owning process drains the worker's WAL with a
+:class:`~agentaudit.collector.wal.follower.WalFollower`. This is how one collector uses
+more than one core, including with the embedded store (one process per store).
+
+    python -m agentaudit.collector.workers.process '<json spec>'
+
+The spec (:func:`~agentaudit.collector.workers.pool.worker_spec`) holds the collector's
+settings with the worker's own WAL directory, the ``[redaction]`` table and the state
+directory (the redaction key); the token comes from the environment
+(``AGENTAUDIT_TOKEN``), never the command line.
+
+Invariant: this process imports the receivers, redaction and the WAL, never the writer,
+the store or pyarrow (a test imports this module and asserts it on ``sys.modules``).
+
+The worker prints ``ready`` once serving and stops gracefully on SIGTERM (in-flight
+exports finish), or within a second of the store-owning process dying, so a restarted
+collector finds its ports and WAL directories free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from agentaudit.collector.ingest.pipeline import Pipeline
+from agentaudit.collector.ingest.receiver_grpc import GrpcReceiver
+from agentaudit.collector.ingest.receiver_http import build_otlp_http_app
+from agentaudit.collector.ingest.redaction import Redactor
+from agentaudit.collector.interpreter import WORKER_SWITCH_INTERVAL, tune_process
+from agentaudit.collector.serving.server import HttpServer
+from agentaudit.collector.wal.log import Wal
+from agentaudit.config import Config, load_config
+
+__all__ = ["main"]
+
+log = logging.getLogger(__name__)
+
+
+def _settings(spec: dict[str, Any]) -> Config:
+    """The worker's settings: what the spec names, its token from the environment."""
+    config = load_config(spec["settings"], environ={})
+    return dataclasses.replace(
+        config,
+        sections=spec.get("sections", {}),
+        token=os.environ.get("AGENTAUDIT_TOKEN") or None,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s"
+    )
+    spec: dict[str, Any] = json.loads((argv or sys.argv[1:])[0])
+    config = _settings(spec)
+    assert config.wal_dir is not None
+    redact = Redactor.from_config(
+        config.sections.get("redaction", {}), state_dir=Path(spec["state_dir"])
+    ).redact
+    wal = Wal(
+        config.wal_dir,
+        max_bytes=config.wal_max_bytes,
+        segment_bytes=config.wal_segment_bytes,
+        fsync=config.fsync,
+        shared=True,
+    )
+    pipeline = Pipeline(None, wal=wal, redact=redact)
+    grpc_receiver = GrpcReceiver(
+        functools.partial(pipeline.accept, protocol="grpc"),
+        host=config.host,
+        port=config.grpc_port,
+        token=config.token,
+        max_message_bytes=config.max_request_bytes,
+        tls_cert=config.tls_cert,
+        tls_key=config.tls_key,
+        reuse_port=True,
+    )
+    http = HttpServer(
+        build_otlp_http_app(
+            functools.partial(pipeline.accept, protocol="http"),
+            token=config.token,
+            max_bytes=config.max_request_bytes,
+        ),
+        host=config.host,
+        port=config.http_port,
+        what="OTLP/HTTP",
+        flag="--http-port",
+        tls_cert=config.tls_cert,
+        tls_key=config.tls_key,
+        reuse_port=True,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    parent = os.getppid()
+    grpc_receiver.start()
+    http.start()
+    tune_process(WORKER_SWITCH_INTERVAL)
+    print("ready", flush=True)
+    while not stop.wait(0.5):
+        if os.getppid() != parent:
+            # The store-owning process died (SIGKILL, OOM): nothing drains this WAL now,
+            # and its restart needs the ports and this WAL's lock. Stop receiving; what
+            # was acknowledged stays in the WAL for the next start to drain.
+            log.warning("the collector process %d is gone; this worker stops", parent)
+            break
+    grpc_receiver.stop()
+    http.stop()
+    wal.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Arrow tables built column by column: the writer's fast path for the span tables.
+
+:func:`traces_table` builds ``otel_traces`` straight from spans (no per-row dicts), and
+:func:`rows_table` turns row dicts (``tool_call_row``) into a table; both build map
+columns from flat key/value arrays and offsets instead of per-row lists of tuples, and
+stringify a resource's attributes once per batch, not once per span.
+
+Invariant: the tables are equal to ``to_arrow(OTEL_TRACES, [trace_row(s) ...])`` and
+``to_arrow(schema, rows)`` of :mod:`agentaudit.collector.writer.table_schemas` (a test
+compares them); semantics stay in :mod:`~agentaudit.collector.writer.normalise`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
+from typing import Any
+
+import pyarrow as pa
+
+from agentaudit.collector.ingest.model import SpanRecord
+from agentaudit.collector.writer.normalise import stringify
+from agentaudit.collector.writer.table_schemas import OTEL_TRACES
+from agentaudit.schema import attributes as A
+
+__all__ = ["rows_table", "traces_table"]
+
+_STR = pa.string()
+_STR_MAP = pa.map_(pa.string(), pa.string())
+
+
+def _strings(values: Iterable[Any]) -> list[str]:
+    return [v if type(v) is str else stringify(v) for v in values]
+
+
+class _MapBuilder:
+    """Flat keys, values and offsets of a ``Map(String, String)`` column."""
+
+    def __init__(self) -> None:
+        self.offsets = [0]
+        self.keys: list[str] = []
+        self.values: list[str] = []
+        self._cache: dict[int, tuple[list[str], list[str], Mapping[str, Any]]] = {}
+
+    def add(self, attributes: Mapping[str, Any], *, shared: bool = False) -> None:
+        if shared:  # one resource's attributes, stringified once per batch
+            cached = self._cache.get(id(attributes))
+            if cached is None or cached[2] is not attributes:
+                cached = (list(attributes), _strings(attributes.values()), attributes)
+                self._cache[id(attributes)] = cached
+            self.keys += cached[0]
+            self.values += cached[1]
+        else:
+            self.keys += attributes
+            self.values += _strings(attributes.values())
+        self.offsets.append(len(self.keys))
+
+    def add_strings(self, attributes: Mapping[str, str]) -> None:
+        """Add a map whose values are strings already."""
+        self.keys += attributes
+        self.values += attributes.values()
+        self.offsets.append(len(self.keys))
+
+    def array(self, kind: pa.DataType = _STR_MAP) -> pa.Array:
+        return pa.MapArray.from_arrays(
+            pa.array(self.offsets, pa.int32()),
+            pa.array(self.keys, _STR),
+            pa.array(self.values, kind.item_type),
+            type=kind,
+        )
+
+
+def _list_of_maps(groups: Sequence[Sequence[Mapping[str, Any]]], kind: pa.DataType) -> pa.Array:
+    builder = _MapBuilder()
+    offsets = [0]
+    for group in groups:
+        for attributes in group:
+            builder.add(attributes)
+        offsets.append(offsets[-1] + len(group))
+    return pa.ListArray.from_arrays(
+        pa.array(offsets, pa.int32()), builder.array(kind.value_type), type=kind
+    )
+
+
+def _empty_lists(count: int, kind: pa.DataType) -> pa.Array:
+    """``count`` empty lists of ``kind`` (spans without events or links: the usual case)."""
+    offsets = pa.repeat(pa.scalar(0, pa.int32()), count + 1)
+    return pa.ListArray.from_arrays(offsets, pa.array([], kind.value_type), type=kind)
+
+
+def traces_table(
+    spans: Sequence[SpanRecord],
+    *,
+    attribute_strings: Sequence[Mapping[str, str]] | None = None,
+) -> pa.Table:
+    """The ``otel_traces`` rows of ``spans`` as one Arrow table.
+
+    ``attribute_strings``: ``normalise.string_map`` of each span's attributes, when the
+    caller has them already (the writer shares them with ``tool_calls``).
+    """
+    resources = _MapBuilder()
+    attributes = _MapBuilder()
+    service: dict[int, str] = {}
+    services = []
+    for number, span in enumerate(spans):
+        resource = span.resource_attributes
+        resources.add(resource, shared=True)
+        if attribute_strings is None:
+            attributes.add(span.attributes)
+        else:
+            attributes.add_strings(attribute_strings[number])
+        name = service.get(id(resource))
+        if name is None:
+            value = resource.get(A.SERVICE_NAME)
+            name = service[id(resource)] = "" if value is None else stringify(value)
+        services.append(name)
+    events = [span.events for span in spans]
+    links = [span.links for span in spans]
+    columns: dict[str, Any] = {
+        "Timestamp": [s.start_ns for s in spans],
+        "TraceId": [s.trace_id for s in spans],
+        "SpanId": [s.span_id for s in spans],
+        "ParentSpanId": [s.parent_span_id for s in spans],
+        "TraceState": [s.trace_state for s in spans],
+        "SpanName": [s.name for s in spans],
+        "SpanKind": [s.kind for s in spans],
+        "ServiceName": services,
+        "ResourceAttributes": resources.array(),
+        "ScopeName": [s.scope_name for s in spans],
+        "ScopeVersion": [s.scope_version for s in spans],
+        "SpanAttributes": attributes.array(),
+        "Duration": [s.duration_ns for s in spans],
+        "StatusCode": [s.status_code for s in spans],
+        "StatusMessage": [s.status_message for s in spans],
+    }
+    if any(events):  # else the Events.* columns are empty lists (the usual case)
+        columns["Events.Timestamp"] = [[e.time_ns for e in group] for group in events]
+        columns["Events.Name"] = [[e.name for e in group] for group in events]
+        columns["Events.Attributes"] = [[e.attributes for e in group] for group in events]
+    if any(links):
+        columns["Links.TraceId"] = [[link.trace_id for link in group] for group in links]
+        columns["Links.SpanId"] = [[link.span_id for link in group] for group in links]
+        columns["Links.TraceState"] = [[link.trace_state for link in group] for group in links]
+        columns["Links.Attributes"] = [[link.attributes for link in group] for group in links]
+    arrays = []
+    for field in OTEL_TRACES:
+        values = columns.get(field.name)
+        if values is None:
+            arrays.append(_empty_lists(len(spans), field.type))
+        elif isinstance(values, pa.Array):
+            arrays.append(values)
+        elif pa.types.is_list(field.type) and pa.types.is_map(field.type.value_type):
+            arrays.append(_list_of_maps(values, field.type))
+        else:
+            arrays.append(pa.array(values, type=field.type))
+    return pa.Table.from_arrays(arrays, schema=OTEL_TRACES)
+
+
+def rows_table(
+    schema: pa.Schema,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    columns: Mapping[str, pa.Array] | None = None,
+) -> pa.Table:
+    """Like ``arrow_batches.to_arrow``, with map columns built from flat arrays.
+
+    ``columns``: arrays the caller already built, equal to what the rows hold there
+    (the writer takes the attribute maps of its tool calls from ``otel_traces``).
+    """
+    arrays = []
+    for field in schema:
+        given = columns.get(field.name) if columns else None
+        if given is not None:
+            arrays.append(given)
+            continue
+        values = list(map(itemgetter(field.name), rows))
+        kind = field.type
+        if pa.types.is_map(kind) and all(isinstance(v, dict) for v in values):
+            builder = _MapBuilder()
+            for value in values:
+                builder.keys += value
+                builder.values += value.values()
+                builder.offsets.append(len(builder.keys))
+            arrays.append(builder.array(kind))
+        elif pa.types.is_map(kind):
+            arrays.append(
+                pa.array([list(v.items()) if isinstance(v, dict) else v for v in values], type=kind)
+            )
+        else:
+            arrays.append(pa.array(values, type=kind))
+    return pa.Table.from_arrays(arrays, schema=schema)

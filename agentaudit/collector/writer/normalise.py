@@ -1,0 +1,367 @@
+"""Normalise decoded spans into the rows of ``otel_traces`` and ``tool_calls``.
+
+Every span becomes one ``otel_traces`` row. A span is a tool call when its
+``gen_ai.operation.name`` is ``execute_tool`` (or, for producers that omit it, its name
+starts with ``execute_tool ``); it then also becomes one ``tool_calls`` row with the
+typed provenance columns of DESIGN §4. Attribute names come from
+:mod:`agentaudit.schema.attributes`. Pure functions: no I/O.
+
+Peers' tool spans land too (names in :mod:`agentaudit.schema.peers`): OpenInference
+(``openinference.span.kind=TOOL``), OpenLLMetry/Traceloop (``traceloop.span.kind=tool``),
+Pydantic AI's native spans (``running tool`` / ``execute_tool``; deferred calls that did
+not run are not tool calls), the MCP SDK's native ``tools/call`` SERVER spans and plain
+OTel GenAI ``execute_tool`` spans. Each column reads our attribute first, then the peers'
+equivalents (a short chain of dict lookups: our own spans pay one lookup per column).
+Peer rows carry what the peer recorded; the hashes and source arrays, which only
+agentaudit computes, stay empty (``arguments_hash = ''`` tells a peer row from ours).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from agentaudit.collector.ingest.model import AttributeValue, SpanRecord
+from agentaudit.schema import attributes as A
+from agentaudit.schema import peers as P
+
+__all__ = [
+    "encode_json",
+    "is_tool_call",
+    "string_map",
+    "stringify",
+    "tool_call_row",
+    "trace_row",
+]
+
+STATUS_OK = "ok"
+STATUS_ERROR = "error"
+STATUS_BLOCKED = "blocked"
+
+
+def _json_leaf(value: Any) -> str:
+    """Bytes nested in arrays/maps read as hex, like top-level bytes (not ``b'..'``)."""
+    return value.hex() if isinstance(value, bytes) else str(value)
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_leaf)``.
+
+    Built once: ``json.dumps`` with arguments builds a JSONEncoder per call, and
+    ``JSONEncoder.encode`` builds a C encoder per call; this keeps one C encoder (3x
+    faster on the short lists spans carry). Decoded values hold no reference cycles, so
+    it skips the cycle check (a cycle would still end in RecursionError, not a hang).
+    """
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_leaf)
+    make_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if make_c_encoder is None:  # an interpreter without the C accelerator
+        return encoder.encode
+    encode_chunks = make_c_encoder(
+        None, _json_leaf, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    return lambda value: "".join(encode_chunks(value, 0))
+
+
+encode_json = _json_encoder()
+
+
+def stringify(value: AttributeValue) -> str:
+    """The string form of an attribute value for a ``Map(String, String)`` column."""
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is list or kind is dict:
+        return encode_json(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, int | float):
+        return str(value)
+    return encode_json(value)
+
+
+def string_map(attributes: Mapping[str, AttributeValue]) -> dict[str, str]:
+    """Every attribute value as text (see :func:`stringify`)."""
+    return {
+        key: value if type(value) is str else stringify(value) for key, value in attributes.items()
+    }
+
+
+def _text(attributes: Mapping[str, AttributeValue], key: str) -> str:
+    value = attributes.get(key)
+    return "" if value is None else stringify(value)
+
+
+def _strings(attributes: Mapping[str, AttributeValue], key: str) -> list[str]:
+    value = attributes.get(key)
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [stringify(v) for v in value]
+    return [stringify(value)]
+
+
+MAX_UNIX_SECONDS = 2**32 - 1
+"""The last second a ``DateTime`` column holds (2106-02-07)."""
+
+
+def _int(attributes: Mapping[str, AttributeValue], key: str) -> int:
+    """Unix seconds for a ``DateTime`` column; 0 (unknown) for anything it cannot hold.
+
+    A value out of range (milliseconds sent as seconds, inf, ...) must not fail the
+    Arrow conversion of the whole batch; the raw value stays in ``attributes``.
+    """
+    value = attributes.get(key)
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, float | str):
+        try:
+            value = int(float(value))
+        except (ValueError, OverflowError):
+            return 0
+    if isinstance(value, int) and 0 <= value <= MAX_UNIX_SECONDS:
+        return value
+    return 0
+
+
+def _not_a_call(attrs: dict[str, AttributeValue]) -> bool:
+    """An execute_tool span that is not a (new) tool call: deferred, or audited elsewhere."""
+    # Pydantic AI marks a call deferred for approval with execute_tool too; it did not run.
+    return P.PAI_DEFERRAL in attrs or A.AUDITED_BY in attrs
+
+
+def is_tool_call(span: SpanRecord) -> bool:
+    attrs = span.attributes
+    operation = attrs.get(A.GEN_AI_OPERATION_NAME)
+    if operation is not None:
+        return operation == A.OPERATION_EXECUTE_TOOL and not _not_a_call(attrs)
+    kind = attrs.get(P.OI_SPAN_KIND)
+    if kind is not None:
+        return kind == P.OI_SPAN_KIND_TOOL and (
+            P.OI_TOOL_NAME in attrs or not span.name.startswith(P.OI_HANDOFF_PREFIX)
+        )
+    if attrs.get(P.TL_SPAN_KIND) == P.TL_SPAN_KIND_TOOL:
+        return True
+    name = span.name
+    if name == P.PAI_TOOL_SPAN_NAME:
+        return A.GEN_AI_TOOL_NAME in attrs and not _not_a_call(attrs)
+    return name.startswith(A.TOOL_SPAN_PREFIX)
+
+
+def _first(attributes: Mapping[str, AttributeValue], keys: tuple[str, ...]) -> str:
+    """The first non-empty of ``keys`` as text (a chain of dict lookups)."""
+    for key in keys:
+        value = attributes.get(key)
+        if value is not None and value != "":
+            return stringify(value)
+    return ""
+
+
+_TOOL_NAME_KEYS = (A.GEN_AI_TOOL_NAME, P.OI_TOOL_NAME, P.TL_ENTITY_NAME)
+_TOOL_CALL_ID_KEYS = (A.GEN_AI_TOOL_CALL_ID, P.OI_TOOL_CALL_ID, P.OI_TOOL_ID)
+_AGENT_NAME_KEYS = (A.GEN_AI_AGENT_NAME, P.OI_AGENT_NAME)
+_USER_KEYS = (A.ENDUSER_ID, P.OI_USER_ID, P.TL_USER_ID)
+_SESSION_KEYS = (A.SESSION_ID, P.TL_SESSION_ID)
+_CONVERSATION_KEYS = (
+    A.GEN_AI_CONVERSATION_ID,
+    P.MCP_SESSION_ID,
+    P.TL_CONVERSATION_ID,
+    P.TL_THREAD_ID,
+    P.TL_CHAT_ID,
+    P.PAI_RUN_ID,
+)
+
+
+def _tool_name(span: SpanRecord) -> str:
+    name = _first(span.attributes, _TOOL_NAME_KEYS)
+    if name:
+        return name
+    return span.name.removeprefix(A.TOOL_SPAN_PREFIX)
+
+
+def _traceloop_input(attrs: Mapping[str, AttributeValue]) -> tuple[str, str]:
+    """(arguments JSON, tool-call id) from Traceloop's input envelope, ``""`` if absent.
+
+    LangChain tools: ``{"inputs": {...}, "input_str": ..., "kwargs": {"tool_call_id"}}``;
+    decorated functions: ``{"args": [...], "kwargs": {...}}``. Anything else is kept as is.
+    """
+    raw = attrs.get(P.TL_ENTITY_INPUT) or attrs.get(A.GEN_AI_TOOL_CALL_ARGUMENTS)
+    if not isinstance(raw, str) or not raw.startswith("{"):
+        return ("" if raw is None else stringify(raw)), ""
+    try:
+        envelope = json.loads(raw)
+    except ValueError:
+        return raw, ""
+    if not isinstance(envelope, dict):
+        return raw, ""
+    kwargs = envelope.get("kwargs")
+    call_id = ""
+    if isinstance(kwargs, dict) and isinstance(kwargs.get("tool_call_id"), str):
+        call_id = kwargs["tool_call_id"]
+    inputs = envelope.get("inputs")
+    if isinstance(inputs, dict) and inputs:
+        return _compact(inputs), call_id
+    if "input_str" in envelope:
+        return _compact(envelope["input_str"]), call_id
+    if "args" in envelope and isinstance(kwargs, dict):
+        args = envelope["args"]
+        return _compact(kwargs if not args else {"args": args, "kwargs": kwargs}), call_id
+    return raw, call_id
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _arguments(attrs: Mapping[str, AttributeValue]) -> tuple[str, str]:
+    """(arguments JSON, tool-call id found alongside them) of a tool span."""
+    if P.TL_SPAN_KIND in attrs:
+        return _traceloop_input(attrs)
+    value = attrs.get(A.GEN_AI_TOOL_CALL_ARGUMENTS)
+    if value is None:
+        value = attrs.get(P.PAI_TOOL_ARGUMENTS)
+    if value is not None:
+        return stringify(value), ""
+    value = attrs.get(P.OI_INPUT_VALUE)
+    if value is None:
+        return "", ""
+    if not isinstance(value, str):
+        return stringify(value), ""
+    parsed = _json_object(value)
+    if parsed is not None:
+        return _compact(_unwrap_call(parsed)), ""
+    if attrs.get(P.OI_INPUT_MIME_TYPE) != P.OI_MIME_JSON:
+        return _compact(value), ""  # plain text input: a JSON string, so the column stays JSON
+    return value, ""
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """``text`` parsed when it is a JSON object, else None (only ``{...}`` is parsed)."""
+    if not text.startswith("{"):
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _unwrap_call(value: dict[str, Any]) -> Any:
+    """The arguments inside a bound-call envelope (``{"args", "kwargs"}``), else ``value``."""
+    kwargs = value.get("kwargs")
+    if not isinstance(kwargs, dict) or not value.keys() <= P.OI_CALL_ENVELOPE:
+        return value
+    args = value.get("args")
+    return {"args": args, **kwargs} if args else kwargs
+
+
+def _error_type(span: SpanRecord) -> str:
+    found = _text(span.attributes, A.ERROR_TYPE)
+    if found or span.status_code != "Error":
+        return found
+    for event in span.events:  # peers record the exception as an event only
+        if event.name == P.EXCEPTION_EVENT:
+            return _text(event.attributes, P.EXCEPTION_TYPE)
+    return ""
+
+
+def _status(span: SpanRecord) -> str:
+    if span.attributes.get(A.DECISION) == A.DECISION_BLOCKED:
+        return STATUS_BLOCKED
+    if span.status_code == "Error" or span.attributes.get(A.ERROR_TYPE):
+        return STATUS_ERROR
+    return STATUS_OK
+
+
+def trace_row(span: SpanRecord) -> dict[str, Any]:
+    """The ``otel_traces`` row of any span."""
+    return {
+        "Timestamp": span.start_ns,
+        "TraceId": span.trace_id,
+        "SpanId": span.span_id,
+        "ParentSpanId": span.parent_span_id,
+        "TraceState": span.trace_state,
+        "SpanName": span.name,
+        "SpanKind": span.kind,
+        "ServiceName": _text(span.resource_attributes, A.SERVICE_NAME),
+        "ResourceAttributes": string_map(span.resource_attributes),
+        "ScopeName": span.scope_name,
+        "ScopeVersion": span.scope_version,
+        "SpanAttributes": string_map(span.attributes),
+        "Duration": span.duration_ns,
+        "StatusCode": span.status_code,
+        "StatusMessage": span.status_message,
+        "Events.Timestamp": [e.time_ns for e in span.events],
+        "Events.Name": [e.name for e in span.events],
+        "Events.Attributes": [string_map(e.attributes) for e in span.events],
+        "Links.TraceId": [link.trace_id for link in span.links],
+        "Links.SpanId": [link.span_id for link in span.links],
+        "Links.TraceState": [link.trace_state for link in span.links],
+        "Links.Attributes": [string_map(link.attributes) for link in span.links],
+    }
+
+
+def tool_call_row(
+    span: SpanRecord,
+    *,
+    received_ns: int,
+    attribute_strings: dict[str, str] | None = None,
+    resource_strings: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The ``tool_calls`` row of a tool-call span (see :func:`is_tool_call`).
+
+    ``attribute_strings``/``resource_strings``: ``string_map`` of the span's attributes
+    and resource attributes when the caller already has them (the writer shares them
+    with ``otel_traces`` and across a resource's spans); computed here otherwise.
+    """
+    attrs = span.attributes
+    agent_name = _first(attrs, _AGENT_NAME_KEYS)
+    agent_id = _text(attrs, A.GEN_AI_AGENT_ID) or agent_name
+    trust = _strings(attrs, A.SOURCE_TRUST)
+    arguments, envelope_call_id = _arguments(attrs)
+    return {
+        "ts": span.start_ns,
+        "duration_ns": span.duration_ns,
+        "trace_id": span.trace_id,
+        "span_id": span.span_id,
+        "parent_span_id": span.parent_span_id,
+        "service_name": _text(span.resource_attributes, A.SERVICE_NAME),
+        "agent_id": agent_id,
+        "agent_name": agent_name or agent_id,
+        "user_id": _first(attrs, _USER_KEYS),
+        "session_id": _first(attrs, _SESSION_KEYS),
+        "conversation_id": _first(attrs, _CONVERSATION_KEYS),
+        "tool_name": _tool_name(span),
+        "tool_call_id": _first(attrs, _TOOL_CALL_ID_KEYS) or envelope_call_id,
+        "tool_type": _text(attrs, A.GEN_AI_TOOL_TYPE),
+        "framework": _text(attrs, A.FRAMEWORK) or P.SCOPE_FRAMEWORKS.get(span.scope_name, ""),
+        "arguments": arguments,
+        "arguments_hash": _text(attrs, A.ARGUMENTS_HASH),
+        "result_hash": _text(attrs, A.RESULT_HASH),
+        "prompt_hash": _text(attrs, A.PROMPT_HASH),
+        "source_refs": _strings(attrs, A.SOURCE_REFS),
+        "source_kinds": _strings(attrs, A.SOURCE_KINDS),
+        "source_trust": trust,
+        "source_hashes": _strings(attrs, A.SOURCE_HASHES),
+        "untrusted_source": 1 if A.TRUST_UNTRUSTED in trust else 0,
+        "resource_ids": _strings(attrs, A.RESOURCE_IDS),
+        "approval_status": _text(attrs, A.APPROVAL_STATUS) or A.APPROVAL_NONE,
+        "approver": _text(attrs, A.APPROVAL_APPROVER),
+        "credential_id": _text(attrs, A.CREDENTIAL_ID),
+        "credential_scopes": _strings(attrs, A.CREDENTIAL_SCOPES),
+        "credential_expires_at": _int(attrs, A.CREDENTIAL_EXPIRES_AT),
+        "decision": _text(attrs, A.DECISION) or A.DECISION_ALLOWED,
+        "status": _status(span),
+        "error_type": _error_type(span),
+        "attributes": string_map(attrs) if attribute_strings is None else attribute_strings,
+        "resource_attributes": (
+            string_map(span.resource_attributes) if resource_strings is None else resource_strings
+        ),
+        "redactions": dict(span.redactions),
+        "received_at": received_ns,
+        "batch_id": "",
+    }

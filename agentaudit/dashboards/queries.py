@@ -1,0 +1,384 @@
+"""The dashboards' queries: pure functions of a Store and typed arguments.
+
+Every query is a constant SQL text with ClickHouse server-side parameters, run through
+:meth:`Store.read_only`; results come back as pandas DataFrames. Pages never call this
+module directly (they go through the cached :mod:`agentaudit.dashboards.data`); the
+benchmark and the tests do, to time and check the queries without a cache.
+"""
+
+# S608: the f-strings below only splice module constants and whitelisted column names;
+# every value is a server-side parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import pandas as pd
+
+from agentaudit.dashboards.filters import TIME_WHERE, Filters, TimeRange
+from agentaudit.schema import attributes as A
+from agentaudit.store import QueryResult, Store
+
+__all__ = [
+    "SORTABLE",
+    "agent_cadence",
+    "agent_resources",
+    "agent_scopes",
+    "agent_tool_mix",
+    "agents",
+    "blast_credentials",
+    "blast_tools",
+    "ingest_health",
+    "investigate",
+    "optional_table",
+    "overview_activity",
+    "quarantined_agents",
+    "revocations",
+    "run_sql",
+    "session_model_calls",
+    "session_tool_calls",
+    "unasked_calls",
+]
+
+SORTABLE: Final = ("ts", "agent_id", "user_id", "session_id", "tool_name", "status")
+_CALL_COLUMNS: Final = (
+    "ts, agent_id, user_id, session_id, tool_name, status, approval_status, "
+    "untrusted_source, source_refs, resource_ids, credential_id, "
+    "substring(arguments, 1, 300) AS arguments, trace_id"
+)
+UNAPPROVED_UNTRUSTED: Final = "untrusted_source = 1 AND approval_status = 'none'"
+
+
+def _frame(result: QueryResult) -> pd.DataFrame:
+    return pd.DataFrame.from_records(result.rows, columns=list(result.columns))
+
+
+def _query(store: Store, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    return _frame(store.read_only(sql, params))
+
+
+# --- Overview -----------------------------------------------------------------------
+
+
+def overview_activity(
+    store: Store, window: TimeRange, top: int = 10
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tool calls per time bucket and agent, and the top tools, from one scan.
+
+    Returns ``(series, tools)``: series has columns bucket, agent_id, calls (by bucket);
+    tools has tool_name, calls, failed_or_blocked, agents (most-called first).
+    """
+    sql = (
+        "SELECT grouping(tool_name) AS by_time, "
+        "toStartOfInterval(ts, toIntervalSecond({step:UInt32})) AS bucket, agent_id, tool_name, "
+        "count() AS calls, countIf(status != 'ok') AS failed_or_blocked, uniq(agent_id) AS agents "
+        f"FROM agentaudit.tool_calls WHERE {TIME_WHERE} "
+        "GROUP BY GROUPING SETS ((bucket, agent_id), (tool_name))"
+    )
+    frame = _query(store, sql, {**window.params(), "step": window.bucket_seconds()})
+    series_columns = ["bucket", "agent_id", "calls"]
+    tool_columns = ["tool_name", "calls", "failed_or_blocked", "agents"]
+    if frame.empty:
+        return pd.DataFrame(columns=series_columns), pd.DataFrame(columns=tool_columns)
+    series = frame[frame["by_time"] == 1][series_columns].sort_values("bucket", kind="stable")
+    tools = frame[frame["by_time"] == 0][tool_columns].sort_values(
+        ["calls", "tool_name"], ascending=[False, True]
+    )
+    return series.reset_index(drop=True), tools.head(top).reset_index(drop=True)
+
+
+def unasked_calls(store: Store, window: TimeRange, limit: int = 50) -> pd.DataFrame:
+    """Unapproved calls prompted by untrusted content, newest first."""
+    sql = (
+        "SELECT ts, agent_id, user_id, session_id, tool_name, source_refs, resource_ids, "
+        "credential_id, status, trace_id FROM agentaudit.tool_calls "
+        f"WHERE {TIME_WHERE} AND {UNAPPROVED_UNTRUSTED} ORDER BY ts DESC LIMIT {{limit:UInt32}}"
+    )
+    return _query(store, sql, {**window.params(), "limit": limit})
+
+
+def ingest_health(store: Store) -> dict[str, Any]:
+    """Row counts (from part metadata) and the freshness of the last hour of tool calls.
+
+    The freshness figures only read calls whose span started in the last hour (the
+    ordering key prunes the rest), so the Overview stays fast on a large store.
+    """
+    totals = store.read_only(
+        "SELECT (SELECT count() FROM agentaudit.tool_calls) AS rows, "
+        "(SELECT count() FROM agentaudit.otel_traces) AS spans"
+    ).as_dicts()[0]
+    recent = store.read_only(
+        "SELECT count() AS calls_1h, max(received_at) AS last_received, "
+        "countIf(received_at >= now64(3) - INTERVAL 5 MINUTE) AS last_5m, "
+        "uniqExact(batch_id) AS batches_1h, "
+        "avg(toUnixTimestamp64Milli(received_at) - toUnixTimestamp64Milli(ts)) AS lag_ms_1h "
+        "FROM agentaudit.tool_calls WHERE ts >= now64(9) - INTERVAL 1 HOUR"
+    ).as_dicts()[0]
+    return {**totals, **recent}
+
+
+_OPTIONAL_TABLES: Final[Mapping[str, str]] = {
+    # Findings: the detector's table; its columns are not part of this module's contract.
+    "findings": "SELECT * FROM agentaudit.findings LIMIT {limit:UInt32}",
+    # Quarantine: newest version per agent (ReplacingMergeTree), only those still held.
+    "quarantine": (
+        "SELECT agent_id, since, reason, actor, revocation_id, updated_at "
+        "FROM agentaudit.quarantine FINAL WHERE state = 'quarantined' "
+        "ORDER BY since DESC LIMIT {limit:UInt32}"
+    ),
+}
+
+
+def optional_table(store: Store, table: str, limit: int = 50) -> pd.DataFrame | None:
+    """Rows of a table another issue adds (findings, quarantine); None while it is absent."""
+    sql = _OPTIONAL_TABLES.get(table)
+    if sql is None:
+        raise ValueError(f"not an optional dashboard table: {table!r}")
+    exists = store.read_only("EXISTS TABLE agentaudit.{name:Identifier}", {"name": table})
+    if not exists.rows[0][0]:
+        return None
+    return _query(store, sql, {"limit": limit})
+
+
+# --- Investigate --------------------------------------------------------------------
+
+
+def investigate(
+    store: Store, filters: Filters, *, sort: str = "ts", descending: bool = True, limit: int = 1000
+) -> pd.DataFrame:
+    """The tool calls matching ``filters``, sorted server-side by a whitelisted column."""
+    if sort not in SORTABLE:
+        raise ValueError(f"cannot sort by {sort!r}; choose one of {', '.join(SORTABLE)}")
+    where, params = filters.where()
+    order = f"{sort} {'DESC' if descending else 'ASC'}"
+    if sort != "ts":
+        order += ", ts DESC"
+    sql = (
+        f"SELECT {_CALL_COLUMNS} FROM agentaudit.tool_calls WHERE {where} "
+        f"ORDER BY {order} LIMIT {{limit:UInt32}}"
+    )
+    return _query(store, sql, {**params, "limit": limit})
+
+
+def agents(store: Store, window: TimeRange) -> list[str]:
+    sql = (
+        f"SELECT DISTINCT agent_id FROM agentaudit.tool_calls WHERE {TIME_WHERE} "
+        "ORDER BY agent_id LIMIT 1000"
+    )
+    return [str(row[0]) for row in store.read_only(sql, window.params()).rows]
+
+
+# --- Session forensics --------------------------------------------------------------
+
+
+def session_tool_calls(store: Store, *, session: str = "", trace: str = "") -> pd.DataFrame:
+    """Every tool call of one session (or trace), oldest first, with full provenance."""
+    if bool(session) == bool(trace):
+        raise ValueError("give exactly one of session or trace")
+    column, value = ("session_id", session) if session else ("trace_id", trace)
+    sql = (
+        "SELECT ts, duration_ns, trace_id, span_id, parent_span_id, agent_id, user_id, "
+        "session_id, tool_name, tool_call_id, framework, arguments, arguments_hash, "
+        "result_hash, prompt_hash, source_refs, source_kinds, source_trust, source_hashes, "
+        "untrusted_source, resource_ids, approval_status, approver, credential_id, "
+        "credential_scopes, credential_expires_at, decision, status, error_type, redactions "
+        f"FROM agentaudit.tool_calls WHERE {column} = {{value:String}} ORDER BY ts LIMIT 5000"
+    )
+    return _query(store, sql, {"value": value})
+
+
+def session_model_calls(
+    store: Store, *, trace_ids: Sequence[str], prompt_hashes: Sequence[str]
+) -> pd.DataFrame:
+    """Model-call (``chat``) spans in the given traces or with the given prompt hashes."""
+    if not trace_ids and not prompt_hashes:
+        return pd.DataFrame(
+            columns=[
+                "ts",
+                "trace_id",
+                "span_id",
+                "name",
+                "model",
+                "prompt_hash",
+                "source_refs",
+                "source_kinds",
+                "source_trust",
+                "session_id",
+                "agent_id",
+            ]
+        )
+    sql = (
+        "SELECT Timestamp AS ts, TraceId AS trace_id, SpanId AS span_id, SpanName AS name, "
+        "SpanAttributes[{model_key:String}] AS model, "
+        "SpanAttributes[{prompt_key:String}] AS prompt_hash, "
+        "SpanAttributes[{refs_key:String}] AS source_refs, "
+        "SpanAttributes[{kinds_key:String}] AS source_kinds, "
+        "SpanAttributes[{trust_key:String}] AS source_trust, "
+        "SpanAttributes[{session_key:String}] AS session_id, "
+        "SpanAttributes[{agent_key:String}] AS agent_id "
+        "FROM agentaudit.otel_traces "
+        "WHERE TraceId IN {traces:Array(String)} "
+        "AND SpanAttributes[{op_key:String}] = {chat:String} "
+        "ORDER BY Timestamp LIMIT 5000"
+    )
+    params = {
+        "model_key": A.GEN_AI_REQUEST_MODEL,
+        "prompt_key": A.PROMPT_HASH,
+        "refs_key": A.SOURCE_REFS,
+        "kinds_key": A.SOURCE_KINDS,
+        "trust_key": A.SOURCE_TRUST,
+        "session_key": A.SESSION_ID,
+        "agent_key": A.GEN_AI_AGENT_ID,
+        "op_key": A.GEN_AI_OPERATION_NAME,
+        "chat": A.OPERATION_CHAT,
+        "traces": list(trace_ids),
+    }
+    frame = _query(store, sql, params)
+    if prompt_hashes and not frame.empty:
+        wanted = set(prompt_hashes)
+        frame = frame[frame["prompt_hash"].isin(wanted) | frame["trace_id"].isin(list(trace_ids))]
+    return frame
+
+
+# --- Agent profile ------------------------------------------------------------------
+
+
+def _agent_params(agent: str, window: TimeRange, baseline_days: int) -> dict[str, Any]:
+    return {
+        **window.params(),
+        "agent": agent,
+        "base_since": window.since - dt.timedelta(days=baseline_days),
+    }
+
+
+_BASELINE_WHERE: Final = (
+    "agent_id = {agent:String} AND ts >= {base_since:DateTime64(9, 'UTC')} "
+    "AND ts < {until:DateTime64(9, 'UTC')}"
+)
+_IN_WINDOW: Final = "ts >= {since:DateTime64(9, 'UTC')}"
+
+
+def _window_vs_baseline(
+    store: Store,
+    agent: str,
+    window: TimeRange,
+    baseline_days: int,
+    *,
+    key: str,
+    source: str = "agentaudit.tool_calls",
+    tail: str,
+) -> pd.DataFrame:
+    """Calls of ``agent`` per ``key``: in the window, and in the baseline before it.
+
+    ``key``, ``source`` and ``tail`` are fixed SQL from this module, never user input.
+    """
+    sql = (
+        f"SELECT {key}, countIf({_IN_WINDOW}) AS window_calls, "
+        f"countIf(NOT ({_IN_WINDOW})) AS baseline_calls "
+        f"FROM {source} WHERE {_BASELINE_WHERE} {tail}"
+    )
+    return _query(store, sql, _agent_params(agent, window, baseline_days))
+
+
+def agent_tool_mix(
+    store: Store, agent: str, window: TimeRange, baseline_days: int = 30
+) -> pd.DataFrame:
+    """Per tool: calls in the window and in the baseline before it."""
+    return _window_vs_baseline(
+        store, agent, window, baseline_days, key="tool_name",
+        tail="GROUP BY tool_name ORDER BY window_calls DESC, baseline_calls DESC LIMIT 200",
+    )  # fmt: skip
+
+
+def agent_cadence(
+    store: Store, agent: str, window: TimeRange, baseline_days: int = 30
+) -> pd.DataFrame:
+    """Calls per hour of day (UTC), window vs. baseline, as a share of each period."""
+    return _window_vs_baseline(
+        store, agent, window, baseline_days, key="toHour(ts) AS hour",
+        tail="GROUP BY hour ORDER BY hour",
+    )  # fmt: skip
+
+
+def agent_resources(
+    store: Store, agent: str, window: TimeRange, baseline_days: int = 30
+) -> pd.DataFrame:
+    """Resources touched in the window, with how often they were touched before it."""
+    return _window_vs_baseline(
+        store, agent, window, baseline_days, key="resource",
+        source="agentaudit.tool_calls ARRAY JOIN resource_ids AS resource",
+        tail="GROUP BY resource HAVING window_calls > 0 ORDER BY window_calls DESC LIMIT 100",
+    )  # fmt: skip
+
+
+def agent_scopes(
+    store: Store, agent: str, window: TimeRange, baseline_days: int = 30
+) -> pd.DataFrame:
+    """Credential scopes used in the window vs. the baseline."""
+    return _window_vs_baseline(
+        store, agent, window, baseline_days, key="scope",
+        source="agentaudit.tool_calls ARRAY JOIN credential_scopes AS scope",
+        tail="GROUP BY scope ORDER BY window_calls DESC LIMIT 200",
+    )  # fmt: skip
+
+
+# --- Blast radius -------------------------------------------------------------------
+
+
+def blast_tools(store: Store, agent: str, window: TimeRange) -> pd.DataFrame:
+    """Per tool of one agent: calls, scopes presented, resource types and resources touched."""
+    sql = (
+        "SELECT tool_name, count() AS calls, "
+        "arraySort(groupUniqArrayArray(credential_scopes)) AS scopes_presented, "
+        "arraySort(groupUniqArrayArray(arrayMap(r -> splitByChar(':', r)[1], resource_ids))) "
+        "AS resource_types, uniqArray(resource_ids) AS resources, "
+        "arraySlice(arraySort(groupUniqArrayArray(100)(resource_ids)), 1, 20) AS sample_resources "
+        f"FROM agentaudit.tool_calls WHERE agent_id = {{agent:String}} AND {TIME_WHERE} "
+        "GROUP BY tool_name ORDER BY calls DESC LIMIT 200"
+    )
+    return _query(store, sql, {**window.params(), "agent": agent})
+
+
+def blast_credentials(store: Store, agent: str, window: TimeRange) -> pd.DataFrame:
+    """Credentials the agent presented: scopes, first/last use, expiry."""
+    sql = (
+        "SELECT credential_id, arraySort(groupUniqArrayArray(credential_scopes)) AS scopes, "
+        "min(ts) AS first_used, max(ts) AS last_used, max(credential_expires_at) AS expires_at, "
+        "count() AS calls, uniq(tool_name) AS tools "
+        f"FROM agentaudit.tool_calls WHERE agent_id = {{agent:String}} AND {TIME_WHERE} "
+        "AND credential_id != '' GROUP BY credential_id ORDER BY last_used DESC LIMIT 500"
+    )
+    return _query(store, sql, {**window.params(), "agent": agent})
+
+
+# --- Revoke and SQL -----------------------------------------------------------------
+
+
+def revocations(store: Store, limit: int = 200) -> pd.DataFrame:
+    """Revocations and releases (newest version of each), newest request first."""
+    sql = (
+        "SELECT requested_at, action, target, target_id, status, results, reason, "
+        "requested_by, updated_at, id FROM agentaudit.revocations FINAL "
+        "ORDER BY requested_at DESC, id LIMIT {limit:UInt32}"
+    )
+    return _query(store, sql, {"limit": limit})
+
+
+_QUARANTINE_COLUMNS: Final = ("agent_id", "since", "reason", "actor", "revocation_id", "updated_at")
+
+
+def quarantined_agents(store: Store, limit: int = 200) -> pd.DataFrame:
+    """Agents quarantined now (newest version per agent), most recent first.
+
+    Empty (with the columns) while the quarantine table does not exist yet.
+    """
+    frame = optional_table(store, "quarantine", limit)
+    return pd.DataFrame(columns=list(_QUARANTINE_COLUMNS)) if frame is None else frame
+
+
+def run_sql(store: Store, sql: str) -> pd.DataFrame:
+    """Run a console query read-only (ClickHouse refuses writes)."""
+    return _query(store, sql)
