@@ -5,8 +5,11 @@ a few rows. ``run`` executes text the way chdb does for the store, including sev
 statements in one text, so a quoting mistake would show as a second statement running.
 """
 
+# ruff: noqa: S608 - the tests build SQL on purpose (seed rows, hostile input)
+
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
 from importlib import resources
@@ -41,9 +44,8 @@ class Engine:
     """A chdb session on a throwaway store, default database ``agentaudit``."""
 
     def __init__(self, directory: Path) -> None:
-        from chdb import session
-
-        self.session = session.Session(str(directory))
+        chdb_session: Any = importlib.import_module("chdb.session")
+        self.session: Any = chdb_session.Session(str(directory))
         self.run("SET output_format_json_quote_64bit_integers = 0")
 
     def run(self, sql: str) -> list[tuple[Any, ...]]:
@@ -96,7 +98,7 @@ def _seed(engine: Engine) -> None:
                 'done')"""
     )
     engine.run(
-        f"""INSERT INTO agentaudit.quarantine (agent_id, updated_at, state, since, reason)
+        """INSERT INTO agentaudit.quarantine (agent_id, updated_at, state, since, reason)
         VALUES ('mail-assistant', now64(6), 'quarantined', now64(6), 'exfiltration')"""
     )
     engine.run(
@@ -230,6 +232,14 @@ def test_input_is_refused_before_it_reaches_the_engine() -> None:
     ]:
         with pytest.raises(QueryRefused, match=fragment):
             confine(sql, no_engine)
+
+
+def test_query_just_under_the_length_limit_passes(engine: Engine) -> None:
+    head = "SELECT count() FROM tool_calls WHERE arguments != '"
+    sql = head + "x" * (MAX_QUERY_CHARS - len(head) - 1) + "'"
+    assert len(sql) == MAX_QUERY_CHARS
+    confined = confine(sql, engine.run)
+    assert engine.run(confined.sql) == [(4,)]
 
 
 def test_engine_failures_that_are_not_about_the_query_propagate() -> None:
@@ -432,7 +442,10 @@ def test_literals_that_look_like_attacks_come_back_unchanged(engine: Engine) -> 
     ("sql", "tables"),
     [
         ("WITH tool_calls AS (SELECT 1 AS x) SELECT x FROM tool_calls", set()),
-        ("WITH tool_calls AS (SELECT 1 AS x) SELECT count() FROM agentaudit.tool_calls", {"tool_calls"}),
+        (
+            "WITH tool_calls AS (SELECT 1 AS x) SELECT count() FROM agentaudit.tool_calls",
+            {"tool_calls"},
+        ),
         ("WITH 1 AS tool_calls SELECT count() FROM tool_calls", {"tool_calls"}),
         ("WITH users AS (SELECT 'x' AS name) SELECT name FROM users", set()),
         (
@@ -510,7 +523,7 @@ def test_case_insensitive_names_are_case_insensitive_in_the_engine(engine: Engin
         name.lower()
         for (name,) in engine.run("SELECT name FROM system.functions WHERE case_insensitive")
     }
-    assert CASE_INSENSITIVE - insensitive - {"_cast"} == set()
+    assert CASE_INSENSITIVE - insensitive == set()
 
 
 @pytest.mark.parametrize(
@@ -556,14 +569,13 @@ _PAYLOADS = [
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    text=st.lists(st.one_of(st.text(), st.sampled_from(_PAYLOADS)), max_size=6).map("".join)
-)
+@given(text=st.lists(st.one_of(st.text(), st.sampled_from(_PAYLOADS)), max_size=6).map("".join))
 def test_quoted_text_round_trips_through_canonical_form_as_one_statement(
     engine: Engine, text: str
 ) -> None:
     literal = quote_string(text)
-    assert "\x00" not in literal and "\n" not in literal
+    assert "\x00" not in literal
+    assert "\n" not in literal
     assert engine.run(f"SELECT {literal}") == [(text,)]
     confined = confine(f"SELECT {literal} AS v", engine.run)
     assert confined.tables == frozenset()
