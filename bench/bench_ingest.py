@@ -349,8 +349,9 @@ def _rows(requests: list[bytes]) -> tuple[list[Any], list[Any]]:
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
     from agentaudit.collector.ingest.otlp_decode import decode_export_request
-    from agentaudit.collector.writer.normalise import tool_call_row, trace_row
-    from agentaudit.collector.writer.table_schemas import OTEL_TRACES, TOOL_CALLS, to_arrow
+    from agentaudit.collector.writer.arrow_tables import rows_table, traces_table
+    from agentaudit.collector.writer.normalise import tool_call_row
+    from agentaudit.collector.writer.table_schemas import TOOL_CALLS
 
     spans = [
         span
@@ -362,11 +363,11 @@ def _rows(requests: list[bytes]) -> tuple[list[Any], list[Any]]:
     traces, calls = [], []
     for i in range(0, len(spans), 5000):
         chunk = spans[i : i + 5000]
-        traces.append(to_arrow(OTEL_TRACES, [trace_row(s) for s in chunk]))
+        traces.append(traces_table(chunk))
         rows = [tool_call_row(s, received_ns=time.time_ns()) for s in chunk]
         for row in rows:
             row["batch_id"] = f"b{i}"
-        calls.append(to_arrow(TOOL_CALLS, rows))
+        calls.append(rows_table(TOOL_CALLS, rows))
     return traces, calls
 
 

@@ -35,6 +35,7 @@ from starlette.routing import Route
 
 from agentaudit.collector.admin.api import build_admin_app
 from agentaudit.collector.admin.revocation import RevocationPath, build_revocation_path
+from agentaudit.collector.identity.principals import Authenticator
 from agentaudit.collector.ingest.model import SpanRecord
 from agentaudit.collector.ingest.pipeline import Pipeline
 from agentaudit.collector.ingest.receiver_grpc import GrpcReceiver
@@ -94,6 +95,11 @@ class Collector:
         self.admin: HttpServer | None = None
         self.pool: WorkerPool | None = None
         self.revocation: RevocationPath | None = None
+        self.authenticator = Authenticator(
+            agent_token=config.token,
+            admin_token=config.admin_token,
+            open_mode=config.token is None,
+        )
         self._teardown = contextlib.ExitStack()
         self.started_at = 0.0
 

@@ -4,7 +4,8 @@ For every batch with tool calls the writer appends one ``audit_chain`` link (see
 ``schema/migrations/0005_audit_chain.sql``):
 
 * ``rows_hash`` — SHA-256 over the sorted SHA-256 hashes of the batch's rows, each row
-  hash taken over a fixed, versioned tuple of columns (:data:`CANONICAL_COLUMNS_V1`)
+  hash taken over a fixed, versioned tuple of columns (:data:`CANONICAL_COLUMNS`: v1
+  for links written before the attribution columns existed, v2 since)
   serialised by ClickHouse itself (``toJSONString``). The writer computes it from the
   rows as stored (a query after the insert) and :func:`verify_chain` recomputes it the
   same way, so both sides always agree on the canonical form.
@@ -33,7 +34,10 @@ import pyarrow as pa
 from agentaudit.store import Store
 
 __all__ = [
+    "CANONICAL_COLUMNS",
     "CANONICAL_COLUMNS_V1",
+    "CANONICAL_COLUMNS_V2",
+    "FORMAT",
     "AuditChain",
     "Link",
     "Problem",
@@ -42,6 +46,9 @@ __all__ = [
 ]
 
 FORMAT_V1 = "v1"
+FORMAT_V2 = "v2"
+FORMAT = FORMAT_V2
+"""The format of the links written now."""
 CHAIN_TABLE = "agentaudit.audit_chain"
 
 # The columns of tool_calls covered by format v1, in order. Never change this tuple:
@@ -56,11 +63,23 @@ CANONICAL_COLUMNS_V1 = (
     "attributes", "resource_attributes", "redactions", "received_at", "batch_id",
 )  # fmt: skip
 
-_ROW_HASH = f"hex(SHA256(toJSONString(tuple({', '.join(CANONICAL_COLUMNS_V1)}))))"
-_DIGEST = f"count(), lower(hex(SHA256(arrayStringConcat(arraySort(groupArray({_ROW_HASH}))))))"
-_SELECT_DIGESTS = "SELECT batch_id, " + _DIGEST + " FROM agentaudit.tool_calls "  # noqa: S608
-_BATCH_DIGESTS_SQL = _SELECT_DIGESTS + "WHERE batch_id IN {ids:Array(String)} GROUP BY batch_id"
-_ALL_DIGESTS_SQL = _SELECT_DIGESTS + "GROUP BY batch_id"
+# v2 adds what the collector established about each call's sender and approval.
+CANONICAL_COLUMNS_V2 = (
+    *CANONICAL_COLUMNS_V1,
+    "authenticated_agent", "authentication", "agent_mismatch", "approval_verified",
+    "approval_grant_id",
+)  # fmt: skip
+CANONICAL_COLUMNS = {FORMAT_V1: CANONICAL_COLUMNS_V1, FORMAT_V2: CANONICAL_COLUMNS_V2}
+
+
+def _digests_sql(columns: tuple[str, ...], where: str) -> str:
+    """``batch_id, row count, rows_hash`` per batch, over ``columns`` of each row."""
+    row_hash = f"hex(SHA256(toJSONString(tuple({', '.join(columns)}))))"
+    digest = f"count(), lower(hex(SHA256(arrayStringConcat(arraySort(groupArray({row_hash}))))))"
+    return f"SELECT batch_id, {digest} FROM agentaudit.tool_calls {where} GROUP BY batch_id"  # noqa: S608 - fixed column names
+
+
+_BATCH_WHERE = "WHERE batch_id IN {ids:Array(String)}"
 _LINKS_SQL = (
     "SELECT chain_id, seq, batch_id, row_count, rows_hash, prev_hash, chain_hash, signature, "
     "format FROM agentaudit.audit_chain ORDER BY chain_id, seq"
@@ -84,10 +103,17 @@ _LINK_SCHEMA = pa.schema(
 
 
 def chain_hash(
-    *, chain_id: str, seq: int, batch_id: str, row_count: int, rows_hash: str, prev_hash: str
+    *,
+    chain_id: str,
+    seq: int,
+    batch_id: str,
+    row_count: int,
+    rows_hash: str,
+    prev_hash: str,
+    format: str,
 ) -> str:
-    """The hash that links one batch to the previous one (format v1)."""
-    text = f"agentaudit-chain/{FORMAT_V1}\n{chain_id}\n{seq}\n{batch_id}\n{row_count}\n"
+    """The hash that links one batch to the previous one; it names its format."""
+    text = f"agentaudit-chain/{format}\n{chain_id}\n{seq}\n{batch_id}\n{row_count}\n"
     return hashlib.sha256(f"{text}{rows_hash}\n{prev_hash}".encode()).hexdigest()
 
 
@@ -123,7 +149,8 @@ class AuditChain:
         Deterministic for the same stored rows, so a replay inserts the same link, which
         the deduplication token then stores once.
         """
-        rows = self._store.query(_BATCH_DIGESTS_SQL, {"ids": [batch_id]}).rows
+        sql = _digests_sql(CANONICAL_COLUMNS[FORMAT], _BATCH_WHERE)
+        rows = self._store.query(sql, {"ids": [batch_id]}).rows
         count, rows_hash = (int(rows[0][1]), str(rows[0][2])) if rows else (0, EMPTY_DIGEST)
         digest = chain_hash(
             chain_id=chain_id,
@@ -132,8 +159,9 @@ class AuditChain:
             row_count=count,
             rows_hash=rows_hash,
             prev_hash=prev_hash,
+            format=FORMAT,
         )
-        link = Link(chain_id, seq, batch_id, count, rows_hash, prev_hash, digest)
+        link = Link(chain_id, seq, batch_id, count, rows_hash, prev_hash, digest, format=FORMAT)
         link = Link(**{**link.__dict__, "signature": _sign(self._key, digest)})
         table = pa.Table.from_pylist(
             [{**link.__dict__, "written_at": time.time_ns() // 1_000_000}], schema=_LINK_SCHEMA
@@ -199,8 +227,9 @@ def _check_links(links: Iterable[Link], key: bytes | None) -> list[Problem]:
             row_count=link.row_count,
             rows_hash=link.rows_hash,
             prev_hash=link.prev_hash,
+            format=link.format,
         )
-        if link.format != FORMAT_V1 or recomputed != link.chain_hash:
+        if link.format not in CANONICAL_COLUMNS or recomputed != link.chain_hash:
             problems.append(
                 Problem("chain_broken", f"{where}: the link itself was altered",
                         link.batch_id, link.chain_id, link.seq)
@@ -223,17 +252,23 @@ def verify_chain(store: Store, *, key: bytes | None = None) -> list[Problem]:
     also checks each link's HMAC signature.
     """
     chains = _links(store)
-    digests = {
-        str(batch): (int(count), str(digest))
-        for batch, count, digest in store.query(_ALL_DIGESTS_SQL).rows
+    formats = {link.format for links in chains.values() for link in links} & set(CANONICAL_COLUMNS)
+    by_format = {
+        fmt: {
+            str(batch): (int(count), str(digest))
+            for batch, count, digest in store.query(_digests_sql(CANONICAL_COLUMNS[fmt], "")).rows
+        }
+        for fmt in formats | {FORMAT}
     }
+    digests = by_format[FORMAT]
     problems: list[Problem] = []
     chained: set[str] = set()
     for links in chains.values():
         problems += _check_links(links, key)
         for link in links:
             chained.add(link.batch_id)
-            count, digest = digests.get(link.batch_id, (0, EMPTY_DIGEST))
+            own = by_format.get(link.format, digests)
+            count, digest = own.get(link.batch_id, (0, EMPTY_DIGEST))
             where = f"batch {link.batch_id} (chain {link.chain_id[:12]} link {link.seq})"
             if count == 0 and link.row_count > 0:
                 kind, text = "deleted", f"all {link.row_count} rows were deleted"

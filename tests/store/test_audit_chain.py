@@ -118,13 +118,13 @@ def test_rewritten_link_needs_the_key(store: Store, tmp_path: Path, make_span: S
     _mutate(store, "ALTER TABLE agentaudit.audit_chain UPDATE row_count = 2 WHERE seq = 3")
     assert ("chain_broken", batches[2]) in _problems(store)
     rows: list[Any] = store.query(
-        "SELECT chain_id, seq, batch_id, rows_hash, prev_hash FROM agentaudit.audit_chain "
-        "WHERE seq = 3"
+        "SELECT chain_id, seq, batch_id, rows_hash, prev_hash, format "
+        "FROM agentaudit.audit_chain WHERE seq = 3"
     ).rows
-    chain_id, seq, batch, rows_hash, prev = rows[0]
+    chain_id, seq, batch, rows_hash, prev, fmt = rows[0]
     forged = chain_hash(
         chain_id=chain_id, seq=seq, batch_id=batch, row_count=2, rows_hash=rows_hash,
-        prev_hash=prev,
+        prev_hash=prev, format=fmt,
     )  # fmt: skip
     _mutate(
         store, f"ALTER TABLE agentaudit.audit_chain UPDATE chain_hash = '{forged}' WHERE seq = 3"
@@ -142,3 +142,43 @@ def test_writer_without_tool_calls_adds_no_link(
     writer.flush()
     assert store.query("SELECT count() FROM agentaudit.audit_chain").rows == [(0,)]
     assert verify_chain(store) == []
+
+
+def test_the_sender_columns_are_covered(
+    store: Store, tmp_path: Path, make_span: SpanFactory
+) -> None:
+    """Relabelling who sent a call (or whether its approval was verified) is tampering."""
+    batches = _write_batches(store, tmp_path, make_span)
+    span = _first_span(store, batches[2])
+    for change in (
+        "authenticated_agent = 'someone-else'",
+        "agent_mismatch = 1",
+        "approval_verified = 1",
+    ):
+        _mutate(
+            store, f"ALTER TABLE agentaudit.tool_calls UPDATE {change} WHERE span_id = '{span}'"
+        )
+        assert _problems(store) == [("modified", batches[2])], change
+
+
+def test_links_of_the_first_format_still_verify(
+    store: Store, tmp_path: Path, make_span: SpanFactory
+) -> None:
+    """A store written before v2 (links over the v1 columns) verifies, and is still
+    checked: its rows' v1 columns cannot change unnoticed."""
+    from agentaudit.store import audit_chain
+
+    original = audit_chain.FORMAT
+    audit_chain.FORMAT = audit_chain.FORMAT_V1
+    try:
+        batches = _write_batches(store, tmp_path, make_span)
+    finally:
+        audit_chain.FORMAT = original
+    formats = {r[0] for r in store.query("SELECT format FROM agentaudit.audit_chain").rows}
+    assert formats == {"v1"}
+    assert verify_chain(store) == []
+    span = _first_span(store, batches[0])
+    _mutate(
+        store, f"ALTER TABLE agentaudit.tool_calls UPDATE tool_name = 'x' WHERE span_id = '{span}'"
+    )
+    assert _problems(store) == [("modified", batches[0])]

@@ -17,12 +17,26 @@ from typing import Any
 __all__ = [
     "SPAN_KINDS",
     "STATUS_CODES",
+    "VERIFIED_AGENT",
+    "VERIFIED_APPROVAL_GRANT",
+    "VERIFIED_APPROVER",
+    "VERIFIED_PRINCIPAL",
     "Accepted",
     "AttributeValue",
     "SpanEvent",
     "SpanLink",
     "SpanRecord",
 ]
+
+VERIFIED_PRINCIPAL = "principal"
+"""``SpanRecord.verified`` key: the role that sent the span (``agent`` or ``open``)."""
+VERIFIED_AGENT = "agent"
+"""``SpanRecord.verified`` key: the registered agent whose token sent the span ("" or
+absent: the shared agent token, unattributed)."""
+VERIFIED_APPROVAL_GRANT = "approval.grant"
+"""``SpanRecord.verified`` key: the id of a signed approval verified for this call."""
+VERIFIED_APPROVER = "approval.approver"
+"""``SpanRecord.verified`` key: who granted that approval (from the signed grant)."""
 
 AttributeValue = Any
 """str | bool | int | float | bytes | list[AttributeValue] | dict[str, AttributeValue]"""
@@ -69,6 +83,10 @@ class SpanRecord:
     links: list[SpanLink] = field(default_factory=list)
     redactions: dict[str, int] = field(default_factory=dict)
     """What redaction removed from this span: rule name -> number of values."""
+    verified: dict[str, str] = field(default_factory=dict)
+    """Facts the collector established itself (never read from the span's attributes):
+    who sent the span (:data:`VERIFIED_PRINCIPAL`, :data:`VERIFIED_AGENT`), which signed
+    approval it carried. Stamped by the pipeline before redaction, kept in the WAL."""
 
     @property
     def duration_ns(self) -> int:

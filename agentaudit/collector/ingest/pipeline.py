@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from agentaudit.collector.errors import Backpressure
-from agentaudit.collector.ingest.model import Accepted, SpanRecord
+from agentaudit.collector.identity.principals import Principal
+from agentaudit.collector.ingest.model import (
+    VERIFIED_AGENT,
+    VERIFIED_PRINCIPAL,
+    Accepted,
+    SpanRecord,
+)
 from agentaudit.collector.metrics import CollectorMetrics
 from agentaudit.collector.wal.log import Wal, WalEntry
 
@@ -123,6 +129,13 @@ def _no_redaction(spans: Sequence[SpanRecord]) -> None:
     return None
 
 
+def _stamp(spans: Sequence[SpanRecord], principal: Principal) -> None:
+    """Record who sent the spans; whatever the spans claimed there is overwritten."""
+    for span in spans:
+        span.verified[VERIFIED_PRINCIPAL] = principal.role
+        span.verified[VERIFIED_AGENT] = principal.agent
+
+
 class Pipeline:
     """Validate, redact, append to the WAL (if any), hand to the writer (if any).
 
@@ -152,8 +165,18 @@ class Pipeline:
         """Count spans or requests refused before reaching the pipeline."""
         self.metrics.rejected.inc(count, reason)
 
-    def accept(self, spans: Sequence[SpanRecord], *, protocol: str = "grpc") -> Accepted:
-        """Make the valid spans of one request durable; return what was kept."""
+    def accept(
+        self,
+        spans: Sequence[SpanRecord],
+        *,
+        protocol: str = "grpc",
+        principal: Principal | None = None,
+    ) -> Accepted:
+        """Make the valid spans of one request durable; return what was kept.
+
+        ``principal``: who the receiver authenticated; stamped on every span (in
+        ``SpanRecord.verified``), so each stored row says who sent it.
+        """
         valid, reasons = validate(spans, self._limits)
         for reason, count in reasons.items():
             self.metrics.rejected.inc(count, reason)
@@ -169,6 +192,8 @@ class Pipeline:
                 f"the writer is {self.writer.pending} spans behind the store; retry later",
                 retry_after=2.0,
             )
+        if principal is not None:
+            _stamp(valid, principal)
         self._redact(valid)
         for span in valid:
             for rule, count in span.redactions.items():

@@ -59,6 +59,7 @@ def _span_tuple(span: SpanRecord, resource_index: int) -> list[Any]:
         [[e.time_ns, e.name, e.attributes] for e in span.events],
         [[ln.trace_id, ln.span_id, ln.trace_state, ln.attributes] for ln in span.links],
         span.redactions,
+        span.verified,
     ]
 
 
@@ -157,6 +158,7 @@ def decode_spans(payload: bytes) -> list[SpanRecord]:
                 events=[SpanEvent(e[0], e[1], e[2]) for e in s[14]],
                 links=[SpanLink(k[0], k[1], k[2], k[3]) for k in s[15]],
                 redactions=s[16],
+                verified=s[17] if len(s) > 17 else {},  # absent in records of 0.1
             )
             for s in document["s"]
         ]

@@ -123,9 +123,13 @@ class WorkerPool:
         self._supervisor: threading.Thread | None = None
         self._held: list[socket.socket] = []
         self._spawn = config.workers if config.workers > 1 else 0
-        for port, what, flag in () if not self._spawn else (
-            (config.grpc_port, "OTLP/gRPC", "--grpc-port"),
-            (config.http_port, "OTLP/HTTP", "--http-port"),
+        for port, what, flag in (
+            ()
+            if not self._spawn
+            else (
+                (config.grpc_port, "OTLP/gRPC", "--grpc-port"),
+                (config.http_port, "OTLP/HTTP", "--http-port"),
+            )
         ):
             self._held.append(
                 bind_socket(config.host, port, what=what, flag=flag, reuse_port=True, listen=False)

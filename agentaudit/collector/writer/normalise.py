@@ -19,20 +19,30 @@ agentaudit computes, stay empty (``arguments_hash = ''`` tells a peer row from o
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agentaudit.collector.ingest.model import AttributeValue, SpanRecord
+from agentaudit.collector.identity.principals import AGENT, OPEN
+from agentaudit.collector.ingest.model import (
+    VERIFIED_AGENT,
+    VERIFIED_APPROVAL_GRANT,
+    VERIFIED_APPROVER,
+    VERIFIED_PRINCIPAL,
+    AttributeValue,
+    SpanRecord,
+)
 from agentaudit.schema import attributes as A
 from agentaudit.schema import peers as P
+from agentaudit.schema.identifiers import same_principal
 
 __all__ = [
+    "BlockedCheck",
+    "duplicates",
     "encode_json",
     "is_tool_call",
     "string_map",
     "stringify",
     "tool_call_row",
-    "trace_row",
 ]
 
 STATUS_OK = "ok"
@@ -129,9 +139,12 @@ def _int(attributes: Mapping[str, AttributeValue], key: str) -> int:
 
 
 def _not_a_call(attrs: dict[str, AttributeValue]) -> bool:
-    """An execute_tool span that is not a (new) tool call: deferred, or audited elsewhere."""
-    # Pydantic AI marks a call deferred for approval with execute_tool too; it did not run.
-    return P.PAI_DEFERRAL in attrs or A.AUDITED_BY in attrs
+    """An execute_tool span that is not a tool call: deferred for approval, it did not run.
+
+    (``agentaudit.audited_by`` is not trusted here: a span could claim it to hide a call.
+    :func:`duplicates` checks each such claim against the batch.)
+    """
+    return P.PAI_DEFERRAL in attrs
 
 
 def is_tool_call(span: SpanRecord) -> bool:
@@ -150,6 +163,41 @@ def is_tool_call(span: SpanRecord) -> bool:
     if name == P.PAI_TOOL_SPAN_NAME:
         return A.GEN_AI_TOOL_NAME in attrs and not _not_a_call(attrs)
     return name.startswith(A.TOOL_SPAN_PREFIX)
+
+
+def duplicates(spans: Sequence[SpanRecord], calls: Sequence[int]) -> set[int]:
+    """Positions (among ``calls``, positions of tool-call spans) that record a call
+    another span of the batch already records, so they get no ``tool_calls`` row.
+
+    A framework's own span for a call our instrumentation records carries
+    ``agentaudit.audited_by`` = the span id of ours. The claim is honoured only when that
+    span is a tool call of the same trace and tool in the same batch, and each of ours
+    absorbs one claim at most: a span cannot hide itself by pointing at another call, or
+    at a span that is not there. (Both are exported together by one SDK processor; a
+    claim whose referent landed in another batch keeps its row.)
+    """
+    by_id: dict[tuple[str, str], int] = {}
+    claims: list[tuple[int, str]] = []
+    for position in calls:
+        span = spans[position]
+        target = span.attributes.get(A.AUDITED_BY)
+        if isinstance(target, str) and target:
+            claims.append((position, target))
+        else:
+            by_id[(span.trace_id, span.span_id)] = position
+    absorbed: set[int] = set()
+    used: set[int] = set()
+    for position, target in claims:
+        span = spans[position]
+        referent = by_id.get((span.trace_id, target))
+        if (
+            referent is not None
+            and referent not in used
+            and _tool_name(spans[referent]) == _tool_name(span)
+        ):
+            used.add(referent)
+            absorbed.add(position)
+    return absorbed
 
 
 def _first(attributes: Mapping[str, AttributeValue], keys: tuple[str, ...]) -> str:
@@ -269,40 +317,41 @@ def _error_type(span: SpanRecord) -> str:
     return ""
 
 
-def _status(span: SpanRecord) -> str:
-    if span.attributes.get(A.DECISION) == A.DECISION_BLOCKED:
+BlockedCheck = Callable[[str, str, str, int], bool]
+"""``was_blocked(agent_id, user_id, session_id, ts_ns)``: the collector's own knowledge
+(quarantine, deny-list) that a call by them at that time would have been refused."""
+
+
+def _status(
+    span: SpanRecord, agent: str, user: str, session: str, check: BlockedCheck | None
+) -> str:
+    """``blocked`` only when the collector corroborates the span's claim (a span cannot
+    relabel a call it made as one that was stopped); else ``error`` or ``ok``."""
+    if (
+        span.attributes.get(A.DECISION) == A.DECISION_BLOCKED
+        and check is not None
+        and check(agent, user, session, span.start_ns)
+    ):
         return STATUS_BLOCKED
     if span.status_code == "Error" or span.attributes.get(A.ERROR_TYPE):
         return STATUS_ERROR
     return STATUS_OK
 
 
-def trace_row(span: SpanRecord) -> dict[str, Any]:
-    """The ``otel_traces`` row of any span."""
-    return {
-        "Timestamp": span.start_ns,
-        "TraceId": span.trace_id,
-        "SpanId": span.span_id,
-        "ParentSpanId": span.parent_span_id,
-        "TraceState": span.trace_state,
-        "SpanName": span.name,
-        "SpanKind": span.kind,
-        "ServiceName": _text(span.resource_attributes, A.SERVICE_NAME),
-        "ResourceAttributes": string_map(span.resource_attributes),
-        "ScopeName": span.scope_name,
-        "ScopeVersion": span.scope_version,
-        "SpanAttributes": string_map(span.attributes),
-        "Duration": span.duration_ns,
-        "StatusCode": span.status_code,
-        "StatusMessage": span.status_message,
-        "Events.Timestamp": [e.time_ns for e in span.events],
-        "Events.Name": [e.name for e in span.events],
-        "Events.Attributes": [string_map(e.attributes) for e in span.events],
-        "Links.TraceId": [link.trace_id for link in span.links],
-        "Links.SpanId": [link.span_id for link in span.links],
-        "Links.TraceState": [link.trace_state for link in span.links],
-        "Links.Attributes": [string_map(link.attributes) for link in span.links],
-    }
+AUTH_AGENT_TOKEN = "agent_token"  # noqa: S105 - a label, not a secret
+AUTH_SHARED_TOKEN = "shared_token"  # noqa: S105 - a label, not a secret
+AUTH_NONE = "none"
+
+
+def _attribution(span: SpanRecord, claimed_agent: str) -> tuple[str, str, int]:
+    """``(authenticated_agent, authentication, agent_mismatch)`` from the pipeline's stamp."""
+    role = span.verified.get(VERIFIED_PRINCIPAL, "")
+    agent = span.verified.get(VERIFIED_AGENT, "")
+    if role == AGENT:
+        if not agent:
+            return "", AUTH_SHARED_TOKEN, 0
+        return agent, AUTH_AGENT_TOKEN, 0 if same_principal(agent, claimed_agent) else 1
+    return "", AUTH_NONE if role == OPEN else "", 0
 
 
 def tool_call_row(
@@ -311,18 +360,24 @@ def tool_call_row(
     received_ns: int,
     attribute_strings: dict[str, str] | None = None,
     resource_strings: dict[str, str] | None = None,
+    was_blocked: BlockedCheck | None = None,
 ) -> dict[str, Any]:
     """The ``tool_calls`` row of a tool-call span (see :func:`is_tool_call`).
 
     ``attribute_strings``/``resource_strings``: ``string_map`` of the span's attributes
     and resource attributes when the caller already has them (the writer shares them
     with ``otel_traces`` and across a resource's spans); computed here otherwise.
+    ``was_blocked``: corroborates a span's ``blocked`` decision (see :func:`_status`).
     """
     attrs = span.attributes
     agent_name = _first(attrs, _AGENT_NAME_KEYS)
     agent_id = _text(attrs, A.GEN_AI_AGENT_ID) or agent_name
+    user_id = _first(attrs, _USER_KEYS)
+    session_id = _first(attrs, _SESSION_KEYS)
     trust = _strings(attrs, A.SOURCE_TRUST)
     arguments, envelope_call_id = _arguments(attrs)
+    authenticated, authentication, mismatch = _attribution(span, agent_id)
+    verified_approval = span.verified.get(VERIFIED_APPROVAL_GRANT, "")
     return {
         "ts": span.start_ns,
         "duration_ns": span.duration_ns,
@@ -332,8 +387,8 @@ def tool_call_row(
         "service_name": _text(span.resource_attributes, A.SERVICE_NAME),
         "agent_id": agent_id,
         "agent_name": agent_name or agent_id,
-        "user_id": _first(attrs, _USER_KEYS),
-        "session_id": _first(attrs, _SESSION_KEYS),
+        "user_id": user_id,
+        "session_id": session_id,
         "conversation_id": _first(attrs, _CONVERSATION_KEYS),
         "tool_name": _tool_name(span),
         "tool_call_id": _first(attrs, _TOOL_CALL_ID_KEYS) or envelope_call_id,
@@ -349,13 +404,19 @@ def tool_call_row(
         "source_hashes": _strings(attrs, A.SOURCE_HASHES),
         "untrusted_source": 1 if A.TRUST_UNTRUSTED in trust else 0,
         "resource_ids": _strings(attrs, A.RESOURCE_IDS),
-        "approval_status": _text(attrs, A.APPROVAL_STATUS) or A.APPROVAL_NONE,
-        "approver": _text(attrs, A.APPROVAL_APPROVER),
+        "approval_status": (
+            A.APPROVAL_HUMAN
+            if verified_approval
+            else _text(attrs, A.APPROVAL_STATUS) or A.APPROVAL_NONE
+        ),
+        "approver": span.verified.get(VERIFIED_APPROVER, "")
+        if verified_approval
+        else _text(attrs, A.APPROVAL_APPROVER),
         "credential_id": _text(attrs, A.CREDENTIAL_ID),
         "credential_scopes": _strings(attrs, A.CREDENTIAL_SCOPES),
         "credential_expires_at": _int(attrs, A.CREDENTIAL_EXPIRES_AT),
         "decision": _text(attrs, A.DECISION) or A.DECISION_ALLOWED,
-        "status": _status(span),
+        "status": _status(span, agent_id, user_id, session_id, was_blocked),
         "error_type": _error_type(span),
         "attributes": string_map(attrs) if attribute_strings is None else attribute_strings,
         "resource_attributes": (
@@ -364,4 +425,9 @@ def tool_call_row(
         "redactions": dict(span.redactions),
         "received_at": received_ns,
         "batch_id": "",
+        "authenticated_agent": authenticated,
+        "authentication": authentication,
+        "agent_mismatch": mismatch,
+        "approval_verified": 1 if verified_approval else 0,
+        "approval_grant_id": verified_approval,
     }

@@ -1,4 +1,4 @@
-"""Arrow schemas of the two span tables, and row batches turned into Arrow tables.
+"""Arrow schemas of the two span tables: the columns the writer inserts.
 
 The schemas are the single description of each table's insert columns on the write
 path; they must match ``schema/migrations`` (a test inserts one of each and reads it
@@ -7,12 +7,9 @@ back). Timestamps are nanoseconds since the epoch, UTC.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import pyarrow as pa
 
-__all__ = ["OTEL_TRACES", "TOOL_CALLS", "to_arrow"]
+__all__ = ["OTEL_TRACES", "TOOL_CALLS"]
 
 _STR = pa.string()
 _NS = pa.timestamp("ns", tz="UTC")
@@ -59,6 +56,11 @@ TOOL_CALLS = pa.schema(
         ("redactions", pa.map_(pa.string(), pa.uint32())),
         ("received_at", _NS),
         ("batch_id", _STR),
+        ("authenticated_agent", _STR),
+        ("authentication", _STR),
+        ("agent_mismatch", pa.uint8()),
+        ("approval_verified", pa.uint8()),
+        ("approval_grant_id", _STR),
     ]
 )
 
@@ -88,21 +90,3 @@ OTEL_TRACES = pa.schema(
         ("Links.Attributes", pa.list_(_STR_MAP)),
     ]
 )
-
-
-def _map_items(value: Any) -> Any:
-    return list(value.items()) if isinstance(value, dict) else value
-
-
-def to_arrow(schema: pa.Schema, rows: Sequence[dict[str, Any]]) -> pa.Table:
-    """Build an Arrow table of ``schema`` from row dicts (column-wise, one pass each)."""
-    columns = []
-    for column in schema:
-        values = [row[column.name] for row in rows]
-        kind = column.type
-        if pa.types.is_map(kind):
-            values = [_map_items(v) for v in values]
-        elif pa.types.is_list(kind) and pa.types.is_map(kind.value_type):
-            values = [[_map_items(m) for m in v] for v in values]
-        columns.append(pa.array(values, type=kind))
-    return pa.Table.from_arrays(columns, schema=schema)

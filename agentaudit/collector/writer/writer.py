@@ -55,7 +55,13 @@ from agentaudit.collector.metrics import CollectorMetrics
 from agentaudit.collector.wal.codec import encode_spans
 from agentaudit.collector.wal.log import Checkpoint, Position, WalEntry
 from agentaudit.collector.writer.arrow_tables import rows_table, traces_table
-from agentaudit.collector.writer.normalise import is_tool_call, string_map, tool_call_row
+from agentaudit.collector.writer.normalise import (
+    BlockedCheck,
+    duplicates,
+    is_tool_call,
+    string_map,
+    tool_call_row,
+)
 from agentaudit.collector.writer.table_schemas import TOOL_CALLS
 from agentaudit.config import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_SECONDS
 from agentaudit.store import Store, StoreUnavailable
@@ -143,8 +149,10 @@ class Writer:
         chain: AuditChain | None = None,
         metrics: CollectorMetrics | None = None,
         dead_letter: Path | None = None,
+        was_blocked: BlockedCheck | None = None,
     ) -> None:
         self._store = store
+        self._was_blocked = was_blocked
         self._dead_letter_path = dead_letter
         self._held_slices: tuple[list[_Slice], Position] | None = None  # build failed
         self._held_batch: _Prepared | None = None  # store failed (flush only)
@@ -385,28 +393,29 @@ class Writer:
 
     def _tables(self, spans: list[tuple[int, SpanRecord]]) -> _Tables:
         batch_id = batch_id_of(span for _, span in spans)
-        strings = [string_map(span.attributes) for _, span in spans]
-        traces = traces_table([span for _, span in spans], attribute_strings=strings)
+        only_spans = [span for _, span in spans]
+        strings = [string_map(span.attributes) for span in only_spans]
+        traces = traces_table(only_spans, attribute_strings=strings)
         resources: dict[int, tuple[object, dict[str, str]]] = {}  # one map per resource
         calls = []
-        positions = []
-        for position, ((received, span), attribute_strings) in enumerate(
-            zip(spans, strings, strict=True)
-        ):
-            if is_tool_call(span):
-                positions.append(position)
-                resource = span.resource_attributes
-                cached = resources.get(id(resource))
-                if cached is None or cached[0] is not resource:
-                    cached = resources[id(resource)] = (resource, string_map(resource))
-                row = tool_call_row(
-                    span,
-                    received_ns=received,
-                    attribute_strings=attribute_strings,
-                    resource_strings=cached[1],
-                )
-                row["batch_id"] = batch_id
-                calls.append(row)
+        candidates = [i for i, span in enumerate(only_spans) if is_tool_call(span)]
+        skipped = duplicates(only_spans, candidates)
+        positions = [i for i in candidates if i not in skipped]
+        for position in positions:
+            received, span = spans[position]
+            resource = span.resource_attributes
+            cached = resources.get(id(resource))
+            if cached is None or cached[0] is not resource:
+                cached = resources[id(resource)] = (resource, string_map(resource))
+            row = tool_call_row(
+                span,
+                received_ns=received,
+                attribute_strings=strings[position],
+                resource_strings=cached[1],
+                was_blocked=self._was_blocked,
+            )
+            row["batch_id"] = batch_id
+            calls.append(row)
         if not calls:
             return batch_id, traces, None, 0
         # The same string maps as otel_traces' columns: taken from there, not rebuilt.

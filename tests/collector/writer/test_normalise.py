@@ -16,9 +16,9 @@ from agentaudit.collector.writer.normalise import (
     is_tool_call,
     stringify,
     tool_call_row,
-    trace_row,
 )
 from agentaudit.schema import attributes as A
+from tests.collector.writer.reference import trace_row
 
 SpanFactory = Callable[..., SpanRecord]
 
@@ -143,26 +143,46 @@ def test_tool_name_attribute_beats_the_span_name(
     assert row["tool_name"] == "send_email"
 
 
+def _quarantined(agent: str, user: str, session: str, ts_ns: int) -> bool:
+    return agent == "agent-1"
+
+
+def _never(agent: str, user: str, session: str, ts_ns: int) -> bool:
+    return False
+
+
 @pytest.mark.parametrize(
-    ("status_code", "extra", "expected"),
+    ("status_code", "extra", "check", "expected"),
     [
-        ("Unset", {}, "ok"),
-        ("Ok", {}, "ok"),
-        ("Error", {}, "error"),
-        ("Unset", {A.ERROR_TYPE: "TimeoutError"}, "error"),
-        ("Unset", {A.DECISION: A.DECISION_BLOCKED}, "blocked"),
-        ("Error", {A.DECISION: A.DECISION_BLOCKED, A.ERROR_TYPE: "AgentQuarantined"}, "blocked"),
+        ("Unset", {}, None, "ok"),
+        ("Ok", {}, None, "ok"),
+        ("Error", {}, None, "error"),
+        ("Unset", {A.ERROR_TYPE: "TimeoutError"}, None, "error"),
+        # A block the collector corroborates (the agent was quarantined) is `blocked` ...
+        ("Unset", {A.DECISION: A.DECISION_BLOCKED}, _quarantined, "blocked"),
+        (
+            "Error",
+            {A.DECISION: A.DECISION_BLOCKED, A.ERROR_TYPE: "AgentQuarantined"},
+            _quarantined,
+            "blocked",
+        ),
+        # ... a claim it cannot corroborate does not relabel the call; the claim stays in
+        # `decision` for an investigator to see.
+        ("Unset", {A.DECISION: A.DECISION_BLOCKED}, _never, "ok"),
+        ("Unset", {A.DECISION: A.DECISION_BLOCKED}, None, "ok"),
+        ("Error", {A.DECISION: A.DECISION_BLOCKED, A.ERROR_TYPE: "PolicyDenied"}, _never, "error"),
     ],
 )
-def test_status(
+def test_status(  # noqa: PLR0917 - pytest passes parameters positionally
     make_span: SpanFactory,
     tool_attrs: dict[str, Any],
     status_code: str,
     extra: dict[str, Any],
+    check: Any,
     expected: str,
 ) -> None:
     span = make_span(status_code=status_code, attributes={**tool_attrs, **extra})
-    row = tool_call_row(span, received_ns=RECEIVED)
+    row = tool_call_row(span, received_ns=RECEIVED, was_blocked=check)
     assert row["status"] == expected
     assert row["error_type"] == extra.get(A.ERROR_TYPE, "")
     assert row["decision"] == extra.get(A.DECISION, A.DECISION_ALLOWED)

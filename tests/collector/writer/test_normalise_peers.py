@@ -12,15 +12,14 @@ from typing import Any
 import pytest
 
 from agentaudit.collector.ingest.model import SpanEvent, SpanRecord
-from agentaudit.collector.writer.normalise import is_tool_call, tool_call_row
+from agentaudit.collector.writer.normalise import duplicates, is_tool_call, tool_call_row
 from agentaudit.schema import attributes as A
 from agentaudit.schema import peers as P
 
 
 def span(name: str, attributes: dict[str, Any], **fields: Any) -> SpanRecord:
-    record = SpanRecord(
-        trace_id="1" * 32, span_id="2" * 16, name=name, start_ns=10, end_ns=20, **fields
-    )
+    ids = {"trace_id": "1" * 32, "span_id": "2" * 16, **fields}
+    record = SpanRecord(name=name, start_ns=10, end_ns=20, **ids)
     record.attributes = attributes
     return record
 
@@ -286,8 +285,40 @@ def test_openinference_input_envelopes(value: str, mime: str | None, expected: A
 
 
 def test_a_framework_span_of_a_call_audited_elsewhere_is_not_a_second_row() -> None:
-    # the MCP integration marks the SDK's own tools/call span with the audited span's id
-    marker = A.AUDITED_BY
+    # The MCP integration marks the SDK's own tools/call span with the audited span's id;
+    # in the same batch, that claim is honoured: one row for one call.
     attrs = {A.GEN_AI_OPERATION_NAME: "execute_tool", A.GEN_AI_TOOL_NAME: "send_email"}
-    assert is_tool_call(span("tools/call send_email", dict(attrs)))
-    assert not is_tool_call(span("tools/call send_email", {**attrs, marker: "ab" * 8}))
+    ours = span("execute_tool send_email", dict(attrs), span_id="a" * 16)
+    native = span("tools/call send_email", {**attrs, A.AUDITED_BY: "a" * 16}, span_id="b" * 16)
+    assert is_tool_call(ours)
+    assert is_tool_call(native)
+    assert duplicates([ours, native], [0, 1]) == {1}
+
+
+def test_a_span_cannot_hide_itself_behind_an_audited_by_claim() -> None:
+    attrs = {A.GEN_AI_OPERATION_NAME: "execute_tool", A.GEN_AI_TOOL_NAME: "send_email"}
+    first = span("execute_tool send_email", dict(attrs), span_id="a" * 16)
+    # pointing at a span that is not there, or at itself, hides nothing
+    ghost = span("execute_tool send_email", {**attrs, A.AUDITED_BY: "f" * 16}, span_id="c" * 16)
+    selfish = span("execute_tool send_email", {**attrs, A.AUDITED_BY: "d" * 16}, span_id="d" * 16)
+    assert duplicates([first, ghost, selfish], [0, 1, 2]) == set()
+    # pointing at a call of another tool hides nothing
+    other = span(
+        "execute_tool delete_all",
+        {A.GEN_AI_OPERATION_NAME: "execute_tool", A.GEN_AI_TOOL_NAME: "delete_all",
+         A.AUDITED_BY: "a" * 16},
+        span_id="e" * 16,
+    )  # fmt: skip
+    assert duplicates([first, other], [0, 1]) == set()
+    # a second real call cannot ride on the first call's one duplicate
+    native = span("tools/call send_email", {**attrs, A.AUDITED_BY: "a" * 16}, span_id="b" * 16)
+    second = span("execute_tool send_email", {**attrs, A.AUDITED_BY: "a" * 16}, span_id="9" * 16)
+    assert len(duplicates([first, native, second], [0, 1, 2])) == 1
+    # another trace's span is not a referent
+    elsewhere = span(
+        "tools/call send_email",
+        {**attrs, A.AUDITED_BY: "a" * 16},
+        span_id="b" * 16,
+    )
+    elsewhere.trace_id = "3" * 32
+    assert duplicates([first, elsewhere], [0, 1]) == set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any, cast
 
 from hypothesis import given, settings
@@ -15,11 +16,11 @@ from agentaudit.collector.writer.normalise import (
     string_map,
     stringify,
     tool_call_row,
-    trace_row,
 )
-from agentaudit.collector.writer.table_schemas import OTEL_TRACES, TOOL_CALLS, to_arrow
+from agentaudit.collector.writer.table_schemas import OTEL_TRACES, TOOL_CALLS
 from agentaudit.collector.writer.writer import Writer
 from agentaudit.schema import attributes as A
+from tests.collector.writer.reference import to_arrow, trace_row
 from tests.conftest import SpanFactory
 
 _scalars = (
@@ -131,7 +132,8 @@ def test_the_writers_tables_equal_the_row_wise_tables(
             span.attributes.pop(A.GEN_AI_OPERATION_NAME, None)
             span.name = "chat"
     received = [(7, span) for span in spans]
-    batch_id, traces, tool_calls, count = Writer._tables(cast(Writer, None), received)
+    writer = cast(Writer, SimpleNamespace(_was_blocked=None))  # _tables uses nothing else
+    batch_id, traces, tool_calls, count = Writer._tables(writer, received)
     assert traces.equals(to_arrow(OTEL_TRACES, [trace_row(s) for s in spans]))
     rows = [tool_call_row(s, received_ns=7) for s in spans if is_tool_call(s)]
     for row in rows:

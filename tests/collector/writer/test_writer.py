@@ -14,8 +14,8 @@ from typing import Any, cast
 import pytest
 
 from agentaudit.collector.ingest.model import SpanEvent, SpanLink, SpanRecord
-from agentaudit.collector.writer.normalise import tool_call_row, trace_row
-from agentaudit.collector.writer.table_schemas import OTEL_TRACES, TOOL_CALLS, to_arrow
+from agentaudit.collector.writer.normalise import tool_call_row
+from agentaudit.collector.writer.table_schemas import OTEL_TRACES, TOOL_CALLS
 from agentaudit.collector.writer.writer import (
     OTEL_TRACES_TABLE,
     TOOL_CALLS_TABLE,
@@ -25,6 +25,7 @@ from agentaudit.collector.writer.writer import (
 from agentaudit.schema import attributes as A
 from agentaudit.store import Store, StoreUnavailable
 from agentaudit.store.audit_chain import AuditChain, verify_chain
+from tests.collector.writer.reference import to_arrow, trace_row
 
 SpanFactory = Callable[..., SpanRecord]
 
