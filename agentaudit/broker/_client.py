@@ -8,19 +8,14 @@ back. The answer's id, scopes and expiry go on the tool span
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from agentaudit.broker._credential import Credential, CredentialClaims
 from agentaudit.broker._errors import BrokerError, BrokerUnavailable, MintRefused
+from agentaudit.client import AdminApiError, AdminApiRefused, AdminClient
 
 __all__ = ["CredentialClient"]
-
-DEFAULT_API_URL = "http://127.0.0.1:4320"
 
 
 class CredentialClient:
@@ -34,13 +29,16 @@ class CredentialClient:
         timeout: float = 5.0,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        environ = os.environ if environ is None else environ
-        base = (api_url or environ.get("AGENTAUDIT_API_URL") or DEFAULT_API_URL).rstrip("/")
-        if not base.startswith(("http://", "https://")):
-            raise BrokerError(f"AGENTAUDIT_API_URL {base!r} is not an http(s) URL")
-        self._url = base + "/v1/credentials"
-        self._token = token if token is not None else environ.get("AGENTAUDIT_TOKEN")
-        self._timeout = timeout
+        env = os.environ if environ is None else environ
+        try:
+            self._client = AdminClient(
+                api_url or env.get("AGENTAUDIT_API_URL") or None,
+                token=token if token is not None else env.get("AGENTAUDIT_TOKEN") or None,
+                timeout=timeout,
+                token_variable="AGENTAUDIT_TOKEN",  # noqa: S106 - a variable's name
+            )
+        except AdminApiError as exc:
+            raise BrokerError(str(exc)) from None
 
     def request(
         self,
@@ -54,30 +52,20 @@ class CredentialClient:
         ttl: int | None = None,
     ) -> Credential:
         """A credential for one tool call; MintRefused when the broker says no."""
-        body: dict[str, Any] = {"user": user, "agent": agent, "tool": tool}
-        body["resource"] = resource if isinstance(resource, str) else list(resource)
-        if scopes is not None:
-            body["scopes"] = list(scopes)
-        if session is not None:
-            body["session"] = session
-        if ttl is not None:
-            body["ttl"] = ttl
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        http_request = urllib.request.Request(  # noqa: S310 - scheme checked in __init__
-            self._url, data=json.dumps(body).encode(), headers=headers, method="POST"
-        )
         try:
-            with urllib.request.urlopen(http_request, timeout=self._timeout) as answer:  # noqa: S310
-                data = json.loads(answer.read())
-        except urllib.error.HTTPError as exc:
+            data = self._client.request_credential(
+                user=user,
+                agent=agent,
+                tool=tool,
+                resource=resource,
+                scopes=None if scopes is None else list(scopes),
+                session=session,
+                ttl=ttl,
+            )
+        except AdminApiRefused as exc:
             raise _refusal(exc) from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise BrokerUnavailable(
-                f"the credential broker at {self._url} is unreachable: {reason}"
-            ) from None
+        except AdminApiError as exc:
+            raise BrokerUnavailable(f"the credential broker is unreachable: {exc}") from None
         try:
             claims = CredentialClaims(
                 id=str(data["credential_id"]),
@@ -96,17 +84,12 @@ class CredentialClient:
             raise BrokerUnavailable("the credential broker answered an unexpected shape") from None
 
 
-def _refusal(exc: urllib.error.HTTPError) -> BrokerError:
-    try:
-        detail = json.loads(exc.read(4096))
-    except ValueError:
-        detail = {}
-    message = detail.get("error") if isinstance(detail, dict) else None
-    message = message or f"HTTP {exc.code}"
-    if exc.code == 403:
-        return MintRefused(str(detail.get("reason", "refused")), f"no credential: {message}")
-    if exc.code == 401:
+def _refusal(exc: AdminApiRefused) -> BrokerError:
+    message = str(exc.body.get("error") or f"HTTP {exc.status}")
+    if exc.status == 403:
+        return MintRefused(exc.reason or "refused", f"no credential: {message}")
+    if exc.status == 401:
         return BrokerError(f"no credential: {message} (set AGENTAUDIT_TOKEN)")
-    if exc.code >= 500:
+    if exc.status >= 500:
         return BrokerUnavailable(f"the credential broker failed: {message}")
     return BrokerError(f"no credential: {message}")

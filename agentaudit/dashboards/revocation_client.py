@@ -1,14 +1,14 @@
-"""The dashboard's client of the admin API's revocation path, and readers of its answers.
+"""The dashboard's revocation forms: validated requests, and readers of the answers.
 
-The dashboard never revokes anything itself: it asks the admin API, which records the
-request and drives the backends. Calls: ``POST /v1/revocations`` (:func:`submit`),
-``POST /v1/revocations/{id}/retry`` (:func:`retry`) and ``DELETE /v1/quarantine/{agent}``
-(:func:`release`), each with the responder token ``AGENTAUDIT_ADMIN_TOKEN``.
+The dashboard never revokes anything itself: it asks the admin API (through the one
+client, :class:`agentaudit.client.AdminClient`), which records the request and drives the
+backends: :func:`submit` a revocation, :func:`retry` its failed backends, :func:`release`
+a quarantined agent, each with the responder token ``AGENTAUDIT_ADMIN_TOKEN``.
 
-Invariants: input is validated before anything is sent (a bad field raises and sends
-nothing); every failure is a :class:`RevocationRequestError` whose message a responder
-can act on (:class:`AdminApiUnreachable`, :class:`AdminApiTimeout`,
-:class:`AdminApiRefused` with the HTTP status); ids in URL paths are percent-encoded.
+Invariants: input is validated before anything is sent (a bad field raises
+:class:`RevocationRequestError` and sends nothing); a request that was sent and failed
+raises the client's :class:`~agentaudit.client.AdminApiError` (unreachable, timeout,
+refused with the HTTP status), whose message a responder can act on.
 """
 
 from __future__ import annotations
@@ -16,13 +16,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from agentaudit.client import (
+    AdminApiError,
+    AdminApiRefused,
+    AdminApiTimeout,
+    AdminApiUnreachable,
+    AdminClient,
+)
 from agentaudit.config import DEFAULT_API_URL
 from agentaudit.errors import AgentAuditError
 
@@ -32,6 +36,7 @@ __all__ = [
     "MAX_REASON",
     "TARGETS",
     "TIMEOUT_SECONDS",
+    "AdminApiError",
     "AdminApiRefused",
     "AdminApiTimeout",
     "AdminApiUnreachable",
@@ -55,31 +60,10 @@ TIMEOUT_SECONDS: Final = 30.0  # a revocation waits for webhook and Vault retrie
 ID_CHARACTERS: Final = "letters, digits and . _ : @ + = / -"
 _ID: Final = re.compile(r"[^\W_][\w.:@+=/-]*")
 _REVOCATION_ID: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
-_TOKEN_HINT: Final = {
-    401: " (set AGENTAUDIT_ADMIN_TOKEN to a responder token)",
-    403: " (set AGENTAUDIT_ADMIN_TOKEN to a responder token; an agent token is refused "
-    "and the attempt recorded)",
-}
 
 
 class RevocationRequestError(AgentAuditError):
-    """The request was invalid or the admin API did not carry it out."""
-
-
-class AdminApiUnreachable(RevocationRequestError):
-    """Nothing answered at the admin API's address."""
-
-
-class AdminApiTimeout(RevocationRequestError):
-    """The admin API did not answer in time (the request may still complete)."""
-
-
-class AdminApiRefused(RevocationRequestError):
-    """The admin API answered with an HTTP error status."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
+    """The request was invalid: nothing was sent."""
 
 
 @dataclass(frozen=True)
@@ -157,78 +141,11 @@ def build_release(agent: str, reason: str, requested_by: str) -> ReleaseRequest:
     return ReleaseRequest(agent, reason, requested_by)
 
 
-def _call(
-    method: str,
-    path: str,
-    body: Mapping[str, str] | None,
-    *,
-    what: str,
-    base_url: str | None,
-    token: str | None,
-    timeout: float,
-) -> dict[str, Any]:
-    """One JSON request to the admin API; its JSON object answer, or a clear error."""
-    base = (base_url or api_url()).rstrip("/")
-    if not base.startswith(("http://", "https://")):
-        raise RevocationRequestError(f"AGENTAUDIT_API_URL {base!r} is not an http(s) URL")
-    token = os.environ.get("AGENTAUDIT_ADMIN_TOKEN") if token is None else token
-    headers = {"Accept": "application/json"}
-    payload = None
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-        payload = json.dumps(dict(body)).encode()
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    http_request = urllib.request.Request(  # noqa: S310 - scheme checked above
-        f"{base}{path}", data=payload, headers=headers, method=method
-    )
+def _client(base_url: str | None, token: str | None, timeout: float) -> AdminClient:
     try:
-        with urllib.request.urlopen(http_request, timeout=timeout) as response:  # noqa: S310
-            raw = response.read()
-    except urllib.error.HTTPError as exc:
-        raise AdminApiRefused(
-            f"the admin API refused the {what}: HTTP {exc.code}: {_error_text(exc.read())}"
-            f"{_TOKEN_HINT.get(exc.code, '')}",
-            exc.code,
-        ) from None
-    except TimeoutError:
-        raise _timeout(base, what, timeout) from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        if isinstance(reason, TimeoutError):
-            raise _timeout(base, what, timeout) from None
-        raise AdminApiUnreachable(
-            f"the admin API at {base} is unreachable ({reason}); is `agentaudit up` or "
-            "`agentaudit collector` running? Set AGENTAUDIT_API_URL if it runs elsewhere"
-        ) from None
-    try:
-        answer = json.loads(raw or b"{}")
-    except ValueError:
-        raise RevocationRequestError(
-            "the admin API answered with something that is not JSON"
-        ) from None
-    if not isinstance(answer, dict):
-        raise RevocationRequestError("the admin API answered with an unexpected JSON value")
-    return answer
-
-
-def _timeout(base: str, what: str, timeout: float) -> AdminApiTimeout:
-    return AdminApiTimeout(
-        f"the admin API at {base} did not answer within {timeout:g} s; the {what} may "
-        "still complete: check the history before asking again"
-    )
-
-
-def _error_text(raw: bytes) -> str:
-    """The API's ``{"error": ...}`` message, else the start of the body."""
-    text = raw[:500].decode(errors="replace").strip()
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return text[:300] or "no detail"
-    if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
-        return str(parsed["error"])[:300]
-    return text[:300]
+        return AdminClient.for_responder(base_url or api_url(), token=token, timeout=timeout)
+    except AdminApiError as exc:
+        raise RevocationRequestError(str(exc)) from None
 
 
 def submit(
@@ -239,14 +156,8 @@ def submit(
     timeout: float = TIMEOUT_SECONDS,
 ) -> dict[str, Any]:
     """POST the revocation; return the outcome (``{"id", "action", "status", "results", ...}``)."""
-    return _call(
-        "POST",
-        "/v1/revocations",
-        request.body(),
-        what="revocation",
-        base_url=base_url,
-        token=token,
-        timeout=timeout,
+    return _client(base_url, token, timeout).revoke(
+        request.target, request.id, reason=request.reason, requested_by=request.requested_by
     )
 
 
@@ -260,15 +171,7 @@ def retry(
     """Run the failed backends of a revocation or release again; return the new outcome."""
     if not _REVOCATION_ID.fullmatch(revocation_id):
         raise RevocationRequestError(f"{revocation_id!r} is not a revocation id")
-    return _call(
-        "POST",
-        f"/v1/revocations/{revocation_id}/retry",
-        None,
-        what="retry",
-        base_url=base_url,
-        token=token,
-        timeout=timeout,
-    )
+    return _client(base_url, token, timeout).retry(revocation_id)
 
 
 def release(
@@ -279,14 +182,8 @@ def release(
     timeout: float = TIMEOUT_SECONDS,
 ) -> dict[str, Any]:
     """DELETE the agent's quarantine; return the outcome (``"action": "release"``)."""
-    return _call(
-        "DELETE",
-        f"/v1/quarantine/{urllib.parse.quote(request.agent, safe='')}",
-        request.body(),
-        what="release",
-        base_url=base_url,
-        token=token,
-        timeout=timeout,
+    return _client(base_url, token, timeout).release(
+        request.agent, reason=request.reason, requested_by=request.requested_by
     )
 
 

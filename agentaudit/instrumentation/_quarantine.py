@@ -32,20 +32,17 @@ Environment: ``AGENTAUDIT_API_URL`` (default ``http://127.0.0.1:4320``),
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from agentaudit.client import AdminApiError, AdminClient
 from agentaudit.instrumentation._errors import AgentQuarantined
 from agentaudit.instrumentation._runtime import ToolCallInfo, add_before_tool_call
 
@@ -64,7 +61,6 @@ log = logging.getLogger("agentaudit.instrumentation")
 DEFAULT_API_URL: Final = "http://127.0.0.1:4320"
 MAX_KEYS: Final = 1024
 IDLE_AFTER: Final = 60.0
-MAX_ANSWER_BYTES: Final = 64 * 1024
 
 Key = tuple[str, str, str]
 """(agent, user, session); empty strings for what the call does not carry."""
@@ -140,32 +136,23 @@ class HttpQuarantineSource:
     """``GET {api_url}/v1/quarantine?agent=&user=&session=`` with the agent token."""
 
     def __init__(self, api_url: str, *, token: str | None, timeout: float) -> None:
-        self._base = api_url.rstrip("/") + "/v1/quarantine?"
-        self._headers = {"Accept": "application/json"}
-        if token:
-            self._headers["Authorization"] = f"Bearer {token}"
-        self._timeout = timeout
+        self._client = AdminClient(
+            api_url,
+            token=token,
+            timeout=timeout,
+            token_variable="AGENTAUDIT_TOKEN",  # noqa: S106 - a variable's name
+        )
 
     def __call__(self, key: Key) -> Mapping[str, Any]:
         agent, user, session = key
-        query: dict[str, str] = {"agent": agent}
-        if user:
-            query["user"] = user
-        if session:
-            query["session"] = session
-        url = self._base + urllib.parse.urlencode(query)
-        request = urllib.request.Request(url, headers=self._headers)  # noqa: S310 - http(s) only
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as answer:  # noqa: S310
-                data = json.loads(answer.read(MAX_ANSWER_BYTES + 1)[:MAX_ANSWER_BYTES])
-        except urllib.error.HTTPError as exc:
-            hint = " (check AGENTAUDIT_TOKEN)" if exc.code in (401, 403) else ""
-            raise QuarantineUnavailable(f"{url} answered HTTP {exc.code}{hint}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise QuarantineUnavailable(f"{url} is unreachable: {reason}") from None
-        if not isinstance(data, dict) or not isinstance(data.get("allowed"), bool):
-            raise QuarantineUnavailable(f"{url} answered without a boolean 'allowed'")
+            data = self._client.quarantine_state(agent, user=user, session=session)
+        except AdminApiError as exc:
+            raise QuarantineUnavailable(str(exc)) from None
+        if not isinstance(data.get("allowed"), bool):
+            raise QuarantineUnavailable(
+                f"{self._client.url} answered the quarantine read without a boolean 'allowed'"
+            )
         return data
 
 

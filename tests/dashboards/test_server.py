@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from agentaudit.dashboards.revocation_client import (
+    AdminApiRefused,
     RevocationRequestError,
     build_request,
     submit,
@@ -110,7 +111,7 @@ def refusing_api() -> Iterator[str]:
 
 def test_refused_token_is_explained(refusing_api: str) -> None:
     request = build_request("credential", "cred-1", "leaked", "rita")
-    with pytest.raises(RevocationRequestError, match=r"HTTP 401.*AGENTAUDIT_ADMIN_TOKEN"):
+    with pytest.raises(AdminApiRefused, match=r"HTTP 401.*AGENTAUDIT_ADMIN_TOKEN"):
         submit(request, base_url=refusing_api, token="wrong")
 
 
