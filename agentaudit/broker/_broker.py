@@ -23,6 +23,7 @@ from agentaudit.broker._errors import BrokerError, MintRefused
 from agentaudit.broker._jose import ALGORITHM, jwt_module
 from agentaudit.broker._keys import SigningKey
 from agentaudit.broker._verifier import DEFAULT_ISSUER, Verifier
+from agentaudit.schema.identifiers import MAX_ID_CHARS, canonical_id
 
 __all__ = ["DEFAULT_TTL", "Broker"]
 
@@ -44,7 +45,13 @@ class Broker:
 
     ``tool_scopes`` maps a tool to the scopes it may be granted (from the config's
     ``[broker.tools.<tool>] scopes``): a mint asking for more is refused, and a mint
-    that asks for none gets them all.
+    that asks for none gets them all. A mint asking for scopes for a tool with no entry
+    is refused unless ``unknown_tools`` is ``"allow"`` (the broker would otherwise grant
+    whatever an agent asks for).
+
+    Agent ids are compared as principals (:mod:`agentaudit.schema.identifiers`): an id
+    that is not printable ASCII is refused, so ``Victim`` or a Cyrillic look-alike cannot
+    mint while ``victim`` is revoked or quarantined.
     """
 
     def __init__(
@@ -57,7 +64,11 @@ class Broker:
         tool_scopes: Mapping[str, Sequence[str]] | None = None,
         denylist: DenyList | None = None,
         clock: Callable[[], float] = time.time,
+        unknown_tools: str = "refuse",
     ) -> None:
+        if unknown_tools not in ("refuse", "allow"):
+            raise BrokerError('unknown_tools must be "refuse" or "allow"')
+        self.unknown_tools = unknown_tools
         if not 0 < default_ttl <= max_ttl:
             raise BrokerError("the credential lifetime must be between 1 s and max_ttl")
         self._jwt = jwt_module()
@@ -86,6 +97,12 @@ class Broker:
         configured = self._tool_scopes.get(tool)
         wanted = tuple(dict.fromkeys(requested)) if requested is not None else None
         if configured is None:
+            if wanted and self.unknown_tools == "refuse":
+                raise MintRefused(
+                    "unknown_tool",
+                    f"tool {tool!r} has no [broker.tools.{tool!r}] entry, so no scope can be "
+                    f"granted for it (asked: {' '.join(wanted)}); configure its scopes",
+                )
             return wanted or ()
         if wanted is None:
             return configured
@@ -111,6 +128,12 @@ class Broker:
     ) -> Credential:
         """A signed credential for one tool call; MintRefused for a denied principal."""
         user, agent, tool = _text("user", user), _text("agent", agent), _text("tool", tool)
+        if canonical_id(agent) is None:
+            raise MintRefused(
+                "invalid_agent",
+                f"agent id {agent!r} is not a principal id (printable ASCII, at most "
+                f"{MAX_ID_CHARS} characters); no credential issued",
+            )
         resources = (resource,) if isinstance(resource, str) else tuple(resource)
         if not resources:
             raise BrokerError("name at least one resource the call touches")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Final, Protocol
 
 from agentaudit.broker._credential import CredentialClaims
+from agentaudit.schema.identifiers import canonical_id
 
 __all__ = [
     "DENY_KINDS",
@@ -70,6 +71,17 @@ class DenyListStore(Protocol):
     def save(self, entry: DenyEntry) -> None: ...
 
 
+
+def _lookup(values: Mapping[str, float], value: str) -> float | None:
+    """``values[value]``, or the entry of an id naming the same principal."""
+    found = values.get(value)
+    if found is not None:
+        return found
+    canonical = canonical_id(value)
+    if canonical is None:
+        return None
+    return next((t for v, t in values.items() if canonical_id(v) == canonical), None)
+
 @dataclass(frozen=True)
 class DenySnapshot:
     """An immutable view of the deny-list, as verifiers use it."""
@@ -95,13 +107,20 @@ class DenySnapshot:
         ):
             if value is None:
                 continue
-            cutoff = self.cutoffs.get(kind, {}).get(value)
+            cutoff = _lookup(self.cutoffs.get(kind, {}), value)
             if cutoff is not None and claims.issued_at <= cutoff:
                 return f"credentials of {kind} {value} issued before its revocation are refused"
         return None
 
     def blocks(self, kind: str, value: str | None) -> bool:
-        return value is not None and value in self.blocked.get(kind, frozenset())
+        """Whether ``value`` (or an id that names the same principal) is blocked."""
+        if value is None:
+            return False
+        blocked = self.blocked.get(kind, frozenset())
+        if value in blocked:
+            return True
+        canonical = canonical_id(value)
+        return canonical is not None and any(canonical_id(v) == canonical for v in blocked)
 
     def to_json(self) -> dict[str, Any]:
         return {

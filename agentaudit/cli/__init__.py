@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from agentaudit.cli._flags import add_setting_flags, config_from
+from agentaudit.cli.agents import add_agents_parser
 from agentaudit.errors import AgentAuditError, ExitCode
 
 __all__ = ["build_parser", "main"]
@@ -107,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_setting_flags(verify, "store", "chain")
 
+    add_agents_parser(commands, lambda parser: add_setting_flags(parser, "store"))
+
     commands.add_parser(
         "hash-password",
         help="hash a dashboard password for the config file's [dashboard.users]",
@@ -157,6 +160,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from agentaudit.cli.verify import run_verify
 
         return run_verify(config_from(args))
+    if command == "agents":
+        from agentaudit.cli.agents import run_agents
+
+        return run_agents(args, config_from)
     if command == "hash-password":
         from agentaudit.cli.dashboard import run_hash_password
 

@@ -11,6 +11,7 @@ import sys
 import threading
 
 from agentaudit.config import Config
+from agentaudit.config.tokens import ADMIN_TOKEN_FILE, AGENT_TOKEN_FILE
 
 __all__ = ["serve"]
 
@@ -28,7 +29,7 @@ def _wait_for_signal() -> None:
             signal.signal(sig, handler)
 
 
-def _start_demo(grpc_port: int, api_port: int) -> subprocess.Popen[bytes]:
+def _start_demo(grpc_port: int, api_port: int, agent_token: str | None) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{grpc_port}",
@@ -36,7 +37,27 @@ def _start_demo(grpc_port: int, api_port: int) -> subprocess.Popen[bytes]:
         "AGENTAUDIT_API_URL": f"http://127.0.0.1:{api_port}",  # the quarantine guard polls it
     }
     env.pop("AGENTAUDIT_ADMIN_TOKEN", None)  # never given to an agent
+    env.pop("AGENTAUDIT_TOKEN", None)
+    if agent_token:
+        env["AGENTAUDIT_TOKEN"] = agent_token
     return subprocess.Popen([sys.executable, "-m", "agentaudit.demo", "--follow"], env=env)
+
+
+def _describe_tokens(given: Config, running: Config) -> str:
+    """Where the tokens are (paths, never values), or the open-mode warning."""
+    if running.insecure_no_auth:
+        return (
+            "  WARNING    --insecure-no-auth: no tokens; every local process, agents "
+            "included, can query, revoke and release"
+        )
+    lines = []
+    for configured, name, who in (
+        (given.token, AGENT_TOKEN_FILE, "agents (AGENTAUDIT_TOKEN)"),
+        (given.admin_token, ADMIN_TOKEN_FILE, "responders (AGENTAUDIT_ADMIN_TOKEN)"),
+    ):
+        where = "from the environment" if configured else str(running.state_dir / name)
+        lines.append(f"  token      {who}: {where}")
+    return "\n".join(lines)
 
 
 def _with_demo_webhook(config: Config, url: str, secret: str) -> Config:
@@ -67,6 +88,7 @@ def serve(config: Config, *, dashboard: bool, demo: bool) -> int:
         if receiver is not None:
             receiver.stop()
         raise
+    given, config = config, collector.config  # with the tokens it ensured
     tune_process()
     demo_process = None
     try:
@@ -76,13 +98,14 @@ def serve(config: Config, *, dashboard: bool, demo: bool) -> int:
             f"agentaudit: store {config.clickhouse_url}\n"
             f"  OTLP/gRPC  {config.host}:{collector.grpc_port}\n"
             f"  OTLP/HTTP  {scheme}://{config.host}:{collector.http_port}/v1/traces\n"
-            f"  admin API  {scheme}://{config.host}:{collector.admin.port}",
+            f"  admin API  {scheme}://{config.host}:{collector.admin.port}\n"
+            f"{_describe_tokens(given, config)}",
             flush=True,
         )
         if receiver is not None:
             print(f"  alerts     {receiver.url} (demo webhook receiver)", flush=True)
         if demo:
-            demo_process = _start_demo(collector.grpc_port, collector.admin.port)
+            demo_process = _start_demo(collector.grpc_port, collector.admin.port, config.token)
         if dashboard:
             from agentaudit.dashboards import register_store
             from agentaudit.dashboards.server import serve as serve_dashboard
@@ -94,6 +117,8 @@ def serve(config: Config, *, dashboard: bool, demo: bool) -> int:
             os.environ.setdefault(
                 "AGENTAUDIT_API_URL", f"{scheme}://{local}:{collector.admin.port}"
             )
+            if config.admin_token:  # this process's own responder token, for its dashboard
+                os.environ.setdefault("AGENTAUDIT_ADMIN_TOKEN", config.admin_token)
             print(f"  dashboard  http://{config.host}:{config.dashboard_port}", flush=True)
             serve_dashboard(host=config.host, port=config.dashboard_port, config=config)
         else:

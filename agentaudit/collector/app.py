@@ -25,7 +25,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +35,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from agentaudit.collector.admin.agents_api import agent_routes
 from agentaudit.collector.admin.api import build_admin_app
 from agentaudit.collector.admin.revocation import RevocationPath, build_revocation_path
 from agentaudit.collector.identity.principals import Authenticator
+from agentaudit.collector.identity.registry import (
+    TOKEN_SNAPSHOT,
+    AgentRegistry,
+    ClickHouseAgentStore,
+    TokenSnapshot,
+)
 from agentaudit.collector.ingest.model import SpanRecord
 from agentaudit.collector.ingest.pipeline import Pipeline
 from agentaudit.collector.ingest.receiver_grpc import GrpcReceiver
@@ -47,6 +56,7 @@ from agentaudit.collector.wal.log import Wal
 from agentaudit.collector.workers.pool import DEAD_LETTER_FILE, WorkerPool
 from agentaudit.collector.writer.writer import WalLike, Writer
 from agentaudit.config import Config
+from agentaudit.config.tokens import ensure_tokens
 from agentaudit.errors import ConfigError
 from agentaudit.store import Store
 from agentaudit.store.audit_chain import AuditChain
@@ -56,23 +66,38 @@ __all__ = ["Collector", "check_bind_policy"]
 
 log = logging.getLogger(__name__)
 
+REGISTRY_REFRESH_SECONDS = 5.0
+"""How soon a collector sees agents another collector of the same store registered."""
+
+
+def _every(seconds: float, action: Callable[[], None]) -> Callable[[], None]:
+    """Run ``action`` every ``seconds`` on a daemon thread; returns the stop function."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(seconds):
+            try:
+                action()
+            except Exception:
+                log.exception("periodic %s failed", getattr(action, "__name__", "task"))
+
+    thread = threading.Thread(target=loop, name="agentaudit-periodic", daemon=True)
+    thread.start()
+
+    def stop_it() -> None:
+        stop.set()
+        thread.join(seconds + 5)
+
+    return stop_it
+
 
 def check_bind_policy(config: Config) -> None:
-    """Refuse a non-loopback bind unless both tokens are configured (DESIGN §5)."""
-    if config.loopback_only:
-        return
-    missing = [
-        name
-        for name, value in (
-            ("AGENTAUDIT_TOKEN", config.token),
-            ("AGENTAUDIT_ADMIN_TOKEN", config.admin_token),
-        )
-        if not value
-    ]
-    if missing:
+    """Serve without authentication on loopback only (DESIGN §5)."""
+    if config.insecure_no_auth and not config.loopback_only:
         raise ConfigError(
-            f"refusing to listen on {config.host} without authentication: set "
-            f"{' and '.join(missing)}, or bind loopback with --host 127.0.0.1"
+            f"refusing to listen on {config.host} with --insecure-no-auth: without tokens "
+            "anyone who reaches the ports can query, revoke and release; drop the flag (the "
+            "tokens are generated into the state directory) or bind 127.0.0.1"
         )
 
 
@@ -95,10 +120,9 @@ class Collector:
         self.admin: HttpServer | None = None
         self.pool: WorkerPool | None = None
         self.revocation: RevocationPath | None = None
+        self.registry: AgentRegistry | None = None
         self.authenticator = Authenticator(
-            agent_token=config.token,
-            admin_token=config.admin_token,
-            open_mode=config.token is None,
+            agent_token=None, admin_token=None, open_mode=config.insecure_no_auth
         )
         self._teardown = contextlib.ExitStack()
         self.started_at = 0.0
@@ -170,18 +194,35 @@ class Collector:
 
     def _build(self, teardown: contextlib.ExitStack) -> None:
         """Construct every part; each pushes its own teardown as it is built."""
-        config = self.config
-        check_bind_policy(config)
+        check_bind_policy(self.config)
         if self.store is None:
-            self.store = teardown.enter_context(Store.open(config.clickhouse_url))
+            self.store = teardown.enter_context(Store.open(self.config.clickhouse_url))
         store = self.store
+        self.config, created = ensure_tokens(self.config)
+        for path in created:
+            log.warning("generated a token (first start): %s", path)
+        config = self.config
         apply_migrations(store)
+
+        self.registry = AgentRegistry(
+            ClickHouseAgentStore(store), snapshot=TokenSnapshot(config.state_dir / TOKEN_SNAPSHOT)
+        )
+        if not config.embedded:  # other collectors may register agents in the same store
+            teardown.callback(_every(REGISTRY_REFRESH_SECONDS, self.registry.reload))
+        self.authenticator = Authenticator(
+            agent_token=config.token,
+            admin_token=config.admin_token,
+            lookup=self.registry.lookup,
+            open_mode=config.insecure_no_auth,
+        )
 
         self.revocation = build_revocation_path(
             store, config.sections, default_key_file=config.state_dir / "broker.pem"
         )
         teardown.callback(self.revocation.close)
-        self.admin = teardown.enter_context(self._admin_server(store, self.revocation))
+        self.admin = teardown.enter_context(
+            self._admin_server(store, self.revocation, self.registry)
+        )
 
         self.wal = Wal(
             config.wal_dir or config.state_dir / "wal",
@@ -269,18 +310,22 @@ class Collector:
             tls_key=config.tls_key,
         )
 
-    def _admin_server(self, store: Store, revocation: RevocationPath) -> HttpServer:
+    def _admin_server(
+        self, store: Store, revocation: RevocationPath, registry: AgentRegistry
+    ) -> HttpServer:
         config = self.config
+        gate = revocation.gate(self.authenticator)
         app = build_admin_app(
             store,
             admin_token=config.admin_token,
             health=self.health,
-            extra_routes=revocation.routes(
-                admin_token=config.admin_token, agent_token=config.token
-            ),
+            extra_routes=[*revocation.routes(gate), *agent_routes(registry, gate)],
         )
 
         async def metrics(request: Request) -> Response:
+            who = await gate.responder(request, "read", "metrics")
+            if isinstance(who, Response):
+                return who
             return Response(self.metrics.render(), media_type=CONTENT_TYPE)
 
         app.router.routes.append(Route("/metrics", metrics, methods=["GET"]))

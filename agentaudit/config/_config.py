@@ -99,6 +99,10 @@ SETTINGS: tuple[Setting, ...] = (
             "(default ./.agentaudit/store)", "DIR"),
     Setting("clickhouse_url", v.parse_text, "store",
             "chdb:///abs/dir or http(s)://user:pass@host:8123/agentaudit", "DSN", "--clickhouse"),
+    Setting("reader_clickhouse_url", v.parse_optional_text, "store",
+            "server mode: the read-only ClickHouse user investigator SQL runs as "
+            "(docs/sql.md); default: the store's user with readonly=2", "DSN",
+            "--reader-clickhouse"),
     Setting("config", v.parse_optional_path, "store", "TOML config file", "FILE"),
     Setting("wal_dir", v.parse_optional_path, "server",
             "write-ahead log directory (default beside the store)", "DIR"),
@@ -118,6 +122,9 @@ SETTINGS: tuple[Setting, ...] = (
             "(a power loss can lose acknowledged spans); for benchmarks"),
     Setting("max_request_bytes", _whole, "server",
             "largest export request after decompression (default 64 MiB)", "N"),
+    Setting("decode_budget_bytes", _whole, "server", "memory for export requests being read, "
+            "inflated and decoded, all together; past it clients get retryable backpressure "
+            "(default 256 MiB)", "N"),
     Setting("max_pending_spans", _whole, "server", "spans the writer may fall behind before "
             "clients get retryable backpressure (default 2,000,000)", "N"),
     Setting("batch_rows", _whole, "server", "writer batch: spans per insert (default 20,000)",
@@ -129,6 +136,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_key", v.parse_optional_path, "server", "PEM private key for --tls-cert", "FILE"),
     Setting("chain_key_file", v.parse_optional_path, "chain",
             "HMAC key that signs the audit chain links", "FILE"),
+    Setting("insecure_no_auth", v.parse_bool, "server", "INSECURE: run without tokens; any "
+            "local process (an agent too) can query, revoke and lift a quarantine. Loopback "
+            "only. Without it, missing tokens are generated into the state directory"),
     Setting("token", v.parse_optional_text, "env", "agents' token: OTLP export, quarantine reads"),
     Setting("admin_token", v.parse_optional_text, "env",
             "responders' token: revocations, releases, queries"),
@@ -149,6 +159,7 @@ class Config:
 
     clickhouse_url: str = ""
     store: Path | None = None
+    reader_clickhouse_url: str | None = field(default=None, repr=False)
     config: Path | None = None
     wal_dir: Path | None = None
     host: str = "127.0.0.1"
@@ -162,12 +173,14 @@ class Config:
     wal_segment_bytes: int = DEFAULT_WAL_SEGMENT_BYTES
     no_fsync: bool = False
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    decode_budget_bytes: int = 256 * 1024 * 1024
     max_pending_spans: int = 2_000_000
     batch_rows: int = DEFAULT_BATCH_ROWS
     batch_seconds: float = DEFAULT_BATCH_SECONDS
     tls_cert: Path | None = None
     tls_key: Path | None = None
     chain_key_file: Path | None = None
+    insecure_no_auth: bool = False
     token: str | None = field(default=None, repr=False)
     admin_token: str | None = field(default=None, repr=False)
     api_url: str = DEFAULT_API_URL
@@ -283,11 +296,24 @@ def load_config(
         store = values.get("store") or DEFAULT_STORE_DIR.resolve()
         values["store"] = store
         values["clickhouse_url"] = embedded_dsn(store)
+    if values.get("reader_clickhouse_url"):
+        origin = origins["reader_clickhouse_url"]
+        if parse_dsn(values["reader_clickhouse_url"], origin=origin).embedded:
+            raise ConfigError(
+                f"{origin}: the read-only reader is a ClickHouse server user "
+                "(http(s)://user:pass@host:8123/agentaudit); the embedded store has "
+                "read-only handles of its own"
+            )
     if values.get("wal_dir") is None:
         base = values.get("store")
         values["wal_dir"] = (base.parent if base else DEFAULT_STATE_DIR.resolve()) / "wal"
     if (values.get("tls_cert") is None) != (values.get("tls_key") is None):
         raise ConfigError("give both --tls-cert and --tls-key (TLS needs both), or neither")
+    if values.get("token") and values.get("token") == values.get("admin_token"):
+        raise ConfigError(
+            f"{origins['token']} and {origins['admin_token']} are the same: an agent holding "
+            "it could revoke, release and query; give responders a token of their own"
+        )
     if values.get("chain_key_file") is not None:
         values["chain_key"] = _read_chain_key(values["chain_key_file"], origins["chain_key_file"])
     return Config(sections=sections, **values)

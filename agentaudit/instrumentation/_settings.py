@@ -14,19 +14,19 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, ClassVar
 
+from agentaudit.config.values import env_name as _env_name
+from agentaudit.config.values import parse_bool as _bool
+from agentaudit.config.values import parse_names as _names
+from agentaudit.config.values import parse_positive_int as _positive_int
+from agentaudit.config.values import read_toml
 from agentaudit.errors import ConfigError
 from agentaudit.schema import attributes as A
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = ["Redactor", "Settings", "ToolSettings", "configure", "load_settings", "settings"]
 
@@ -93,35 +93,6 @@ class Settings:
 
 
 _NO_TOOL_SETTINGS = ToolSettings()
-
-
-def _bool(value: Any, origin: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{origin}: {value!r} is not a boolean (use true or false)")
-
-
-def _positive_int(value: Any, origin: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{origin}: {value!r} is not an integer") from None
-    if number <= 0:
-        raise ConfigError(f"{origin}: {value!r} must be greater than zero")
-    return number
-
-
-def _names(value: Any, origin: str) -> frozenset[str]:
-    if isinstance(value, str):
-        return frozenset(part.strip().lower() for part in value.split(",") if part.strip())
-    if isinstance(value, list | tuple | set | frozenset):
-        return frozenset(str(part).strip().lower() for part in value if str(part).strip())
-    raise ConfigError(f"{origin}: {value!r} is not a comma-separated list")
 
 
 def _key(value: Any, origin: str) -> bytes | None:
@@ -197,19 +168,11 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
 _NOT_FROM_ENV = frozenset({"redact", "tools"})
 
 
-def _env_name(name: str) -> str:
-    return "AGENTAUDIT_" + name.upper()
-
-
 def _file_section(environ: Mapping[str, str]) -> dict[str, Any]:
     path = environ.get("AGENTAUDIT_CONFIG")
     if not path:
         return {}
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"AGENTAUDIT_CONFIG={path}: cannot be read: {exc}") from None
+    data = read_toml(Path(path), f"AGENTAUDIT_CONFIG={path}")
     section = data.get("instrumentation", {})
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [instrumentation] must be a table")

@@ -180,9 +180,18 @@ def test_scopes_are_limited_to_the_tools_configuration(clock: FakeClock) -> None
     with pytest.raises(MintRefused) as refused:
         broker.mint(user="u", agent="a", tool=TOOL, resource=RESOURCE, scopes=["admin"])
     assert refused.value.reason == "scope_not_allowed"
-    narrow = broker.mint(user="u", agent="a", tool="free.tool", resource="r", scopes=["read"])
+    # A tool the configuration does not list gets no scope (an agent could ask for any):
+    with pytest.raises(MintRefused) as unknown:
+        broker.mint(user="u", agent="a", tool="free.tool", resource="r", scopes=["read"])
+    assert unknown.value.reason == "unknown_tool"
+    assert "[broker.tools." in str(unknown.value)
+    scopeless = broker.mint(user="u", agent="a", tool="free.tool", resource="r")
+    assert scopeless.claims.scopes == ()
+    # ... unless unknown tools are explicitly allowed.
+    lenient = Broker(key=broker.key, clock=clock, unknown_tools="allow")
+    narrow = lenient.mint(user="u", agent="a", tool="free.tool", resource="r", scopes=["read"])
     with pytest.raises(CredentialRefused) as missing:
-        broker.verify(narrow.token, tool="free.tool", resource="r", scopes=["read", "write"])
+        lenient.verify(narrow.token, tool="free.tool", resource="r", scopes=["read", "write"])
     assert missing.value.reason == "insufficient_scope"
     assert missing.value.missing_scopes == ("write",)
 
@@ -323,3 +332,19 @@ def test_missing_jose_library_names_the_install_command(
     monkeypatch.setitem(sys.modules, "jwt", None)
     with pytest.raises(BrokerUnavailable, match=r"agentaudit\[broker\]"):
         Broker()
+
+
+@pytest.mark.parametrize(
+    "lookalike",
+    ["Victim", "VICTIM", " victim ", "\uff56ictim", "vіctim", "victim\u200b", "vic\u0000tim"],
+)
+def test_a_look_alike_id_does_not_mint_past_a_revoked_agent(
+    clock: FakeClock, lookalike: str
+) -> None:
+    """Case and compatibility forms name the same (revoked) agent; ids that still hold
+    other characters (a Cyrillic i, a zero-width space, a NUL) are refused outright."""
+    broker = _broker(clock)
+    broker.revoke_principal("agent", "victim", reason="compromised")
+    with pytest.raises(MintRefused) as refused:
+        broker.mint(user="u", agent=lookalike, tool=TOOL, resource=RESOURCE)
+    assert refused.value.reason in ("revoked", "invalid_agent")

@@ -33,7 +33,7 @@ METADATA = "https://tools.example/.well-known/oauth-protected-resource"
 
 @pytest.fixture
 def broker(clock: FakeClock) -> Broker:
-    return Broker(clock=clock)
+    return Broker(clock=clock, tool_scopes={TOOL: ("read", "write", "calendar.write")})
 
 
 def test_valid_token_is_authorized(broker: Broker) -> None:
@@ -152,7 +152,9 @@ def test_middleware_refuses_another_resource_and_missing_scope(
     assert other.status_code == 401
     assert 'error="invalid_token"' in other.headers["www-authenticate"]
 
-    weak = broker.mint(user="u", agent="a", tool=TOOL, resource="calendar:evt-1").token
+    weak = broker.mint(
+        user="u", agent="a", tool=TOOL, resource="calendar:evt-1", scopes=["read"]
+    ).token
     step_up = client.post(
         "/mcp",
         json=[_call(TOOL, {"event_id": "evt-1"})],

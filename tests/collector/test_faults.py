@@ -38,6 +38,10 @@ from tests.conftest import SpanFactory
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
+AGENT_TOKEN = "fault-tests-agent-token-0123456789abcdef"
+ADMIN_TOKEN = "fault-tests-responder-token-0123456789ab"
+AS_AGENT = (("authorization", f"Bearer {AGENT_TOKEN}"),)
+AGENT_HEADERS = {"content-type": "application/x-protobuf", "authorization": f"Bearer {AGENT_TOKEN}"}
 
 
 class Proc:
@@ -58,7 +62,10 @@ class Proc:
 
     def sql(self, query: str) -> list[list[Any]]:
         reply = httpx.post(
-            f"http://127.0.0.1:{self.ports['api']}/v1/query", json={"sql": query}, timeout=60
+            f"http://127.0.0.1:{self.ports['api']}/v1/query",
+            json={"sql": query},
+            headers={"authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=60,
         )
         reply.raise_for_status()
         rows: list[list[Any]] = reply.json()["rows"]
@@ -86,6 +93,8 @@ def dirs(tmp_path: Path) -> dict[str, Any]:
         "api_port": 0,
         "batch_rows": 40,
         "batch_seconds": 0.02,
+        "token": AGENT_TOKEN,
+        "admin_token": ADMIN_TOKEN,
     }
 
 
@@ -121,7 +130,7 @@ class Load:
             while not self._stop.is_set():
                 request, ids = export_request(size)
                 try:
-                    stub.Export(request, timeout=10)
+                    stub.Export(request, timeout=10, metadata=AS_AGENT)
                 except grpc.RpcError as exc:
                     with self._lock:
                         self.errors.append(str(exc.code()))
@@ -268,7 +277,7 @@ def test_full_wal_is_retryable_for_real_otlp_clients(dirs: dict[str, Any]) -> No
         with grpc.insecure_channel(f"127.0.0.1:{proc.ports['grpc']}") as channel:
             stub = trace_service_pb2_grpc.TraceServiceStub(channel)
             with pytest.raises(grpc.RpcError) as failure:
-                stub.Export(request, timeout=10)
+                stub.Export(request, timeout=10, metadata=AS_AGENT)
         assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
         details = dict(failure.value.trailing_metadata() or ())  # type: ignore[attr-defined]
         from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
@@ -280,7 +289,7 @@ def test_full_wal_is_retryable_for_real_otlp_clients(dirs: dict[str, Any]) -> No
         reply = httpx.post(
             f"http://127.0.0.1:{proc.ports['http']}/v1/traces",
             content=request.SerializeToString(),
-            headers={"content-type": "application/x-protobuf"},
+            headers=AGENT_HEADERS,
         )
         assert reply.status_code == 503
         assert int(reply.headers["retry-after"]) >= 1
@@ -289,7 +298,7 @@ def test_full_wal_is_retryable_for_real_otlp_clients(dirs: dict[str, Any]) -> No
             httpx.post(
                 f"http://127.0.0.1:{proc.ports['http']}/v1/traces",
                 content=small.SerializeToString(),
-                headers={"content-type": "application/x-protobuf"},
+                headers=AGENT_HEADERS,
             ).status_code
             == 200
         )
@@ -304,7 +313,9 @@ def _send_on_new_connections(port: int, requests: int) -> list[str]:
         request, ids = export_request(5)
         own = [("grpc.use_local_subchannel_pool", 1)]
         with grpc.insecure_channel(f"127.0.0.1:{port}", options=own) as channel:
-            trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=30)
+            trace_service_pb2_grpc.TraceServiceStub(channel).Export(
+                request, timeout=30, metadata=AS_AGENT
+            )
         acked += ids
     return acked
 
@@ -322,7 +333,7 @@ def test_workers_share_the_ports_and_every_span_lands_once(
         reply = httpx.post(
             f"http://127.0.0.1:{proc.ports['http']}/v1/traces",
             content=export_request(1)[0].SerializeToString(),
-            headers={"content-type": "application/x-protobuf"},
+            headers=AGENT_HEADERS,
         )
         assert reply.status_code == 200
     finally:

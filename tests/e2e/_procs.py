@@ -53,6 +53,21 @@ class Running:
     def api(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
+    def _token(self, name: str) -> str:
+        # ``up`` generated both tokens into its state directory (the store's parent)
+        # on first start, unless the environment configured them.
+        return (self.store.parent / name).read_text().strip()
+
+    @property
+    def agent_env(self) -> dict[str, str]:
+        """What an agent of this process is given: the agent token, never the other."""
+        return {"AGENTAUDIT_TOKEN": self._token("agent.token")}
+
+    @property
+    def responder_env(self) -> dict[str, str]:
+        """What a responder's CLI is given: the responder token."""
+        return {"AGENTAUDIT_ADMIN_TOKEN": self._token("admin.token")}
+
     def healthz(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.api}/healthz", timeout=2) as reply:
             return dict(json.load(reply))

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from agentaudit.demo.webhook_receiver import AlertReceiver
+from agentaudit.store.sql_guard import quote_string
 from tests.e2e._procs import Running, agentaudit_up, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -53,7 +54,10 @@ def _post(url: str, body: dict[str, Any], token: str) -> tuple[int, dict[str, An
 
 
 def _query(up: Running, sql: str, **parameters: str) -> list[dict[str, Any]]:
-    status, data = _post(f"{up.api}/v1/query", {"sql": sql, "parameters": parameters}, ADMIN)
+    # Investigator SQL takes literals, not {name:Type} parameters (docs/sql.md).
+    for name, value in parameters.items():
+        sql = sql.replace(f"{{{name}:String}}", quote_string(value))
+    status, data = _post(f"{up.api}/v1/query", {"sql": sql}, ADMIN)
     assert status == 200, data
     return [dict(zip(data["columns"], row, strict=True)) for row in data["rows"]]
 
@@ -239,7 +243,7 @@ def test_a_revoked_agent_is_refused_alerted_and_audited(
         (AGENT, "done"),
     ]
     refused_row = next(r for r in audit if r["status"] == "refused")
-    assert refused_row["requested_by"].startswith("agent-token@")
+    assert refused_row["requested_by"].startswith("agent:")
 
 
 def test_an_agent_token_cannot_use_the_admin_api(up: Running) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e._procs import agentaudit_up, cli, wait_for
+from tests.e2e._procs import Running, agentaudit_up, cli, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -34,8 +34,8 @@ AGENT = textwrap.dedent(
 )
 
 
-def _rows(api: str, sql: str) -> list[dict[str, object]]:
-    done = cli("sql", sql, "--api", api, "--format", "json")
+def _rows(up: Running, sql: str) -> list[dict[str, object]]:
+    done = cli("sql", sql, "--api", up.api, "--format", "json", env=up.responder_env)
     assert done.returncode == 0, done.stderr
     return list(json.loads(done.stdout))
 
@@ -46,6 +46,7 @@ def test_tool_call_from_another_process_is_queryable(tmp_path: Path) -> None:
             [sys.executable, "-c", AGENT],
             env={
                 **os.environ,
+                **up.agent_env,
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{up.grpc_port}",
                 "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
                 "OTEL_SERVICE_NAME": "e2e-agent",
@@ -60,7 +61,7 @@ def test_tool_call_from_another_process_is_queryable(tmp_path: Path) -> None:
             "SELECT tool_name, agent_id, user_id, session_id, service_name, resource_ids, "
             "status FROM agentaudit.tool_calls"
         )
-        rows = wait_for(lambda: _rows(up.api, sql), timeout=5, what="the tool_calls row")
+        rows = wait_for(lambda: _rows(up, sql), timeout=5, what="the tool_calls row")
         assert rows == [
             {
                 "tool_name": "send_email",
@@ -96,7 +97,7 @@ def test_demo_lands_the_injection_incident(tmp_path: Path) -> None:
             "approval_status, credential_id FROM agentaudit.tool_calls "
             "WHERE tool_name = 'send_email'"
         )
-        rows = wait_for(lambda: _rows(up.api, sql), timeout=30, what="the demo incident row")
+        rows = wait_for(lambda: _rows(up, sql), timeout=30, what="the demo incident row")
         (row,) = rows
         assert row["agent_id"] == "mail-assistant"
         assert row["user_id"] == "bob"
@@ -105,7 +106,7 @@ def test_demo_lands_the_injection_incident(tmp_path: Path) -> None:
         assert row["approval_status"] == "none"
         assert row["credential_id"] == "cred-mail-7f3a"
         resources = _rows(
-            up.api,
+            up,
             "SELECT tool_name, resource_ids FROM agentaudit.tool_calls "
             "WHERE session_id = 'sess-incident-0042' ORDER BY ts",
         )

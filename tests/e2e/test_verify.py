@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 def test_verify_names_the_tampered_batch(tmp_path: Path) -> None:
     with agentaudit_up(tmp_path) as up:
-        demo = cli("demo", "--endpoint", f"http://127.0.0.1:{up.grpc_port}")
+        demo = cli("demo", "--endpoint", f"http://127.0.0.1:{up.grpc_port}", env=up.agent_env)
         assert demo.returncode == 0, demo.stderr
 
         def sent() -> bool:
@@ -27,6 +27,7 @@ def test_verify_names_the_tampered_batch(tmp_path: Path) -> None:
                 up.api,
                 "--format",
                 "json",
+                env=up.responder_env,
             )
             return done.returncode == 0 and json.loads(done.stdout)[0]["n"] >= 8
 

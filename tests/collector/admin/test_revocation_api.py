@@ -24,6 +24,7 @@ from agentaudit.broker import (
     fetch_jwks,
 )
 from agentaudit.collector.admin.revocation import RevocationPath, build_revocation_path
+from agentaudit.collector.identity.principals import Authenticator
 from agentaudit.collector.serving.server import HttpServer
 from agentaudit.config import embedded_dsn
 from agentaudit.store import Store
@@ -84,9 +85,12 @@ def _serve(app: Starlette) -> Iterator[httpx.Client]:
         server.stop()
 
 
+TOKENS = Authenticator(agent_token=AGENT, admin_token=ADMIN)
+
+
 @pytest.fixture(scope="module")
 def api(path: RevocationPath) -> Iterator[httpx.Client]:
-    yield from _serve(Starlette(routes=path.routes(admin_token=ADMIN, agent_token=AGENT)))
+    yield from _serve(Starlette(routes=path.routes(path.gate(TOKENS))))
 
 
 def _unique(prefix: str) -> str:
@@ -130,7 +134,7 @@ def test_agent_token_cannot_revoke_and_the_attempt_is_recorded(
     )
     assert reply.status_code == 403
     assert "recorded" in reply.json()["error"]
-    assert _rows(store, victim) == [("revoke", "refused", "agent", "agent-token@127.0.0.1")]
+    assert _rows(store, victim) == [("revoke", "refused", "agent", "agent:(shared token)")]
 
 
 def test_agent_token_cannot_lift_its_quarantine(
@@ -317,27 +321,19 @@ def test_user_revocation_blocks_minting_and_shows_in_state(api: httpx.Client) ->
 # --- other token configurations -------------------------------------------------------------
 
 
-def test_admin_token_only_refuses_minting_but_serves_state(path: RevocationPath) -> None:
-    app = Starlette(routes=path.routes(admin_token=ADMIN, agent_token=None))
+def test_agent_endpoints_need_a_token(path: RevocationPath) -> None:
+    app = Starlette(routes=path.routes(path.gate(TOKENS)))
     for client in _serve(app):
-        reply = client.post("/v1/credentials", json={"user": "u"})
-        assert reply.status_code == 403
-        assert "AGENTAUDIT_TOKEN" in reply.json()["error"]
-        assert client.get("/v1/quarantine", params={"agent": "a"}).status_code == 200
-        assert client.get("/v1/denylist").status_code == 200
+        assert client.post("/v1/credentials", json={"user": "u"}).status_code == 401
+        assert client.get("/v1/quarantine", params={"agent": "a"}).status_code == 401
+        assert client.get("/v1/denylist").status_code == 401
         assert client.post("/v1/revocations", json={}).status_code == 401
+        assert client.get("/v1/jwks").status_code == 200  # public keys are public
 
 
-def test_agent_token_only_never_opens_responder_endpoints(path: RevocationPath) -> None:
-    app = Starlette(routes=path.routes(admin_token=None, agent_token=AGENT))
-    for client in _serve(app):
-        body = {"target": "agent", "id": "a", "reason": "r", "requested_by": "x"}
-        assert client.post("/v1/revocations", json=body).status_code == 401
-        assert client.request("DELETE", "/v1/quarantine/a").status_code == 401
-
-
-def test_no_tokens_is_loopback_mode_where_everyone_is_a_responder(path: RevocationPath) -> None:
-    app = Starlette(routes=path.routes(admin_token=None, agent_token=None))
+def test_open_mode_is_explicit_and_everyone_is_a_responder(path: RevocationPath) -> None:
+    open_mode = Authenticator(agent_token=None, admin_token=None, open_mode=True)
+    app = Starlette(routes=path.routes(path.gate(open_mode)))
     for client in _serve(app):
         agent = _unique("agent")
         body = {"target": "agent", "id": agent, "reason": "r", "requested_by": "x"}

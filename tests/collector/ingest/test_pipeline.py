@@ -183,10 +183,15 @@ def test_the_composed_collector_serves_both_protocols_and_metrics(
         assert collector.grpc is not None
         assert collector.http is not None
         assert collector.admin is not None
+        # Secure by default: the collector generated both tokens on its first start.
+        agent = {"authorization": f"Bearer {collector.config.token}"}
+        responder = {"authorization": f"Bearer {collector.config.admin_token}"}
         provider = TracerProvider(resource=Resource.create({"service.name": "svc"}))
         provider.add_span_processor(
             SimpleSpanProcessor(
-                OTLPSpanExporter(endpoint=f"http://127.0.0.1:{collector.grpc.port}", insecure=True)
+                OTLPSpanExporter(
+                    endpoint=f"http://127.0.0.1:{collector.grpc.port}", insecure=True, headers=agent
+                )
             )
         )
         with provider.get_tracer("t").start_as_current_span("execute_tool lookup") as span:
@@ -197,19 +202,24 @@ def test_the_composed_collector_serves_both_protocols_and_metrics(
         reply = httpx.post(
             f"http://127.0.0.1:{collector.http.port}/v1/traces",
             content=request.SerializeToString(),
-            headers={"content-type": "application/x-protobuf"},
+            headers={"content-type": "application/x-protobuf", **agent},
         )
         assert reply.status_code == 200
         with grpc.insecure_channel(f"127.0.0.1:{collector.grpc.port}") as channel:
             bad, _ = export_request(2, trace_id=b"\x00" * 16)
-            response = trace_service_pb2_grpc.TraceServiceStub(channel).Export(bad, timeout=10)
+            response = trace_service_pb2_grpc.TraceServiceStub(channel).Export(
+                bad, timeout=10, metadata=tuple(agent.items())
+            )
         assert response.partial_success.rejected_spans == 2
         _wait(lambda: collector.health()["tool_calls_written"] == 4)
         arguments = store.query(
             "SELECT arguments FROM agentaudit.tool_calls WHERE tool_name = 'lookup'"
         ).rows[0][0]
         assert SECRET not in arguments
-        metrics = httpx.get(f"http://127.0.0.1:{collector.admin.port}/metrics").text
+        admin = f"http://127.0.0.1:{collector.admin.port}"
+        assert httpx.get(f"{admin}/metrics").status_code == 401
+        assert httpx.get(f"{admin}/metrics", headers=agent).status_code == 403
+        metrics = httpx.get(f"{admin}/metrics", headers=responder).text
         assert 'agentaudit_spans_received_total{protocol="grpc"} 1' in metrics
         assert 'agentaudit_spans_received_total{protocol="http"} 3' in metrics
         assert 'agentaudit_spans_rejected_total{reason="invalid_trace_id"} 2' in metrics

@@ -1,9 +1,12 @@
 """HTTP routes of the revocation path, for the lead to mount into the admin app.
 
-Principals (DESIGN §5): the responder token ``AGENTAUDIT_ADMIN_TOKEN`` and the agents'
-``AGENTAUDIT_TOKEN``. With neither configured the process is loopback-only and every
-caller is a responder. Responder endpoints never accept the agent token: presenting it
-there answers 403 and records a ``refused`` row in ``agentaudit.revocations``.
+Principals (DESIGN §5, :mod:`~agentaudit.collector.admin.gate`): the responder token
+``AGENTAUDIT_ADMIN_TOKEN``, the shared agent token ``AGENTAUDIT_TOKEN`` and per-agent
+tokens. Responder endpoints never accept an agent token: presenting it there answers 403
+and records a ``refused`` row in ``agentaudit.revocations`` (aggregated per principal and
+minute). An agent with its own token reads only its own quarantine state and is minted
+credentials only for itself; agent ids are compared as principals (case-folded, ASCII
+only), so a look-alike id is refused rather than waved past a quarantine.
 
 Routes (who may call them):
 
@@ -19,8 +22,6 @@ Routes (who may call them):
 * ``GET /v1/denylist`` (agent, responder): the snapshot tool-side verifiers refresh.
 * ``GET /v1/jwks`` (anyone): the broker's public keys.
 
-Minting needs a configured agent token (or a loopback-only process): with only an admin
-token set, anyone who can reach the port could otherwise mint.
 """
 
 from __future__ import annotations
@@ -34,15 +35,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agentaudit.broker import Broker, BrokerError, MintRefused
+from agentaudit.collector.admin.gate import Gate
 from agentaudit.collector.admin.revocation.model import TARGETS
 from agentaudit.collector.admin.revocation.quarantine import NotQuarantined
 from agentaudit.collector.admin.revocation.service import RevocationService
-from agentaudit.collector.serving.auth import (
-    bearer_token,
-    json_error,
-    read_json_object,
-    token_matches,
-)
+from agentaudit.collector.identity.principals import AGENT
+from agentaudit.collector.serving.auth import json_error, read_json_object
+from agentaudit.schema.identifiers import same_principal
 from agentaudit.store import StoreError
 
 __all__ = ["MAX_BODY_BYTES", "revocation_routes"]
@@ -50,10 +49,6 @@ __all__ = ["MAX_BODY_BYTES", "revocation_routes"]
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES: Final = 64 * 1024
-RESPONDER: Final = "responder"
-AGENT: Final = "agent"
-NEEDS_ADMIN: Final = "this endpoint needs the responder token (AGENTAUDIT_ADMIN_TOKEN)"
-NEEDS_AGENT: Final = "this endpoint needs the agent token (AGENTAUDIT_TOKEN) or the responder token"
 NO_STORE: Final = {"Cache-Control": "no-store"}
 
 
@@ -68,85 +63,24 @@ def _strings(value: object) -> bool:
 
 
 class _RevocationApi:
-    def __init__(
-        self,
-        service: RevocationService,
-        broker: Broker | None,
-        admin_token: str | None,
-        agent_token: str | None,
-    ) -> None:
+    def __init__(self, service: RevocationService, broker: Broker | None, gate: Gate) -> None:
         self.service = service
         self.broker = broker
-        self.admin_token = admin_token
-        self.agent_token = agent_token
-        self.open_mode = admin_token is None and agent_token is None
-
-    # -- authentication -------------------------------------------------------------
-
-    def principal(self, request: Request) -> str | None:
-        token = bearer_token(request.headers.get("authorization"))
-        if self.open_mode or token_matches(token, self.admin_token):
-            return RESPONDER
-        if token_matches(token, self.agent_token):
-            return AGENT
-        return None
-
-    async def refuse_agent(
-        self, request: Request, action: str, target: str, target_id: str
-    ) -> Response:
-        client = request.client.host if request.client else "unknown"
-        detail = f"agent token presented to {request.method} {request.url.path}"
-        log.warning("refused: %s from %s", detail, client)
-        try:
-            recorded: str | None = await run_in_threadpool(
-                self.service.record_refused,
-                action=action,
-                target=target,
-                target_id=target_id,
-                requested_by=f"agent-token@{client}",
-                detail=detail,
-            )
-        except StoreError:
-            log.exception("could not record the refused attempt")
-            recorded = None
-        return json_error(
-            403,
-            "agents may not revoke or release; this attempt has been recorded",
-            recorded=recorded,
-        )
-
-    async def responder_gate(
-        self, request: Request, action: str, target: str, target_id: str
-    ) -> Response | None:
-        who = self.principal(request)
-        if who == RESPONDER:
-            return None
-        if who == AGENT:
-            return await self.refuse_agent(request, action, target, target_id)
-        return json_error(401, NEEDS_ADMIN)
-
-    def agent_gate(self, request: Request, *, strict: bool) -> Response | None:
-        """None when the caller may use an agent endpoint; ``strict`` needs a token."""
-        if self.principal(request) is not None:
-            return None
-        if self.agent_token is None:
-            if not strict:
-                return None
-            return json_error(403, "minting needs AGENTAUDIT_TOKEN to be configured")
-        return json_error(401, NEEDS_AGENT)
+        self.gate = gate
 
     # -- responder endpoints --------------------------------------------------------
 
     async def revoke(self, request: Request) -> Response:
-        if self.principal(request) == AGENT:  # record what the agent tried, even if malformed
+        principal = self.gate.principal(request)
+        if principal is not None and principal.role == AGENT:  # record what it tried
             attempted = await read_json_object(request, max_bytes=MAX_BODY_BYTES)
             attempted = attempted if isinstance(attempted, dict) else {}
-            return await self.refuse_agent(
-                request, "revoke", _text(attempted, "target"), _text(attempted, "id")
+            return await self.gate.refuse_agent(
+                request, principal, "revoke", _text(attempted, "target"), _text(attempted, "id")
             )
-        refused = await self.responder_gate(request, "revoke", "", "")
-        if refused is not None:
-            return refused
+        who = await self.gate.responder(request, "revoke")
+        if isinstance(who, Response):
+            return who
         data = await read_json_object(request, max_bytes=MAX_BODY_BYTES)
         if isinstance(data, Response):
             return data
@@ -174,9 +108,9 @@ class _RevocationApi:
 
     async def get_revocation(self, request: Request) -> Response:
         revocation_id = request.path_params["revocation_id"]
-        refused = await self.responder_gate(request, "read", "revocation", revocation_id)
-        if refused is not None:
-            return refused
+        who = await self.gate.responder(request, "read", "revocation", revocation_id)
+        if isinstance(who, Response):
+            return who
         record = await run_in_threadpool(self.service.get, revocation_id)
         if record is None:
             return json_error(404, f"no revocation {revocation_id}")
@@ -184,9 +118,9 @@ class _RevocationApi:
 
     async def retry(self, request: Request) -> Response:
         revocation_id = request.path_params["revocation_id"]
-        refused = await self.responder_gate(request, "retry", "revocation", revocation_id)
-        if refused is not None:
-            return refused
+        who = await self.gate.responder(request, "retry", "revocation", revocation_id)
+        if isinstance(who, Response):
+            return who
         try:
             outcome = await run_in_threadpool(self.service.retry, revocation_id)
         except LookupError as exc:
@@ -199,9 +133,9 @@ class _RevocationApi:
 
     async def release(self, request: Request) -> Response:
         agent = request.path_params["agent"]
-        refused = await self.responder_gate(request, "release", "agent", agent)
-        if refused is not None:
-            return refused
+        who = await self.gate.responder(request, "release", "agent", agent)
+        if isinstance(who, Response):
+            return who
         data = await read_json_object(request, max_bytes=MAX_BODY_BYTES, optional=True)
         if isinstance(data, Response):
             return data
@@ -225,15 +159,21 @@ class _RevocationApi:
     # -- agent endpoints ------------------------------------------------------------
 
     async def quarantine_state(self, request: Request) -> Response:
-        gate = self.agent_gate(request, strict=False)
-        if gate is not None:
-            return gate
+        principal = self.gate.agent(request)
+        if isinstance(principal, Response):
+            return principal
         registry = self.service.quarantine
         agent = request.query_params.get("agent")
         if agent is None:
-            if self.principal(request) != RESPONDER:
+            if not self.gate.is_responder(principal):
                 return json_error(400, "agents read their own state: GET /v1/quarantine?agent=<id>")
             return JSONResponse({"quarantined": [s.to_json() for s in registry.active()]})
+        if principal.attributed and not same_principal(agent, principal.agent):
+            return json_error(
+                403,
+                f"the token of agent {principal.agent} reads only its own quarantine state",
+                reason="not_your_agent",
+            )
         state = registry.state(agent)
         answer: dict[str, Any] = (
             state.to_json()
@@ -254,15 +194,21 @@ class _RevocationApi:
         return JSONResponse(answer, headers=NO_STORE)
 
     async def credentials(self, request: Request) -> Response:
-        gate = self.agent_gate(request, strict=True)
-        if gate is not None:
-            return gate
+        principal = self.gate.agent(request)
+        if isinstance(principal, Response):
+            return principal
         if self.broker is None:
             return json_error(404, "the credential broker is not enabled in this process")
         data = await read_json_object(request, max_bytes=MAX_BODY_BYTES)
         if isinstance(data, Response):
             return data
         agent = _text(data, "agent")
+        if principal.attributed and not same_principal(agent, principal.agent):
+            return json_error(
+                403,
+                f"the token of agent {principal.agent} gets credentials only for itself",
+                reason="not_your_agent",
+            )
         if agent and self.service.quarantine.is_quarantined(agent):
             return json_error(
                 403, f"agent {agent} is quarantined; no credential issued", reason="quarantined"
@@ -305,9 +251,9 @@ class _RevocationApi:
         return JSONResponse(body, status_code=201, headers=NO_STORE)
 
     async def denylist(self, request: Request) -> Response:
-        gate = self.agent_gate(request, strict=False)
-        if gate is not None:
-            return gate
+        principal = self.gate.agent(request)
+        if isinstance(principal, Response):
+            return principal
         if self.broker is None:
             return json_error(404, "the credential broker is not enabled in this process")
         return JSONResponse(self.broker.denylist.snapshot().to_json(), headers=NO_STORE)
@@ -334,8 +280,7 @@ def revocation_routes(
     *,
     service: RevocationService,
     broker: Broker | None,
-    admin_token: str | None,
-    agent_token: str | None,
+    gate: Gate,
 ) -> list[Route]:
     """The routes above, over ``service`` (and ``broker`` for credentials; None: off)."""
-    return _RevocationApi(service, broker, admin_token, agent_token).routes()
+    return _RevocationApi(service, broker, gate).routes()

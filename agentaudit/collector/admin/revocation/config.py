@@ -22,6 +22,7 @@ revoke_accessors = true                     # credential target = a token access
 [broker]
 key_file = "/var/lib/agentaudit/broker.pem" # created (0600) when absent
 issuer = "agentaudit"
+unknown_tools = "refuse"                    # scopes for a tool not listed below: refused
 default_ttl = 60
 max_ttl = 3600
 [broker.tools."calendar.delete_event"]
@@ -49,6 +50,7 @@ from agentaudit.collector.admin.revocation.model import RevocationBackend
 from agentaudit.collector.admin.revocation.retry import RetryPolicy
 from agentaudit.collector.admin.revocation.vault import VaultBackend, check_prefix_template
 from agentaudit.collector.admin.revocation.webhook import WebhookBackend
+from agentaudit.config.values import Section
 from agentaudit.errors import ConfigError
 
 __all__ = [
@@ -98,61 +100,10 @@ class BrokerSettings:
     max_ttl: int = 3600
     tool_scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     vault_policies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    unknown_tools: str = "refuse"
 
 
-class _Section:
-    """Typed reads from one TOML table, with errors naming ``where``."""
-
-    def __init__(self, data: object, where: str, allowed: set[str]) -> None:
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"config file {where} must be a table")
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ConfigError(
-                f"config file {where}: unknown key {unknown[0]!r} "
-                f"(known: {', '.join(sorted(allowed))})"
-            )
-        self.data: Mapping[str, Any] = data
-        self.where = where
-
-    def text(self, key: str, default: str | None = None) -> str | None:
-        value = self.data.get(key, default)
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise ConfigError(f"config file {self.where}.{key} must be a non-empty string")
-        return value
-
-    def url(self, key: str, *, required: bool) -> str | None:
-        value = self.text(key)
-        if value is None:
-            if required:
-                raise ConfigError(f"config file {self.where}.{key} is required")
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ConfigError(f"config file {self.where}.{key}: {value!r} is not an http(s) URL")
-        return value
-
-    def number(self, key: str, default: float, *, integer: bool = False) -> Any:
-        value = self.data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigError(f"config file {self.where}.{key} must be a non-negative number")
-        if integer and not isinstance(value, int):
-            raise ConfigError(f"config file {self.where}.{key} must be an integer")
-        return value
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.data.get(key, default)
-        if not isinstance(value, bool):
-            raise ConfigError(f"config file {self.where}.{key} must be true or false")
-        return value
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        value = self.data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise ConfigError(f"config file {self.where}.{key} must be a list of strings")
-        return tuple(value)
-
-
-def _secret(section: _Section, environ: Mapping[str, str], name: str, env_key: str) -> str:
+def _secret(section: Section, environ: Mapping[str, str], name: str, env_key: str) -> str:
     env_name = section.text(env_key)
     if env_name is not None:
         value = environ.get(env_name, "")
@@ -173,10 +124,10 @@ def load_revocation_settings(
     """Parse ``[revocation]`` (absent: only the built-in deny-list backend)."""
     environ = os.environ if environ is None else environ
     raw = sections.get("revocation", {})
-    top = _Section(
+    top = Section(
         raw, "[revocation]", {"dashboard_url", "builtin_broker", "retry", "webhook", "vault"}
     )
-    retry_section = _Section(
+    retry_section = Section(
         top.data.get("retry", {}),
         "[revocation.retry]",
         {"attempts", "base_delay", "factor", "max_delay"},
@@ -198,7 +149,7 @@ def load_revocation_settings(
         )
     webhooks: list[WebhookSettings] = []
     for index, hook in enumerate(hooks, start=1):
-        section = _Section(
+        section = Section(
             hook,
             f"[[revocation.webhook]] #{index}",
             {"name", "url", "secret", "secret_env", "timeout"},
@@ -214,7 +165,7 @@ def load_revocation_settings(
 
     vault = None
     if "vault" in top.data:
-        section = _Section(
+        section = Section(
             top.data["vault"],
             "[revocation.vault]",
             {"url", "token_env", "namespace", "lease_prefixes", "revoke_accessors", "timeout"},
@@ -260,16 +211,16 @@ def load_broker_settings(
     sections: Mapping[str, Any], *, default_key_file: Path | None = None
 ) -> BrokerSettings:
     """Parse ``[broker]``; ``default_key_file`` is used when ``key_file`` is not set."""
-    top = _Section(
+    top = Section(
         sections.get("broker", {}),
         "[broker]",
-        {"key_file", "issuer", "default_ttl", "max_ttl", "tools"},
+        {"key_file", "issuer", "default_ttl", "max_ttl", "tools", "unknown_tools"},
     )
-    tools = _Section(top.data.get("tools", {}), "[broker.tools]", set(top.data.get("tools", {})))
+    tools = Section(top.data.get("tools", {}), "[broker.tools]", set(top.data.get("tools", {})))
     scopes: dict[str, tuple[str, ...]] = {}
     policies: dict[str, tuple[str, ...]] = {}
     for tool, spec in tools.data.items():
-        section = _Section(spec, f"[broker.tools.{tool!r}]", {"scopes", "vault_policies"})
+        section = Section(spec, f"[broker.tools.{tool!r}]", {"scopes", "vault_policies"})
         scopes[tool] = section.strings("scopes")
         if "vault_policies" in section.data:
             policies[tool] = section.strings("vault_policies")
@@ -278,6 +229,9 @@ def load_broker_settings(
     max_ttl = top.number("max_ttl", 3600, integer=True)
     if not 0 < default_ttl <= max_ttl:
         raise ConfigError("config file [broker]: need 0 < default_ttl <= max_ttl")
+    unknown_tools = top.text("unknown_tools", "refuse") or "refuse"
+    if unknown_tools not in ("refuse", "allow"):
+        raise ConfigError('config file [broker].unknown_tools must be "refuse" or "allow"')
     return BrokerSettings(
         key_file=Path(key_file).expanduser().resolve() if key_file else default_key_file,
         issuer=top.text("issuer", "agentaudit") or "agentaudit",
@@ -285,6 +239,7 @@ def load_broker_settings(
         max_ttl=max_ttl,
         tool_scopes=scopes,
         vault_policies=policies,
+        unknown_tools=unknown_tools,
     )
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from agentaudit.schema.identifiers import canonical_id
 from agentaudit.store import Store
 
 __all__ = [
@@ -144,6 +145,8 @@ class QuarantineRegistry:
         """Quarantine ``agent`` (again: keeps the original ``since``, updates the reason)."""
         if not agent:
             raise ValueError("agent must be non-empty")
+        existing = self.state(agent)  # one principal, however it is spelled
+        agent = existing.agent if existing is not None else agent
         with self._lock:
             now = self._now(agent)
             previous = self._states.get(agent)
@@ -156,6 +159,8 @@ class QuarantineRegistry:
         self, agent: str, *, reason: str, actor: str, revocation_id: str = ""
     ) -> QuarantineState:
         """Release a quarantined agent; NotQuarantined when it is not quarantined."""
+        current = self.state(agent)
+        agent = current.agent if current is not None else agent
         with self._lock:
             previous = self._states.get(agent)
             if previous is None or not previous.quarantined:
@@ -166,9 +171,23 @@ class QuarantineRegistry:
             )
 
     def state(self, agent: str) -> QuarantineState | None:
-        """The agent's current state, or None when it was never quarantined."""
+        """The agent's current state, or None when it was never quarantined.
+
+        Ids are compared as principals: ``Victim`` reads the state of ``victim`` (a
+        quarantined one first, if several spellings were ever recorded).
+        """
         with self._lock:
-            return self._states.get(agent)
+            exact = self._states.get(agent)
+            if exact is not None and exact.quarantined:
+                return exact
+            canonical = canonical_id(agent)
+            if canonical is None:
+                return exact
+            same = [s for s in self._states.values() if canonical_id(s.agent) == canonical]
+            quarantined = [s for s in same if s.quarantined]
+            if quarantined:
+                return quarantined[0]
+            return exact or (max(same, key=lambda s: s.updated_at) if same else None)
 
     def is_quarantined(self, agent: str) -> bool:
         state = self.state(agent)

@@ -14,8 +14,10 @@ becomes a ``refused`` row, and nothing else happens.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -45,6 +47,25 @@ __all__ = ["MAX_FIELD_CHARS", "RevocationOutcome", "RevocationService"]
 log = logging.getLogger(__name__)
 
 MAX_FIELD_CHARS: Final = 1000
+MAX_ACTIONS: Final = 16  # distinct actions counted per refused-attempts row
+
+
+@dataclass
+class _Refusals:
+    """Refused attempts of one principal in one minute."""
+
+    id: str
+    principal: str
+    minute: int
+    first_at: float
+    last_at: float = 0.0
+    count: int = 0
+    written: int = 0
+    first: tuple[str, str, str, str] = ("", "", "", "")
+    actions: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def copy(self) -> _Refusals:
+        return dataclasses.replace(self, actions=dict(self.actions))
 
 
 @dataclass(frozen=True)
@@ -101,6 +122,8 @@ class RevocationService:
         self._dashboard_url = dashboard_url
         self._clock = clock
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="revocation")
+        self._refused_lock = threading.Lock()
+        self._refused: dict[str, _Refusals] = {}  # per principal: its current minute
 
     def get(self, revocation_id: str) -> RevocationRecord | None:
         """The newest recorded version of a revocation or release."""
@@ -108,6 +131,11 @@ class RevocationService:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        with self._refused_lock:
+            pending = [r for r in self._refused.values() if r.written != r.count]
+            self._refused.clear()
+        for refusals in pending:
+            self._write_refused(refusals)
 
     def _load_context(
         self, target: str, target_id: str, trigger: Mapping[str, str] | None
@@ -299,21 +327,71 @@ class RevocationService:
     def record_refused(
         self, *, action: str, target: str, target_id: str, requested_by: str, detail: str
     ) -> str:
-        """Record a refused attempt (e.g. an agent token on a responder endpoint)."""
+        """Record a refused attempt (e.g. an agent token on a responder endpoint).
+
+        Aggregated per principal (``requested_by``) and minute: one ``refused`` row per
+        pair (its columns describe the first attempt; ``results`` counts the attempts,
+        in all and per action), so a hostile loop cannot grow the
+        table without bound. The row is written at the first attempt and rewritten when
+        the count reaches a power of two, when the principal's next minute begins, and at
+        close: at most ~log2(n) + 2 versions for n attempts. Returns the row's id.
+        """
         now = self._clock()
-        revocation_id = uuid.uuid4().hex
+        minute = int(now // 60)
+        principal = requested_by[:MAX_FIELD_CHARS]
+        flush: _Refusals | None = None
+        with self._refused_lock:
+            current = self._refused.get(principal)
+            if current is None or current.minute != minute:
+                if current is not None and current.written != current.count:
+                    flush = current
+                current = self._refused[principal] = _Refusals(
+                    id=uuid.uuid5(uuid.NAMESPACE_URL, f"refused:{principal}:{minute}").hex,
+                    principal=principal,
+                    minute=minute,
+                    first_at=now,
+                )
+            if not current.count:
+                current.first = (
+                    action,
+                    target[:MAX_FIELD_CHARS],
+                    target_id[:MAX_FIELD_CHARS],
+                    detail,
+                )
+            current.count += 1
+            current.last_at = now
+            if action in current.actions or len(current.actions) < MAX_ACTIONS:
+                current.actions[action] = current.actions.get(action, 0) + 1
+            write = current.count & (current.count - 1) == 0  # 1, 2, 4, 8, ...
+            snapshot = current.copy() if write else None
+        if flush is not None:
+            self._write_refused(flush)
+        if snapshot is not None:
+            self._write_refused(snapshot)
+            with self._refused_lock:
+                live = self._refused.get(principal)
+                if live is not None and live.id == snapshot.id:
+                    live.written = max(live.written, snapshot.count)
+        return current.id
+
+    def _write_refused(self, refusals: _Refusals) -> None:
+        action, target, target_id, detail = refusals.first
         self._log.write(
             RevocationRecord(
-                id=revocation_id,
+                id=refusals.id,
                 action=action,
-                target=target[:MAX_FIELD_CHARS],
-                target_id=target_id[:MAX_FIELD_CHARS],
+                target=target,
+                target_id=target_id,
                 reason=detail,
-                requested_by=requested_by[:MAX_FIELD_CHARS],
+                requested_by=refusals.principal,
                 status="refused",
-                requested_at=now,
-                updated_at=now,
-                results={"refused": detail},
+                requested_at=refusals.first_at,
+                updated_at=refusals.last_at,
+                results={
+                    "refused": detail,
+                    "attempts": str(refusals.count),
+                    "actions": json.dumps(refusals.actions, sort_keys=True),
+                    "minute": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(refusals.minute * 60)),
+                },
             )
         )
-        return revocation_id

@@ -2,13 +2,14 @@
 
 ``build_revocation_path(store, config.sections, default_key_file=...)`` returns the
 broker (signing key loaded or created, deny-list persisted in ClickHouse), the
-quarantine registry (persisted), the configured backends and the service; its
-``routes(admin_token=..., agent_token=...)`` are what the admin app mounts.
+quarantine registry (persisted), the configured backends and the service;
+``routes(path.gate(authenticator))`` are what the admin app mounts.
 The store's migrations must have been applied first (0006 and 0007 add the tables).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -16,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from agentaudit.broker import Broker, DenyList, SigningKey
+from agentaudit.collector.admin.gate import Gate
 from agentaudit.collector.admin.revocation.api import revocation_routes
 from agentaudit.collector.admin.revocation.config import (
     build_backends,
@@ -32,7 +35,10 @@ from agentaudit.collector.admin.revocation.quarantine import (
 )
 from agentaudit.collector.admin.revocation.records import ClickHouseDenyListStore, RevocationLog
 from agentaudit.collector.admin.revocation.service import RevocationService
-from agentaudit.store import Store
+from agentaudit.collector.identity.principals import Authenticator, Principal
+from agentaudit.store import Store, StoreError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["RevocationPath", "build_revocation_path"]
 
@@ -45,13 +51,30 @@ class RevocationPath:
     broker: Broker
     quarantine: QuarantineRegistry
 
-    def routes(self, *, admin_token: str | None, agent_token: str | None) -> list[Route]:
-        return revocation_routes(
-            service=self.service,
-            broker=self.broker,
-            admin_token=admin_token,
-            agent_token=agent_token,
-        )
+    def gate(self, authenticator: Authenticator) -> Gate:
+        """The admin API's gate, recording refused attempts in ``agentaudit.revocations``."""
+
+        async def record(
+            principal: Principal, action: str, target: str, target_id: str, detail: str
+        ) -> str | None:
+            try:
+                recorded: str = await run_in_threadpool(
+                    self.service.record_refused,
+                    action=action,
+                    target=target,
+                    target_id=target_id,
+                    requested_by=principal.label,
+                    detail=detail,
+                )
+            except StoreError:
+                log.exception("could not record the refused attempt")
+                return None
+            return recorded
+
+        return Gate(authenticator, record)
+
+    def routes(self, gate: Gate) -> list[Route]:
+        return revocation_routes(service=self.service, broker=self.broker, gate=gate)
 
     def close(self) -> None:
         self.service.close()
@@ -86,6 +109,7 @@ def build_revocation_path(
         default_ttl=broker_settings.default_ttl,
         max_ttl=broker_settings.max_ttl,
         tool_scopes=broker_settings.tool_scopes,
+        unknown_tools=broker_settings.unknown_tools,
         denylist=DenyList(
             ClickHouseDenyListStore(store), clock=clock, max_ttl=broker_settings.max_ttl
         ),
