@@ -10,6 +10,7 @@ from __future__ import annotations
 from agentaudit.instrumentation import (
     AgentQuarantined,
     approval,
+    arguments_hash,
     audited_tool,
     configure,
     context,
@@ -27,6 +28,7 @@ __all__ = [
     "AgentQuarantined",
     "__version__",
     "approval",
+    "arguments_hash",
     "audited_tool",
     "configure",
     "context",

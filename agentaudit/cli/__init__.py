@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from agentaudit.cli._flags import add_setting_flags, config_from
 from agentaudit.cli.agents import add_agents_parser
+from agentaudit.cli.approve import add_approve_parser
 from agentaudit.errors import AgentAuditError, ExitCode
 
 __all__ = ["build_parser", "main"]
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting_flags(verify, "store", "chain")
 
     add_agents_parser(commands, lambda parser: add_setting_flags(parser, "store"))
+    add_approve_parser(commands)
 
     commands.add_parser(
         "hash-password",
@@ -164,6 +166,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from agentaudit.cli.agents import run_agents
 
         return run_agents(args, config_from)
+    if command == "approve":
+        from agentaudit.cli.approve import run_approve
+
+        return run_approve(args, config_from)
     if command == "hash-password":
         from agentaudit.cli.dashboard import run_hash_password
 

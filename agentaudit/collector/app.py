@@ -37,7 +37,14 @@ from starlette.routing import Route
 
 from agentaudit.collector.admin.agents_api import agent_routes
 from agentaudit.collector.admin.api import build_admin_app
+from agentaudit.collector.admin.approvals_api import approval_routes
 from agentaudit.collector.admin.revocation import RevocationPath, build_revocation_path
+from agentaudit.collector.identity.approvals import (
+    ApprovalSigner,
+    ApprovalVerifier,
+    GrantLedger,
+    used_grants,
+)
 from agentaudit.collector.identity.principals import Authenticator
 from agentaudit.collector.identity.registry import (
     TOKEN_SNAPSHOT,
@@ -121,6 +128,8 @@ class Collector:
         self.pool: WorkerPool | None = None
         self.revocation: RevocationPath | None = None
         self.registry: AgentRegistry | None = None
+        self.approvals: ApprovalVerifier | None = None
+        self.grants: GrantLedger | None = None
         self.authenticator = Authenticator(
             agent_token=None, admin_token=None, open_mode=config.insecure_no_auth
         )
@@ -220,8 +229,16 @@ class Collector:
             store, config.sections, default_key_file=config.state_dir / "broker.pem"
         )
         teardown.callback(self.revocation.close)
+        broker = self.revocation.broker
+        self.approvals = ApprovalVerifier(broker.jwks(), issuer=broker.issuer)
+        self.grants = GrantLedger(used_grants(store))
         self.admin = teardown.enter_context(
-            self._admin_server(store, self.revocation, self.registry)
+            self._admin_server(
+                store,
+                self.revocation,
+                self.registry,
+                ApprovalSigner(broker.key, issuer=broker.issuer),
+            )
         )
 
         self.wal = Wal(
@@ -241,6 +258,7 @@ class Collector:
             redact=Redactor.from_config(
                 config.sections.get("redaction", {}), state_dir=config.state_dir
             ).redact,
+            verify_approvals=self.approvals.stamp,
             metrics=self.metrics,
             max_pending_spans=config.max_pending_spans,
         )
@@ -277,6 +295,8 @@ class Collector:
             chain=AuditChain(self.store, key=self.config.chain_key),
             metrics=self.metrics,
             dead_letter=dead_letter,
+            was_blocked=self.revocation.was_blocked if self.revocation else None,
+            first_use=self.grants.first_use if self.grants else None,
         )
 
     def _grpc_receiver(self, pipeline: Pipeline) -> GrpcReceiver:
@@ -311,7 +331,11 @@ class Collector:
         )
 
     def _admin_server(
-        self, store: Store, revocation: RevocationPath, registry: AgentRegistry
+        self,
+        store: Store,
+        revocation: RevocationPath,
+        registry: AgentRegistry,
+        signer: ApprovalSigner,
     ) -> HttpServer:
         config = self.config
         gate = revocation.gate(self.authenticator)
@@ -319,7 +343,11 @@ class Collector:
             store,
             admin_token=config.admin_token,
             health=self.health,
-            extra_routes=[*revocation.routes(gate), *agent_routes(registry, gate)],
+            extra_routes=[
+                *revocation.routes(gate),
+                *agent_routes(registry, gate),
+                *approval_routes(store, signer, gate),
+            ],
         )
 
         async def metrics(request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 Public API (re-exported by :mod:`agentaudit`): :func:`context`, :func:`audited_tool`,
 :func:`record_source`, :func:`record_prompt`, :func:`approval`, :func:`credential`,
+:func:`arguments_hash`,
 :func:`instrument` / :func:`uninstrument`, :func:`configure`, :func:`dropped_spans`,
 :class:`AgentQuarantined`. The shared runtime for framework integrations is
 :mod:`agentaudit.instrumentation.runtime`.
@@ -12,6 +13,7 @@ only, never ClickHouse, Arrow or Streamlit.
 
 from __future__ import annotations
 
+from agentaudit.instrumentation._capture import arguments_hash
 from agentaudit.instrumentation._context import approval, context, credential, looks_like_secret
 from agentaudit.instrumentation._decorator import audited_tool
 from agentaudit.instrumentation._errors import AgentQuarantined, ToolCallBlocked
@@ -37,6 +39,7 @@ __all__ = [
     "ToolCallInfo",
     "add_before_tool_call",
     "approval",
+    "arguments_hash",
     "audited_tool",
     "configure",
     "context",

@@ -214,3 +214,17 @@ def capture(
     encoded = canonical_json(value)
     text = truncate(encoded.decode("utf-8"), max_bytes) if keep else None
     return Payload(digest(encoded, settings.hash_key), len(encoded), text, encoded)
+
+
+def arguments_hash(tool: str, arguments: Any) -> str:
+    """The ``agentaudit.arguments.hash`` a call of ``tool`` with ``arguments`` will carry
+    (with the settings in force: redaction hook, redacted keys, hash key).
+
+    What a human approves with ``POST /v1/approvals``: compute it before the call, show
+    the call, ask, then run the call inside ``approval(grant=...)``.
+    """
+    from agentaudit.instrumentation._settings import settings
+
+    attributes: dict[str, Any] = {}
+    capture_arguments(tool, arguments, settings(), attributes)
+    return str(attributes[A.ARGUMENTS_HASH])

@@ -268,17 +268,32 @@ _APPROVAL_STATUSES = (A.APPROVAL_NONE, A.APPROVAL_HUMAN, A.APPROVAL_POLICY)
 class approval(_Scope):
     """Tool calls inside were approved by ``approver`` (``status`` ``human`` or ``policy``).
 
-    ``approval(None, status="none")`` marks calls explicitly as unapproved.
+    ``approval(None, status="none")`` marks calls explicitly as unapproved. What a span
+    says about approval is a claim; ``grant=`` attaches a signed approval from the admin
+    API (``POST /v1/approvals``) bound to one exact call, which the collector verifies
+    (``tool_calls.approval_verified``) and takes the approver from.
     """
 
-    def __init__(self, approver: str | None = None, status: str = A.APPROVAL_HUMAN) -> None:
+    def __init__(
+        self,
+        approver: str | None = None,
+        status: str = A.APPROVAL_HUMAN,
+        *,
+        grant: str | None = None,
+    ) -> None:
         super().__init__()
         if status not in _APPROVAL_STATUSES:
             raise ValueError(
                 f"agentaudit: approval status {status!r} is not one of {list(_APPROVAL_STATUSES)}"
             )
         attributes: dict[str, AttrValue] = {A.APPROVAL_STATUS: status}
-        if status == A.APPROVAL_NONE:
+        if grant is not None:
+            if status != A.APPROVAL_HUMAN:
+                raise ValueError("agentaudit: a signed grant is a human approval")
+            attributes[A.APPROVAL_GRANT] = _text(grant, "grant")
+            if approver is not None:
+                attributes[A.APPROVAL_APPROVER] = _text(approver, "approver")
+        elif status == A.APPROVAL_NONE:
             if approver is not None:
                 raise ValueError("agentaudit: approval status 'none' takes no approver")
         else:

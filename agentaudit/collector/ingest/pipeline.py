@@ -1,10 +1,13 @@
-"""The ingest pipeline every receiver feeds: validate -> redact -> WAL -> writer.
+"""The ingest pipeline every receiver feeds: validate -> stamp -> redact -> WAL -> writer.
 
 Seam: a receiver decodes a request into :class:`SpanRecord` objects and calls
 :meth:`Pipeline.accept`; when it returns, the accepted spans are durable (in the WAL,
 fsync'd) and the receiver may acknowledge. Invariants:
 
 * Nothing unredacted reaches disk: redaction runs before the WAL append.
+* What the collector establishes itself (who sent the spans, whether a signed approval
+  verifies) is stamped before redaction, in ``SpanRecord.verified``; a span's own
+  attributes cannot set it.
 * Individually invalid spans (bad ids, too many attributes, oversized values) are
   dropped and counted in the returned :class:`Accepted` (OTLP partial success); the
   rest of the request is accepted.
@@ -36,6 +39,8 @@ __all__ = ["DEFAULT_LIMITS", "Limits", "Pipeline", "SpanSink", "validate"]
 log = logging.getLogger(__name__)
 
 Redact = Callable[[Sequence[SpanRecord]], None]
+Stamp = Callable[[Sequence[SpanRecord]], None]
+"""Establishes facts about spans before redaction (e.g. verifies signed approvals)."""
 
 
 class SpanSink(Protocol):
@@ -148,6 +153,7 @@ class Pipeline:
         *,
         wal: Wal | None = None,
         redact: Redact | None = None,
+        verify_approvals: Stamp | None = None,
         metrics: CollectorMetrics | None = None,
         limits: Limits = DEFAULT_LIMITS,
         max_pending_spans: int = 2_000_000,
@@ -156,6 +162,7 @@ class Pipeline:
         self.wal = wal
         self.metrics = metrics or CollectorMetrics()
         self._redact = redact or _no_redaction
+        self._verify_approvals = verify_approvals
         self._limits = limits
         self._max_pending = max_pending_spans
         self._count_lock = threading.Lock()
@@ -194,6 +201,8 @@ class Pipeline:
             )
         if principal is not None:
             _stamp(valid, principal)
+        if self._verify_approvals is not None:  # before redaction: it reads the grants
+            self._verify_approvals(valid)
         self._redact(valid)
         for span in valid:
             for rule, count in span.redactions.items():

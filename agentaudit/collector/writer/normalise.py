@@ -361,6 +361,7 @@ def tool_call_row(
     attribute_strings: dict[str, str] | None = None,
     resource_strings: dict[str, str] | None = None,
     was_blocked: BlockedCheck | None = None,
+    first_use: Callable[[str], bool] | None = None,
 ) -> dict[str, Any]:
     """The ``tool_calls`` row of a tool-call span (see :func:`is_tool_call`).
 
@@ -368,6 +369,8 @@ def tool_call_row(
     and resource attributes when the caller already has them (the writer shares them
     with ``otel_traces`` and across a resource's spans); computed here otherwise.
     ``was_blocked``: corroborates a span's ``blocked`` decision (see :func:`_status`).
+    ``first_use``: whether a verified approval grant is presented for the first time (a
+    grant verifies one call; a replay is stored as a claim).
     """
     attrs = span.attributes
     agent_name = _first(attrs, _AGENT_NAME_KEYS)
@@ -378,6 +381,8 @@ def tool_call_row(
     arguments, envelope_call_id = _arguments(attrs)
     authenticated, authentication, mismatch = _attribution(span, agent_id)
     verified_approval = span.verified.get(VERIFIED_APPROVAL_GRANT, "")
+    if verified_approval and first_use is not None and not first_use(verified_approval):
+        verified_approval = ""
     return {
         "ts": span.start_ns,
         "duration_ns": span.duration_ns,

@@ -150,9 +150,11 @@ class Writer:
         metrics: CollectorMetrics | None = None,
         dead_letter: Path | None = None,
         was_blocked: BlockedCheck | None = None,
+        first_use: Callable[[str], bool] | None = None,
     ) -> None:
         self._store = store
         self._was_blocked = was_blocked
+        self._first_use = first_use
         self._dead_letter_path = dead_letter
         self._held_slices: tuple[list[_Slice], Position] | None = None  # build failed
         self._held_batch: _Prepared | None = None  # store failed (flush only)
@@ -413,6 +415,7 @@ class Writer:
                 attribute_strings=strings[position],
                 resource_strings=cached[1],
                 was_blocked=self._was_blocked,
+                first_use=self._first_use,
             )
             row["batch_id"] = batch_id
             calls.append(row)

@@ -132,7 +132,7 @@ def test_the_writers_tables_equal_the_row_wise_tables(
             span.attributes.pop(A.GEN_AI_OPERATION_NAME, None)
             span.name = "chat"
     received = [(7, span) for span in spans]
-    writer = cast(Writer, SimpleNamespace(_was_blocked=None))  # _tables uses nothing else
+    writer = cast(Writer, SimpleNamespace(_was_blocked=None, _first_use=None))
     batch_id, traces, tool_calls, count = Writer._tables(writer, received)
     assert traces.equals(to_arrow(OTEL_TRACES, [trace_row(s) for s in spans]))
     rows = [tool_call_row(s, received_ns=7) for s in spans if is_tool_call(s)]

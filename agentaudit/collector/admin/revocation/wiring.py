@@ -10,6 +10,7 @@ The store's migrations must have been applied first (0006 and 0007 add the table
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -40,6 +41,10 @@ from agentaudit.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
+BLOCK_SLACK_SECONDS = 60.0
+"""How far a blocked call may lie outside the quarantine it claims (the runtime polls
+every few seconds and may act on a state up to three polls old)."""
+
 __all__ = ["RevocationPath", "build_revocation_path"]
 
 
@@ -50,6 +55,24 @@ class RevocationPath:
     service: RevocationService
     broker: Broker
     quarantine: QuarantineRegistry
+
+    def was_blocked(self, agent: str, user: str, session: str, ts_ns: int) -> bool:
+        """Whether a call by them starting at ``ts_ns`` would have been refused: the agent
+        was quarantined then (its current or latest quarantine, give or take
+        :data:`BLOCK_SLACK_SECONDS` for the runtime's polling), or the agent, user or
+        session is on the deny-list now. What corroborates a span's ``blocked`` claim."""
+        started = ts_ns / 1e9
+        state = self.quarantine.state(agent) if agent else None
+        if state is not None:
+            ended = math.inf if state.quarantined else state.updated_at
+            if state.since - BLOCK_SLACK_SECONDS <= started <= ended + BLOCK_SLACK_SECONDS:
+                return True
+        snapshot = self.broker.denylist.snapshot()
+        return any(
+            snapshot.blocks(kind, value)
+            for kind, value in (("agent", agent), ("user", user), ("session", session))
+            if value
+        )
 
     def gate(self, authenticator: Authenticator) -> Gate:
         """The admin API's gate, recording refused attempts in ``agentaudit.revocations``."""
