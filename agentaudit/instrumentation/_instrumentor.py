@@ -9,9 +9,11 @@ post-import hook per framework (import order does not matter), skipping the name
 ran, removes pending hooks, and turns ``audited_tool`` wrappers into plain pass-through.
 
 For ``opentelemetry-instrument``, :class:`AgentAuditInstrumentor` (entry point
-``agentaudit``) sets up the provider when the app has none, and one
-``<Framework>Instrumentor`` per framework (entry points ``agentaudit_<name>``) instruments
-that framework only, so ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` can name each.
+``agentaudit``) sets up the provider when the app has none, and each framework package
+defines one subclass (``agentaudit.instrumentation.langchain.LangChainInstrumentor``,
+entry point ``agentaudit_langchain``, ...) that instruments that framework only and
+declares its requirements, so ``opentelemetry-instrument`` skips it when the framework
+is absent or out of range and ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` can name each.
 """
 
 from __future__ import annotations
@@ -246,9 +248,13 @@ class AgentAuditInstrumentor:
     """
 
     _integrations: tuple[str, ...] = ()
+    """The integrations this entry point instruments (none: the provider only)."""
+    _instruments: tuple[str, ...] = ()
+    """The framework requirements ``opentelemetry-instrument`` checks before calling it
+    (each framework's ``package._instruments``)."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return ()
+        return self._instruments
 
     def instrument(self, **kwargs: Any) -> None:
         try:
@@ -262,25 +268,3 @@ class AgentAuditInstrumentor:
 
     def uninstrument(self, **kwargs: Any) -> None:
         uninstrument()
-
-
-def _framework_instrumentor(name: str) -> type[AgentAuditInstrumentor]:
-    title = "".join(part.capitalize() for part in name.split("_"))
-    return type(
-        f"{title}Instrumentor",
-        (AgentAuditInstrumentor,),
-        {
-            "_integrations": (name,),
-            "__doc__": f"Entry point ``agentaudit_{name}``: instruments {INTEGRATIONS[name]}.",
-            "__module__": __name__,
-        },
-    )
-
-
-LangchainInstrumentor = _framework_instrumentor("langchain")
-McpInstrumentor = _framework_instrumentor("mcp")
-OpenaiAgentsInstrumentor = _framework_instrumentor("openai_agents")
-PydanticAiInstrumentor = _framework_instrumentor("pydantic_ai")
-LlamaIndexInstrumentor = _framework_instrumentor("llama_index")
-CrewaiInstrumentor = _framework_instrumentor("crewai")
-SmolagentsInstrumentor = _framework_instrumentor("smolagents")

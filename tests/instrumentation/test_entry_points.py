@@ -25,8 +25,8 @@ INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
 
 ENTRY_POINTS = """[opentelemetry_instrumentor]
 agentaudit = agentaudit.instrumentation._instrumentor:AgentAuditInstrumentor
-agentaudit_langchain = agentaudit.instrumentation._instrumentor:LangchainInstrumentor
-agentaudit_mcp = agentaudit.instrumentation._instrumentor:McpInstrumentor
+agentaudit_langchain = agentaudit.instrumentation.langchain:LangChainInstrumentor
+agentaudit_mcp = agentaudit.instrumentation.mcp:McpInstrumentor
 """
 
 pytestmark = pytest.mark.skipif(

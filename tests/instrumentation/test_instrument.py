@@ -15,11 +15,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import agentaudit
 from agentaudit.instrumentation import _hooks, _instrumentor, configure, instrumented_integrations
-from agentaudit.instrumentation._instrumentor import (
-    AgentAuditInstrumentor,
-    LangchainInstrumentor,
-    register_integration,
-)
+from agentaudit.instrumentation._instrumentor import AgentAuditInstrumentor, register_integration
+from agentaudit.instrumentation.langchain import LangChainInstrumentor
 from agentaudit.schema import attributes as A
 
 from .conftest import Spans
@@ -160,8 +157,10 @@ def test_unknown_integration_is_refused() -> None:
 def test_entry_point_instrumentors(spans: Spans, provider: TracerProvider, fake: Fake) -> None:
     AgentAuditInstrumentor().instrument(tracer_provider=provider)
     assert _hooks.pending() == []  # the core entry point patches no framework
-    LangchainInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
+    LangChainInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
     assert "langchain_core" in _hooks.pending() or "langchain" in instrumented_integrations()
-    assert LangchainInstrumentor().instrumentation_dependencies() == ()
-    LangchainInstrumentor().uninstrument()
+    # opentelemetry-instrument checks these before calling it: the framework's own range
+    assert LangChainInstrumentor().instrumentation_dependencies() == ("langchain-core >= 0.3, < 2",)
+    assert AgentAuditInstrumentor().instrumentation_dependencies() == ()
+    LangChainInstrumentor().uninstrument()
     assert _hooks.pending() == []

@@ -7,13 +7,18 @@ Uses CrewAI's global ``before_llm_call`` / ``before_tool_call`` hooks and wraps
 
 from __future__ import annotations
 
-from agentaudit.instrumentation._instrumentor import CrewaiInstrumentor
+from agentaudit.instrumentation._instrumentor import AgentAuditInstrumentor
 from agentaudit.instrumentation.crewai._install import install, installed, uninstall
+from agentaudit.instrumentation.crewai.package import _instruments
 
 __all__ = ["CrewAIInstrumentor", "instrument", "instrumented", "uninstrument"]
 
-CrewAIInstrumentor = CrewaiInstrumentor
-"""The ``opentelemetry_instrumentor`` entry point (``agentaudit_crewai``)."""
+
+class CrewAIInstrumentor(AgentAuditInstrumentor):
+    """Instruments CrewAI: entry point ``agentaudit_crewai`` of ``opentelemetry-instrument``."""
+
+    _integrations = ("crewai",)
+    _instruments = _instruments
 
 
 def instrument() -> None:

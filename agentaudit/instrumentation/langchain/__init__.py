@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentaudit.instrumentation._instrumentor import LangchainInstrumentor
+from agentaudit.instrumentation._instrumentor import AgentAuditInstrumentor
 from agentaudit.instrumentation.langchain._approval import approval_from_resume
 from agentaudit.instrumentation.langchain._install import handler, install, installed, uninstall
 from agentaudit.instrumentation.langchain._messages import canonical_messages, canonical_prompt
+from agentaudit.instrumentation.langchain.package import _instruments
 
 __all__ = [
     "AuditCallbackHandler",
@@ -26,8 +27,16 @@ __all__ = [
     "uninstrument",
 ]
 
-LangChainInstrumentor = LangchainInstrumentor
-"""The ``opentelemetry_instrumentor`` entry point (``agentaudit_langchain``)."""
+
+class LangChainInstrumentor(AgentAuditInstrumentor):
+    """Instruments LangChain / LangGraph.
+
+    Entry point ``agentaudit_langchain`` of ``opentelemetry-instrument``, which skips it unless
+    the framework is installed in the range of ``_instruments``.
+    """
+
+    _integrations = ("langchain",)
+    _instruments = _instruments
 
 
 def instrument() -> None:

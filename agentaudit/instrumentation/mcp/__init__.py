@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentaudit.instrumentation._instrumentor import McpInstrumentor
+from agentaudit.instrumentation._instrumentor import AgentAuditInstrumentor
 from agentaudit.instrumentation.mcp._install import install, installed, middleware, uninstall
 from agentaudit.instrumentation.mcp._meta import (
     META_AGENT,
@@ -19,6 +19,7 @@ from agentaudit.instrumentation.mcp._meta import (
     META_TRACEPARENT,
     META_USER,
 )
+from agentaudit.instrumentation.mcp.package import _instruments
 
 __all__ = [
     "META_AGENT",
@@ -32,6 +33,17 @@ __all__ = [
     "middleware",
     "uninstrument",
 ]
+
+
+class McpInstrumentor(AgentAuditInstrumentor):
+    """Instruments the MCP SDK (client and server).
+
+    Entry point ``agentaudit_mcp`` of ``opentelemetry-instrument``, which skips it unless
+    the framework is installed in the range of ``_instruments``.
+    """
+
+    _integrations = ("mcp",)
+    _instruments = _instruments
 
 
 def instrument() -> None:

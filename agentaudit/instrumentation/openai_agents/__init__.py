@@ -9,9 +9,10 @@ status ``human`` for ``needs_approval`` tools approved through the run's interru
 
 from __future__ import annotations
 
-from agentaudit.instrumentation._instrumentor import OpenaiAgentsInstrumentor
+from agentaudit.instrumentation._instrumentor import AgentAuditInstrumentor
 from agentaudit.instrumentation.openai_agents._install import install, installed, uninstall
 from agentaudit.instrumentation.openai_agents._wrappers import prompt_of
+from agentaudit.instrumentation.openai_agents.package import _instruments
 
 __all__ = [
     "OpenAIAgentsInstrumentor",
@@ -21,8 +22,16 @@ __all__ = [
     "uninstrument",
 ]
 
-OpenAIAgentsInstrumentor = OpenaiAgentsInstrumentor
-"""The ``opentelemetry_instrumentor`` entry point (``agentaudit_openai_agents``)."""
+
+class OpenAIAgentsInstrumentor(AgentAuditInstrumentor):
+    """Instruments the OpenAI Agents SDK.
+
+    Entry point ``agentaudit_openai_agents`` of ``opentelemetry-instrument``, which skips it unless
+    the framework is installed in the range of ``_instruments``.
+    """
+
+    _integrations = ("openai_agents",)
+    _instruments = _instruments
 
 
 def instrument() -> None:

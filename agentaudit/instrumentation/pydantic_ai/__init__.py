@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentaudit.instrumentation._instrumentor import PydanticAiInstrumentor
+from agentaudit.instrumentation._instrumentor import AgentAuditInstrumentor
 from agentaudit.instrumentation.pydantic_ai._install import install, installed, uninstall
+from agentaudit.instrumentation.pydantic_ai.package import _instruments
 
 __all__ = [
     "AuditCapability",
@@ -20,8 +21,16 @@ __all__ = [
     "uninstrument",
 ]
 
-PydanticAIInstrumentor = PydanticAiInstrumentor
-"""The ``opentelemetry_instrumentor`` entry point (``agentaudit_pydantic_ai``)."""
+
+class PydanticAIInstrumentor(AgentAuditInstrumentor):
+    """Instruments Pydantic AI.
+
+    Entry point ``agentaudit_pydantic_ai`` of ``opentelemetry-instrument``, which skips it unless
+    the framework is installed in the range of ``_instruments``.
+    """
+
+    _integrations = ("pydantic_ai",)
+    _instruments = _instruments
 
 
 def instrument() -> None:
