@@ -1,12 +1,15 @@
-"""The agentaudit collector: OTLP receivers, redaction, write-ahead log, batch writer,
-ClickHouse store, admin API.
+"""The agentaudit collector: receive OTLP spans, make them durable, store them, and serve
+the admin API. Rooms by concern (see README.md beside this file)::
 
-Importing this package is cheap: the heavy dependencies (chdb, clickhouse-connect,
-grpcio, pyarrow) load only with the submodules that use them, which need
+    ingest/   receivers -> otlp_decode -> pipeline (validate, stamp, redaction/) -> WAL -> ack
+    wal/      the write-ahead log, its record codec, the follower of a worker's log
+    writer/   batches -> normalise -> arrow_tables -> agentaudit.store
+    workers/  receive-only worker processes (--workers N) and their pool
+    identity/ principals and tokens, the agent registry, signed approvals
+    admin/    the admin API behind one gate: SQL, agents, approvals, revocation/
+    serving/  HTTP plumbing shared by the OTLP/HTTP receiver and the admin API
+
+Importing this package is cheap: the heavy dependencies (chdb, clickhouse-connect, grpcio,
+pyarrow) load only with the modules that use them, which need
 ``pip install 'agentaudit[collector]'``.
-
-The data path (each module one concern)::
-
-    receiver_grpc / receiver_http  ->  (redact)  ->  (WAL)  ->  writer  ->  store
-        decode OTLP into spans.SpanRecord     normalise -> arrow_batches -> insert_arrow
 """
