@@ -259,6 +259,7 @@ class Collector:
                 config.sections.get("redaction", {}), state_dir=config.state_dir
             ).redact,
             verify_approvals=self.approvals.stamp,
+            refuse_mismatch=config.refuse_agent_mismatch,
             metrics=self.metrics,
             max_pending_spans=config.max_pending_spans,
         )

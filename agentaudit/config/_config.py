@@ -136,6 +136,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_key", v.parse_optional_path, "server", "PEM private key for --tls-cert", "FILE"),
     Setting("chain_key_file", v.parse_optional_path, "chain",
             "HMAC key that signs the audit chain links", "FILE"),
+    Setting("refuse_agent_mismatch", v.parse_bool, "server", "refuse spans whose agent id is "
+            "not the agent whose own token sent them (default: store them, flagged "
+            "agent_mismatch = 1)"),
     Setting("insecure_no_auth", v.parse_bool, "server", "INSECURE: run without tokens; any "
             "local process (an agent too) can query, revoke and lift a quarantine. Loopback "
             "only. Without it, missing tokens are generated into the state directory"),
@@ -180,6 +183,7 @@ class Config:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     chain_key_file: Path | None = None
+    refuse_agent_mismatch: bool = False
     insecure_no_auth: bool = False
     token: str | None = field(default=None, repr=False)
     admin_token: str | None = field(default=None, repr=False)

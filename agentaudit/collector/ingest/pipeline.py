@@ -33,6 +33,8 @@ from agentaudit.collector.ingest.model import (
 )
 from agentaudit.collector.metrics import CollectorMetrics
 from agentaudit.collector.wal.log import Wal, WalEntry
+from agentaudit.schema import attributes as A
+from agentaudit.schema.identifiers import same_principal
 
 __all__ = ["DEFAULT_LIMITS", "Limits", "Pipeline", "SpanSink", "validate"]
 
@@ -134,6 +136,20 @@ def _no_redaction(spans: Sequence[SpanRecord]) -> None:
     return None
 
 
+def _claiming_their_own(
+    spans: list[SpanRecord], agent: str, reasons: dict[str, int]
+) -> list[SpanRecord]:
+    """The spans that claim no agent id or the token's own (``refuse_agent_mismatch``)."""
+    kept = []
+    for span in spans:
+        claimed = span.attributes.get(A.GEN_AI_AGENT_ID) or span.attributes.get(A.GEN_AI_AGENT_NAME)
+        if isinstance(claimed, str) and claimed and not same_principal(claimed, agent):
+            reasons["agent_mismatch"] = reasons.get("agent_mismatch", 0) + 1
+        else:
+            kept.append(span)
+    return kept
+
+
 def _stamp(spans: Sequence[SpanRecord], principal: Principal) -> None:
     """Record who sent the spans; whatever the spans claimed there is overwritten."""
     for span in spans:
@@ -154,6 +170,7 @@ class Pipeline:
         wal: Wal | None = None,
         redact: Redact | None = None,
         verify_approvals: Stamp | None = None,
+        refuse_mismatch: bool = False,
         metrics: CollectorMetrics | None = None,
         limits: Limits = DEFAULT_LIMITS,
         max_pending_spans: int = 2_000_000,
@@ -163,6 +180,7 @@ class Pipeline:
         self.metrics = metrics or CollectorMetrics()
         self._redact = redact or _no_redaction
         self._verify_approvals = verify_approvals
+        self._refuse_mismatch = refuse_mismatch
         self._limits = limits
         self._max_pending = max_pending_spans
         self._count_lock = threading.Lock()
@@ -185,6 +203,8 @@ class Pipeline:
         ``SpanRecord.verified``), so each stored row says who sent it.
         """
         valid, reasons = validate(spans, self._limits)
+        if self._refuse_mismatch and principal is not None and principal.agent:
+            valid = _claiming_their_own(valid, principal.agent, reasons)
         for reason, count in reasons.items():
             self.metrics.rejected.inc(count, reason)
         rejected = len(spans) - len(valid)
