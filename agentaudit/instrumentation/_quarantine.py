@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from agentaudit.client import AdminApiError, AdminClient
+from agentaudit.config.values import parse_bool
+from agentaudit.errors import ConfigError
 from agentaudit.instrumentation._errors import AgentQuarantined
 from agentaudit.instrumentation._runtime import ToolCallInfo, add_before_tool_call
 
@@ -75,8 +77,13 @@ Source = Callable[[Key], Mapping[str, Any]]
 a boolean ``allowed``), or raises :class:`QuarantineUnavailable`."""
 
 
-def _truthy(value: str) -> bool:
-    return value.strip().lower() in ("1", "true", "yes", "on")
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    """A boolean variable, fail-open: a bad value is logged and read as false."""
+    try:
+        return parse_bool(environ.get(name, ""), name)
+    except ConfigError as exc:
+        log.error("agentaudit: %s; using false", exc)
+        return False
 
 
 def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -128,7 +135,7 @@ class GuardSettings:
             token=env.get("AGENTAUDIT_TOKEN") or None,
             interval=_seconds(env, "AGENTAUDIT_QUARANTINE_INTERVAL", 2.0),
             timeout=_seconds(env, "AGENTAUDIT_QUARANTINE_TIMEOUT", 1.0),
-            fail_closed=_truthy(env.get("AGENTAUDIT_QUARANTINE_FAIL_CLOSED", "")),
+            fail_closed=_flag(env, "AGENTAUDIT_QUARANTINE_FAIL_CLOSED"),
         )
 
 
