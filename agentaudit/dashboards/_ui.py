@@ -1,4 +1,8 @@
-"""Shared page helpers: the logged-in user, the time-window picker, error display."""
+"""Shared page helpers: the logged-in user, the time-window picker, error display.
+
+Pages show recorded values in Markdown only through :func:`md` and :func:`fmt`
+(re-exported with :class:`Markdown` from :mod:`._markdown`: see it for why and how).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,16 @@ from typing import Final, TypeVar
 
 import streamlit as st
 
+from agentaudit.dashboards._markdown import Markdown, fmt, md
 from agentaudit.dashboards.auth import User
 from agentaudit.dashboards.filters import DEFAULT_WINDOW, WINDOWS, FilterError, TimeRange
 from agentaudit.errors import AgentAuditError
 
 __all__ = [
     "USER_KEY",
+    "Markdown",
     "current_user",
+    "fmt",
     "md",
     "param",
     "safely",
@@ -29,14 +36,6 @@ def current_user() -> User | None:
     return user if isinstance(user, User) else None
 
 
-_MARKDOWN_SPECIAL: Final = frozenset("\\`*_{}[]()<>#+-.!|~$:")
-
-
-def md(text: object) -> str:
-    """``text`` with Markdown syntax escaped, for audited values shown in Markdown."""
-    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text))
-
-
 def param(name: str) -> str:
     """A URL query parameter (the last value when repeated), or ``""``."""
     values = st.query_params.get_all(name)
@@ -48,9 +47,9 @@ def safely(action: Callable[[], T], what: str) -> T | None:
     try:
         return action()
     except FilterError as exc:
-        st.error(f"Invalid filter: {exc}")
+        st.error(fmt("Invalid filter: {}", exc))
     except (AgentAuditError, ValueError) as exc:
-        st.error(f"Could not load {what}: {exc}")
+        st.error(fmt("Could not load {}: {}", what, exc))
     return None
 
 
@@ -62,7 +61,7 @@ def window_picker(key: str = "window") -> TimeRange:
         try:
             TimeRange.parse(current)
         except FilterError as exc:
-            st.error(f"Invalid time window in the link: {exc}")
+            st.error(fmt("Invalid time window in the link: {}", exc))
             current = DEFAULT_WINDOW
         else:
             options.append(current)

@@ -17,7 +17,7 @@ import streamlit as st
 
 from agentaudit.config import LOOPBACK_HOSTS
 from agentaudit.dashboards import get_config
-from agentaudit.dashboards._ui import USER_KEY, current_user
+from agentaudit.dashboards._ui import USER_KEY, current_user, fmt
 from agentaudit.dashboards.auth import PASSWORD_VARIABLE, RESPONDER, User, authenticate, load_users
 from agentaudit.errors import AgentAuditError
 
@@ -83,26 +83,35 @@ def _login(users: Mapping[str, User]) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="agentaudit", page_icon=":material/policy:", layout="wide")
+    # An emoji, not a :material/ icon: Streamlit fetches a material favicon from Google
+    # Fonts, and a responder's browser should make no request outside the dashboard.
+    st.set_page_config(page_title="agentaudit", page_icon="🛡️", layout="wide")
     try:
         users = configured_users()
     except AgentAuditError as exc:
-        st.error(f"Dashboard configuration error: {exc}")
+        st.error(fmt("Dashboard configuration error: {}", exc))
         st.stop()
     user = current_user()
     if not users:
         address = st.get_option("server.address") or ""
         if address not in LOOPBACK_HOSTS:
             st.error(
-                "Refusing to serve without login on a non-loopback address. Set "
-                f"{PASSWORD_VARIABLE} or configure [dashboard.users]."
+                fmt(
+                    "Refusing to serve without login on a non-loopback address. Set {} or "
+                    "configure {}.",
+                    PASSWORD_VARIABLE,
+                    "[dashboard.users]",
+                )
             )
             st.stop()
         user = LOCAL_USER
         st.session_state[USER_KEY] = user
         st.warning(
-            "No login: no dashboard users are configured, so this dashboard only listens on "
-            f"{address} and everyone who can reach it is a responder.",
+            fmt(
+                "No login: no dashboard users are configured, so this dashboard only listens "
+                "on {} and everyone who can reach it is a responder.",
+                address,
+            ),
             icon=":material/lock_open:",
         )
     elif user is None or _role(users, user.name) != user.role:
@@ -114,7 +123,7 @@ def main() -> None:
         st.stop()
     navigation = st.navigation(pages_for(user))
     with st.sidebar:
-        st.caption(f"Signed in as **{user.name}** ({user.role})")
+        st.caption(fmt("Signed in as **{}** ({})", user.name, user.role))
         if users and st.button("Log out"):
             st.session_state.pop(USER_KEY, None)
             st.rerun()

@@ -5,7 +5,9 @@ are filled red; a tool call prompted by untrusted content without approval gets 
 border and says so. Pure functions over plain rows: no Streamlit, no store.
 
 Invariant: every label and id is escaped, so content from the audited agents (refs,
-tool names, resource ids) cannot break out of the DOT string.
+tool names, resource ids) cannot break out of the DOT string, add attributes (no
+``URL``/``href``: the graph has no links) or turn into Graphviz escapes or entities; it
+is shown as its text, control characters made visible.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from agentaudit.dashboards._markdown import visible
 from agentaudit.schema import attributes as A
 
 __all__ = ["ProvenanceCall", "as_list", "dot_escape", "provenance_dot"]
@@ -25,10 +28,15 @@ _ALERT: Final = "#c0392b"
 
 
 def dot_escape(text: str) -> str:
-    """``text`` safe inside a double-quoted DOT string (shortened to MAX_LABEL chars)."""
+    """``text`` as the literal content of a double-quoted DOT string.
+
+    Shortened to MAX_LABEL characters; control characters shown as symbols (a newline
+    as ``␊``), so a value stays one line; backslashes doubled (no ``\\n``/``\\N``
+    escapes), quotes escaped, and ``&`` as ``&amp;`` (Graphviz decodes entities).
+    """
+    text = visible(text)
     text = text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
-    out = text.replace("\\", "\\\\").replace('"', '\\"')
-    return "".join(ch if ch >= " " else " " for ch in out)
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("&", "&amp;")
 
 
 def as_list(value: Any) -> list[str]:

@@ -2,7 +2,9 @@
 
 The spans go through the real write path (normalise -> Arrow -> insert) via
 :class:`~agentaudit.collector.writer.writer.Writer`. Run as a script to seed a store directory:
-``python -m tests.dashboards.seed_store chdb:///tmp/store`` (from the repository root).
+``python -m tests.dashboards.seed_store chdb:///tmp/store`` (from the repository root);
+``--hostile`` adds :func:`hostile_incident` and the hostile quarantine and revocation
+rows of :func:`seed_hostile` (the safe-rendering tests).
 """
 
 from __future__ import annotations
@@ -26,6 +28,30 @@ DEMO_TRACE = "0af7651916cd43dd8448eb211c80319c"
 DEMO_EMAIL = "email:msg-42"
 DEMO_CREDENTIAL = "cred-mail-7f3a"
 SECOND = 1_000_000_000
+
+# Markup a hostile agent puts in every text field of its spans: emphasis, a disguised
+# link, a tracking image, HTML, Streamlit's colour directive, LaTeX, emoji, a material
+# icon and the Streamlit logo shortcode, a bare URL and e-mail address (autolinked),
+# a typographic arrow, backticks, and newlines that start a table and a heading.
+EVIL_HOST = "evil.example"
+HOSTILE_MARKUP = (
+    "**bold** [click](https://evil.example/phish) ![x](https://evil.example/beacon.png) "
+    "<img src=https://evil.example/html.png onerror=alert(1)> :red[red] $\\LaTeX$ "
+    ":smile: :material/home: :streamlit: https://evil.example/bare x@evil.example "
+    "a -> b `tick` ``two``\n| a | b |\n|---|---|\n# Owned"
+)
+
+
+def hostile(field: str) -> str:
+    """The value a hostile agent records in ``field``: its name, then the markup."""
+    return f"{field} {HOSTILE_MARKUP}"
+
+
+HOSTILE_AGENT = hostile("agent")
+HOSTILE_SESSION = hostile("session")
+HOSTILE_TRACE = "6e1f0c0ffee0ddba11deadbeefcafe01"
+HOSTILE_TOOL = hostile("tool")
+HOSTILE_OLD_TOOL = hostile("old-tool")
 
 
 def _hash(text: str) -> str:
@@ -258,15 +284,111 @@ def benign_sessions(now_ns: int, count: int = 6) -> list[SpanRecord]:
     return spans
 
 
-def seed(store: Store, now_ns: int | None = None) -> None:
-    """Apply migrations and write the demo incident plus benign sessions."""
+def hostile_incident(now_ns: int) -> list[SpanRecord]:
+    """A session where every text field holds :data:`HOSTILE_MARKUP`.
+
+    A model call prompted by untrusted content, then an unapproved, failed tool call
+    (so it is on the Overview's "no human asked for this" list); three days earlier
+    the same agent used another tool (its baseline, so the Agent profile flags the
+    new one). Trace and span ids stay hex, as OTLP makes them.
+    """
+    t0 = now_ns - 1800 * SECOND
+    common = {"agent": HOSTILE_AGENT, "user": hostile("user"), "session": HOSTILE_SESSION}
+    prompt = hostile("prompt-hash")
+    sources = [(hostile("source-ref"), hostile("source-kind"), A.TRUST_UNTRUSTED)]
+    tool_fields: dict[str, Any] = {
+        "prompt_hash": prompt,
+        "sources": sources,
+        "resources": [hostile("resource")],
+        "credential": hostile("credential"),
+        "scopes": [hostile("scope")],
+        "expires_at": now_ns // SECOND + 3600,
+        "approver": hostile("approver"),
+        "error": hostile("error-type"),
+    }
+    return [
+        chat_span(
+            trace=HOSTILE_TRACE,
+            name="hostile-chat",
+            start_ns=t0,
+            prompt_hash=prompt,
+            sources=sources,
+            model=hostile("model"),
+            **common,
+        ),
+        tool_span(
+            trace=HOSTILE_TRACE,
+            name="hostile-tool",
+            start_ns=t0 + 2 * SECOND,
+            tool=HOSTILE_TOOL,
+            arguments={"to": hostile("argument"), hostile("argument-key"): 1},
+            **tool_fields,
+            **common,
+        ),
+        tool_span(
+            trace=_trace_id("hostile-baseline"),
+            name="hostile-baseline",
+            start_ns=now_ns - 3 * 86400 * SECOND,
+            tool=HOSTILE_OLD_TOOL,
+            arguments={"n": 0},
+            **tool_fields,
+            **common,
+        ),
+    ]
+
+
+def seed_hostile(store: Store, now_ns: int | None = None) -> None:
+    """Write :func:`hostile_incident`, a hostile quarantine row and revocation row.
+
+    The last two stand for what the admin API records (it quotes the agent's ids and
+    the backends' answers); they are inserted with server-side parameters.
+    """
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    writer = Writer(store)
+    writer.enqueue(hostile_incident(now_ns))
+    writer.flush()
+    store.command(
+        "INSERT INTO agentaudit.quarantine (agent_id, updated_at, state, since, reason, actor, "
+        "revocation_id) VALUES ({agent:String}, now64(6), 'quarantined', now64(6), "
+        "{reason:String}, {actor:String}, {rev:String})",
+        {
+            "agent": HOSTILE_AGENT,
+            "reason": hostile("quarantine-reason"),
+            "actor": hostile("actor"),
+            "rev": hostile("revocation-id"),
+        },
+    )
+    store.command(
+        "INSERT INTO agentaudit.revocations (id, requested_at, updated_at, target, target_id, "
+        "reason, requested_by, status, results) VALUES ({rev:String}, now64(3), now64(3), "
+        "'agent', {agent:String}, {reason:String}, {who:String}, 'partial', "
+        "map('webhook', {webhook:String}, {backend:String}, {raw:String}))",
+        {
+            "rev": hostile("revocation-id"),
+            "agent": HOSTILE_AGENT,
+            "reason": hostile("revocation-reason"),
+            "who": hostile("requested-by"),
+            "webhook": json.dumps({"ok": False, "attempts": 3, "detail": hostile("detail")}),
+            "backend": hostile("backend"),
+            "raw": hostile("raw-result"),
+        },
+    )
+
+
+def seed(store: Store, now_ns: int | None = None, *, hostile_rows: bool = False) -> None:
+    """Apply migrations and write the demo incident plus benign sessions.
+
+    With ``hostile_rows``, also :func:`seed_hostile` (the safe-rendering tests).
+    """
     now_ns = time.time_ns() if now_ns is None else now_ns
     apply_migrations(store)
     writer = Writer(store)
     writer.enqueue(demo_incident(now_ns) + benign_sessions(now_ns))
     writer.flush()
+    if hostile_rows:
+        seed_hostile(store, now_ns)
 
 
 if __name__ == "__main__":
     with Store.open(sys.argv[1]) as target:
-        seed(target)
+        seed(target, hostile_rows="--hostile" in sys.argv[2:])

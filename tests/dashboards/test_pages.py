@@ -18,6 +18,7 @@ from agentaudit.dashboards._ui import USER_KEY
 from agentaudit.dashboards.auth import RESPONDER, VIEWER, User, hash_password
 from agentaudit.dashboards.server import APP_PATH
 from agentaudit.store import Store
+from tests.dashboards.markdown_reader import rendered
 from tests.dashboards.seed_store import DEMO_AGENT, DEMO_EMAIL, DEMO_SESSION, DEMO_TRACE
 
 TIMEOUT = 60
@@ -62,7 +63,8 @@ def open_page(page: str, user: User | None = RESPONDER_USER, **query: str) -> Ap
 
 
 def texts(elements: Any) -> list[str]:
-    return [str(e.value) for e in elements]
+    """The elements' text as shown (quoted values are code spans: see markdown_reader)."""
+    return [rendered(str(e.value)) for e in elements]
 
 
 def page_links(at: AppTest) -> list[Any]:
@@ -259,7 +261,7 @@ def test_session_forensics_draws_the_provenance_chain() -> None:
     assert DEMO_EMAIL in spec
     assert "send_email" in spec
     assert "NOT APPROVED" in spec
-    assert any("send\\_email ran without approval" in e for e in texts(at.error))
+    assert any("send_email ran without approval" in e for e in texts(at.error))
     timeline = at.dataframe[0].value
     assert timeline["kind"].tolist() == ["model call", "tool call", "model call", "tool call"]
     assert timeline["what"].tolist()[1::2] == ["read_inbox", "send_email"]

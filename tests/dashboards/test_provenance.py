@@ -72,7 +72,7 @@ def test_hostile_labels_cannot_break_out() -> None:
         unescaped = re.sub(r"\\.", "", line)
         assert unescaped.count('"') % 2 == 0, line
     assert "owned" not in "".join(re.findall(r"^\s+(n\d+)", dot, re.M))
-    assert dot_escape('a"b\\c\n') == 'a\\"b\\\\c '
+    assert dot_escape('a"b\\c\n') == 'a\\"b\\\\c\u240a'  # the newline shown as a symbol
     assert len(dot_escape("x" * 500)) <= 60
 
 
@@ -89,3 +89,13 @@ def test_exercised_scopes_match_resource_types() -> None:
     assert exercised_scopes(scopes, ["email"]) == {"email.read", "email.send"}
     assert exercised_scopes(scopes, ["calendar", ""]) == {"calendar:write"}
     assert exercised_scopes(scopes, []) == set()
+
+
+def test_labels_show_entities_and_graphviz_escapes_literally() -> None:
+    # Graphviz decodes &...; entities and expands \N, \G in labels: both stay as typed.
+    assert dot_escape("&lt;b&gt; \\N") == "&amp;lt;b&amp;gt; \\\\N"
+    dot = provenance_dot(
+        [ProvenanceCall(span_id="s", tool_name="[x](https://evil.example)", resource_ids=["r"])]
+    )
+    assert "URL" not in dot
+    assert "href" not in dot

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -73,25 +74,26 @@ def admin_api() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     server.server_close()
 
 
-@pytest.fixture
-def dashboard(tmp_path: Path, admin_api: tuple[str, list[Any]]) -> Iterator[str]:
+@contextmanager
+def running_dashboard(tmp_path: Path, env: dict[str, str], *seed_flags: str) -> Iterator[str]:
+    """A seeded embedded store and ``streamlit run`` of the app over it; yields the URL.
+
+    ``env`` adds to the environment (the AGENTAUDIT_/OTEL_ variables of the test run are
+    dropped); ``seed_flags`` go to ``tests.dashboards.seed_store`` (``--hostile``).
+    """
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (/usr/bin/chromium); .ci/run installs it")
     dsn = f"chdb://{tmp_path / 'store'}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTAUDIT_", "OTEL_"))}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTAUDIT_", "OTEL_"))}
     subprocess.run(
-        [sys.executable, "-m", "tests.dashboards.seed_store", dsn],
+        [sys.executable, "-m", "tests.dashboards.seed_store", dsn, *seed_flags],
         cwd=REPO,
-        env=env,
+        env=clean,
         check=True,
         timeout=120,
     )
     port = free_port()
-    env.update(
-        AGENTAUDIT_CLICKHOUSE_URL=dsn,
-        AGENTAUDIT_DASHBOARD_PASSWORD=PASSWORD,
-        AGENTAUDIT_API_URL=admin_api[0],
-    )
+    log = (tmp_path / "dashboard.log").open("w")  # a file: an unread pipe could fill up
     process = subprocess.Popen(
         [
             sys.executable,
@@ -115,8 +117,8 @@ def dashboard(tmp_path: Path, admin_api: tuple[str, list[Any]]) -> Iterator[str]
             "true",
         ],
         cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
+        env={**clean, "AGENTAUDIT_CLICKHOUSE_URL": dsn, **env},
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -137,6 +139,14 @@ def dashboard(tmp_path: Path, admin_api: tuple[str, list[Any]]) -> Iterator[str]
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        log.close()
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path, admin_api: tuple[str, list[Any]]) -> Iterator[str]:
+    env = {"AGENTAUDIT_DASHBOARD_PASSWORD": PASSWORD, "AGENTAUDIT_API_URL": admin_api[0]}
+    with running_dashboard(tmp_path, env) as base:
+        yield base
 
 
 def test_responder_traces_the_injection_and_requests_revocation(

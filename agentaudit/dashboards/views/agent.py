@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from agentaudit.dashboards import data
-from agentaudit.dashboards._ui import param, safely, window_picker
+from agentaudit.dashboards._ui import fmt, param, safely, window_picker
 
 st.title("Agent profile")
 window = window_picker()
@@ -43,7 +43,7 @@ with left:
         st.bar_chart(_shares(mix, "tool_name"), stack=False)
         new_tools = mix[(mix["baseline_calls"] == 0) & (mix["window_calls"] > 0)]["tool_name"]
         if not new_tools.empty and int(mix["baseline_calls"].sum()) > 0:
-            st.warning("Tools never used in the baseline: " + ", ".join(new_tools))
+            st.warning(fmt("Tools never used in the baseline: {}", list(new_tools)))
         st.dataframe(mix, hide_index=True, width="stretch")
 with right:
     st.subheader("Cadence (calls by hour of day, UTC)")

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from agentaudit.dashboards import data
-from agentaudit.dashboards._ui import param, safely, window_picker
+from agentaudit.dashboards._ui import fmt, param, safely, window_picker
 from agentaudit.dashboards.scopes import exercised_scopes
 
 st.title("Blast radius")
@@ -59,7 +59,7 @@ a.metric("Scopes held", len(held))
 b.metric("Scopes exercised", len(exercised))
 c.metric("Held, never exercised", len(held - exercised))
 if held - exercised:
-    st.warning("Excess scopes: " + ", ".join(sorted(held - exercised)))
+    st.warning(fmt("Excess scopes: {}", sorted(held - exercised)))
 st.subheader("Per tool")
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from agentaudit.dashboards import data
+from agentaudit.dashboards._ui import fmt
 from agentaudit.dashboards.filters import STATUSES, WINDOWS, FilterError, Filters
 from agentaudit.dashboards.queries import SORTABLE
 
@@ -17,7 +18,7 @@ filters: Filters | None
 try:
     filters = Filters.from_query(query)
 except FilterError as exc:
-    st.error(f"Invalid filter in the link: {exc}. Fix it below and apply.")
+    st.error(fmt("Invalid filter in the link: {}. Fix it below and apply.", exc))
     filters = None
 
 shown = filters or Filters()
@@ -67,7 +68,7 @@ if applied:
     try:
         filters = Filters.from_query(candidate)
     except FilterError as exc:
-        st.error(f"Invalid filter: {exc}")
+        st.error(fmt("Invalid filter: {}", exc))
         filters = None
     else:
         st.query_params.clear()
@@ -82,16 +83,16 @@ descending = s2.toggle("Descending", value=True)
 try:
     results = data.investigate(filters, sort=sort or "ts", descending=descending)
 except (FilterError, ValueError) as exc:
-    st.error(f"Invalid filter: {exc}")
+    st.error(fmt("Invalid filter: {}", exc))
     st.stop()
 except Exception as exc:  # a store error: say so instead of a traceback
-    st.error(f"Could not query tool calls: {exc}")
+    st.error(fmt("Could not query tool calls: {}", exc))
     st.stop()
 
 if results.empty:
     st.info("No tool calls match these filters.")
     st.stop()
-st.caption(f"{len(results):,} tool calls (newest 1,000 at most). Click a header to sort.")
+st.caption(fmt("{:,} tool calls (newest 1,000 at most). Click a header to sort.", len(results)))
 results = results.assign(
     link=[f"./session?{urlencode({'session': s})}" if s else "" for s in results["session_id"]]
 )

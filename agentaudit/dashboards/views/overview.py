@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from agentaudit.dashboards import data
-from agentaudit.dashboards._ui import safely, window_picker
+from agentaudit.dashboards._ui import fmt, md, safely, window_picker
 
 st.title("Overview")
 window = window_picker()
@@ -23,11 +23,16 @@ if unasked is not None:
     else:
         sessions = unasked.drop_duplicates("session_id").head(10)
         for row in sessions.itertuples(index=False):
-            refs = ", ".join(r for r in row.source_refs[:3])
             st.page_link(
                 "views/session.py",
-                label=f"{row.session_id}: {row.agent_id} called {row.tool_name} "
-                f"for {row.user_id or 'unknown user'} (sources: {refs})",
+                label=fmt(
+                    "{}: {} called {} for {} (sources: {})",
+                    row.session_id,
+                    row.agent_id,
+                    row.tool_name,
+                    md(row.user_id) or fmt("unknown user"),
+                    list(row.source_refs[:3]),
+                ),
                 icon=":material/warning:",
                 query_params={"session": row.session_id},
             )
@@ -78,14 +83,19 @@ st.subheader("Ingest health")
 health = safely(data.ingest_health, "ingest health")
 if health is not None:
     a, b, c, d = st.columns(4)
-    a.metric("Tool calls stored", f"{health['rows']:,}")
-    b.metric("Spans stored", f"{health['spans']:,}")
-    c.metric("Tool calls received, last 5 min", f"{health['last_5m']:,}")
+    a.metric("Tool calls stored", fmt("{:,}", health["rows"]))
+    b.metric("Spans stored", fmt("{:,}", health["spans"]))
+    c.metric("Tool calls received, last 5 min", fmt("{:,}", health["last_5m"]))
     if health["calls_1h"]:
-        d.metric("Last received (UTC)", f"{health['last_received']:%Y-%m-%d %H:%M:%S}")
+        d.metric("Last received (UTC)", fmt("{:%Y-%m-%d %H:%M:%S}", health["last_received"]))
         st.caption(
-            f"Last hour: {health['calls_1h']:,} tool calls in {health['batches_1h']:,} batches; "
-            f"mean delay from span start to store {health['lag_ms_1h'] / 1000:.1f} s."
+            fmt(
+                "Last hour: {:,} tool calls in {:,} batches; mean delay from span start to "
+                "store {:.1f} s.",
+                health["calls_1h"],
+                health["batches_1h"],
+                health["lag_ms_1h"] / 1000,
+            )
         )
     else:
         d.metric("Last received (UTC)", "none in the last hour")

@@ -13,12 +13,13 @@ from typing import Any, Final
 import streamlit as st
 
 from agentaudit.dashboards import data
-from agentaudit.dashboards._ui import current_user, md, param, safely
+from agentaudit.dashboards._ui import Markdown, current_user, fmt, md, param, safely
 from agentaudit.dashboards.revocation_client import (
     ID_CHARACTERS,
     MAX_ID,
     MAX_REASON,
     TARGETS,
+    AdminApiError,
     RevocationRequestError,
     api_url,
     backend_rows,
@@ -32,7 +33,6 @@ from agentaudit.dashboards.revocation_client import (
 
 REVOKED: Final = "revoke_outcome"
 RELEASED: Final = "release_outcome"
-_BOX: Final = {"done": st.success, "pending": st.success, "partial": st.warning}
 
 
 def _retry(key: str) -> None:
@@ -40,8 +40,8 @@ def _retry(key: str) -> None:
     outcome: dict[str, Any] = dict(st.session_state.get(key) or {})
     try:
         answer = retry(str(outcome.get("answer", {}).get("id", "")))
-    except RevocationRequestError as exc:
-        outcome["error"] = f"Retry failed: {exc}"
+    except (RevocationRequestError, AdminApiError) as exc:
+        outcome["error"] = fmt("Retry failed: {}", exc)
     else:
         outcome.update(answer=answer, error="", retried=True)
         data.forget_cached()
@@ -51,20 +51,30 @@ def _retry(key: str) -> None:
 def _release(agent: str, requested_by: str) -> None:
     """Form callback: release ``agent`` with the reason typed in its form."""
     reason = str(st.session_state.get(f"release-reason:{agent}") or "")
-    outcome: dict[str, Any] = {"what": "Release", "target": "agent", "target_id": agent}
+    outcome: dict[str, Any] = {"what": fmt("Release"), "target": "agent", "target_id": agent}
     confirmed = bool(st.session_state.get(f"release-confirm:{agent}"))
     st.session_state[f"release-confirm:{agent}"] = False  # every attempt is confirmed anew
     if not confirmed:
-        outcome["error"] = f"Tick the confirmation box to release {agent}."
+        outcome["error"] = fmt("Tick the confirmation box to release {}.", agent)
     else:
         try:
             outcome["answer"] = release(build_release(agent, reason, requested_by))
-        except RevocationRequestError as exc:
-            outcome["error"] = f"Release of {agent} failed: {exc}"
+        except (RevocationRequestError, AdminApiError) as exc:
+            outcome["error"] = fmt("Release of {} failed: {}", agent, exc)
         else:
             st.session_state.pop(REVOKED, None)  # its quarantine state is stale now
             data.forget_cached()
     st.session_state[RELEASED] = outcome
+
+
+def _status_box(status: str, body: Markdown) -> None:
+    """``body`` in green (done, pending), amber (partial) or red (anything else)."""
+    if status in ("done", "pending"):
+        st.success(body)
+    elif status == "partial":
+        st.warning(body)
+    else:
+        st.error(body)
 
 
 def _show_outcome(key: str) -> None:
@@ -75,29 +85,49 @@ def _show_outcome(key: str) -> None:
     answer = outcome.get("answer")
     if answer is not None:
         status = str(answer.get("status", "unknown"))
-        again = " after a retry" if outcome.get("retried") else ""
-        _BOX.get(status, st.error)(
-            f"{outcome['what']} of {md(outcome['target'])} {md(outcome['target_id'])} "
-            f"requested: status {md(status)}{again}, id {md(answer.get('id', '?'))}."
+        _status_box(
+            status,
+            fmt(
+                "{} of {} {} requested: status {}{}, id {}.",
+                outcome["what"],
+                outcome["target"],
+                outcome["target_id"],
+                status,
+                fmt(" after a retry") if outcome.get("retried") else fmt(""),
+                answer.get("id", "?"),
+            ),
         )
         rows = backend_rows(answer)
         if rows:
-            st.table(rows)
+            # A dataframe, not st.table: table cells are Markdown, and the backends'
+            # details quote ids and remote error text.
+            st.dataframe(rows, hide_index=True, width="stretch")
         else:
             st.caption("The admin API reported no per-backend results.")
         state = answer.get("quarantine")
         if isinstance(state, dict) and state.get("agent"):
             if state.get("quarantined"):
-                held = "is quarantined: its runtime refuses its tool calls until it is released"
+                st.info(
+                    fmt(
+                        "Agent {} is quarantined: its runtime refuses its tool calls until it "
+                        "is released.",
+                        state["agent"],
+                    )
+                )
             else:
-                held = f"is no longer quarantined (state {md(state.get('state', '?'))})"
-            st.info(f"Agent {md(state['agent'])} {held}.")
+                st.info(
+                    fmt(
+                        "Agent {} is no longer quarantined (state {}).",
+                        state["agent"],
+                        state.get("state", "?"),
+                    )
+                )
         if answer.get("link"):
-            st.caption(f"Alerts link to {md(answer['link'])}")
+            st.caption(fmt("Alerts link to {}", answer["link"]))
         if status in ("partial", "failed"):
             st.button("Retry failed backends", key=f"{key}-retry", on_click=_retry, args=(key,))
     if outcome.get("error"):
-        st.error(md(outcome["error"]))  # may quote ids and API text: never Markdown
+        st.error(md(outcome["error"]))  # Markdown from fmt is shown as is, anything else as text
 
 
 st.title("Revoke")
@@ -118,7 +148,7 @@ with st.form("revoke"):
     target_id = st.text_input(
         "Id (agent id, credential id, session id or user id)",
         param("id"),
-        help=f"At most {MAX_ID} characters: {ID_CHARACTERS}.",
+        help=fmt("At most {} characters: {}.", MAX_ID, ID_CHARACTERS),
     )
     reason = st.text_area("Reason (recorded with the revocation)", max_chars=MAX_REASON)
     confirmed = st.checkbox("I confirm: revoke this now")
@@ -133,18 +163,18 @@ if submitted:
         try:
             request = build_request(target or "", target_id, reason, user.name)
             answer = submit(request)
-        except RevocationRequestError as exc:
-            st.error(md(exc))  # may quote the typed id: never Markdown
+        except (RevocationRequestError, AdminApiError) as exc:
+            st.error(md(exc))  # quotes the typed id: shown as text
         else:
             st.session_state[REVOKED] = {
-                "what": "Revocation",
+                "what": fmt("Revocation"),
                 "target": request.target,
                 "target_id": request.id,
                 "answer": answer,
             }
             data.forget_cached()
 _show_outcome(REVOKED)
-st.caption(f"Requests go to {api_url()}/v1/revocations.")
+st.caption(fmt("Requests go to {}.", api_url() + "/v1/revocations"))
 
 st.subheader("Quarantined agents")
 st.caption(
@@ -159,10 +189,16 @@ if quarantined is not None:
         st.success("No agent is quarantined.")
     for row in quarantined.itertuples(index=False):
         agent = str(row.agent_id)
-        with st.expander(f"{md(agent)} (since {row.since:%Y-%m-%d %H:%M:%S} UTC)", expanded=True):
+        with st.expander(
+            fmt("{} (since {:%Y-%m-%d %H:%M:%S} UTC)", agent, row.since), expanded=True
+        ):
             st.markdown(
-                f"Quarantined by {md(row.actor)}: {md(row.reason)}  \n"
-                f"Revocation id {md(row.revocation_id)}"
+                fmt(
+                    "Quarantined by {}: {}  \nRevocation id {}",
+                    row.actor,
+                    row.reason,
+                    row.revocation_id,
+                )
             )
             with st.form(f"release:{agent}"):
                 st.text_area(

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from agentaudit.dashboards import data
-from agentaudit.dashboards._ui import current_user, md, param, safely
+from agentaudit.dashboards._ui import current_user, fmt, md, param, safely
 from agentaudit.dashboards.filters import MAX_VALUE_CHARS
 from agentaudit.dashboards.provenance import ProvenanceCall, as_list, provenance_dot
 
@@ -40,8 +40,13 @@ if found is None:
     st.stop()
 calls: pd.DataFrame = found
 if calls.empty:
-    what = f"session {md(session)}" if session else f"trace {md(trace)}"
-    st.warning(f"No tool calls recorded for {what}. Check the id (it is matched exactly).")
+    st.warning(
+        fmt("No tool calls recorded for session {}. Check the id (it is matched exactly).", session)
+        if session
+        else fmt(
+            "No tool calls recorded for trace {}. Check the id (it is matched exactly).", trace
+        )
+    )
     st.stop()
 
 models = safely(
@@ -57,8 +62,8 @@ model_of = {str(r.prompt_hash): str(r.model) for r in models.itertuples() if r.p
 
 first = calls.iloc[0]
 a, b, c, d = st.columns(4)
-a.metric("Agent", ", ".join(sorted(set(calls["agent_id"]))))
-b.metric("User", ", ".join(sorted(set(calls["user_id"]))) or "unknown")
+a.metric("Agent", fmt("{}", sorted(set(calls["agent_id"]))))
+b.metric("User", fmt("{}", sorted(set(calls["user_id"]) - {""})) or "unknown")
 c.metric("Tool calls", len(calls))
 alerts = int(((calls["untrusted_source"] == 1) & (calls["approval_status"] == "none")).sum())
 d.metric("Unapproved + untrusted", alerts)
@@ -81,8 +86,11 @@ for call in chain:
             if trust == "untrusted"
         ]
         st.error(
-            f"{md(call.tool_name)} ran without approval; its prompt contained untrusted "
-            f"content from {md(', '.join(untrusted))}."
+            fmt(
+                "{} ran without approval; its prompt contained untrusted content from {}.",
+                call.tool_name,
+                untrusted,
+            )
         )
 
 user = current_user()
@@ -90,7 +98,7 @@ if user is not None and user.responder:
     for agent_id in sorted(set(calls["agent_id"])):
         st.page_link(
             "views/revoke.py",
-            label=f"Request revocation of agent {agent_id}",
+            label=fmt("Request revocation of agent {}", agent_id),
             icon=":material/block:",
             query_params={"target": "agent", "id": agent_id},
         )
@@ -126,12 +134,12 @@ st.dataframe(timeline, hide_index=True, width="stretch")
 
 st.subheader("Tool calls")
 for row in calls.to_dict("records"):
-    flag = (
-        " ⚠ untrusted, not approved"
-        if row["untrusted_source"] and row["approval_status"] == "none"
-        else ""
-    )
-    with st.expander(f"{row['ts']:%H:%M:%S} {md(row['tool_name'])}{flag}", expanded=bool(flag)):
+    alert = bool(row["untrusted_source"] and row["approval_status"] == "none")
+    with st.expander(
+        fmt("{:%H:%M:%S} {}", row["ts"], row["tool_name"])
+        + (" ⚠ untrusted, not approved" if alert else ""),
+        expanded=alert,
+    ):
         left, right = st.columns(2)
         with left:
             st.markdown("**Arguments** (redacted)")
@@ -140,24 +148,36 @@ for row in calls.to_dict("records"):
             except ValueError:
                 st.code(row["arguments"])
             if row["redactions"]:
-                st.caption(
-                    "Redacted: " + md(", ".join(f"{k} ×{v}" for k, v in row["redactions"].items()))
+                st.caption(fmt("Redacted: {}", [f"{k} ×{v}" for k, v in row["redactions"].items()]))
+            st.markdown(
+                fmt(
+                    "**Resources:** {}",
+                    fmt("{}", list(row["resource_ids"])) or fmt("none recorded"),
                 )
-            st.markdown(f"**Resources:** {md(', '.join(row['resource_ids']) or 'none recorded')}")
+            )
         with right:
             expires = row["credential_expires_at"]
-            expiry = "no expiry recorded"
+            expiry = fmt("no expiry recorded")
             if isinstance(expires, dt.datetime) and expires.year > 1970:
-                expiry = f"{expires:%Y-%m-%d %H:%M:%S} UTC"
+                expiry = fmt("{:%Y-%m-%d %H:%M:%S} UTC", expires)
             st.markdown(
-                f"**Credential:** {md(row['credential_id'] or 'none')}  \n"
-                f"**Scopes:** {md(', '.join(row['credential_scopes']) or 'none')}  \n"
-                f"**Expires:** {expiry}  \n"
-                f"**Approval:** {md(row['approval_status'])} {md(row['approver'])}  \n"
-                f"**Decision / status:** {md(row['decision'])} / {md(row['status'])} "
-                f"{md(row['error_type'])}  \n"
-                f"**Result hash:** `{row['result_hash']}`  \n"
-                f"**Arguments hash:** `{row['arguments_hash']}`  \n"
-                f"**Prompt hash:** `{row['prompt_hash']}`  \n"
-                f"**Trace / span:** `{row['trace_id']}` / `{row['span_id']}`"
+                fmt(
+                    "**Credential:** {}  \n**Scopes:** {}  \n**Expires:** {}  \n"
+                    "**Approval:** {} {}  \n**Decision / status:** {} / {} {}  \n"
+                    "**Result hash:** {}  \n**Arguments hash:** {}  \n**Prompt hash:** {}  \n"
+                    "**Trace / span:** {} / {}",
+                    md(row["credential_id"]) or fmt("none"),
+                    fmt("{}", list(row["credential_scopes"])) or fmt("none"),
+                    expiry,
+                    row["approval_status"],
+                    row["approver"],
+                    row["decision"],
+                    row["status"],
+                    row["error_type"],
+                    row["result_hash"],
+                    row["arguments_hash"],
+                    row["prompt_hash"],
+                    row["trace_id"],
+                    row["span_id"],
+                )
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from agentaudit.dashboards import data
+from agentaudit.dashboards._ui import fmt, md
 from agentaudit.dashboards.examples import EXAMPLES
 from agentaudit.errors import AgentAuditError
 
@@ -23,12 +24,12 @@ if st.button("Run", type="primary"):
         try:
             result = data.run_sql(sql)
         except AgentAuditError as exc:
-            st.error(str(exc))
+            st.error(md(exc))  # quotes the query and the store's answer: never Markdown
         else:
             st.session_state["sql_result"] = result
 result = st.session_state.get("sql_result")
 if result is not None:
-    st.caption(f"{len(result):,} rows")
+    st.caption(fmt("{:,} rows", len(result)))
     st.dataframe(result, hide_index=True, width="stretch")
     st.download_button(
         "Download CSV",
