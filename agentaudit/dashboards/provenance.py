@@ -70,6 +70,7 @@ class ProvenanceCall:
     resource_ids: Sequence[str] = ()
     approval_status: str = A.APPROVAL_NONE
     approver: str = ""
+    approval_verified: bool = False
     status: str = "ok"
     credential_id: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -95,6 +96,7 @@ class ProvenanceCall:
             resource_ids=as_list(row.get("resource_ids")),
             approval_status=str(row.get("approval_status", "") or A.APPROVAL_NONE),
             approver=str(row.get("approver", "") or ""),
+            approval_verified=bool(row.get("approval") == "verified"),
             status=str(row.get("status", "ok")),
             credential_id=str(row.get("credential_id", "") or ""),
         )
@@ -131,8 +133,10 @@ def provenance_dot(calls: Iterable[ProvenanceCall]) -> str:
     graph = _Graph()
     for call in calls:
         alert = call.untrusted and call.unapproved
-        if not call.unapproved:
-            approval = f"approved: {call.approver or call.approval_status}"
+        if call.approval_verified:
+            approval = f"approved (verified): {call.approver}"
+        elif not call.unapproved:
+            approval = f"approval claimed, unverified: {call.approver or call.approval_status}"
         else:
             approval = "NOT APPROVED" if alert else "no approval"
         call_style = {"shape": "box", "style": "rounded,bold"}

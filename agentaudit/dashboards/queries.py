@@ -44,9 +44,20 @@ __all__ = [
 ]
 
 SORTABLE: Final = ("ts", "agent_id", "user_id", "session_id", "tool_name", "status")
+APPROVAL: Final = (
+    "multiIf(approval_verified = 1, 'verified', approval_status IN ('', 'none'), 'none', "
+    "'claimed') AS approval"
+)
+"""Verified (a signed grant the collector checked for exactly this call), claimed (the
+agent's runtime says so) or none."""
+SENT_BY: Final = (
+    "multiIf(authenticated_agent != '', authenticated_agent, authentication = 'shared_token', "
+    "'(shared token)', authentication = 'none', '(open mode)', '') AS sent_by"
+)
+"""Who sent the span, as the collector authenticated it (never what the span claims)."""
 _CALL_COLUMNS: Final = (
-    "ts, agent_id, user_id, session_id, tool_name, status, approval_status, "
-    "untrusted_source, source_refs, resource_ids, credential_id, "
+    f"ts, agent_id, user_id, session_id, tool_name, status, {APPROVAL}, approval_status, "
+    f"{SENT_BY}, agent_mismatch, untrusted_source, source_refs, resource_ids, credential_id, "
     "substring(arguments, 1, 300) AS arguments, trace_id"
 )
 UNAPPROVED_UNTRUSTED: Final = "untrusted_source = 1 AND approval_status = 'none'"
@@ -184,7 +195,8 @@ def session_tool_calls(store: Store, *, session: str = "", trace: str = "") -> p
         "session_id, tool_name, tool_call_id, framework, arguments, arguments_hash, "
         "result_hash, prompt_hash, source_refs, source_kinds, source_trust, source_hashes, "
         "untrusted_source, resource_ids, approval_status, approver, credential_id, "
-        "credential_scopes, credential_expires_at, decision, status, error_type, redactions "
+        "credential_scopes, credential_expires_at, decision, status, error_type, redactions, "
+        f"{APPROVAL}, approval_grant_id, {SENT_BY}, agent_mismatch "
         f"FROM agentaudit.tool_calls WHERE {column} = {{value:String}} ORDER BY ts LIMIT 5000"
     )
     return _query(store, sql, {"value": value})

@@ -47,8 +47,10 @@ def test_approved_call_is_not_alerted() -> None:
         approver="bob",
     )
     dot = provenance_dot([approved])
-    assert "approved: bob" in dot
+    assert "approval claimed, unverified: bob" in dot  # the runtime says so
     assert 'penwidth="3"' not in dot
+    verified = ProvenanceCall(**{**approved.__dict__, "approval_verified": True})
+    assert "approved (verified): bob" in provenance_dot([verified])  # a signed grant
 
 
 def test_shared_sources_and_prompts_are_drawn_once() -> None:

@@ -125,7 +125,7 @@ for row in calls.to_dict("records"):
             "what": row["tool_name"],
             "prompt": str(row["prompt_hash"])[:19],
             "sources": ", ".join(row["source_refs"]),
-            "approval": row["approval_status"],
+            "approval": row["approval"],
             "status": row["status"],
         }
     )
@@ -163,14 +163,18 @@ for row in calls.to_dict("records"):
             st.markdown(
                 fmt(
                     "**Credential:** {}  \n**Scopes:** {}  \n**Expires:** {}  \n"
-                    "**Approval:** {} {}  \n**Decision / status:** {} / {} {}  \n"
+                    "**Approval:** {} {} {}  \n**Sent by:** {} {}  \n"
+                    "**Decision / status:** {} / {} {}  \n"
                     "**Result hash:** {}  \n**Arguments hash:** {}  \n**Prompt hash:** {}  \n"
                     "**Trace / span:** {} / {}",
                     md(row["credential_id"]) or fmt("none"),
                     fmt("{}", list(row["credential_scopes"])) or fmt("none"),
                     expiry,
-                    row["approval_status"],
+                    row["approval"],
                     row["approver"],
+                    row["approval_grant_id"],
+                    row["sent_by"] or "(before attribution)",
+                    "⚠ claims another agent id" if row["agent_mismatch"] else "",
                     row["decision"],
                     row["status"],
                     row["error_type"],
