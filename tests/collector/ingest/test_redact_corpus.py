@@ -4,8 +4,11 @@ Every generator produces a value in the exact format the real issuer uses (prefi
 lengths, alphabets, checksums), with random content, so no real credential is ever in
 the repository. :func:`samples` returns ``(rule, text, secret)`` triples: ``text`` is how
 the value appears in telemetry and ``secret`` is the part that must not survive
-redaction. The tests at the bottom check the generators themselves (a Luhn-valid card
-really is valid, an IBAN checksum really holds), so a broken generator cannot make a
+redaction. :func:`spellings` writes each text the other ways it reaches a collector
+(glued to letters, right after a ``%20``, percent-encoded), and :func:`leaks` finds a
+secret in a stored string in any of those spellings. The tests at the bottom check the
+generators themselves (a Luhn-valid card really is valid, an IBAN checksum really
+holds, every spelling decodes back to its secret), so a broken generator cannot make a
 redaction test pass vacuously.
 """
 
@@ -14,20 +17,42 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import string
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from urllib.parse import quote, unquote
 
+from agentaudit.collector.ingest.model import SpanEvent, SpanLink, SpanRecord
 from agentaudit.collector.ingest.redaction._validators import valid_card, valid_iban, valid_ssn
+from agentaudit.schema import attributes as A
 
 __all__ = [
     "BENIGN_WORDS",
+    "BOUNDARY_RULES",
+    "PLACES",
     "card_number",
     "iban",
     "jwt",
+    "leaked",
+    "leaks",
     "luhn_invalid_card",
+    "needles",
     "pem_private_key",
     "samples",
+    "span_strings",
+    "span_with",
+    "spellings",
     "ssn",
+    "strings_in",
 ]
+
+BOUNDARY_RULES = frozenset(
+    {"authorization_header", "credit_card", "iban", "us_ssn", "phone_number"}
+)
+"""Rules that need a word boundary before their match, by design (docs/redaction.md):
+digit runs without a distinctive prefix (a card number inside a hex id is an id), and
+the ``Authorization`` header name. Every other rule finds its secret glued to letters."""
 
 ALNUM = string.ascii_letters + string.digits
 UPPER_ALNUM = string.ascii_uppercase + string.digits
@@ -139,12 +164,17 @@ def jwt(rng: random.Random) -> str:
     return f"{header}.{payload}.{_b64url(rng.randbytes(32))}"
 
 
-def pem_private_key(rng: random.Random) -> str:
+def pem_private_key(rng: random.Random, case: Callable[[str], str] = str.upper) -> str:
+    """A PEM private key block; ``case`` spells its BEGIN/END lines (str.lower, ...)."""
     body = base64.b64encode(rng.randbytes(300)).decode()
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]
     kind = rng.choice(["RSA ", "EC ", "", "OPENSSH "])
     return "\n".join(
-        [f"-----BEGIN {kind}PRIVATE KEY-----", *lines, f"-----END {kind}PRIVATE KEY-----"]
+        [
+            case(f"-----BEGIN {kind}PRIVATE KEY-----"),
+            *lines,
+            case(f"-----END {kind}PRIVATE KEY-----"),
+        ]
     )
 
 
@@ -193,6 +223,8 @@ def samples(rng: random.Random) -> list[tuple[str, str, str]]:
     add("openai_api_key", "sk-" + _pick(rng, ALNUM, 20) + "T3BlbkFJ" + _pick(rng, ALNUM, 20))
     add("jwt", jwt(rng))
     add("pem_private_key", pem_private_key(rng))
+    add("pem_private_key", pem_private_key(rng, str.lower))
+    add("pem_private_key", pem_private_key(rng, str.title))
     basic = base64.b64encode(f"svc:{_pick(rng, ALNUM, 12)}".encode()).decode()
     add("authorization_header", basic, f"Authorization: Basic {basic}")
     bearer = _pick(rng, ALNUM, 40)
@@ -212,6 +244,149 @@ def samples(rng: random.Random) -> list[tuple[str, str, str]]:
     add("phone_number", f"+44 20 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}")
     add("phone_number", f"(415) {rng.randint(200, 999)}-{rng.randint(1000, 9999)}")
     return out
+
+
+def spellings(rule: str, text: str) -> list[tuple[str, str]]:
+    """``(name, variant)``: the ways ``text`` reaches a collector besides verbatim.
+
+    ``glued`` (letters on both sides, for rules not in BOUNDARY_RULES), ``after %20``
+    (the first character glued to an escape), ``encoded`` (every reserved character
+    percent-encoded: ``@`` as ``%40``, spaces as ``%20``, newlines as ``%0A``).
+    """
+    out = [("plain", text), ("after %20", f"and%20{text}"), ("encoded", quote(text, safe=""))]
+    if rule not in BOUNDARY_RULES:
+        out.append(("glued", f"zz{text}zz"))
+    return out
+
+
+_PLAIN_RUN = re.compile(r"[A-Za-z0-9+/=._@:%-]{16,}")
+
+
+def needles(secret: str) -> list[bytes]:
+    """Byte strings whose presence on disk means ``secret`` leaked, however it was stored.
+
+    The secret itself and its percent-encoded form, plus its runs of 16+ characters no
+    encoder escapes: a multi-line PEM block stored as JSON has ``\\n`` where the secret
+    has a newline, so only its base64 lines can be found verbatim.
+    """
+    found = {secret, quote(secret, safe=""), *_PLAIN_RUN.findall(secret)}
+    return sorted(n.encode() for n in found)
+
+
+def strings_in(value: Any) -> Iterator[str]:
+    """Every string in a value: dict keys and values, list items, JSON held in strings."""
+    if isinstance(value, str):
+        yield value
+        if value.lstrip()[:1] in ("{", "["):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                return
+            yield from strings_in(parsed)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from strings_in(key)
+            yield from strings_in(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from strings_in(item)
+    elif isinstance(value, bytes):
+        yield value.decode("latin-1")
+
+
+PLACES = (
+    "span name",
+    "status message",
+    "trace state",
+    "scope name",
+    "scope version",
+    "attribute key",
+    "attribute value",
+    "resource key",
+    "resource value",
+    "event name",
+    "event key",
+    "event value",
+    "link trace state",
+    "link key",
+    "link value",
+    "array item",
+    "kvlist key",
+    "kvlist value",
+    "json key",
+    "json value",
+)
+"""Every place a SpanRecord carries a string (ids are hex, kind and status are enums)."""
+KEPT = "value-under-the-key"
+
+
+def span_with(text: str, places: tuple[str, ...] = PLACES) -> SpanRecord:
+    """A span with ``text`` in each of ``places``; one event and one link, always.
+
+    Keys hold ``text`` verbatim with :data:`KEPT` as their value; the ``json`` places
+    are in ``gen_ai.tool.call.arguments``.
+    """
+    event, link = SpanEvent(1, "log"), SpanLink("c" * 32, "d" * 16)
+    record = SpanRecord("a" * 32, "b" * 16, "execute_tool t", 1, 2, events=[event], links=[link])
+    arguments: dict[str, Any] = {}
+    kv: dict[str, Any] = {}
+    setters: dict[str, Callable[[], None]] = {
+        "span name": lambda: setattr(record, "name", text),
+        "status message": lambda: setattr(record, "status_message", text),
+        "trace state": lambda: setattr(record, "trace_state", text),
+        "scope name": lambda: setattr(record, "scope_name", text),
+        "scope version": lambda: setattr(record, "scope_version", text),
+        "attribute key": lambda: record.attributes.__setitem__(text, KEPT),
+        "attribute value": lambda: record.attributes.__setitem__("note", text),
+        "resource key": lambda: record.resource_attributes.__setitem__(text, KEPT),
+        "resource value": lambda: record.resource_attributes.__setitem__("host.note", text),
+        "event name": lambda: setattr(event, "name", text),
+        "event key": lambda: event.attributes.__setitem__(text, KEPT),
+        "event value": lambda: event.attributes.__setitem__("exception.message", text),
+        "link trace state": lambda: setattr(link, "trace_state", text),
+        "link key": lambda: link.attributes.__setitem__(text, KEPT),
+        "link value": lambda: link.attributes.__setitem__("link.note", text),
+        "array item": lambda: record.attributes.__setitem__("refs", ["ok", text]),
+        "kvlist key": lambda: kv.__setitem__(text, KEPT),
+        "kvlist value": lambda: kv.__setitem__("inner", text),
+        "json key": lambda: arguments.__setitem__(text, KEPT),
+        "json value": lambda: arguments.__setitem__("body", text),
+    }
+    for where in places:
+        setters[where]()
+    if kv:
+        record.attributes["kv"] = kv
+    if arguments:
+        record.attributes[A.GEN_AI_TOOL_CALL_ARGUMENTS] = json.dumps(arguments)
+    return record
+
+
+def span_strings(record: SpanRecord) -> list[Any]:
+    """Every value of a span that is stored: fields, attributes, events, links."""
+    return [
+        record.name,
+        record.status_message,
+        record.trace_state,
+        record.scope_name,
+        record.scope_version,
+        record.attributes,
+        record.resource_attributes,
+        [(e.name, e.attributes) for e in record.events],
+        [(k.trace_state, k.attributes) for k in record.links],
+    ]
+
+
+def leaked(secrets: Iterable[str], value: Any) -> list[str]:
+    """The secrets found in ``value`` as :func:`leaks` finds them (one pass over ``value``)."""
+    found = list(strings_in(value))
+    text = "\0".join([*found, *map(unquote, found)])
+    return [s for s in secrets if s in text or unquote(s) in text]
+
+
+def leaks(secret: str, value: Any) -> list[str]:
+    """The strings in ``value`` that hold ``secret``, verbatim or once percent-decoded."""
+    forms = {secret, unquote(secret)}
+    return [s for s in strings_in(value) if any(f in s or f in unquote(s) for f in forms)]
 
 
 # --- the generators are right --------------------------------------------------------
@@ -247,3 +422,28 @@ def test_known_public_examples_validate() -> None:
 def test_every_sample_contains_its_secret() -> None:
     for rule, text, secret in samples(random.Random(3)):
         assert secret in text, rule
+
+
+def test_every_spelling_decodes_back_to_its_secret() -> None:
+    for rule, text, secret in samples(random.Random(4)):
+        for name, variant in spellings(rule, text):
+            assert leaks(secret, {"k": [variant]}), (rule, name)
+
+
+def test_pem_samples_spell_their_headers_in_several_cases() -> None:
+    blocks = [t for r, t, _ in samples(random.Random(5)) if r == "pem_private_key"]
+    assert [b.split("-----")[1].split()[0] for b in blocks] == ["BEGIN", "begin", "Begin"]
+
+
+def test_leaks_finds_secrets_inside_json_and_keys() -> None:
+    block = pem_private_key(random.Random(6))
+    assert leaks(block, json.dumps({"a": [block]}))  # escaped newlines, still found
+    assert leaks("AKIAIOSFODNN7EXAMPLE", {"x AKIAIOSFODNN7EXAMPLE": 1})
+    assert not leaks("AKIAIOSFODNN7EXAMPLE", {"x": "[REDACTED:aws_access_key_id]"})
+
+
+def test_span_with_reaches_every_place() -> None:
+    record = span_with("AKIAIOSFODNN7EXAMPLE")
+    found = [s for s in strings_in(span_strings(record)) if "AKIAIOSFODNN7EXAMPLE" in s]
+    # Each place once; the JSON string is found as a whole and as its key and value.
+    assert len(found) == len(PLACES) + 1

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from agentaudit.collector.ingest.model import SpanRecord
+from agentaudit.collector.ingest.model import SpanEvent, SpanRecord
 from agentaudit.collector.ingest.redaction import NESTING_RULE, Redactor, available_engines
 from agentaudit.collector.ingest.redaction._engines import MAX_CALLBACKS
-from agentaudit.collector.ingest.redaction._redactor import MAX_MATCHES_PER_VALUE
+from agentaudit.collector.ingest.redaction._scanner import MAX_MATCHES_PER_VALUE
 from agentaudit.schema import attributes as A
 
 ENV = {"AGENTAUDIT_REDACTION_KEY": "test-key-0123456789abcdef"}
@@ -123,8 +123,40 @@ def test_ten_thousand_attributes(redactor: Redactor) -> None:
 
 def test_ten_thousand_distinct_keys_per_request_do_not_grow_the_cache(redactor: Redactor) -> None:
     for batch in range(3):
-        redactor.redact([span({f"k{batch}.{i}": "v" for i in range(10_000)})])
+        record = span({f"k{batch}.{i}": "v" for i in range(10_000)})
+        record.events = [SpanEvent(1, f"event {batch}.{i}") for i in range(1_000)]
+        record.scope_name = f"scope {batch}"
+        redactor.redact([record])
+        spans = [SpanRecord("a" * 32, "b" * 16, f"span {batch}.{i}", 1, 2) for i in range(10_000)]
+        redactor.redact(spans)
     assert len(redactor._key_cache) <= 8_192
+    assert len(redactor._attribute_cache) <= 8_192
+    assert len(redactor._clean_names) <= 8_192
+
+
+def test_ten_thousand_secret_attribute_names_keep_every_value(redactor: Redactor) -> None:
+    attributes = {f"x{i} AKIAIOSFODNN7E{i:06d}": i for i in range(10_000)}
+    record = span(attributes)
+    redactor.redact([record])
+    assert sorted(record.attributes.values()) == list(range(10_000))
+    assert all(k.endswith(" [REDACTED:aws_access_key_id]") for k in record.attributes)
+    assert record.redactions == {"aws_access_key_id": 10_000}
+
+
+def test_ten_megabytes_of_percent_escapes(redactor: Redactor) -> None:
+    encoded = "".join(f"%{b:02X}" for b in AWS.encode())
+    values = {
+        "escapes": "%41" * (3 * MB),
+        "words": "a%20b " * MB + f"x%20{AWS}",
+        "encoded": "%20" * MB + encoded + "%20" * MB,
+    }
+    record = span(dict(values))
+    redactor.redact([record])
+    out = record.attributes
+    assert out["escapes"] == values["escapes"]
+    assert out["words"] == "a%20b " * MB + "x%20[REDACTED:aws_access_key_id]"
+    assert out["encoded"] == "%20" * MB + "[REDACTED:aws_access_key_id]" + "%20" * MB
+    assert record.redactions == {"aws_access_key_id": 2}
 
 
 def test_invalid_utf8_and_lone_surrogates(redactor: Redactor) -> None:

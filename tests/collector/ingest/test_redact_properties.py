@@ -1,10 +1,16 @@
-"""Property tests: benign text is never changed, and inserted secrets never survive."""
+"""Property tests: benign text is never changed, and inserted secrets never survive.
+
+In every place a span holds text, in every spelling (verbatim, glued to letters, after
+an escape, percent-encoded), at any position inside random text.
+"""
 
 from __future__ import annotations
 
 import json
 import random
+import string
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -12,7 +18,18 @@ from hypothesis import strategies as st
 
 from agentaudit.collector.ingest.model import SpanRecord
 from agentaudit.collector.ingest.redaction import Redactor, available_engines
-from tests.collector.ingest.test_redact_corpus import BENIGN_WORDS, samples
+from agentaudit.collector.ingest.redaction._percent import decode, to_original
+from agentaudit.collector.ingest.redaction._validators import valid_card
+from tests.collector.ingest.test_redact_corpus import (
+    BENIGN_WORDS,
+    BOUNDARY_RULES,
+    PLACES,
+    leaks,
+    samples,
+    span_strings,
+    span_with,
+    spellings,
+)
 
 ENV = {"AGENTAUDIT_REDACTION_KEY": "test-key-0123456789abcdef"}
 REDACTORS = {e: Redactor.from_config({}, environ=ENV, engine=e) for e in available_engines()}
@@ -118,3 +135,94 @@ def test_json_text_is_redacted_like_the_same_structure(
     REDACTORS[engine].redact([as_text, as_structure])
     assert json.loads(as_text.attributes["a"]) == as_structure.attributes["a"]
     assert as_text.redactions == as_structure.redactions
+
+
+# --- every place, every spelling ---------------------------------------------------------
+
+SPELLED = [
+    (rule, name, variant, secret)
+    for rule, text, secret in SAMPLES
+    for name, variant in spellings(rule, text)
+]
+places = st.sampled_from(PLACES)
+glue = st.text(alphabet=string.ascii_letters + string.digits, max_size=6)
+
+
+@pytest.mark.parametrize("engine", list(REDACTORS))
+@SETTINGS
+@given(
+    pick=st.integers(0, len(SPELLED) - 1),
+    where=places,
+    before=st.one_of(benign_text, glue),
+    after=st.one_of(benign_text, glue),
+)
+def test_a_secret_in_any_place_never_survives(
+    engine: str, pick: int, where: str, before: str, after: str
+) -> None:
+    rule, spelling, variant, secret = SPELLED[pick]
+    if rule in BOUNDARY_RULES or spelling == "encoded":
+        text = f"{before} {variant} {after}"  # these need a separator (see BOUNDARY_RULES)
+    else:
+        text = f"{before}{variant}{after}"  # glued to whatever is around it
+    record = span_with(text, (where,))
+    REDACTORS[engine].redact([record])
+    assert leaks(secret, span_strings(record)) == []
+    assert record.redactions, (rule, spelling)
+    if spelling == "plain":
+        assert rule in record.redactions, record.redactions
+
+
+encoded_benign = benign_text.map(lambda text: quote(text, safe=" "))
+
+
+@pytest.mark.parametrize("engine", list(REDACTORS))
+@SETTINGS
+@given(text=st.one_of(benign_text, encoded_benign), where=places)
+def test_benign_text_in_any_place_comes_through_unchanged(
+    engine: str, text: str, where: str
+) -> None:
+    record = span_with(text, (where,))
+    before = repr(span_strings(record))
+    REDACTORS[engine].redact([record])
+    assert repr(span_strings(record)) == before
+    assert record.redactions == {}
+
+
+@pytest.mark.parametrize("engine", list(REDACTORS))
+@SETTINGS
+@given(
+    number=st.one_of(
+        st.integers(-(10**19), 10**19),
+        st.integers(10**12, 2**53).map(float),
+        st.sampled_from([4111111111111111, 5500000000000004, 340000000000009]),
+    )
+)
+def test_a_number_is_masked_exactly_when_its_digits_are_a_card(engine: str, number: float) -> None:
+    digits = str(abs(int(number)))
+    record = span({"n": number, "list": [number]})
+    REDACTORS[engine].redact([record])
+    if valid_card(digits.encode()):
+        sign = "-" if number < 0 else ""
+        assert record.attributes["n"] == f"{sign}[REDACTED:credit_card]"
+        assert record.redactions == {"credit_card": 2}
+    else:
+        assert record.attributes == {"n": number, "list": [number]}
+        assert type(record.attributes["n"]) is type(number)
+        assert record.redactions == {}
+
+
+@SETTINGS
+@given(
+    raw=st.text(alphabet="%%%4aAfFgz0 \n", max_size=40).map(str.encode),
+    first=st.integers(0, 40),
+    size=st.integers(1, 40),
+)
+def test_decoded_ranges_map_to_the_original_bytes_that_encode_them(
+    raw: bytes, first: int, size: int
+) -> None:
+    decoded = decode(raw)
+    first = min(first, len(decoded))
+    last = min(first + size, len(decoded))
+    [(start, end, _)] = to_original(raw, [(first, last, 0)])
+    assert decode(raw[start:end]) == decoded[first:last]
+    assert decode(raw[:start]) == decoded[:first]

@@ -14,7 +14,7 @@ import pytest
 
 from agentaudit.collector.ingest.model import SpanRecord
 from agentaudit.collector.ingest.redaction import Redactor, available_engines, load_pack
-from tests.collector.ingest.test_redact_corpus import luhn_invalid_card, samples
+from tests.collector.ingest.test_redact_corpus import BOUNDARY_RULES, luhn_invalid_card, samples
 
 KEY_ENV = {"AGENTAUDIT_REDACTION_KEY": "test-key-0123456789abcdef"}
 NOTE = "note"
@@ -46,6 +46,18 @@ def test_every_rule_redacts_its_generated_values(redactor: Redactor, seed: int) 
         assert counts.get(rule, 0) >= 1, (rule, counts, value)
         assert value.startswith("before "), (rule, value)
         assert value.endswith(" after"), (rule, value)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_prefix_rules_find_secrets_glued_to_letters(redactor: Redactor, seed: int) -> None:
+    for rule, text, secret in samples(random.Random(seed)):
+        if rule in BOUNDARY_RULES:
+            continue
+        value, counts = redact_one(redactor, f"zz{text}zz")
+        assert secret not in value, (rule, value)
+        assert counts.get(rule, 0) >= 1, (rule, counts, value)
+        # Only the secret goes; letters glued to an email are part of the address.
+        assert value.startswith("zz") or rule == "email", (rule, value)
 
 
 def test_masked_values_name_their_rule(redactor: Redactor) -> None:
@@ -98,6 +110,9 @@ def test_luhn_invalid_card_numbers_are_not_redacted(redactor: Redactor, seed: in
         "iban-shaped GB82WEST12345698765433 with a wrong checksum",
         "version 1.2.3 on 10.250.250.250 at 2024-11-28 10:30:45",
         "trace 4bf92f3577b34da6a3ce929d0e0e4736 span 00f067aa0ba902b7",
+        # Hex ids whose digit runs pass the card check: digit rules keep their word
+        # boundaries, or ids (and the joins on them) would be corrupted.
+        "trace 0af7651916cd43dd4111111111111111 id f4111111111111111a",
         "uuid 550e8400-e29b-41d4-a716-446655440000",
         "sk-learn-is-a-python-library-for-machine-learning",
         "the bearer of bad news",

@@ -1,10 +1,15 @@
 """Nothing unredacted on disk: real OTLP spans through redaction, the WAL and the store.
 
-Spans carrying a generated corpus of real-format secrets and personal data are made
-with the OpenTelemetry SDK, encoded to the OTLP protobuf wire format and decoded by the
-collector's decoder (the receivers' path minus the socket), then go through the real
-:class:`Pipeline` (validate -> redact -> WAL append with fsync -> writer) into a real
-embedded chdb store in a temporary directory.
+Spans carrying a generated corpus of real-format secrets and personal data go through
+the OTLP protobuf wire format and the collector's decoder (the receivers' path minus
+the socket), then the real :class:`Pipeline` (validate -> redact -> WAL append with
+fsync -> writer) into a real embedded chdb store in a temporary directory. Two
+requests: one made by the OpenTelemetry SDK (what instrumented agents send), and one
+built message by message, which puts every spelling of every secret (verbatim, glued to
+letters, after ``%20``, percent-encoded) in every place OTLP carries text — span name,
+trace state, status message, scope name and version, attribute names and values of the
+span, resource, events and links, event names, link trace states, kvlist keys and
+values, JSON keys and values — and card numbers as int and double values.
 
 Three checks, from decisive to secondary:
 
@@ -22,12 +27,15 @@ decodes ClickHouse's compressed-block framing (16-byte checksum, method byte, si
 payload) and decompresses LZ4 / ZSTD / uncompressed blocks with pyarrow's codecs. Each
 scan has a positive control: a benign canary, written unredacted next to the secrets,
 must be found by the same scan, so a scan that cannot see plaintext fails instead of
-passing silently.
+passing silently. The WAL stores spans in :mod:`marshal` format, where a number is
+binary, not digits: card numbers are looked for in that form too, next to a benign
+canary number that must be found the same way.
 """
 
 from __future__ import annotations
 
 import json
+import marshal
 import random
 import struct
 from pathlib import Path
@@ -37,13 +45,16 @@ import pyarrow as pa
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.resource.v1 import resource_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
-from agentaudit.collector.ingest.model import SpanRecord
+from agentaudit.collector.ingest.model import SpanEvent, SpanLink, SpanRecord
 from agentaudit.collector.ingest.otlp_decode import decode_export_request
 from agentaudit.collector.ingest.pipeline import Pipeline
 from agentaudit.collector.ingest.redaction import Redactor, available_engines
@@ -53,7 +64,15 @@ from agentaudit.config import embedded_dsn
 from agentaudit.schema import attributes as A
 from agentaudit.store import Store
 from agentaudit.store.migrations import apply_migrations
-from tests.collector.ingest.test_redact_corpus import samples
+from tests.collector.ingest.test_redact_corpus import (
+    KEPT,
+    PLACES,
+    leaked,
+    needles,
+    samples,
+    span_with,
+    spellings,
+)
 
 ENV = {"AGENTAUDIT_REDACTION_KEY": "test-key-0123456789abcdef"}
 CANARY = "benign-canary-value-7f3a9c1e5b"
@@ -194,3 +213,203 @@ def test_no_secret_reaches_the_wal_or_the_store(tmp_path: Path, engine: str) -> 
     leaked = {n.decode(): paths for n, paths in on_disk.items() if n != CANARY.encode()}
     assert leaked == {}
     assert files_containing(wal_dir, needles) == {}
+
+
+# --- every place, every spelling, built message by message -----------------------------
+
+CANARY_NUMBER = 7_777_777_777_777.5
+AWS = "AKIAIOSFODNN7EXAMPLE"
+MASK = "[REDACTED:aws_access_key_id]"
+
+
+def any_value(value: Any) -> common_pb2.AnyValue:
+    if isinstance(value, bool):
+        return common_pb2.AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return common_pb2.AnyValue(int_value=value)
+    if isinstance(value, float):
+        return common_pb2.AnyValue(double_value=value)
+    if isinstance(value, str):
+        return common_pb2.AnyValue(string_value=value)
+    if isinstance(value, list):
+        return common_pb2.AnyValue(
+            array_value=common_pb2.ArrayValue(values=[any_value(v) for v in value])
+        )
+    return common_pb2.AnyValue(kvlist_value=common_pb2.KeyValueList(values=key_values(value)))
+
+
+def key_values(attributes: dict[str, Any]) -> list[common_pb2.KeyValue]:
+    return [common_pb2.KeyValue(key=k, value=any_value(v)) for k, v in attributes.items()]
+
+
+def otlp_request(records: list[SpanRecord]) -> bytes:
+    """The OTLP/protobuf export request carrying ``records`` (one resource each)."""
+    request = ExportTraceServiceRequest()
+    for record in records:
+        span = trace_pb2.Span(
+            trace_id=bytes.fromhex(record.trace_id),
+            span_id=bytes.fromhex(record.span_id),
+            trace_state=record.trace_state,
+            name=record.name,
+            kind=trace_pb2.Span.SPAN_KIND_INTERNAL,
+            start_time_unix_nano=record.start_ns,
+            end_time_unix_nano=record.end_ns,
+            attributes=key_values(record.attributes),
+            events=[
+                trace_pb2.Span.Event(
+                    time_unix_nano=e.time_ns, name=e.name, attributes=key_values(e.attributes)
+                )
+                for e in record.events
+            ],
+            links=[
+                trace_pb2.Span.Link(
+                    trace_id=bytes.fromhex(k.trace_id),
+                    span_id=bytes.fromhex(k.span_id),
+                    trace_state=k.trace_state,
+                    attributes=key_values(k.attributes),
+                )
+                for k in record.links
+            ],
+            status=trace_pb2.Status(
+                code=trace_pb2.Status.STATUS_CODE_ERROR, message=record.status_message
+            ),
+        )
+        request.resource_spans.append(
+            trace_pb2.ResourceSpans(
+                resource=resource_pb2.Resource(attributes=key_values(record.resource_attributes)),
+                scope_spans=[
+                    trace_pb2.ScopeSpans(
+                        scope=common_pb2.InstrumentationScope(
+                            name=record.scope_name, version=record.scope_version
+                        ),
+                        spans=[span],
+                    )
+                ],
+            )
+        )
+    return bytes(request.SerializeToString())
+
+
+def tool_call(record: SpanRecord, index: int, rng: random.Random) -> SpanRecord:
+    """``record`` as a tool call of its own trace, with a canary beside its secrets."""
+    record.trace_id, record.span_id = f"{rng.getrandbits(128):032x}", f"{rng.getrandbits(64):016x}"
+    record.start_ns, record.end_ns = 1_700_000_000_000_000_000 + index, 1_700_000_000_000_001_000
+    record.name = f"execute_tool {record.name}"
+    record.attributes.update(
+        {
+            A.GEN_AI_OPERATION_NAME: A.OPERATION_EXECUTE_TOOL,
+            A.GEN_AI_TOOL_NAME: f"tool_{index}",
+            A.SESSION_ID: "sess-1",
+            "benign": CANARY,
+            "benign.number": CANARY_NUMBER,
+        }
+    )
+    record.resource_attributes[A.SERVICE_NAME] = "mail-agent"
+    return record
+
+
+def number_needles(number: float) -> list[bytes]:
+    """A number as the WAL (marshal) and the store (decimal text) hold it."""
+    return [marshal.dumps(number)[1:], str(number).encode()]  # [1:]: no type/ref byte
+
+
+@pytest.mark.parametrize("engine", available_engines())
+def test_every_place_and_spelling_stays_off_disk(tmp_path: Path, engine: str) -> None:
+    rng = random.Random(99)
+    cases = [
+        (secret, variant)
+        for seed in range(2)
+        for rule, text, secret in samples(random.Random(seed))
+        for _, variant in spellings(rule, text)
+    ]
+    records = [span_with(variant) for _, variant in cases]
+    records.append(span_with(AWS))  # the one whose output is checked field by field
+    cards = [
+        int(text)
+        for rule, text, _ in samples(random.Random(7))
+        if rule == "credit_card" and text.isdigit()
+    ]
+    for card in cards:
+        double = float(card)
+        records.append(
+            SpanRecord(
+                "", "", "card", 0, 0,
+                attributes={"int": card, "double": double, "list": [double], "kv": {"n": double}},
+                resource_attributes={"n": double},
+                events=[SpanEvent(1, "e", {"n": double})],
+                links=[SpanLink("c" * 32, "d" * 16, "", {"n": card})],
+            )
+        )  # fmt: skip
+    records = [tool_call(r, i, rng) for i, r in enumerate(records)]
+    spans = list(decode_export_request(ExportTraceServiceRequest.FromString(otlp_request(records))))
+    secrets = sorted({secret for secret, _ in cases})
+    assert len(leaked(secrets, [s.attributes for s in spans])) == len(secrets)  # sent, decoded
+
+    text_needles = sorted({n for secret in secrets for n in needles(secret)})
+    card_needles = sorted(
+        {n for card in cards for v in (card, float(card)) for n in number_needles(v)}
+    )
+    wal_canary, store_canary = number_needles(CANARY_NUMBER)  # binary in marshal, text in columns
+    redactor = Redactor.from_config({}, environ=ENV, engine=engine)
+    store_dir, wal_dir = tmp_path / "store", tmp_path / "wal"
+    store = Store.open(embedded_dsn(store_dir))
+    try:
+        apply_migrations(store)
+        wal = Wal(wal_dir)
+        writer = Writer(store, wal=wal)
+        pipeline = Pipeline(writer, wal=wal, redact=redactor.redact)
+        assert pipeline.accept(spans).accepted == len(records)
+
+        canaries = {CANARY.encode(), wal_canary}
+        in_wal = files_containing(wal_dir, [*text_needles, *card_needles, *canaries])
+        assert canaries <= set(in_wal), "positive controls: visible in WAL bytes"
+        assert sorted(set(in_wal) - canaries) == []
+
+        writer.flush()
+        for table in (TOOL_CALLS_TABLE, OTEL_TRACES_TABLE):
+            rows = store.query(f"SELECT * FROM {table}").rows  # noqa: S608 - constant names
+            assert len(rows) == len(records)
+            assert leaked([CANARY, str(CANARY_NUMBER)], rows) == [CANARY, str(CANARY_NUMBER)]
+            assert leaked(secrets, rows) == [], table
+            assert leaked([str(card) for card in cards], rows) == [], table
+
+        # The plain AWS key, field by field: masked where it was, values kept.
+        columns = (
+            "SpanName, TraceState, ScopeName, ScopeVersion, StatusMessage, SpanAttributes, "
+            "ResourceAttributes, Events.Name, Events.Attributes, Links.TraceState, Links.Attributes"
+        )
+        where = f"SpanAttributes['{A.GEN_AI_TOOL_NAME}'] = 'tool_{len(cases)}'"
+        query = f"SELECT {columns} FROM {OTEL_TRACES_TABLE} WHERE {where}"  # noqa: S608
+        [row] = store.query(query).rows
+        name, state, scope, version, status, attrs, resource, events, e_attrs, links, l_attrs = row
+        assert (name, state, scope, version, status) == (
+            f"execute_tool {MASK}", MASK, MASK, MASK, MASK,
+        )  # fmt: skip
+        assert attrs[MASK] == KEPT
+        assert attrs["note"] == MASK
+        assert json.loads(attrs["kv"]) == {MASK: KEPT, "inner": MASK}
+        assert json.loads(attrs[A.GEN_AI_TOOL_CALL_ARGUMENTS]) == {MASK: KEPT, "body": MASK}
+        assert resource[MASK] == KEPT
+        assert (events, links) == ([MASK], [MASK])
+        assert e_attrs[0] == {MASK: KEPT, "exception.message": MASK}
+        assert l_attrs[0] == {MASK: KEPT, "link.note": MASK}
+        [(redactions,)] = store.query(
+            f"SELECT redactions FROM {TOOL_CALLS_TABLE} "  # noqa: S608
+            f"WHERE tool_name = 'tool_{len(cases)}'"
+        ).rows
+        assert redactions == {"aws_access_key_id": len(PLACES)}
+        card_rows = store.query(
+            f"SELECT redactions, SpanAttributes['double'] FROM {OTEL_TRACES_TABLE} "  # noqa: S608
+            f"JOIN {TOOL_CALLS_TABLE} ON tool_calls.span_id = otel_traces.SpanId "
+            "WHERE SpanName = 'execute_tool card'"
+        ).rows
+        assert card_rows == [({"credit_card": 7}, "[REDACTED:credit_card]")] * len(cards)
+        wal.close()
+    finally:
+        store.close()
+
+    canaries = {CANARY.encode(), store_canary}
+    on_disk = files_containing(store_dir, [*text_needles, *card_needles, *canaries])
+    assert canaries <= set(on_disk), "positive controls: visible in store bytes"
+    assert sorted(set(on_disk) - canaries) == []
+    assert files_containing(wal_dir, [*text_needles, *card_needles]) == {}

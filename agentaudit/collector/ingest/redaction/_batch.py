@@ -7,6 +7,7 @@ with their back-references, the JSON and digest shape checks, and the key-word t
 from __future__ import annotations
 
 import json
+import math
 from bisect import bisect_right
 from collections.abc import Iterable
 from typing import Any
@@ -14,13 +15,17 @@ from typing import Any
 __all__: list[str] = []
 
 MIN_NUMBER = 10**8
-"""Integers with at least nine digits are scanned as text (cards, SSNs, phones)."""
+"""Numbers of at least nine integer digits are scanned as text (cards sent as numbers)."""
 
 # Slot kinds: how a scanned string is written back.
-STR, BYTES, INT, FIELD, KEY = 0, 1, 2, 3, 4
+# STR: container[key]; BYTES: the same, re-encoded; INT: a number, replaced by text;
+# FIELD: setattr(container, key) on a span, event or link; KEY: a nested dict's key,
+# renamed after every value is written; ATTR_KEY: a top-level attribute name, scanned
+# once per request, renamed in every attribute dict holding it (see Batch.holders).
+STR, BYTES, INT, FIELD, KEY, ATTR_KEY = 0, 1, 2, 3, 4, 5
 TOO_DEEP = object()
 
-Ref = tuple[Any, Any, int, dict[str, int], Any]
+Ref = tuple[Any, Any, int, Any, Any]
 """(container, key, kind, counter, root) of a scanned string."""
 
 
@@ -59,7 +64,16 @@ class Batch:
     save building a tuple per value; :meth:`ref` expands either form.
     """
 
-    __slots__ = ("owner_starts", "owners", "refs", "renames", "texts")
+    __slots__ = (
+        "fields",
+        "holders",
+        "keys",
+        "owner_starts",
+        "owners",
+        "refs",
+        "renames",
+        "texts",
+    )
 
     def __init__(self) -> None:
         self.texts: list[str] = []
@@ -68,6 +82,12 @@ class Batch:
         self.owners: list[tuple[Any, dict[str, int]]] = []
         # Redacted dict keys, applied after every value is written: (dict, old, new|None).
         self.renames: list[tuple[dict[Any, Any], Any, str | None]] = []
+        # Attribute names not yet known to be clean: name -> (class, slot).
+        self.keys: dict[str, tuple[Any, int]] = {}
+        # Attribute names with a match -> the (attribute dict, counter) pairs holding them.
+        self.holders: dict[str, list[tuple[dict[str, Any], dict[str, int]]]] = {}
+        # Span/event names and scopes not yet known to be clean: (slot, text).
+        self.fields: list[tuple[int, str]] = []
 
     def add(self, text: str, ref: Ref) -> None:
         self.texts.append(text)
@@ -86,6 +106,25 @@ class Batch:
         container, counter = self.owners[bisect_right(self.owner_starts, slot) - 1]
         return (container, found, STR, counter, True)
 
+    def find_holders(self, names: set[str]) -> None:
+        """Fill :attr:`holders` for ``names``: one pass over the request's attribute dicts.
+
+        Run only when some attribute name matched a rule (rare), so collecting needs no
+        per-attribute bookkeeping for names that turn out clean.
+        """
+        self.holders = {name: [] for name in names}
+        seen: set[int] = set()
+        for container, counter in self.owners:
+            if type(container) is not dict or id(container) in seen:
+                continue  # a list, or a dict declared again after one of its lists
+            seen.add(id(container))
+            if len(names) < len(container):
+                present: Iterable[str] = (n for n in names if n in container)
+            else:
+                present = (k for k in container if k in names)
+            for name in present:
+                self.holders[name].append((container, counter))
+
     def truncate(self, length: int) -> None:
         del self.texts[length:]
         del self.refs[length:]
@@ -97,11 +136,19 @@ class Batch:
 def add_scalar(  # noqa: PLR0917 - positional on the per-value hot path
     batch: Batch, value: Any, container: Any, key: Any, counter: dict[str, int], root: Any
 ) -> None:
-    """Queue bytes and long integers for scanning (as Latin-1 text / decimal digits)."""
+    """Queue bytes and long numbers for scanning (as Latin-1 text / decimal digits).
+
+    A double is scanned as its integer digits when it is integral (``4111111111111111.0``
+    as ``4111111111111111``; ``repr`` would write ``4.1e+18`` past 16 digits), else as
+    ``repr``. A number that matches a rule is replaced by its replacement text.
+    """
     if isinstance(value, bytes):
         batch.add(value.decode("latin-1"), (container, key, BYTES, counter, root))
     elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= MIN_NUMBER:
         batch.add(str(value), (container, key, INT, counter, root))
+    elif isinstance(value, float) and abs(value) >= MIN_NUMBER and math.isfinite(value):
+        text = str(int(value)) if value.is_integer() else repr(value)
+        batch.add(text, (container, key, INT, counter, root))
 
 
 class JsonRoot:
@@ -165,3 +212,38 @@ def parse_json(text: str) -> Any:
     except ValueError:
         return None
     return parsed if isinstance(parsed, dict | list) else None
+
+
+_GONE = object()
+
+
+def apply_renames(
+    renames: list[tuple[dict[Any, Any], Any, str | None]],
+) -> dict[tuple[int, Any], str | None]:
+    """Apply redacted dict keys (None: drop the entry); a clash gets a ``#n`` suffix.
+
+    Within one dict, keys are renamed in the dict's own order, so the suffixes a span's
+    keys get depend only on that span (not on the engine or on other spans). Returns
+    where each (dict id, old key) went, for JSON strings stored under them.
+    """
+    moved: dict[tuple[int, Any], str | None] = {}
+    by_node: dict[int, tuple[dict[Any, Any], list[tuple[Any, str | None]]]] = {}
+    for node, old, new in renames:
+        by_node.setdefault(id(node), (node, []))[1].append((old, new))
+    for node, items in by_node.values():
+        if len(items) > 1:
+            order = {key: index for index, key in enumerate(node)}
+            items.sort(key=lambda item: order.get(item[0], -1))
+        for old, new in items:
+            if (id(node), old) in moved:  # the same dict reached twice (a shared resource)
+                continue
+            value = node.pop(old, _GONE)
+            if new is None or value is _GONE:  # dropped key, or its value was dropped
+                moved[(id(node), old)] = None
+                continue
+            name, suffix = new, 2
+            while name in node:
+                name, suffix = f"{new}#{suffix}", suffix + 1
+            node[name] = value
+            moved[(id(node), old)] = name
+    return moved

@@ -2,7 +2,9 @@
 
 Seam: receivers call :meth:`Redactor.redact` with the spans of one export request
 between decoding and the WAL. One call scans the whole request as a single joined
-buffer with the multi-pattern engine, so per-value overhead is a few list appends.
+buffer with the multi-pattern engine (:class:`~._scanner.Scanner` finds the matches;
+this module walks the spans and writes the replacements), so per-value overhead is a
+few list appends.
 
 Invariants:
 
@@ -10,11 +12,17 @@ Invariants:
   nothing else may hold references to their attribute dicts while this runs. A resource
   attribute dict shared by several spans is redacted once and its counts are added to
   every span that shares it.
-* After :meth:`Redactor.redact` returns, no string value of a span (attributes of the
-  span, its resource, events and links, nested dict/list values, JSON held in strings,
-  the span name and status message) contains a match of an active content rule that
-  passes its validator and is not allow-listed, and no key matching a key rule keeps
-  its value. ``span.redactions`` counts, per rule, the values replaced in that span.
+* After :meth:`Redactor.redact` returns, no string a span carries contains a match of
+  an active content rule that passes its validator and is not allow-listed, in its
+  text or in its percent-decoded text: the span name, trace state, status message,
+  scope name and version; attribute names and values of the span, its resource, events
+  and links; event names and link trace states; nested dict keys and values, JSON held
+  in strings (keys too); numbers of nine or more digits, as text. No key matching a key
+  rule keeps its value. ``span.redactions`` counts, per rule, the strings replaced in
+  that span (a value, a key, a field).
+* Caches hold only attribute names and span/event/scope names already scanned and
+  found clean (bounded, cleared when full), so a clean name is scanned once, not once
+  per span; a name with a secret is scanned every time.
 * Matching is linear-time (Hyperscan or RE2, never backtracking ``re``); Python-side
   work is bounded by the number of matches, which is capped per value.
 * A JSON string is re-serialised only when something inside it was redacted, and then
@@ -27,15 +35,14 @@ import hashlib
 import hmac
 import json
 import re
-from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
-from itertools import accumulate
-from operator import add
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from agentaudit.collector.ingest.model import SpanRecord
+from agentaudit.collector.ingest.redaction import _percent
 from agentaudit.collector.ingest.redaction._batch import (
+    ATTR_KEY,
     BYTES,
     FIELD,
     KEY,
@@ -44,21 +51,20 @@ from agentaudit.collector.ingest.redaction._batch import (
     Batch,
     JsonRoot,
     add_scalar,
+    apply_renames,
     inside_string_values,
     is_digest,
     parse_json,
-    trigger_pattern,
 )
-from agentaudit.collector.ingest.redaction._engines import Engine, make_engine
+from agentaudit.collector.ingest.redaction._engines import Engine
 from agentaudit.collector.ingest.redaction._key import resolve_key
 from agentaudit.collector.ingest.redaction._rules import (
     Policy,
     Rule,
-    compile_re2,
     normalise_key,
     parse_policy,
 )
-from agentaudit.collector.ingest.redaction._validators import VALIDATORS
+from agentaudit.collector.ingest.redaction._scanner import Scanner, bounds
 from agentaudit.schema import attributes as A
 
 __all__ = ["DIGEST_ATTRIBUTES", "NESTING_RULE", "Redactor"]
@@ -71,13 +77,12 @@ NESTING_RULE = "nesting_limit"
 MAX_DEPTH = 64
 MAX_JSON_NESTING = 3
 """JSON held in a string inside JSON (inside JSON...) is parsed this many levels deep."""
-MAX_MATCHES_PER_VALUE = 1_000
 KEY_CACHE_SIZE = 8_192
-SEPARATOR = "\n"
-_ESCAPE = r"\\[u/]"
+MAX_CACHED_TEXT = 256
+"""Longer names are scanned every time rather than kept in a cache."""
 _INLINE_SAFE_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 
-_DROP = object()
+_DROP: Any = object()
 _UNKNOWN = object()
 _EXEMPT = object()
 _DIGEST = object()
@@ -89,37 +94,21 @@ class Redactor:
     def __init__(self, policy: Policy, key: bytes | None, *, engine: str | None = None) -> None:
         self.policy = policy
         self._key = key
-        self._content: tuple[Rule, ...] = policy.content_rules
+        self._scanner = scanner = Scanner(policy, engine)
+        self.engine: Engine = scanner.engine
+        self._content: tuple[Rule, ...] = scanner.content
         self._key_rules: tuple[Rule, ...] = policy.key_rules
-        self._compiled = [compile_re2(r.pattern or "", r.origin) for r in self._content]
-        self._validators = [VALIDATORS[r.validator] if r.validator else None for r in self._content]
-        patterns = [r.pattern or "" for r in self._content]
-        sets = [r.scan_set for r in self._content]
-        origins = [r.origin for r in self._content]
-        # Detection-only triggers: a key word (a JSON value may need a structural walk)
-        # and a JSON escape that could hide a secret from the raw-text scan.
-        trigger = trigger_pattern(w for r in self._key_rules for w in r.keys)
-        self._keyword_id = len(patterns) if trigger else -1
-        if trigger:
-            patterns.append(trigger)
-            sets.append("key words")
-            origins.append("key-rule trigger")
-            self._compiled.append(compile_re2(trigger, "key-rule trigger"))
-        patterns.append(_ESCAPE)
-        sets.append("default")
-        origins.append("escape trigger")
-        self._compiled.append(compile_re2(_ESCAPE, "escape trigger"))
-        self._triggers = frozenset(range(len(self._content), len(patterns)))
         # Rules whose replacement can be written into raw JSON text as is.
         self._inline = frozenset(
             i
             for i, r in enumerate(self._content)
             if r.action != "drop" and _INLINE_SAFE_NAME.fullmatch(r.name)
         )
-        self._allow_patterns = [compile_re2(p, "allow pattern") for p in policy.allow_patterns]
-        self.engine: Engine = make_engine(engine or policy.engine, patterns, sets, origins)
         self._key_cache: dict[str, Rule | object | None] = {}
+        # Attribute names scanned and found clean -> their class (see _attribute_class).
         self._attribute_cache: dict[str, object] = {}
+        # Span, event and scope names scanned and found clean.
+        self._clean_names: dict[str, None] = {}
         if key is None and policy.uses_hash:
             raise ValueError("a policy with hash actions needs a key")
 
@@ -169,6 +158,7 @@ class Redactor:
         structures: list[tuple[Any, dict[str, int]]] = []
         span_counters: list[list[dict[str, int]]] = []
         shared: dict[int, dict[str, int]] = {}
+        clean = self._clean_names
         for span in spans:
             own: dict[str, int] = {}
             counters = [own]
@@ -180,18 +170,28 @@ class Redactor:
             counters.append(resource_counter)
             self._collect(span.attributes, own, batch, structures)
             for event in span.events:
+                if event.name not in clean:
+                    self._name(event, "name", event.name, own, batch)
                 self._collect(event.attributes, own, batch, structures)
             for link in span.links:
+                if link.trace_state:
+                    batch.add(link.trace_state, (link, "trace_state", FIELD, own, False))
                 self._collect(link.attributes, own, batch, structures)
-            if span.name:
-                batch.add(span.name, (span, "name", FIELD, own, False))
+            # Names repeat: the ones known clean are skipped without a call.
+            if span.name not in clean:
+                self._name(span, "name", span.name, own, batch)
+            if span.scope_name not in clean:
+                self._name(span, "scope_name", span.scope_name, own, batch)
+            if span.scope_version not in clean:
+                self._name(span, "scope_version", span.scope_version, own, batch)
             if span.status_message:
                 batch.add(span.status_message, (span, "status_message", FIELD, own, False))
+            if span.trace_state:
+                batch.add(span.trace_state, (span, "trace_state", FIELD, own, False))
             span_counters.append(counters)
 
         self._text_phase(batch, structures)
-        if structures:
-            self._structure_phase(structures)
+        self._structure_phase(structures, batch.renames)
 
         for span, counters in zip(spans, span_counters, strict=True):
             if not any(counters):
@@ -204,6 +204,16 @@ class Redactor:
 
     # --- collection -----------------------------------------------------------------
 
+    def _name(
+        self, owner: Any, field: str, text: str, counter: dict[str, int], batch: Batch
+    ) -> None:
+        """Queue a span/event/scope name (not known to be clean) for the scan."""
+        if not text:
+            return
+        if len(text) <= MAX_CACHED_TEXT:
+            batch.fields.append((len(batch.texts), text))
+        batch.add(text, (owner, field, FIELD, counter, False))
+
     def _key_rule(self, key: str) -> Rule | None:
         cached = self._key_cache.get(key, _UNKNOWN)
         if cached is not _UNKNOWN:
@@ -212,24 +222,30 @@ class Redactor:
         if self._key_rules:
             normalised = normalise_key(key)
             rule = next((r for r in self._key_rules if normalised.endswith(r.keys)), None)
-        if len(self._key_cache) >= KEY_CACHE_SIZE:
-            self._key_cache.clear()
-        self._key_cache[key] = rule
+        _remember(self._key_cache, key, rule)
         return rule
 
     def _attribute_class(self, key: str) -> object:
         """None (scan the value), a key Rule, _EXEMPT or _DIGEST for an attribute name."""
-        found: object
         if key in self.policy.exempt_attributes:
-            found = _EXEMPT
-        elif key in DIGEST_ATTRIBUTES:
-            found = _DIGEST
-        else:
-            found = self._key_rule(key)
-        if len(self._attribute_cache) >= KEY_CACHE_SIZE:
-            self._attribute_cache.clear()
-        self._attribute_cache[key] = found
-        return found
+            return _EXEMPT
+        if key in DIGEST_ATTRIBUTES:
+            return _DIGEST
+        return self._key_rule(key)
+
+    def _new_key(self, key: str, batch: Batch) -> object:
+        """The class of an attribute name not yet known clean; queue the name for a scan.
+
+        A name is scanned once per request however many dicts hold it; a name with a
+        secret is then replaced in all of them (:meth:`Batch.find_holders`).
+        """
+        kind = self._attribute_class(key)
+        if kind is _EXEMPT or kind is _DIGEST:  # names chosen by the operator or schema
+            _remember(self._attribute_cache, key, kind)
+            return kind
+        batch.keys[key] = (kind, len(batch.texts))
+        batch.add(key, (None, key, ATTR_KEY, None, False))
+        return kind
 
     def _collect(
         self,
@@ -238,6 +254,8 @@ class Redactor:
         batch: Batch,
         structures: list[tuple[Any, dict[str, int]]],
     ) -> None:
+        if not attributes:
+            return
         cache = self._attribute_cache
         texts = batch.texts
         add_text = texts.append
@@ -254,7 +272,8 @@ class Redactor:
                 add_ref(key)
                 continue
             if kind is _UNKNOWN:
-                kind = self._attribute_class(key)
+                pending = batch.keys.get(key)  # met earlier in this request
+                kind = pending[0] if pending is not None else self._new_key(key, batch)
             if kind is not None:
                 if kind is _EXEMPT:
                     continue
@@ -291,97 +310,53 @@ class Redactor:
             for key, rule in keyed:
                 self._apply_key_rule(attributes, key, rule, counter)
 
-    # --- scanning -------------------------------------------------------------------
+    def _remember_clean(self, batch: Batch, found: dict[int, set[int]]) -> None:
+        """Cache the names of this request that matched nothing (triggers aside).
 
-    def _scan(self, texts: list[str]) -> tuple[bytes, list[int], dict[int, set[int]]]:
-        """Join, scan, and return (buffer, slot starts, slot -> ids of matching patterns)."""
-        joined = SEPARATOR.join(texts)
-        buf = joined.encode("utf-8", "surrogatepass")
-        ends, hit = self.engine.scan(buf)
-        if not hit:
-            return buf, [], {}
-        if len(buf) == len(joined):
-            lengths: Iterable[int] = map(len, texts)
-        else:
-            lengths = (len(t.encode("utf-8", "surrogatepass")) for t in texts)
-        # Slot k starts after the k earlier slots and their k separators.
-        starts = list(map(add, accumulate(lengths, initial=0), range(len(texts))))
-        found: dict[int, set[int]] = {}
-        if ends is not None:
-            for pattern, offsets in ends.items():
-                for end in offsets:
-                    slot = bisect_right(starts, end - 1) - 1
-                    found.setdefault(slot, set()).add(pattern)
-        else:
-            for pattern in hit:
-                self._locate(buf, starts, pattern, found)
-        return buf, starts, found
-
-    def _locate(
-        self, buf: bytes, starts: list[int], pattern: int, found: dict[int, set[int]]
-    ) -> None:
-        """Mark every slot where ``pattern`` may match (one search per matching slot)."""
-        compiled = self._compiled[pattern]
-        position = 0
-        while position < len(buf):
-            match = compiled.search(buf, position)
-            if match is None:
-                return
-            slot = bisect_right(starts, match.start()) - 1
-            found.setdefault(slot, set()).add(pattern)
-            position = starts[slot + 1] if slot + 1 < len(starts) else len(buf)
-
-    def _matches(
-        self, buf: bytes, start: int, end: int, patterns: set[int]
-    ) -> list[tuple[int, int, int]]:
-        """(start, end, rule index) of accepted matches in ``buf[start:end]``, slot-relative.
-
-        A value with more than MAX_MATCHES_PER_VALUE matches is replaced whole.
+        Finds where the other attribute names are, to rename them in every holder.
         """
-        found: list[tuple[int, int, int]] = []
-        for index in sorted(patterns):
-            if index >= len(self._content):
-                continue  # a trigger, not a rule
-            rule = self._content[index]
-            compiled = self._compiled[index]
-            validator = self._validators[index]
-            position = start
-            while position < end:
-                match = compiled.search(buf, position, end)
-                if match is None:
-                    break
-                position = max(match.end(), position + 1)
-                first, last = match.span(rule.group)
-                if first < 0 or last <= first:
-                    continue
-                text = buf[first:last]
-                if validator is not None and not validator(text):
-                    continue
-                if self._allowed(text):
-                    continue
-                found.append((first - start, last - start, index))
-                if len(found) > MAX_MATCHES_PER_VALUE:
-                    return [(0, end - start, index)]  # hostile: replace the whole value
-        return found
-
-    def _allowed(self, text: bytes) -> bool:
-        if text in self.policy.allow:
-            return True
-        return any(p.fullmatch(text) is not None for p in self._allow_patterns)
+        clean = self._scanner.structural  # key-word and JSON-escape hits: nothing to redact
+        matched: set[str] = set()
+        for key, (kind, slot) in batch.keys.items():
+            hits = found.get(slot)
+            if hits is not None and not hits <= clean:
+                matched.add(key)
+            elif len(key) <= MAX_CACHED_TEXT:
+                _remember(self._attribute_cache, key, kind)
+        if matched:
+            batch.find_holders(matched)
+        names = self._clean_names
+        for slot, text in batch.fields:
+            hits = found.get(slot)
+            if (hits is None or hits <= clean) and text not in names:
+                _remember(names, text, None)
 
     # --- phases ---------------------------------------------------------------------
 
     def _text_phase(self, batch: Batch, structures: list[tuple[Any, dict[str, int]]]) -> None:
         if not batch.texts:
             return
-        buf, starts, found = self._scan(batch.texts)
-        for slot, patterns in found.items():
-            start = starts[slot]
-            end = starts[slot + 1] - 1 if slot + 1 < len(starts) else len(buf)
+        scanner = self._scanner
+        buf, starts, found = scanner.scan(batch.texts)
+        if batch.keys or batch.fields:
+            self._remember_clean(batch, found)
+        if not found:
+            return
+        decoded = scanner.decoded_matches(buf, starts, found)
+        percent_only = {scanner.percent_id}
+        for slot in sorted(found):  # slot order: the same output on every engine
+            patterns = found[slot]
+            if patterns == percent_only and slot not in decoded:
+                continue  # only escapes, nothing behind them (a URL, say)
+            start, end = bounds(starts, slot, len(buf))
             container, key, _, counter, candidate = batch.ref(slot)
-            if candidate and self._redact_inline(batch, slot, buf, start, end, patterns):
-                continue
-            if candidate:  # a top-level string that matched something: JSON?
+            matches = None
+            if candidate and buf[start:end].lstrip()[:1] in (b"{", b"["):
+                if patterns.isdisjoint(scanner.structural):
+                    matches = scanner.matches(buf, start, end, patterns) + decoded.get(slot, [])
+                    if self._redact_inline(batch, slot, buf[start:end], matches):
+                        continue
+                # A top-level string that looks like JSON and needs a structural walk.
                 parsed = parse_json(batch.texts[slot])
                 if parsed is TOO_DEEP:
                     self._too_deep(JsonRoot(container, key, None), counter)
@@ -389,11 +364,12 @@ class Redactor:
                 if parsed is not None:
                     structures.append((JsonRoot(container, key, parsed), counter))
                     continue
-            matches = self._matches(buf, start, end, patterns)
+            if matches is None:
+                matches = scanner.matches(buf, start, end, patterns) + decoded.get(slot, [])
             self._write(batch, slot, buf[start:end], matches)
 
-    def _redact_inline(  # noqa: PLR0917 - positional on the per-value hot path
-        self, batch: Batch, slot: int, buf: bytes, start: int, end: int, patterns: set[int]
+    def _redact_inline(
+        self, batch: Batch, slot: int, value: bytes, matches: list[tuple[int, int, int]]
     ) -> bool:
         """Redact JSON text in place when every match is inside a string value.
 
@@ -401,10 +377,6 @@ class Redactor:
         re-serialisation; see :func:`inside_string_values` for why the result equals
         the structural walk's. False (nothing written) sends the slot down that walk.
         """
-        value = buf[start:end]
-        if not patterns.isdisjoint(self._triggers) or value.lstrip()[:1] not in (b"{", b"["):
-            return False
-        matches = self._matches(buf, start, end, patterns)
         if not self._inline.issuperset(m[2] for m in matches):
             return False
         if not inside_string_values(value, matches):
@@ -412,21 +384,27 @@ class Redactor:
         self._write(batch, slot, value, matches)
         return True
 
-    def _structure_phase(self, structures: list[tuple[Any, dict[str, int]]]) -> None:
+    def _structure_phase(
+        self,
+        structures: list[tuple[Any, dict[str, int]]],
+        renames: list[tuple[dict[Any, Any], Any, str | None]],
+    ) -> None:
         """Walk nested values and parsed JSON; JSON inside their strings, MAX_JSON_NESTING deep.
 
-        Rounds go one JSON level deeper each time. Redacted keys are renamed only after
-        every round (children still find their place by the old key), then changed JSON
-        is re-serialised innermost first, marking each parent changed.
+        Rounds go one JSON level deeper each time. Redacted keys (``renames`` holds the
+        attribute names found so far) are renamed only after every round (children
+        still find their place by the old key), then changed JSON is re-serialised
+        innermost first, marking each parent changed.
         """
         parsed_roots: list[JsonRoot] = []
-        renames: list[tuple[dict[Any, Any], Any, str | None]] = []
         pending = structures
         for level in range(MAX_JSON_NESTING + 1):
             if not pending:
                 break
             pending = self._structure_round(pending, level, parsed_roots, renames)
-        moved = _rename(renames)
+        if not renames and not parsed_roots:
+            return
+        moved = apply_renames(renames)
         for root in reversed(parsed_roots):  # children were found after their parents
             if not root.changed:
                 continue
@@ -468,8 +446,14 @@ class Redactor:
                     json_root.changed = True
             roots.append(json_root)
         if leaves.texts:
-            buf, starts, found = self._scan(leaves.texts)
-            for slot, patterns in found.items():
+            scanner = self._scanner
+            buf, starts, found = scanner.scan(leaves.texts)
+            decoded = scanner.decoded_matches(buf, starts, found) if found else {}
+            percent_only = {scanner.percent_id}
+            for slot in sorted(found):
+                patterns = found[slot]
+                if patterns == percent_only and slot not in decoded:
+                    continue
                 node, key, kind, counter, root_index = leaves.ref(slot)
                 owner = roots[root_index]
                 if kind == STR and level < MAX_JSON_NESTING:
@@ -479,9 +463,8 @@ class Redactor:
                         child.parent = owner
                         nested.append((child, counter))
                         continue
-                start = starts[slot]
-                end = starts[slot + 1] - 1 if slot + 1 < len(starts) else len(buf)
-                matches = self._matches(buf, start, end, patterns)
+                start, end = bounds(starts, slot, len(buf))
+                matches = scanner.matches(buf, start, end, patterns) + decoded.get(slot, [])
                 if self._write(leaves, slot, buf[start:end], matches) and owner is not None:
                     owner.changed = True
         renames.extend(leaves.renames)
@@ -502,12 +485,13 @@ class Redactor:
             items = node.items() if isinstance(node, dict) else enumerate(node)
             for key, value in items:
                 if isinstance(node, dict) and isinstance(key, str):
+                    # Keys are data too ({"alice@example.com": ...}): scan them, also
+                    # the ones whose value a key rule replaces ("ghp_…_token").
+                    leaves.add(key, (node, key, KEY, counter, root_index))
                     rule = self._key_rule(key)
                     if rule is not None:
                         keyed.append((node, key, rule))
                         continue
-                    # Keys are data too ({"alice@example.com": ...}): scan them.
-                    leaves.add(key, (node, key, KEY, counter, root_index))
                 if isinstance(value, str):
                     leaves.add(value, (node, key, STR, counter, root_index))
                 elif isinstance(value, dict | list):
@@ -523,13 +507,15 @@ class Redactor:
             text_batch = Batch()
             text = root.container[root.key]
             text_batch.add(text, (root.container, root.key, STR, counter, False))
-            buf, _, found = self._scan(text_batch.texts)
+            scanner = self._scanner
+            buf, starts, found = scanner.scan(text_batch.texts)
             hits = found.get(0, set())
-            if self._keyword_id in hits:
+            if scanner.keyword_id in hits:
                 root.container[root.key] = f"[REDACTED:{NESTING_RULE}]"
                 counter[NESTING_RULE] = counter.get(NESTING_RULE, 0) + 1
             elif hits:
-                self._write(text_batch, 0, buf, self._matches(buf, 0, len(buf), hits))
+                decoded = scanner.decoded_matches(buf, starts, found).get(0, [])
+                self._write(text_batch, 0, buf, scanner.matches(buf, 0, len(buf), hits) + decoded)
             return
         # A native nested value (OTLP kvlist/array) this deep: mask it whole.
         marker = f"[REDACTED:{NESTING_RULE}]"
@@ -544,6 +530,8 @@ class Redactor:
 
     def _replacement(self, rule: Rule, text: bytes) -> bytes:
         if rule.action == "hash":
+            if b"%" in text:  # percent-encoded: the pseudonym of what it encodes
+                text = _percent.decode(text)
             return self._hashed(text, rule.name, rule.casefold).encode()
         return f"[REDACTED:{rule.name}]".encode()
 
@@ -555,13 +543,8 @@ class Redactor:
         digest = hmac.new(self._key, text, hashlib.sha256).hexdigest()[:16]
         return f"hmac:{rule}:{digest}"
 
-    def _write(
-        self, batch: Batch, slot: int, value: bytes, matches: list[tuple[int, int, int]]
-    ) -> bool:
-        """Apply matches to one slot and store the result; True if anything changed."""
-        counter = batch.ref(slot)[3]
-        if not matches:
-            return False
+    def _redacted(self, value: bytes, matches: list[tuple[int, int, int]]) -> tuple[Any, list[str]]:
+        """(new text or _DROP, rule name per replaced range) for ``value`` with ``matches``."""
         matches.sort(key=lambda m: (m[0], m[2]))  # by start, then rule precedence
         merged: list[list[int]] = []
         for first, last, index in matches:
@@ -569,14 +552,14 @@ class Redactor:
                 merged[-1][1] = max(merged[-1][1], last)
             else:
                 merged.append([first, last, index])
+        hits: list[str] = []
         pieces: list[bytes] = []
         previous = 0
         for start, end, index in merged:
             rule = self._content[index]
-            counter[rule.name] = counter.get(rule.name, 0) + 1
+            hits.append(rule.name)
             if rule.action == "drop":
-                self._store(batch, slot, _DROP, rule)
-                return True
+                return _DROP, hits
             first, last = start, end
             while first > 0 and 0x80 <= value[first] < 0xC0:
                 first -= 1
@@ -586,27 +569,37 @@ class Redactor:
             pieces.append(self._replacement(rule, value[first:last]))
             previous = max(previous, last)
         pieces.append(value[previous:])
-        self._store(batch, slot, b"".join(pieces).decode("utf-8", "surrogatepass"))
-        return True
+        return b"".join(pieces).decode("utf-8", "surrogatepass"), hits
 
-    @staticmethod
-    def _store(batch: Batch, slot: int, new: Any, rule: Rule | None = None) -> None:
-        container, key, kind, _, _ = batch.ref(slot)
+    def _write(
+        self, batch: Batch, slot: int, value: bytes, matches: list[tuple[int, int, int]]
+    ) -> bool:
+        """Apply matches to one slot, store the result and count it; True if changed."""
+        if not matches:
+            return False
+        new, hits = self._redacted(value, matches)
+        container, key, kind, counter, _ = batch.ref(slot)
+        if kind == ATTR_KEY:  # an attribute name: renamed in every dict holding it
+            for node, node_counter in batch.holders.get(key, ()):
+                _count(node_counter, hits)
+                batch.renames.append((node, key, None if new is _DROP else new))
+            return True
+        _count(counter, hits)
         if kind == KEY:  # a nested dict's key: renamed once every value is written
             batch.renames.append((container, key, None if new is _DROP else new))
-            return
+            return True
         if new is _DROP:
-            assert rule is not None
             if isinstance(container, dict):
                 container.pop(key, None)
-                return
-            new = f"[REDACTED:{rule.name}]"  # keep arrays (and span fields) aligned
+                return True
+            new = f"[REDACTED:{hits[-1]}]"  # keep arrays (and span fields) aligned
         if kind == FIELD:
             setattr(container, key, new)
         elif kind == BYTES:
             container[key] = new.encode("latin-1", "replace")
         else:
             container[key] = new
+        return True
 
     def _apply_key_rule(self, node: Any, key: Any, rule: Rule, counter: dict[str, int]) -> None:
         counter[rule.name] = counter.get(rule.name, 0) + 1
@@ -626,22 +619,13 @@ class Redactor:
             node[key] = f"[REDACTED:{rule.name}]"
 
 
-def _rename(
-    renames: list[tuple[dict[Any, Any], Any, str | None]],
-) -> dict[tuple[int, Any], str | None]:
-    """Apply redacted dict keys (None: drop the entry); a clash gets a ``#n`` suffix.
+def _count(counter: dict[str, int], hits: list[str]) -> None:
+    for rule in hits:
+        counter[rule] = counter.get(rule, 0) + 1
 
-    Returns where each (dict id, old key) went, for JSON strings stored under them.
-    """
-    moved: dict[tuple[int, Any], str | None] = {}
-    for node, old, new in renames:
-        value = node.pop(old, _DROP)
-        if new is None or value is _DROP:  # dropped key, or its value was dropped
-            moved[(id(node), old)] = None
-            continue
-        name, suffix = new, 2
-        while name in node:
-            name, suffix = f"{new}#{suffix}", suffix + 1
-        node[name] = value
-        moved[(id(node), old)] = name
-    return moved
+
+def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
+    """Cache ``value`` for ``key``; a full cache is emptied first (bounded memory)."""
+    if len(cache) >= KEY_CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
