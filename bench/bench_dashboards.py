@@ -325,7 +325,7 @@ def _pages(store: Store) -> dict[str, Callable[[int], Any]]:
         "Agent profile (24 h vs 30 d)": agent_profile,
         "Blast radius (7 d)": blast,
         "Revoke (history)": lambda i: q.revocations(store),
-        "SQL (saved query)": lambda i: q.run_sql(store, examples[i % len(examples)]),
+        "SQL (saved query)": lambda i: store.investigate(examples[i % len(examples)]),
     }
 
 

@@ -1,9 +1,12 @@
-"""``agentaudit sql``: run a read-only query on a running process or on a store.
+"""``agentaudit sql``: run an investigator query on a running process or on a store.
 
 Where the query runs, in order: ``--api URL`` (a running ``up``/``collector``, through
 its admin API); ``--store DIR`` / ``--clickhouse DSN`` (open the store directly); with
 neither, the admin API at ``AGENTAUDIT_API_URL`` if a process answers there, else the
-default embedded store. Either way ClickHouse's readonly mode refuses writes.
+default embedded store. Either way the query goes through
+:meth:`agentaudit.store.Store.investigate`: the SQL guard, then a read-only handle with
+limits (docs/sql.md). A refused query exits 8 (``ExitCode.REFUSED``) with one line
+naming what is not allowed.
 """
 
 from __future__ import annotations
@@ -14,83 +17,64 @@ import io
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from agentaudit.client import AdminApiError, AdminApiRefused, AdminClient
 from agentaudit.collector.admin.api import json_default
 from agentaudit.config import DEFAULT_API_URL, Config
-from agentaudit.errors import AgentAuditError
+from agentaudit.config.tokens import responder_token
 from agentaudit.store import QueryResult
 
-__all__ = ["ApiError", "api_is_up", "format_result", "query_api", "query_store", "run_sql"]
+__all__ = [
+    "api_is_up",
+    "format_result",
+    "query_api",
+    "query_store",
+    "run_sql",
+]
 
 FORMATS = ("table", "csv", "json")
 MAX_CELL_WIDTH = 60
 
 
-class ApiError(AgentAuditError):
-    """The admin API refused the query or could not be reached."""
-
-
 def api_is_up(url: str, timeout: float = 0.5) -> bool:
+    """True when an agentaudit admin API answers at ``url``."""
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/healthz", timeout=timeout) as reply:  # noqa: S310
-            return bool(reply.status == 200)
-    except (OSError, ValueError):
+        return AdminClient(url).healthy(timeout)
+    except AdminApiError:
         return False
 
 
 def query_api(url: str, sql: str, *, token: str | None, timeout: float = 120.0) -> QueryResult:
-    """Run ``sql`` through a running process's ``POST /v1/query``."""
-    if not url.startswith(("http://", "https://")):
-        raise ApiError(f"--api: {url!r} is not an http(s) URL")
-    headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(  # noqa: S310 - scheme checked above
-        f"{url.rstrip('/')}/v1/query",
-        data=json.dumps({"sql": sql}).encode(),
-        headers=headers,
-        method="POST",
-    )
+    """Run ``sql`` through a running process's ``POST /v1/query``.
+
+    Raises :class:`~agentaudit.client.AdminApiRefused` (exit 8) when there is no
+    responder token or the guard refuses the query, and
+    :class:`~agentaudit.client.AdminApiError` for every other failure (a query ClickHouse
+    rejects, an unreachable or busy API).
+    """
+    client = AdminClient(url, token=token, timeout=timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310
-            data = json.load(reply)
-        return QueryResult(tuple(data["columns"]), [tuple(row) for row in data["rows"]])
-    except urllib.error.HTTPError as exc:
-        message = _error_of(exc) or f"the admin API at {url} answered {exc.code} {exc.reason}"
-        if exc.code == 401:
-            message += "; set AGENTAUDIT_ADMIN_TOKEN"
-        raise ApiError(message) from None
-    except OSError as exc:
-        raise ApiError(f"cannot reach the admin API at {url}: {exc}") from None
-    except (ValueError, TypeError, KeyError):
-        # Something else answers there (the dashboard, a proxy's HTML page, ...).
-        raise ApiError(
-            f"{url} did not answer like an agentaudit admin API; check --api / AGENTAUDIT_API_URL"
-        ) from None
+        answer = client.query(sql)
+    except AdminApiRefused as exc:
+        if exc.status in (401, 403):
+            raise
+        raise AdminApiError(str(exc)) from None
+    return QueryResult(answer.columns, answer.rows)
 
 
-def _error_of(reply: urllib.error.HTTPError) -> str | None:
-    """The admin API's ``{"error": ...}`` message, if that is what the reply holds."""
-    try:
-        data = json.load(reply)
-    except ValueError:
-        return None
-    error = data.get("error") if isinstance(data, dict) else None
-    return error if isinstance(error, str) else None
+def query_store(dsn: str, sql: str, *, reader_dsn: str | None = None) -> QueryResult:
+    """Open the store named by ``dsn`` (taking its lock) and investigate ``sql`` there.
 
-
-def query_store(dsn: str, sql: str) -> QueryResult:
-    """Open the store named by ``dsn`` (taking its lock) and run ``sql`` read-only."""
+    ``reader_dsn``: the read-only ClickHouse user investigations run as (server mode).
+    """
     from agentaudit.store import Store
     from agentaudit.store.migrations import apply_migrations
 
-    with Store.open(dsn) as store:
+    with Store.open(dsn, reader_dsn=reader_dsn) as store:
         apply_migrations(store)
-        return store.read_only(sql)
+        return store.investigate(sql)
 
 
 def _cell(value: Any) -> str:
@@ -131,22 +115,27 @@ def format_result(result: QueryResult, fmt: str) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-ROW_LIMIT = 100_000  # READ_LIMITS["max_result_rows"] of the store; ClickHouse stops at a block
+def _query_configured_store(config: Config, sql: str) -> QueryResult:
+    return query_store(config.clickhouse_url, sql, reader_dsn=config.reader_clickhouse_url)
+
+
+ROW_LIMIT = 100_000  # InvestigationLimits.max_result_rows; ClickHouse stops at a block
 
 
 def run_sql(args: argparse.Namespace, config_from: Callable[[argparse.Namespace], Config]) -> int:
     """``agentaudit sql``: where the query runs is described in this module's docstring."""
-    token = os.environ.get("AGENTAUDIT_ADMIN_TOKEN") or None
+    config = config_from(args)
     if args.api:
-        result = query_api(args.api, args.query, token=token)
+        result = query_api(args.api, args.query, token=responder_token(config))
     elif args.store or args.clickhouse_url:
-        result = query_store(config_from(args).clickhouse_url, args.query)
+        result = _query_configured_store(config, args.query)
     else:
         api = os.environ.get("AGENTAUDIT_API_URL", DEFAULT_API_URL)
         if api_is_up(api):
-            result = query_api(api, args.query, token=token)
+            # AGENTAUDIT_ADMIN_TOKEN, else the one `up` generated into the state directory
+            result = query_api(api, args.query, token=responder_token(config))
         else:
-            result = query_store(config_from(args).clickhouse_url, args.query)
+            result = _query_configured_store(config, args.query)
     print(format_result(result, args.format))
     if len(result.rows) >= ROW_LIMIT:
         print(

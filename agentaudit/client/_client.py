@@ -200,7 +200,8 @@ class AdminClient:
             ),
         )
         return AdminApiRefused(
-            f"the admin API refused the {what}: HTTP {exc.code}: {str(detail)[:300]}{hint}",
+            f"the admin API at {self.url} refused the {what}: HTTP {exc.code}: "
+            f"{str(detail)[:300]}{hint}",
             exc.code,
             str(reason),
             body,
@@ -230,7 +231,10 @@ class AdminClient:
         try:
             return QueryAnswer(tuple(answer["columns"]), [tuple(row) for row in answer["rows"]])
         except (KeyError, TypeError):
-            raise AdminApiError("the admin API answered the query in an unexpected shape") from None
+            raise AdminApiError(
+                f"{self.url} answered the query in an unexpected shape; check "
+                "AGENTAUDIT_API_URL / --api"
+            ) from None
 
     # -- revocation path (responder) ---------------------------------------------------
 

@@ -205,7 +205,11 @@ class Collector:
         """Construct every part; each pushes its own teardown as it is built."""
         check_bind_policy(self.config)
         if self.store is None:
-            self.store = teardown.enter_context(Store.open(self.config.clickhouse_url))
+            self.store = teardown.enter_context(
+                Store.open(
+                    self.config.clickhouse_url, reader_dsn=self.config.reader_clickhouse_url
+                )
+            )
         store = self.store
         self.config, created = ensure_tokens(self.config)
         for path in created:
@@ -342,7 +346,7 @@ class Collector:
         gate = revocation.gate(self.authenticator)
         app = build_admin_app(
             store,
-            admin_token=config.admin_token,
+            gate=gate,
             health=self.health,
             extra_routes=[
                 *revocation.routes(gate),

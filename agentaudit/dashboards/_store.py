@@ -12,6 +12,7 @@ from agentaudit.store import Store
 __all__ = ["env_store"]
 
 DSN_VARIABLE = "AGENTAUDIT_CLICKHOUSE_URL"
+READER_VARIABLE = "AGENTAUDIT_READER_CLICKHOUSE_URL"
 
 
 @st.cache_resource(show_spinner=False)
@@ -23,4 +24,4 @@ def env_store() -> Store:
             f"{DSN_VARIABLE} is not set; start the dashboard with "
             "`agentaudit dashboard --clickhouse DSN` or inside `agentaudit up`"
         )
-    return Store.open(dsn)
+    return Store.open(dsn, reader_dsn=os.environ.get(READER_VARIABLE) or None)

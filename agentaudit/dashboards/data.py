@@ -126,4 +126,10 @@ def forget_cached() -> None:
 
 
 def run_sql(sql: str) -> pd.DataFrame:
-    return queries.run_sql(get_store(), sql)
+    """Investigate ``sql`` typed on the SQL page: the guard, then a read-only handle.
+
+    Raises QueryRefused (nothing ran; the message names what is not allowed) and the
+    other store errors of :meth:`~agentaudit.store.Store.investigate`.
+    """
+    result = get_store().investigate(sql)
+    return pd.DataFrame.from_records(result.rows, columns=list(result.columns))

@@ -37,7 +37,6 @@ __all__ = [
     "overview_activity",
     "quarantined_agents",
     "revocations",
-    "run_sql",
     "session_model_calls",
     "session_tool_calls",
     "unasked_calls",
@@ -390,7 +389,3 @@ def quarantined_agents(store: Store, limit: int = 200) -> pd.DataFrame:
     frame = optional_table(store, "quarantine", limit)
     return pd.DataFrame(columns=list(_QUARANTINE_COLUMNS)) if frame is None else frame
 
-
-def run_sql(store: Store, sql: str) -> pd.DataFrame:
-    """Run a console query read-only (ClickHouse refuses writes)."""
-    return _query(store, sql)

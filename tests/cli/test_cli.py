@@ -19,7 +19,9 @@ from agentaudit.cli import main
 from agentaudit.collector.admin.api import build_admin_app
 from agentaudit.collector.serving.server import HttpServer
 from agentaudit.config import embedded_dsn
+from agentaudit.errors import ExitCode
 from agentaudit.store import Store
+from tests.collector.admin.gates import gate
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -202,14 +204,14 @@ def test_missing_config_file_names_it(capsys: pytest.CaptureFixture[str], tmp_pa
     assert str(missing) in error_line(capsys.readouterr().err)
 
 
-def test_public_bind_without_tokens_is_refused(
+def test_public_bind_in_open_mode_is_refused(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     args = ["up", "--no-dashboard", "--host", "0.0.0.0", "--store", str(tmp_path / "s")]
-    assert main(args) == 2
+    assert main([*args, "--insecure-no-auth"]) == 2
     line = error_line(capsys.readouterr().err)
-    assert "AGENTAUDIT_TOKEN" in line
-    assert "AGENTAUDIT_ADMIN_TOKEN" in line
+    assert "--insecure-no-auth" in line
+    assert "127.0.0.1" in line
     assert not (tmp_path / "s").exists()  # refused before touching the store
 
 
@@ -218,7 +220,7 @@ def test_public_bind_without_tokens_is_refused(
 
 def test_sql_json_prints_one_array(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     store = str(tmp_path / "store")
-    sql = "SELECT number AS n, toString(number) AS s FROM system.numbers LIMIT 3"
+    sql = "SELECT arrayJoin(range(3)) AS n, toString(n) AS s"
     assert main(["sql", sql, "--store", store, "--format", "json"]) == 0
     out = capsys.readouterr().out
     assert json.loads(out) == [{"n": 0, "s": "0"}, {"n": 1, "s": "1"}, {"n": 2, "s": "2"}]
@@ -235,15 +237,23 @@ def test_sql_table_and_csv(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
 
 def test_sql_write_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     store = str(tmp_path / "store")
-    assert main(["sql", "DROP TABLE agentaudit.tool_calls", "--store", store]) == 3
-    assert "refused: only read queries" in error_line(capsys.readouterr().err)
-    assert main(["sql", "EXISTS TABLE agentaudit.tool_calls", "--store", store]) == 0
-    assert "1" in capsys.readouterr().out
+    assert main(["sql", "DROP TABLE agentaudit.tool_calls", "--store", store]) == 8
+    assert "refused: DROP statements are not allowed" in error_line(capsys.readouterr().err)
+    assert main(["sql", "SELECT count() AS n FROM agentaudit.tool_calls", "--store", store]) == 0
+    assert "0" in capsys.readouterr().out
 
 
 def test_sql_syntax_error_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["sql", "SELEC 1", "--store", str(tmp_path / "store")]) == 3
-    assert "Syntax error" in error_line(capsys.readouterr().err)
+    assert main(["sql", "SELEC 1", "--store", str(tmp_path / "store")]) == 8
+    assert "not valid ClickHouse SQL" in error_line(capsys.readouterr().err)
+
+
+def test_sql_query_clickhouse_rejects_exits_3(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    store = str(tmp_path / "store")
+    assert main(["sql", "SELECT no_such_column FROM tool_calls", "--store", store]) == 3
+    assert "query failed" in error_line(capsys.readouterr().err)
 
 
 def test_sql_on_the_default_store_when_no_api_answers(
@@ -264,8 +274,9 @@ def test_sql_write_refused_as_a_process(subprocess_env: dict[str, str], tmp_path
     done = run(
         ["sql", "DROP TABLE agentaudit.tool_calls", "--store", store], subprocess_env, tmp_path
     )
-    assert done.returncode == 3
-    assert "refused: only read queries" in error_line(done.stderr)
+    assert done.returncode == 8
+    assert "refused: DROP statements are not allowed" in error_line(done.stderr)
+    assert done.stdout == ""
     done = run(
         [
             "sql",
@@ -365,7 +376,7 @@ def test_port_in_use_exits_5(
 @pytest.fixture
 def api_url(store: Store) -> Iterator[str]:
     server = HttpServer(
-        build_admin_app(store, admin_token=ADMIN),
+        build_admin_app(store, gate=gate(ADMIN)),
         host="127.0.0.1",
         port=0,
         what="the admin API",
@@ -389,8 +400,18 @@ def test_sql_api_with_admin_token(
 def test_sql_api_without_token_names_the_variable(
     api_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["sql", "SELECT 1", "--api", api_url]) == 1
+    assert main(["sql", "SELECT 1", "--api", api_url]) == 8
     assert "AGENTAUDIT_ADMIN_TOKEN" in error_line(capsys.readouterr().err)
+
+
+def test_sql_api_refusal_exits_8_with_the_guards_message(
+    api_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AGENTAUDIT_ADMIN_TOKEN", ADMIN)
+    assert main(["sql", "SELECT file('/proc/self/environ')", "--api", api_url]) == 8
+    captured = capsys.readouterr()
+    assert "refused: function 'file' is not allowed" in error_line(captured.err)
+    assert captured.out == ""
 
 
 def test_sql_uses_the_api_url_when_a_process_answers(
@@ -407,19 +428,27 @@ def test_sql_api_unreachable(
     capsys: pytest.CaptureFixture[str], free_port: Callable[[], int]
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    assert main(["sql", "SELECT 1", "--api", url]) == 1
-    assert f"cannot reach the admin API at {url}" in error_line(capsys.readouterr().err)
+    assert main(["sql", "SELECT 1", "--api", url]) == ExitCode.UNAVAILABLE
+    assert f"the admin API at {url} is unreachable" in error_line(capsys.readouterr().err)
 
 
 # --- demo ------------------------------------------------------------------------------
 
 
 def test_demo_sends_to_the_endpoint_flag(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    from agentaudit.collector.identity.principals import Authenticator, Principal
     from agentaudit.collector.ingest.model import SpanRecord
     from agentaudit.collector.ingest.receiver_grpc import GrpcReceiver
 
     received: list[SpanRecord] = []
-    receiver = GrpcReceiver(received.extend, host="127.0.0.1", port=0, token=None, workers=2)
+
+    def accept(spans: list[SpanRecord], *, principal: Principal | None = None) -> None:
+        received.extend(spans)
+
+    open_mode = Authenticator(agent_token=None, admin_token=None, open_mode=True)
+    receiver = GrpcReceiver(
+        accept, host="127.0.0.1", port=0, authenticate=open_mode.agent, workers=2
+    )
     receiver.start()
     try:
         endpoint = f"http://127.0.0.1:{receiver.port}"

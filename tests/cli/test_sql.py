@@ -17,16 +17,18 @@ from typing import ClassVar
 import pytest
 
 from agentaudit.cli.sql import (
-    ApiError,
     api_is_up,
     format_result,
     query_api,
     query_store,
 )
+from agentaudit.client import AdminApiError, AdminApiRefused
 from agentaudit.collector.admin.api import build_admin_app
 from agentaudit.collector.serving.server import HttpServer
 from agentaudit.config import embedded_dsn
-from agentaudit.store import QueryResult, ReadOnlyViolation, Store, StoreLocked
+from agentaudit.errors import ExitCode
+from agentaudit.store import QueryFailed, QueryRefused, QueryResult, Store, StoreLocked
+from tests.collector.admin.gates import gate
 
 ADMIN = "responder-secret"
 
@@ -147,7 +149,7 @@ def test_table_of_no_rows() -> None:
 @pytest.fixture
 def api_url(store: Store) -> Iterator[str]:
     server = HttpServer(
-        build_admin_app(store, admin_token=ADMIN),
+        build_admin_app(store, gate=gate(ADMIN)),
         host="127.0.0.1",
         port=0,
         what="the admin API",
@@ -168,33 +170,41 @@ def test_query_api_returns_a_query_result(api_url: str, store: Store) -> None:
 
 
 def test_query_api_without_token_says_which_variable(api_url: str) -> None:
-    with pytest.raises(ApiError, match="AGENTAUDIT_ADMIN_TOKEN"):
+    with pytest.raises(AdminApiRefused, match="AGENTAUDIT_ADMIN_TOKEN") as caught:
         query_api(api_url, "SELECT 1", token=None)
-    with pytest.raises(ApiError, match="AGENTAUDIT_ADMIN_TOKEN"):
+    assert caught.value.exit_code == ExitCode.REFUSED
+    with pytest.raises(AdminApiRefused, match="AGENTAUDIT_ADMIN_TOKEN"):
         query_api(api_url, "SELECT 1", token="wrong")
 
 
 def test_query_api_write_is_refused(api_url: str) -> None:
-    with pytest.raises(ApiError, match="only read queries"):
+    with pytest.raises(AdminApiRefused, match="DROP statements are not allowed") as caught:
         query_api(api_url, "DROP TABLE agentaudit.tool_calls", token=ADMIN)
+    assert caught.value.exit_code == ExitCode.REFUSED
 
 
-def test_query_api_syntax_error_is_reported(api_url: str) -> None:
-    with pytest.raises(ApiError, match="query failed"):
+def test_query_api_syntax_error_is_refused(api_url: str) -> None:
+    with pytest.raises(AdminApiRefused, match="not valid ClickHouse SQL"):
         query_api(api_url, "SELEC 1", token=ADMIN)
+
+
+def test_query_api_query_clickhouse_rejects_is_an_api_error(api_url: str) -> None:
+    with pytest.raises(AdminApiError, match="query failed") as caught:
+        query_api(api_url, "SELECT no_such_column FROM tool_calls", token=ADMIN)
+    assert not isinstance(caught.value, AdminApiRefused)
 
 
 def test_unreachable_api_is_an_api_error(free_port: Callable[[], int]) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with pytest.raises(ApiError, match=f"cannot reach the admin API at {url}"):
+    with pytest.raises(AdminApiError, match=f"the admin API at {url} is unreachable"):
         query_api(url, "SELECT 1", token=None, timeout=5)
     assert not api_is_up(url)
 
 
 @pytest.mark.parametrize("url", ["127.0.0.1:4320", "ftp://127.0.0.1", "file:///etc/passwd"])
 def test_non_http_api_url_is_refused(url: str) -> None:
-    with pytest.raises(ApiError, match="not an http"):
+    with pytest.raises(AdminApiError, match="not an http"):
         query_api(url, "SELECT 1", token=None)
     assert not api_is_up(url)
 
@@ -212,9 +222,14 @@ def test_query_store_migrates_and_reads(tmp_path: Path) -> None:
 
 def test_query_store_refuses_writes(tmp_path: Path) -> None:
     dsn = embedded_dsn(tmp_path / "store")
-    with pytest.raises(ReadOnlyViolation):
+    with pytest.raises(QueryRefused, match="DROP statements are not allowed"):
         query_store(dsn, "DROP TABLE agentaudit.tool_calls")
-    assert query_store(dsn, "EXISTS TABLE agentaudit.tool_calls").rows == [(1,)]
+    assert query_store(dsn, "SELECT count() FROM tool_calls").rows == [(0,)]
+
+
+def test_query_store_reports_what_clickhouse_rejects(tmp_path: Path) -> None:
+    with pytest.raises(QueryFailed, match="no_such_column"):
+        query_store(embedded_dsn(tmp_path / "store"), "SELECT no_such_column FROM tool_calls")
 
 
 def test_query_store_on_a_held_store_is_locked(store: Store, store_dir: Path) -> None:
@@ -279,5 +294,5 @@ def impostor() -> Iterator[str]:
 
 @pytest.mark.parametrize("path", ["/html", "/list", "/object", "/error-list", "/error-html"])
 def test_a_server_that_is_not_the_admin_api_is_an_api_error(impostor: str, path: str) -> None:
-    with pytest.raises(ApiError, match=r"127\.0\.0\.1"):
+    with pytest.raises(AdminApiError, match=r"127\.0\.0\.1"):
         query_api(impostor + path, "SELECT 1", token=None, timeout=10)

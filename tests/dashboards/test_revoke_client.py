@@ -16,6 +16,7 @@ import pytest
 
 from agentaudit.collector.admin.api import build_admin_app
 from agentaudit.collector.admin.revocation import RevocationPath, build_revocation_path
+from agentaudit.collector.identity.principals import Authenticator
 from agentaudit.collector.serving.server import HttpServer
 from agentaudit.dashboards.revocation_client import (
     TIMEOUT_SECONDS,
@@ -47,11 +48,8 @@ def path(seeded_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture(scope="module")
 def base_url(seeded_store: Store, path: RevocationPath) -> Iterator[str]:
-    app = build_admin_app(
-        seeded_store,
-        admin_token=ADMIN,
-        extra_routes=path.routes(admin_token=ADMIN, agent_token=AGENT),
-    )
+    shared = path.gate(Authenticator(agent_token=AGENT, admin_token=ADMIN))
+    app = build_admin_app(seeded_store, gate=shared, extra_routes=path.routes(shared))
     server = HttpServer(app, host="127.0.0.1", port=0, what="the admin API", flag="--api-port")
     server.start()
     yield f"http://127.0.0.1:{server.port}"

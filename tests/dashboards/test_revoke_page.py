@@ -128,10 +128,8 @@ def api(seeded_store: Store, path: RevocationPath) -> Iterator[_Counting]:
     app = _Counting(
         build_admin_app(
             seeded_store,
-            admin_token=ADMIN,
-            extra_routes=path.routes(
-                path.gate(Authenticator(agent_token=AGENT, admin_token=ADMIN))
-            ),
+            gate=(shared := path.gate(Authenticator(agent_token=AGENT, admin_token=ADMIN))),
+            extra_routes=path.routes(shared),
         )
     )
     server = HttpServer(app, host="127.0.0.1", port=0, what="the admin API", flag="--api-port")

@@ -14,6 +14,7 @@ import pytest
 from agentaudit.config import embedded_dsn
 from agentaudit.store import (
     LOCK_FILE,
+    QueryRefused,
     ReadOnlyViolation,
     Store,
     StoreError,
@@ -205,3 +206,17 @@ def test_parameters_are_bound_not_spliced(store: Store, value: str) -> None:
 def test_braces_in_sql_without_parameters_are_literal(store: Store) -> None:
     result: Any = store.read_only("SELECT '{not_a_param}' AS a, '%s' AS b")
     assert result.rows == [("{not_a_param}", "%s")]
+
+
+def test_read_only_is_for_trusted_sql_and_investigate_for_typed_sql(
+    store: Store, tmp_path: Path
+) -> None:
+    """Readonly mode alone lets a query read host files: typed SQL goes to investigate."""
+    secret = tmp_path / "environ"
+    secret.write_text("AGENTAUDIT_ADMIN_TOKEN=s3cr3t\n")
+    sql = f"SELECT file('{secret}') AS leaked"
+    assert "s3cr3t" in store.read_only(sql).rows[0][0]  # why read_only never gets typed SQL
+    with pytest.raises(QueryRefused, match="function 'file'") as refused:
+        store.investigate(sql)
+    assert "s3cr3t" not in str(refused.value)
+    assert store.investigation_stats["executed"] == 0

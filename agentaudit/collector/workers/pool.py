@@ -43,9 +43,19 @@ log = logging.getLogger(__name__)
 DEAD_LETTER_FILE = "dead-letter.spans"
 _WORKER_DIR = re.compile(r"worker-(\d+)")
 _NOT_FOR_WORKERS = frozenset(
-    {"token", "admin_token", "config", "api_url", "store", "clickhouse_url", "chain_key_file"}
+    {
+        "token",
+        "admin_token",
+        "config",
+        "api_url",
+        "store",
+        "clickhouse_url",
+        "reader_clickhouse_url",
+        "chain_key_file",
+    }
 )
-"""A worker never opens the store or signs chain links; tokens go by environment."""
+"""A worker never opens the store or signs chain links, and its command line (readable by
+every local user) carries no token or password: tokens go by environment."""
 
 MakeWriter = Callable[[WalFollower, Path], Writer]
 """``make_writer(follower, dead_letter_path)``: a writer draining one worker's WAL."""

@@ -1,4 +1,4 @@
-"""SQL: a read-only console (ClickHouse's readonly mode) with saved forensic queries."""
+"""SQL: a console confined to the audit data (docs/sql.md), with saved forensic queries."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ from agentaudit.dashboards.examples import EXAMPLES
 from agentaudit.errors import AgentAuditError
 
 st.title("SQL")
-st.caption("Read-only: ClickHouse refuses anything but reads. At most 100,000 rows come back.")
+st.caption(
+    "SELECT queries over the agentaudit tables only: ClickHouse parses each query and "
+    "anything reaching outside the audit data (files, URLs, other databases, settings) is "
+    "refused. Read-only; at most 100,000 rows and 60 s."
+)
 
 example = st.selectbox("Saved forensic queries", list(EXAMPLES)) or next(iter(EXAMPLES))
 if st.session_state.get("sql_example") != example:

@@ -4,6 +4,8 @@ One store and one server per module (starting them per test would dominate the r
 time), so tests use unique values instead of counting every row of a table.
 """
 
+# ruff: noqa: S608 - investigator SQL takes literals; the spliced values are uuids
+
 from __future__ import annotations
 
 import json
@@ -22,14 +24,24 @@ from agentaudit.collector.serving.server import HttpServer
 from agentaudit.config import embedded_dsn
 from agentaudit.store import Store
 from agentaudit.store.migrations import apply_migrations
+from tests.collector.admin.gates import gate
 
 ADMIN = "responder-secret"
+AGENT = "agent-secret"
 AUTH = {"authorization": f"Bearer {ADMIN}"}
 
 
-def serve(store: Store, admin_token: str | None) -> Iterator[httpx.Client]:
+def serve(
+    store: Store, admin_token: str | None, agent_token: str | None = None, **options: Any
+) -> Iterator[httpx.Client]:
+    app = build_admin_app(
+        store,
+        gate=gate(admin_token, agent_token),
+        health=lambda: {"spans_written": 7},
+        **options,
+    )
     server = HttpServer(
-        build_admin_app(store, admin_token=admin_token, health=lambda: {"spans_written": 7}),
+        app,
         host="127.0.0.1",
         port=0,
         what="the admin API",
@@ -64,6 +76,18 @@ def open_api(store: Store) -> Iterator[httpx.Client]:
     yield from serve(store, None)
 
 
+@pytest.fixture(scope="module")
+def agent_only_api(store: Store) -> Iterator[httpx.Client]:
+    """The admin API with only the agents' token configured."""
+    yield from serve(store, None, AGENT)
+
+
+@pytest.fixture(scope="module")
+def gated_api(store: Store) -> Iterator[httpx.Client]:
+    """The admin API authenticating /v1/query through the admin gate, as the collector does."""
+    yield from serve(store, ADMIN, AGENT)
+
+
 def unique() -> str:
     return uuid.uuid4().hex
 
@@ -91,6 +115,29 @@ def test_query_needs_the_admin_token(api: httpx.Client, headers: dict[str, str])
     assert "AGENTAUDIT_ADMIN_TOKEN" in reply.json()["error"]
 
 
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({}, 401), ({"authorization": f"Bearer {AGENT}"}, 403), ({"authorization": "Bearer x"}, 401)],
+)
+def test_with_only_the_agent_token_configured_nobody_can_query(
+    agent_only_api: httpx.Client, headers: dict[str, str], status: int
+) -> None:
+    reply = agent_only_api.post("/v1/query", json={"sql": "SELECT 1"}, headers=headers)
+    assert reply.status_code == status
+    assert agent_only_api.get("/healthz").status_code == 200
+
+
+def test_through_the_gate_agents_get_403_and_others_401(gated_api: httpx.Client) -> None:
+    body = {"sql": "SELECT 1 AS one"}
+    assert gated_api.post("/v1/query", json=body).status_code == 401
+    assert gated_api.post("/v1/query", json=body, headers={"authorization": "x"}).status_code == 401
+    as_agent = gated_api.post("/v1/query", json=body, headers={"authorization": f"Bearer {AGENT}"})
+    assert as_agent.status_code == 403
+    assert "agents may not" in as_agent.json()["error"]
+    reply = gated_api.post("/v1/query", json=body, headers=AUTH)
+    assert reply.json() == {"columns": ["one"], "rows": [[1]]}
+
+
 def test_no_token_configured_means_open(open_api: httpx.Client) -> None:
     reply = open_api.post("/v1/query", json={"sql": "SELECT 1 AS one"})
     assert reply.status_code == 200
@@ -109,9 +156,7 @@ def test_query_returns_columns_and_rows(api: httpx.Client, store: Store) -> None
     )
     reply = query(
         api,
-        "SELECT id, requested_at, target, results FROM agentaudit.revocations "
-        "WHERE id = {id:String}",
-        parameters={"id": rid},
+        f"SELECT id, requested_at, target, results FROM agentaudit.revocations WHERE id = '{rid}'",
     )
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("application/json")
@@ -121,32 +166,58 @@ def test_query_returns_columns_and_rows(api: httpx.Client, store: Store) -> None
     }
 
 
-def test_query_parameters_are_bound(api: httpx.Client) -> None:
+def test_unqualified_tables_are_the_audit_tables(api: httpx.Client, store: Store) -> None:
+    rid = unique()
+    store.command("INSERT INTO agentaudit.revocations (id) VALUES ({id:String})", {"id": rid})
+    reply = query(api, f"SELECT id FROM revocations WHERE id = '{rid}'")
+    assert reply.json() == {"columns": ["id"], "rows": [[rid]]}
+
+
+def test_query_parameters_are_refused(api: httpx.Client) -> None:
+    # Investigator queries take literals: {name:Type} is refused by the guard, and a
+    # "parameters" object is refused before anything runs.
+    reply = query(api, "SELECT {v:String} AS v")
+    assert reply.status_code == 403
+    assert "query parameters" in reply.json()["error"]
+    reply = query(api, "SELECT 1", parameters={"v": "x"})
+    assert reply.status_code == 400
+    assert '"parameters"' in reply.json()["error"]
+    assert query(api, "SELECT 1 AS one", parameters={}).status_code == 200
+
+
+def test_literals_that_look_like_attacks_are_values(api: httpx.Client) -> None:
     hostile = "'; DROP TABLE agentaudit.revocations; --"
-    reply = query(api, "SELECT {v:String} AS v", parameters={"v": hostile})
+    escaped = hostile.replace("'", "\\'")
+    reply = query(api, f"SELECT '{escaped}' AS v")
     assert reply.status_code == 200
     assert reply.json()["rows"] == [[hostile]]
-    assert query(api, "EXISTS TABLE agentaudit.revocations").json()["rows"] == [[1]]
+    assert query(api, "SELECT count() > -1 FROM revocations").json()["rows"] == [[True]]
 
 
 @pytest.mark.parametrize(
-    "sql",
+    ("sql", "fragment"),
     [
-        "DROP TABLE agentaudit.tool_calls",
-        "INSERT INTO agentaudit.revocations (id) VALUES ('x')",
-        "ALTER TABLE agentaudit.tool_calls DELETE WHERE 1",
-        "SELECT 1 SETTINGS readonly = 0",
+        ("DROP TABLE agentaudit.tool_calls", "DROP statements are not allowed"),
+        ("INSERT INTO agentaudit.revocations (id) VALUES ('x')", "INSERT statements"),
+        ("ALTER TABLE agentaudit.tool_calls DELETE WHERE 1", "ALTER statements"),
+        ("SELECT 1 SETTINGS readonly = 0", "SETTINGS is not allowed"),
+        ("SELEC 1", "not valid ClickHouse SQL"),
     ],
 )
-def test_write_statement_is_403(api: httpx.Client, sql: str) -> None:
+def test_refused_query_is_403_naming_what_is_not_allowed(
+    api: httpx.Client, sql: str, fragment: str
+) -> None:
     reply = query(api, sql)
     assert reply.status_code == 403
-    assert "only read queries" in reply.json()["error"]
-    assert query(api, "EXISTS TABLE agentaudit.tool_calls").json()["rows"] == [[1]]
+    assert reply.json()["error"].startswith("refused: ")
+    assert fragment in reply.json()["error"]
+    assert query(api, "SELECT count() >= 0 FROM tool_calls").json()["rows"] == [[True]]
 
 
-@pytest.mark.parametrize("sql", ["SELEC 1", "SELECT * FROM agentaudit.no_such_table"])
-def test_bad_query_is_422(api: httpx.Client, sql: str) -> None:
+@pytest.mark.parametrize(
+    "sql", ["SELECT no_such_column FROM tool_calls", "SELECT * FROM agentaudit.no_such_table"]
+)
+def test_query_clickhouse_rejects_is_422(api: httpx.Client, sql: str) -> None:
     reply = query(api, sql)
     assert reply.status_code == 422
     assert reply.json()["error"].startswith("query failed")
@@ -186,6 +257,7 @@ def test_content_type_with_charset_is_accepted(api: httpx.Client) -> None:
         (b'{"sql": 42}', '{"sql"'),
         (b'{"query": "SELECT 1"}', '{"sql"'),
         (b'{"sql": "SELECT 1", "parameters": [1]}', '"parameters"'),
+        (b'{"sql": "SELECT 1", "parameters": {"a": 1}}', '"parameters"'),
     ],
 )
 def test_bad_body_is_400(api: httpx.Client, body: bytes, needle: str) -> None:
@@ -240,13 +312,13 @@ def test_unknown_route_and_method(api: httpx.Client) -> None:
 
 
 def test_http_server_port_in_use_is_a_bind_error(store: Store, busy_port: int) -> None:
-    app = build_admin_app(store, admin_token=None)
+    app = build_admin_app(store, gate=gate(None))
     with pytest.raises(BindError, match=f"127.0.0.1:{busy_port}.*--api-port"):
         HttpServer(app, host="127.0.0.1", port=busy_port, what="the admin API", flag="--api-port")
 
 
 def test_http_server_stop_releases_the_port(store: Store) -> None:
-    app = build_admin_app(store, admin_token=None)
+    app = build_admin_app(store, gate=gate(None))
     first = HttpServer(app, host="127.0.0.1", port=0, what="the admin API", flag="--api-port")
     first.start()
     port = first.port

@@ -34,6 +34,7 @@ from agentaudit.demo.webhook_receiver import AlertReceiver
 from agentaudit.store import Store
 from agentaudit.store.migrations import apply_migrations
 from agentaudit.store.sql_guard import quote_string
+from tests.collector.admin.gates import gate
 
 ADMIN = "responder-token"
 AGENT = "agent-token"
@@ -85,11 +86,12 @@ def _serve(app: Any) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def api(store: Store, path: RevocationPath) -> Iterator[httpx.Client]:
+    shared = path.gate(Authenticator(agent_token=AGENT, admin_token=ADMIN))
     app = build_admin_app(
         store,
-        admin_token=ADMIN,
+        gate=shared,
         health=lambda: {"spans_written": 0},
-        extra_routes=path.routes(path.gate(Authenticator(agent_token=AGENT, admin_token=ADMIN))),
+        extra_routes=path.routes(shared),
     )
     yield from _serve(app)
 
@@ -192,23 +194,26 @@ def test_agent_token_cannot_revoke_and_the_attempt_is_recorded(api: httpx.Client
         headers=AS_AGENT,
     )
     assert reply.status_code == 403
-    assert reply.json()["recorded"]
-    rows = _revocation_rows(api, victim)
-    assert len(rows) == 1
-    assert rows[0]["status"] == "refused"
-    assert rows[0]["requested_by"] == "agent:(shared token)"
+    recorded = reply.json()["recorded"]
+    # Refused attempts are one row per principal and minute (counting every attempt),
+    # so the row is found by the id the answer names, not by this attempt's target.
+    sql = "SELECT status, requested_by, results['actions'] AS actions FROM agentaudit.revocations"
+    (row,) = _query(api, f"{sql} FINAL WHERE id = '{recorded}'")
+    assert row["status"] == "refused"
+    assert row["requested_by"] == "agent:(shared token)"
+    assert "revoke" in json.loads(row["actions"])
     state = api.get("/v1/quarantine", params={"agent": victim}, headers=AS_AGENT).json()
     assert state["allowed"] is True  # the refused attempt changed nothing
 
 
-def test_agent_token_cannot_query_and_no_token_is_401(api: httpx.Client) -> None:
-    assert api.post("/v1/query", json={"sql": "SELECT 1"}, headers=AS_AGENT).status_code == 401
+def test_agent_token_cannot_query_is_403_and_no_token_is_401(api: httpx.Client) -> None:
+    assert api.post("/v1/query", json={"sql": "SELECT 1"}, headers=AS_AGENT).status_code == 403
     body = {"target": "agent", "id": "a", "reason": "x", "requested_by": "y"}
     assert api.post("/v1/revocations", json=body).status_code == 401
 
 
 def test_without_the_path_there_is_no_revocation_endpoint(store: Store) -> None:
-    app = build_admin_app(store, admin_token=ADMIN)
+    app = build_admin_app(store, gate=gate(ADMIN, AGENT))
     for client in _serve(app):
         body = {"target": "agent", "id": "a", "reason": "x", "requested_by": "y"}
         assert client.post("/v1/revocations", json=body, headers=AS_ADMIN).status_code == 404
@@ -219,7 +224,7 @@ def test_extra_routes_cannot_replace_health_or_query(store: Store) -> None:
         raise AssertionError("never served")
 
     with pytest.raises(ValueError, match="/healthz"):
-        build_admin_app(store, admin_token=ADMIN, extra_routes=[Route("/healthz", endpoint)])
+        build_admin_app(store, gate=gate(ADMIN), extra_routes=[Route("/healthz", endpoint)])
 
 
 # --- the demo's webhook receiver ---------------------------------------------------------

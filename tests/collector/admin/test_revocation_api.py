@@ -150,7 +150,13 @@ def test_agent_token_cannot_lift_its_quarantine(
     )
     assert reply.status_code == 403
     assert path.quarantine.is_quarantined(agent)
-    assert _rows(store, agent)[-1][:2] == ("release", "refused")
+    recorded = store.query(
+        "SELECT status, results['actions'] FROM agentaudit.revocations FINAL "
+        "WHERE id = {id:String}",
+        {"id": reply.json()["recorded"]},
+    ).rows
+    assert recorded[0][0] == "refused"
+    assert "release" in recorded[0][1]
 
 
 def test_missing_or_wrong_tokens_are_401_and_not_recorded(api: httpx.Client, store: Store) -> None:

@@ -131,9 +131,14 @@ class RevocationService:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self.flush_refused()
+
+    def flush_refused(self) -> None:
+        """Write the current count of every principal's refused attempts (at close)."""
         with self._refused_lock:
-            pending = [r for r in self._refused.values() if r.written != r.count]
-            self._refused.clear()
+            pending = [r.copy() for r in self._refused.values() if r.written != r.count]
+            for live in self._refused.values():
+                live.written = live.count
         for refusals in pending:
             self._write_refused(refusals)
 
