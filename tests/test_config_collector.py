@@ -71,3 +71,13 @@ def test_every_setting_has_one_flag_one_variable_and_one_key() -> None:
     assert len(set(options)) == len(options)
     assert len(set(variables)) == len(variables)
     assert variables == ["AGENTAUDIT_" + s.name.upper() for s in SETTINGS]
+
+
+def test_every_setting_is_documented() -> None:
+    """docs/configuration.md lists each setting's flag and environment variable."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    missing = [s.env for s in SETTINGS if f"`{s.env}`" not in text]
+    missing += [s.option for s in SETTINGS if s.group != "env" and f"`{s.option}`" not in text]
+    assert not missing, f"undocumented settings: {missing}"
