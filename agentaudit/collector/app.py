@@ -52,6 +52,7 @@ from agentaudit.collector.identity.registry import (
     ClickHouseAgentStore,
     TokenSnapshot,
 )
+from agentaudit.collector.ingest.budget import MemoryBudget
 from agentaudit.collector.ingest.model import SpanRecord
 from agentaudit.collector.ingest.pipeline import Pipeline
 from agentaudit.collector.ingest.receiver_grpc import GrpcReceiver
@@ -310,8 +311,9 @@ class Collector:
             functools.partial(pipeline.accept, protocol="grpc"),
             host=config.host,
             port=config.grpc_port,
-            token=config.token,
+            authenticate=self.authenticator.agent,
             max_message_bytes=config.max_request_bytes,
+            budget=MemoryBudget.for_process(config.decode_budget_bytes),
             tls_cert=config.tls_cert,
             tls_key=config.tls_key,
             latency=self.metrics.export_seconds,
@@ -322,8 +324,9 @@ class Collector:
         return HttpServer(
             build_otlp_http_app(
                 functools.partial(pipeline.accept, protocol="http"),
-                token=config.token,
+                authenticate=self.authenticator.agent,
                 max_bytes=config.max_request_bytes,
+                budget=MemoryBudget.for_process(config.decode_budget_bytes),
                 latency=self.metrics.export_seconds,
                 reject=pipeline.reject,
             ),

@@ -35,6 +35,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from agentaudit.collector.identity.principals import Authenticator
+from agentaudit.collector.ingest.budget import MemoryBudget
 from agentaudit.collector.ingest.pipeline import Pipeline
 from agentaudit.collector.ingest.receiver_grpc import GrpcReceiver
 from agentaudit.collector.ingest.receiver_http import build_otlp_http_app
@@ -77,12 +79,17 @@ def main(argv: list[str] | None = None) -> int:
         shared=True,
     )
     pipeline = Pipeline(None, wal=wal, redact=redact)
+    authenticator = Authenticator(
+        agent_token=config.token, admin_token=None, open_mode=config.token is None
+    )
+    budget = MemoryBudget.for_process(config.decode_budget_bytes)  # both receivers
     grpc_receiver = GrpcReceiver(
         functools.partial(pipeline.accept, protocol="grpc"),
         host=config.host,
         port=config.grpc_port,
-        token=config.token,
+        authenticate=authenticator.agent,
         max_message_bytes=config.max_request_bytes,
+        budget=budget,
         tls_cert=config.tls_cert,
         tls_key=config.tls_key,
         reuse_port=True,
@@ -90,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     http = HttpServer(
         build_otlp_http_app(
             functools.partial(pipeline.accept, protocol="http"),
-            token=config.token,
+            authenticate=authenticator.agent,
             max_bytes=config.max_request_bytes,
+            budget=budget,
         ),
         host=config.host,
         port=config.http_port,

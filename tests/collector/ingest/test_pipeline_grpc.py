@@ -10,10 +10,13 @@ from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-unty
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
 from agentaudit.collector.errors import Backpressure
+from agentaudit.collector.identity.principals import Authenticator, Principal
 from agentaudit.collector.ingest.model import Accepted, SpanRecord
 from agentaudit.collector.ingest.pipeline import validate
 from agentaudit.collector.ingest.receiver_grpc import GrpcReceiver
 from tests.collector._otlp import export_request
+
+OPEN = Authenticator(agent_token=None, admin_token=None, open_mode=True)
 
 
 class Inbox:
@@ -21,7 +24,7 @@ class Inbox:
         self.spans: list[SpanRecord] = []
         self.saturated = False
 
-    def __call__(self, spans: list[SpanRecord]) -> Accepted:
+    def __call__(self, spans: list[SpanRecord], *, principal: Principal | None = None) -> Accepted:
         if self.saturated:
             raise Backpressure("the write-ahead log is full", retry_after=1.5)
         valid, reasons = validate(spans)
@@ -36,7 +39,9 @@ def inbox() -> Inbox:
 
 @pytest.fixture
 def stub(inbox: Inbox) -> Iterator[trace_service_pb2_grpc.TraceServiceStub]:
-    receiver = GrpcReceiver(inbox, host="127.0.0.1", port=0, token=None, max_message_bytes=20_000)
+    receiver = GrpcReceiver(
+        inbox, host="127.0.0.1", port=0, authenticate=OPEN.agent, max_message_bytes=20_000
+    )
     receiver.start()
     with grpc.insecure_channel(f"127.0.0.1:{receiver.port}") as channel:
         yield trace_service_pb2_grpc.TraceServiceStub(channel)

@@ -74,18 +74,19 @@ def test_receivers_and_admin_serve_tls(store: Store, tmp_path: Path) -> None:
         assert collector.grpc is not None
         assert collector.http is not None
         assert collector.admin is not None
+        authorization = f"Bearer {collector.config.token}"
         request, _ = export_request(2)
         reply = httpx.post(
             f"https://127.0.0.1:{collector.http.port}/v1/traces",
             content=request.SerializeToString(),
-            headers={"content-type": "application/x-protobuf"},
+            headers={"content-type": "application/x-protobuf", "authorization": authorization},
             verify=trust,
         )
         assert reply.status_code == 200
         credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
         with grpc.secure_channel(f"127.0.0.1:{collector.grpc.port}", credentials) as channel:
             trace_service_pb2_grpc.TraceServiceStub(channel).Export(
-                export_request(1)[0], timeout=10
+                export_request(1)[0], metadata=(("authorization", authorization),), timeout=10
             )
         health = httpx.get(f"https://127.0.0.1:{collector.admin.port}/healthz", verify=trust)
         assert health.json()["spans_received"] == 3

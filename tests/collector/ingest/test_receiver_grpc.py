@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agentaudit.collector.errors import Backpressure, BindError
+from agentaudit.collector.identity.principals import AGENT, OPEN, Authenticator, Principal
 from agentaudit.collector.ingest.model import SpanRecord
 from agentaudit.collector.ingest.receiver_grpc import GrpcReceiver
 from agentaudit.schema import attributes as A
@@ -34,20 +35,30 @@ class Inbox:
 
     def __init__(self) -> None:
         self.spans: list[SpanRecord] = []
+        self.principals: list[Principal | None] = []
         self.calls = 0
         self._arrived = threading.Event()
 
-    def __call__(self, spans: list[SpanRecord]) -> None:
+    def __call__(self, spans: list[SpanRecord], *, principal: Principal | None = None) -> None:
         self.calls += 1
         self.spans.extend(spans)
+        self.principals.append(principal)
         self._arrived.set()
 
     def wait(self, timeout: float = 30.0) -> None:
         assert self._arrived.wait(timeout), "no spans arrived"
 
 
+def authenticator(token: str | None) -> Authenticator:
+    if token is None:
+        return Authenticator(agent_token=None, admin_token=None, open_mode=True)
+    return Authenticator(agent_token=token, admin_token=None)
+
+
 def serve(inbox: Any, token: str | None) -> Iterator[GrpcReceiver]:
-    receiver = GrpcReceiver(inbox, host="127.0.0.1", port=0, token=token, workers=2)
+    receiver = GrpcReceiver(
+        inbox, host="127.0.0.1", port=0, authenticate=authenticator(token).agent, workers=2
+    )
     receiver.start()
     try:
         yield receiver
@@ -224,6 +235,12 @@ def test_missing_or_wrong_token_is_unauthenticated(
 def test_right_token_is_accepted(token_receiver: GrpcReceiver, inbox: Inbox) -> None:
     call(token_receiver.port, [("authorization", f"Bearer {TOKEN}")])
     assert inbox.calls == 1
+    assert inbox.principals == [Principal(AGENT)]
+
+
+def test_open_mode_passes_the_open_principal(open_receiver: GrpcReceiver, inbox: Inbox) -> None:
+    call(open_receiver.port)
+    assert inbox.principals == [Principal(OPEN)]
 
 
 def test_exporter_with_the_token_header(token_receiver: GrpcReceiver, inbox: Inbox) -> None:
@@ -238,7 +255,7 @@ def test_exporter_with_the_token_header(token_receiver: GrpcReceiver, inbox: Inb
 
 
 def test_backpressure_is_unavailable() -> None:
-    def refuse(spans: list[SpanRecord]) -> None:
+    def refuse(spans: list[SpanRecord], *, principal: Principal | None = None) -> None:
         raise Backpressure("queue full")
 
     for receiver in serve(refuse, token=None):
@@ -250,11 +267,13 @@ def test_backpressure_is_unavailable() -> None:
 
 def test_port_in_use_is_a_bind_error(busy_port: int) -> None:
     with pytest.raises(BindError, match=f"127.0.0.1:{busy_port}.*--grpc-port") as caught:
-        GrpcReceiver(Inbox(), host="127.0.0.1", port=busy_port, token=None)
+        GrpcReceiver(
+            Inbox(), host="127.0.0.1", port=busy_port, authenticate=authenticator(None).agent
+        )
     assert caught.value.exit_code == 5
 
 
 def test_address_not_on_this_host_is_a_bind_error() -> None:
     # 203.0.113.0/24 is TEST-NET-3 (RFC 5737): never assigned to a local interface.
     with pytest.raises(BindError):
-        GrpcReceiver(Inbox(), host="203.0.113.255", port=0, token=None)
+        GrpcReceiver(Inbox(), host="203.0.113.255", port=0, authenticate=authenticator(None).agent)

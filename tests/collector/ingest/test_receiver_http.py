@@ -24,17 +24,17 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from agentaudit.collector.errors import Backpressure
+from agentaudit.collector.identity.principals import AGENT, Authenticator, Principal
+from agentaudit.collector.ingest.budget import MemoryBudget
 from agentaudit.collector.ingest.model import Accepted, SpanRecord
-from agentaudit.collector.ingest.otlp_decode import decode_export_request
-from agentaudit.collector.ingest.pipeline import validate
-from agentaudit.collector.ingest.receiver_http import (
+from agentaudit.collector.ingest.payload import (
     PayloadError,
     PayloadTooLarge,
-    build_otlp_http_app,
+    decode_export,
     gunzip,
-    parse_json_request,
-    parse_protobuf_request,
 )
+from agentaudit.collector.ingest.pipeline import validate
+from agentaudit.collector.ingest.receiver_http import build_otlp_http_app
 from agentaudit.collector.serving.server import HttpServer
 from agentaudit.schema import attributes as A
 from tests.collector._otlp import export_request
@@ -48,23 +48,28 @@ class Inbox:
 
     def __init__(self) -> None:
         self.spans: list[SpanRecord] = []
+        self.principals: list[Principal | None] = []
         self.saturated = False
         self.lock = threading.Lock()
 
-    def __call__(self, spans: list[SpanRecord]) -> Accepted:
+    def __call__(self, spans: list[SpanRecord], *, principal: Principal | None = None) -> Accepted:
         if self.saturated:
             raise Backpressure("the write-ahead log is full", retry_after=2.5)
         valid, reasons = validate(spans)
         with self.lock:
             self.spans += valid
+            self.principals.append(principal)
         message = ", ".join(f"{n} {r}" for r, n in reasons.items())
         return Accepted(len(valid), len(spans) - len(valid), message)
 
 
-def _serve(inbox: Inbox, **options: Any) -> HttpServer:
-    server = HttpServer(
-        build_otlp_http_app(inbox, **options), host="127.0.0.1", port=0, what="t", flag="--t"
-    )
+def _serve(inbox: Inbox, token: str | None = None, **options: Any) -> HttpServer:
+    if token is None:
+        authenticator = Authenticator(agent_token=None, admin_token=None, open_mode=True)
+    else:
+        authenticator = Authenticator(agent_token=token, admin_token=None)
+    app = build_otlp_http_app(inbox, authenticate=authenticator.agent, **options)
+    server = HttpServer(app, host="127.0.0.1", port=0, what="t", flag="--t")
     server.start()
     return server
 
@@ -277,6 +282,7 @@ def test_token_is_required_when_configured(inbox: Inbox) -> None:
         assert (
             _post(target, body, {**PROTOBUF, "authorization": "Bearer s3cret"}).status_code == 200
         )
+        assert inbox.principals == [Principal(AGENT)]
     finally:
         server.stop()
 
@@ -370,18 +376,19 @@ def test_deeply_nested_values_are_400(url: str) -> None:
 # -- decoders under fuzzing ----------------------------------------------------------
 
 
-def _decodes_or_refuses(parse: Any, body: bytes) -> None:
-    try:
-        request = parse(body)
-    except PayloadError:
-        return
-    list(decode_export_request(request))
+_FUZZ_BUDGET = MemoryBudget(1 << 30)
+
+
+def _decodes_or_refuses(body: bytes, *, json_body: bool) -> None:
+    with _FUZZ_BUDGET.lease() as lease, contextlib.suppress(PayloadError):
+        decode_export(body, gzip=False, json_body=json_body, limit=1 << 20, lease=lease)
+    assert _FUZZ_BUDGET.in_use == 0
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2048))
 def test_fuzz_protobuf_decoder(body: bytes) -> None:
-    _decodes_or_refuses(parse_protobuf_request, body)
+    _decodes_or_refuses(body, json_body=False)
 
 
 _json_values = st.recursive(
@@ -408,7 +415,7 @@ _otlp_like = st.recursive(
     | st.binary(max_size=512)
 )
 def test_fuzz_json_decoder(body: bytes) -> None:
-    _decodes_or_refuses(parse_json_request, body)
+    _decodes_or_refuses(body, json_body=True)
 
 
 @settings(max_examples=200, deadline=None)
