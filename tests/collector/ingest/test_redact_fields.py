@@ -325,3 +325,28 @@ def test_pem_headers_in_any_case(redactor: Redactor, case: Any) -> None:
     record = span({"note": f"key: {block} end"})
     redactor.redact([record])
     assert record.attributes["note"] == "key: [REDACTED:pem_private_key] end"
+
+
+@pytest.mark.parametrize("engine", ["re2", "hyperscan"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        " 5192126901841346 0",  # found by hypothesis: a digit group after the number
+        "0 5192126901841346",
+        "x 4111111111111111 99 y",
+        "12345678901234567890123 4111111111111111",
+        "4111 1111 1111 1111 7",
+    ],
+)
+def test_a_card_number_next_to_other_digits_is_found(engine: str, text: str) -> None:
+    """A greedy candidate that swallows a neighbouring digit group fails the checksum;
+    the number inside it must still be found (trimmed, or searched from later on)."""
+    from agentaudit.collector.ingest.model import SpanRecord
+    from agentaudit.collector.ingest.redaction._redactor import Redactor
+    from agentaudit.collector.ingest.redaction._rules import parse_policy
+
+    redactor = Redactor(parse_policy({}), b"k" * 32, engine=engine)
+    span = SpanRecord("1" * 32, "2" * 16, text, 1, 2)
+    redactor.redact([span])
+    assert "[REDACTED:credit_card]" in span.name
+    assert not any(card in span.name for card in ("5192126901841346", "4111111111111111"))

@@ -122,6 +122,7 @@ class Scanner:
             rule = self.content[index]
             compiled = self._compiled[index]
             validator = self._validators[index]
+            retries = MAX_RETRIES  # per rule and value: bounded work on long digit runs
             position = start
             while position < end:
                 match = compiled.search(buf, position, end)
@@ -133,13 +134,45 @@ class Scanner:
                     continue
                 text = buf[first:last]
                 if validator is not None and not validator(text):
-                    continue
+                    retries -= 1
+                    shorter = (
+                        self._validated_within(index, buf, first, last) if retries > 0 else None
+                    )
+                    if shorter is None:
+                        if retries > 0 and last - first <= MAX_RETRY_SPAN:
+                            position = first + 1  # a valid candidate may start later
+                        continue
+                    first, last = shorter
+                    position = max(last, first + 1)
+                    text = buf[first:last]
                 if self._allowed(text):
                     continue
                 found.append((first - start, last - start, index))
                 if len(found) > MAX_MATCHES_PER_VALUE:
                     return [(0, end - start, index)]  # hostile: replace the whole value
         return found
+
+    def _validated_within(
+        self, index: int, buf: bytes, first: int, last: int
+    ) -> tuple[int, int] | None:
+        """A shorter match of rule ``index`` starting at ``first`` that validates.
+
+        A greedy pattern can swallow a digit beyond the number (``4111...1111 0``): the
+        whole candidate fails its checksum while a prefix is the number. Trims at most
+        :data:`MAX_TRIMS` characters from the right.
+        """
+        rule = self.content[index]
+        compiled = self._compiled[index]
+        validator = self._validators[index]
+        assert validator is not None
+        for end in range(last - 1, max(first, last - MAX_TRIMS - 1), -1):
+            match = compiled.search(buf, first, end)
+            if match is None:
+                return None
+            start, stop = match.span(rule.group)
+            if start == first and stop > start and validator(buf[start:stop]):
+                return start, stop
+        return None
 
     def decoded_matches(
         self, buf: bytes, starts: list[int], found: dict[int, set[int]]
@@ -170,6 +203,18 @@ class Scanner:
         if text in self._allow:
             return True
         return any(p.fullmatch(text) is not None for p in self._allow_patterns)
+
+
+MAX_TRIMS = 8
+"""Characters a failed checksum candidate is trimmed by, looking for the number inside."""
+MAX_RETRIES = 32
+"""Failed checksum candidates per rule and value that are looked into again (trimmed,
+searched from their next character); past that, a failed candidate is skipped whole, so a
+megabyte of near-miss digits costs what it cost before."""
+MAX_RETRY_SPAN = 64
+"""A failed candidate at most this long is searched again from its next character (a
+number may start inside it); longer ones are skipped whole (bounded work on long digit
+runs)."""
 
 
 def bounds(starts: list[int], slot: int, size: int) -> tuple[int, int]:
