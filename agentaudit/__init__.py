@@ -8,7 +8,9 @@ everything; the collector and dashboards live in their own subpackages.
 from __future__ import annotations
 
 from agentaudit.instrumentation import (
+    AccessRevoked,
     AgentQuarantined,
+    CredentialRevoked,
     approval,
     arguments_hash,
     audited_tool,
@@ -25,7 +27,9 @@ from agentaudit.instrumentation import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessRevoked",
     "AgentQuarantined",
+    "CredentialRevoked",
     "__version__",
     "approval",
     "arguments_hash",

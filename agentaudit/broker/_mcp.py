@@ -5,7 +5,10 @@
 returns :class:`Authorized` (the verified claims) or a :class:`Challenge` to send back:
 
 * no bearer token: 401, ``WWW-Authenticate: Bearer realm=..., resource_metadata=...``;
-* an invalid, expired, revoked or mis-targeted token: 401, ``error="invalid_token"``;
+* an invalid, expired, revoked or mis-targeted token: 401, ``error="invalid_token"``,
+  with the verifier's stable code as ``reason="revoked"`` (``expired``, ...) in the
+  challenge and the JSON body, so a client can tell a revocation (never retry with a
+  fresh credential) from an expiry (a fresh one is fine);
 * a valid token lacking a scope: 403, ``error="insufficient_scope", scope="<needed>"``
   (RFC 6750 §3.1), which is what the MCP step-up flow expects a client to act on;
 * the deny-list cannot be refreshed: 503 (fail closed, retry later).
@@ -92,6 +95,8 @@ class Challenge:
         if self.error:
             params.append(f"error={_quote(self.error)}")
             params.append(f"error_description={_quote(self.description)}")
+            if self.reason:
+                params.append(f"reason={_quote(self.reason)}")  # an RFC 7235 extension param
         if self.scope:
             params.append(f"scope={_quote(' '.join(self.scope))}")
         if self.resource_metadata:
@@ -110,6 +115,8 @@ class Challenge:
         }
         if self.scope:
             body["scope"] = " ".join(self.scope)
+        if self.reason:
+            body["reason"] = self.reason
         return body
 
 

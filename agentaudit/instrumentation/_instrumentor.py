@@ -29,7 +29,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import ProxyTracerProvider, TracerProvider
 
-from agentaudit.instrumentation import _hooks, _state
+from agentaudit.instrumentation import _hooks, _refusals, _state
 from agentaudit.instrumentation._export import AuditSpanProcessor, build_exporter
 from agentaudit.instrumentation._settings import settings
 
@@ -229,6 +229,7 @@ def uninstrument() -> None:
                 log.warning("agentaudit: uninstrumenting %s failed", name, exc_info=True)
             del _active[name]
         _done.instrumented = False
+        _refusals.memory().clear()
         _state.set_enabled(False)
         _state.set_tracer_provider(None)
 

@@ -17,12 +17,20 @@ Invariants:
 * :func:`current_credential` returns the credential of the tool call in progress: every
   call of an audited tool sets it (to None for a tool without JIT), so a credential
   never leaks into the next tool; an expired one is never returned.
-* The broker refusing because the agent, user or session is quarantined or revoked
-  blocks the call (:class:`AgentQuarantined`, recorded as ``blocked``); a refused scope
-  blocks it with :class:`CredentialDenied`. When the broker is unreachable, or the call
-  has no user or agent to mint for, the call runs without a credential (fail-open; one
-  warning per cause): the tool server then refuses it, and that error reaches the agent.
-  No retry with a fresh credential is ever attempted.
+* The hook runs in the credential phase (:data:`PHASE_CREDENTIAL`): after every check
+  hook (the quarantine guard), whatever the order they were registered in, so nothing is
+  minted for a call a check refuses.
+* The broker refusing because the agent is quarantined blocks the call with
+  :class:`AgentQuarantined`, because the agent, user or session is revoked with
+  :class:`CredentialRevoked` (both say "access revoked; do not retry"; recorded as
+  ``blocked``). The runtime remembers either refusal for the (agent, user, session,
+  tool): a framework's retry of the call is refused locally and sends no second mint
+  request (see :mod:`._refusals`); so is a retry after the tool's server refused the
+  credential as revoked mid-call. A refused scope blocks the call with
+  :class:`CredentialDenied` (not remembered). When the broker is unreachable, or the
+  call has no user or agent to mint for, the call runs without a credential (fail-open;
+  one warning per cause): the tool server then refuses it, and that error reaches the
+  agent. The hook itself never retries.
 * Resource ids: the call's ``agentaudit.resource.ids``; ``tool:<name>`` when it has none.
 """
 
@@ -39,8 +47,8 @@ from typing import Any, Final
 
 from agentaudit.broker import BrokerError, BrokerUnavailable, Credential, CredentialClient
 from agentaudit.broker import MintRefused as _MintRefused
-from agentaudit.instrumentation._errors import AgentQuarantined, ToolCallBlocked
-from agentaudit.instrumentation._runtime import ToolCallInfo, add_before_tool_call
+from agentaudit.instrumentation._errors import AgentQuarantined, CredentialRevoked, ToolCallBlocked
+from agentaudit.instrumentation._runtime import PHASE_CREDENTIAL, ToolCallInfo, add_before_tool_call
 from agentaudit.instrumentation._settings import settings
 
 __all__ = [
@@ -110,7 +118,9 @@ def _configured(name: str) -> JitTool | None:
 
 class JitCredentials:
     """The ``before_tool_call`` hook minting credentials (thread-safe, no shared state
-    besides the once-per-cause warnings)."""
+    besides the once-per-cause warnings). Registered in the credential phase."""
+
+    agentaudit_phase = PHASE_CREDENTIAL
 
     def __init__(
         self,
@@ -169,8 +179,19 @@ class JitCredentials:
                 ttl=spec.ttl,
             )
         except _MintRefused as refused:
+            if refused.reason == "quarantined":
+                raise AgentQuarantined(
+                    agent,
+                    f"the credential broker issued no credential for {info.tool}",
+                    tool=info.tool,
+                ) from None
             if refused.reason in DENIED_PRINCIPAL:
-                raise AgentQuarantined(agent, f"no credential issued ({refused.reason})") from None
+                raise CredentialRevoked(
+                    info.tool,
+                    f"the credential broker issued no credential: {refused}",
+                    agent_id=agent,
+                    reason=refused.reason,
+                ) from None
             raise CredentialDenied(info.tool, refused.reason, str(refused)) from None
         except BrokerUnavailable as exc:
             self._warn_once(

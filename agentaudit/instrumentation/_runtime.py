@@ -6,13 +6,20 @@ each call in :func:`tool_call` (or the lower-level :meth:`ToolSpec.begin`). The 
 1. merges the precomputed attributes of the tool, the provenance context (falling back
    to W3C baggage for user/session/agent), and the current prompt (hash + sources);
 2. captures the arguments (policy in :mod:`._capture`) and resolves resource ids;
-3. runs the ``before_tool_call`` hooks (the quarantine check plugs in here): a hook
-   raising :class:`ToolCallBlocked` (e.g. :class:`AgentQuarantined`) ends the span with
-   ``agentaudit.decision=blocked`` and the exception reaches the agent;
+3. runs the ``before_tool_call`` hooks in two phases: checks first (the quarantine
+   guard, policy hooks: :data:`PHASE_CHECK`), then the hooks that acquire something
+   for the call (a just-in-time credential: :data:`PHASE_CREDENTIAL`), so nothing is
+   minted for a call a check refuses. Between the two, a call whose access was revoked
+   earlier (the broker refused to mint, or the tool's server refused its credential as
+   revoked; see :mod:`._refusals`) is refused again locally, without a new credential.
+   A hook raising :class:`ToolCallBlocked` (e.g. :class:`AgentQuarantined`) ends the
+   span with ``agentaudit.decision=blocked`` and the exception reaches the agent;
 4. starts the span as the current span, so the tool's own spans nest under it;
 5. on success records the result's hash and size (content when opted in) and registers
    the result as a ``tool_result`` source with ref ``tool:<name>#<call id>``;
    on failure records ``error.type``; the tool's exception passes through unchanged.
+   A failure caused by a revoked credential (:func:`._refusals.revocation_in`) is
+   recorded as ``blocked`` with the refusal's error type, and remembered.
 
 Fail-open: any error of the instrumentation itself is logged and the tool runs unaudited.
 """
@@ -24,21 +31,23 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, StatusCode
 
-from agentaudit.instrumentation import _context, _spans, _state
+from agentaudit.instrumentation import _context, _refusals, _spans, _state
 from agentaudit.instrumentation._capture import capture, capture_arguments
-from agentaudit.instrumentation._errors import ToolCallBlocked
+from agentaudit.instrumentation._errors import AccessRevoked, ToolCallBlocked
 from agentaudit.instrumentation._prompt import PromptRecord, _error_type
 from agentaudit.instrumentation._settings import Settings, ToolSettings, settings
 from agentaudit.instrumentation._sources import Source, needles_for
 from agentaudit.schema import attributes as A
 
 __all__ = [
+    "PHASE_CHECK",
+    "PHASE_CREDENTIAL",
     "BeforeToolCall",
     "ResourceSpec",
     "ToolCall",
@@ -93,28 +102,45 @@ BeforeToolCall = Callable[[ToolCallInfo], "Mapping[str, Any] | None"]
 a just-minted credential), raise :class:`ToolCallBlocked` to block the call; any other
 exception is logged and ignored."""
 
+PHASE_CHECK: Final = 0
+"""Hooks that decide whether the call may run (the quarantine guard, policies)."""
+PHASE_CREDENTIAL: Final = 100
+"""Hooks that acquire something for the call (a just-in-time credential): they run after
+every check, and after the refusal memory, so a refused call never gets a credential.
+An :class:`AccessRevoked` raised by such a hook is remembered (see :mod:`._refusals`)."""
+
 
 class _Hooks:
-    """The registered hooks; replaced as a whole tuple so readers need no lock."""
+    """The registered hooks with their phases, in running order (stable by phase);
+    replaced as a whole tuple so readers need no lock."""
 
-    current: tuple[BeforeToolCall, ...] = ()
+    current: tuple[tuple[int, BeforeToolCall], ...] = ()
     lock = threading.Lock()
 
 
-def add_before_tool_call(hook: BeforeToolCall) -> Callable[[], None]:
-    """Register ``hook``; returns a function that removes it again."""
+def add_before_tool_call(hook: BeforeToolCall, *, phase: int | None = None) -> Callable[[], None]:
+    """Register ``hook``; returns a function that removes it again.
+
+    ``phase``: :data:`PHASE_CHECK` (the default) or :data:`PHASE_CREDENTIAL`; when not
+    given, the hook's ``agentaudit_phase`` attribute, if it has one. Hooks run by phase,
+    then in registration order.
+    """
+    if phase is None:
+        phase = getattr(hook, "agentaudit_phase", PHASE_CHECK)
+        phase = phase if isinstance(phase, int) else PHASE_CHECK
     with _Hooks.lock:
-        _Hooks.current = (*_Hooks.current, hook)
+        _Hooks.current = tuple(sorted((*_Hooks.current, (phase, hook)), key=lambda entry: entry[0]))
 
     def remove() -> None:
         with _Hooks.lock:
-            _Hooks.current = tuple(h for h in _Hooks.current if h is not hook)
+            _Hooks.current = tuple(e for e in _Hooks.current if e[1] is not hook)
 
     return remove
 
 
 def before_tool_call_hooks() -> tuple[BeforeToolCall, ...]:
-    return _Hooks.current
+    """The registered hooks, in the order they run."""
+    return tuple(hook for _, hook in _Hooks.current)
 
 
 def _as_ids(value: object) -> list[str]:
@@ -236,7 +262,7 @@ class ToolSpec:
                 if resources:
                     attributes[A.RESOURCE_IDS] = tuple(resources)
             hooks = _Hooks.current
-            if hooks:
+            if hooks or _refusals.MEMORY.active:
                 scopes = self.scopes or tool_settings.scopes or ()
                 self._run_hooks(hooks, arguments, attributes, call_id, scopes)
             span = _state.tracer().start_span(self.span_name, kind=self.kind, attributes=attributes)
@@ -254,6 +280,10 @@ class ToolSpec:
             session=session,
             current=current,
             tool_settings=tool_settings,
+            principal=(
+                str(attributes.get(A.GEN_AI_AGENT_ID, "")),
+                str(attributes.get(A.ENDUSER_ID, "")),
+            ),
         )
 
     def _base(
@@ -281,7 +311,7 @@ class ToolSpec:
 
     def _run_hooks(
         self,
-        hooks: tuple[BeforeToolCall, ...],
+        hooks: tuple[tuple[int, BeforeToolCall], ...],
         arguments: Mapping[str, Any],
         attributes: dict[str, Any],
         call_id: str | None,
@@ -290,23 +320,50 @@ class ToolSpec:
         info = ToolCallInfo(
             self.name, self.framework, call_id, arguments, MappingProxyType(attributes), scopes
         )
-        for hook in hooks:
+        remembered = _refusals.MEMORY
+        checked = not remembered.active
+        for phase, hook in hooks:
+            if not checked and phase >= PHASE_CREDENTIAL:
+                checked = True
+                self._refuse_remembered(info, attributes)
             try:
                 extra = hook(info)
             except ToolCallBlocked as blocked:
-                attributes[A.DECISION] = A.DECISION_BLOCKED
-                attributes[A.ERROR_TYPE] = _error_type(blocked)
-                span = _state.tracer().start_span(
-                    self.span_name, kind=self.kind, attributes=attributes
-                )
-                span.set_status(StatusCode.ERROR)
-                span.end()
+                if phase >= PHASE_CREDENTIAL and isinstance(blocked, AccessRevoked):
+                    refusal = _refusals.refusal_of(blocked)
+                    if refusal is not None:
+                        remembered.remember(_key(info), refusal)
+                self._blocked(attributes, blocked)
                 raise
             except Exception:
                 _state.report_error(f"before_tool_call hook {hook!r} failed")
                 continue
             if extra:
                 attributes.update(extra)
+        if not checked:
+            self._refuse_remembered(info, attributes)
+
+    def _refuse_remembered(self, info: ToolCallInfo, attributes: dict[str, Any]) -> None:
+        """Refuse a retry of a call whose access was revoked (recorded as blocked)."""
+        key = _key(info)
+        refusal = _refusals.MEMORY.refusal(key)
+        if refusal is None:
+            return
+        blocked = refusal.again(key)
+        self._blocked(attributes, blocked)
+        raise blocked
+
+    def _blocked(self, attributes: dict[str, Any], blocked: ToolCallBlocked) -> None:
+        """Emit the span of a call a hook (or the refusal memory) stopped."""
+        attributes[A.DECISION] = A.DECISION_BLOCKED
+        attributes[A.ERROR_TYPE] = _error_type(blocked)
+        span = _state.tracer().start_span(self.span_name, kind=self.kind, attributes=attributes)
+        span.set_status(StatusCode.ERROR)
+        span.end()
+
+
+def _key(info: ToolCallInfo) -> _refusals.Key:
+    return (info.agent_id, info.user_id, info.session_id, info.tool)
 
 
 class ToolCall:
@@ -317,6 +374,7 @@ class ToolCall:
     """
 
     __slots__ = (
+        "_principal",
         "_settings",
         "_tool_settings",
         "call_id",
@@ -337,6 +395,7 @@ class ToolCall:
         session: str,
         current: Settings,
         tool_settings: ToolSettings,
+        principal: tuple[str, str] = ("", ""),
     ) -> None:
         self.spec = spec
         self.span = span
@@ -345,6 +404,7 @@ class ToolCall:
         self.session = session
         self._settings = current
         self._tool_settings = tool_settings
+        self._principal = principal
         self.result: Any = _UNSET_RESULT
 
     @property
@@ -369,9 +429,23 @@ class ToolCall:
             span.end()
 
     def error(self, exc: BaseException) -> None:
-        """Record the tool's failure (``error.type``), end. The caller re-raises ``exc``."""
+        """Record the tool's failure (``error.type``), end. The caller re-raises ``exc``.
+
+        A failure caused by a revoked credential (the tool's server refused it, see
+        :func:`._refusals.revocation_in`) is recorded as ``decision=blocked`` with the
+        refusal's error type, and remembered: a retry of this tool in this session is
+        refused without a new credential.
+        """
         try:
-            self.span.set_attribute(A.ERROR_TYPE, _error_type(exc))
+            refusal = _refusals.revocation_in(exc)
+            if refusal is None:
+                self.span.set_attribute(A.ERROR_TYPE, _error_type(exc))
+            else:
+                self.span.set_attributes(
+                    {A.DECISION: A.DECISION_BLOCKED, A.ERROR_TYPE: refusal.error_type}
+                )
+                agent, user = self._principal
+                _refusals.MEMORY.remember((agent, user, self.session, self.spec.name), refusal)
             self.span.set_status(StatusCode.ERROR)
         except Exception:
             _state.report_error(f"recording the error of tool {self.spec.name!r} failed")

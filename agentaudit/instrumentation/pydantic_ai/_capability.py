@@ -6,7 +6,12 @@ in the contract span, linked to the prompt of the model response that asked for 
 run's ids fill what the app's ``agentaudit.context`` leaves unset: the agent's name, the
 conversation id (else the run id) as ``gen_ai.conversation.id``; a deferred tool call
 approved through ``DeferredToolResults(approvals=...)`` runs with approval status
-``human``. Results and exceptions pass through unchanged.
+``human``. Results and exceptions pass through unchanged, with one exception: a call
+refused because its access was revoked (:class:`AccessRevoked`: the agent is
+quarantined, or its credential was revoked) reaches Pydantic AI as ``ToolFailed``, the
+framework's terminal tool failure, which the model reads ("access revoked; do not
+retry") and which, unlike ``ModelRetry``, asks for no retry; the run goes on. Without
+``ToolFailed`` (older releases) the refusal ends the run, as other tool exceptions do.
 """
 
 from __future__ import annotations
@@ -22,7 +27,13 @@ from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.messages import ModelMessagesTypeAdapter
 
 from agentaudit.instrumentation import _context, _state
-from agentaudit.instrumentation.runtime import PromptRecord, ToolCall, model_call, tool_call
+from agentaudit.instrumentation.runtime import (
+    AccessRevoked,
+    PromptRecord,
+    ToolCall,
+    model_call,
+    tool_call,
+)
 from agentaudit.schema import attributes as A
 
 __all__ = ["FRAMEWORK", "AuditCapability", "canonical_messages"]
@@ -42,6 +53,18 @@ def _mark_duplicate(native: Any, call_id: Any, audited: Any) -> None:
         and attributes.get(A.GEN_AI_TOOL_CALL_ID) == call_id
     ):
         native.set_attribute(A.AUDITED_BY, format(audited.span.get_span_context().span_id, "016x"))
+
+
+def _for_the_model(refused: AccessRevoked) -> BaseException:
+    """A revocation refusal as Pydantic AI's terminal tool failure (the model sees it)."""
+    from pydantic_ai import exceptions
+
+    tool_failed = getattr(exceptions, "ToolFailed", None)
+    if tool_failed is None:
+        return refused
+    failure: BaseException = tool_failed(str(refused))
+    failure.__cause__ = refused
+    return failure
 
 
 def canonical_messages(messages: Any) -> Any:
@@ -168,13 +191,16 @@ class AuditCapability(AbstractCapability[Any]):  # type: ignore[misc,unused-igno
             _state.report_error("preparing a Pydantic AI tool span failed")
             return await handler(args)
         with _context.context(**scope):
-            audited = tool_call(
-                name,
-                framework=FRAMEWORK,
-                call_id=call_id if isinstance(call_id, str) and call_id else None,
-                arguments=arguments,
-                prompt=prompt,
-            )
+            try:
+                audited = tool_call(
+                    name,
+                    framework=FRAMEWORK,
+                    call_id=call_id if isinstance(call_id, str) and call_id else None,
+                    arguments=arguments,
+                    prompt=prompt,
+                )
+            except AccessRevoked as refused:
+                raise _for_the_model(refused) from refused
             try:
                 _mark_duplicate(native, call_id, audited)
             except Exception:

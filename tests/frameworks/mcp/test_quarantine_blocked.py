@@ -143,7 +143,10 @@ def test_a_guarded_server_refuses_a_quarantined_caller_as_a_tool_error(
     assert blocked["attributes"][A.GEN_AI_AGENT_ID] == "mail-assistant"  # from _meta
     assert blocked["attributes"][A.ENDUSER_ID] == "bob"
     assert str(blocked["attributes"][A.ERROR_TYPE]).endswith("AgentQuarantined")
-    assert str(refused) == "agent mail-assistant is quarantined: sent the customer list out"
+    assert str(refused) == (
+        "agent mail-assistant is quarantined: sent the customer list out "
+        "(access revoked; do not retry)"
+    )
     # The client records the refused call as a failed tool call.
     client = spans.tools("read_inbox")[-1]
     assert (client.attributes or {})[A.ERROR_TYPE] == "mcp.shared.exceptions.MCPError"

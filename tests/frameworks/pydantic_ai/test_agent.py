@@ -174,8 +174,18 @@ def test_unsupported_installed_version_warns_once_and_patches_nothing(
 
 
 def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans) -> None:
-    with quarantined("send_email"), pytest.raises(agentaudit.AgentQuarantined):
-        mail_agent(Script()).run_sync("Summarise my new email.")
+    script = Script()
+    with quarantined("send_email"):
+        result = mail_agent(script).run_sync("Summarise my new email.")
+    assert result.output == "Done."  # the model read the refusal as a failed tool call
+    (refusal,) = [
+        part
+        for part in script.seen[-1][-1].parts
+        if isinstance(part, ToolReturnPart) and part.tool_name == "send_email"
+    ]
+    assert refusal.outcome == "failed"
+    assert "mail-assistant is quarantined: exfiltration suspected" in str(refusal.content)
+    assert "access revoked; do not retry" in str(refusal.content)
     attrs = spans.attributes("send_email")
     assert attrs[A.DECISION] == A.DECISION_BLOCKED
     assert A.RESULT_HASH not in attrs
