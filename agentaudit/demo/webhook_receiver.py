@@ -1,8 +1,9 @@
-"""A tiny loopback webhook receiver for revocation alerts (what the demo's "secops chat" is).
+"""A tiny loopback webhook receiver for alerts (what the demo's "secops chat" is).
 
 ``agentaudit up --demo`` configures a ``[[revocation.webhook]]`` pointing at it, so a
-responder who revokes the injected agent sees the alert arrive. It stands in for a
-Slack/Mattermost incoming webhook and does what a real receiver must:
+responder who revokes the injected agent sees the alert arrive, and the detector's
+finding alerts (which reuse that webhook, docs/detector.md) arrive there too. It stands
+in for a Slack/Mattermost incoming webhook and does what a real receiver must:
 
 * checks ``X-Agentaudit-Signature`` (HMAC-SHA256 over ``"<t>.<body>"``, 300 s tolerance)
   and answers 401 to a missing or wrong signature — such a delivery is never shown;
@@ -11,7 +12,8 @@ Slack/Mattermost incoming webhook and does what a real receiver must:
 
 Standard library HTTP server (threads), bound to 127.0.0.1 by default. Run alone with
 ``python -m agentaudit.demo.webhook_receiver --port 9911`` and the secret in
-``AGENTAUDIT_WEBHOOK_SECRET``; each alert's ``text`` is printed as it arrives.
+``AGENTAUDIT_WEBHOOK_SECRET``; each alert's ``text`` is printed as it arrives — a
+detector finding's as the channel would show it (:func:`format_alert`).
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from agentaudit.collector.admin.revocation.webhook import (
     WebhookSignatureError,
     verify_webhook_signature,
 )
+from agentaudit.detector.alerts.chat import EVENT, EVENT_UPDATE, displayed_text
 
-__all__ = ["Alert", "AlertReceiver", "main"]
+__all__ = ["Alert", "AlertReceiver", "format_alert", "main"]
 
 MAX_BODY_BYTES: Final = 256 * 1024
 MAX_ALERTS: Final = 1000
@@ -188,15 +191,29 @@ class AlertReceiver:
         return Handler
 
 
-def _print_alert(alert: Alert) -> None:
+def format_alert(alert: Alert) -> str:
+    """What the terminal shows for one alert: a header line, then its text — for a
+    detector finding, as a chat client renders it (entities decoded, no code marks)."""
     stamp = time.strftime("%H:%M:%S", time.localtime(alert.received_at))
-    print(f"--- alert {stamp} ({alert.payload.get('event', '?')}) ---\n{alert.text}", flush=True)
+    event = alert.payload.get("event", "?")
+    if event not in (EVENT, EVENT_UPDATE):
+        return f"--- alert {stamp} ({event}) ---\n{alert.text}"
+    finding = alert.payload.get("finding")
+    severity = str(finding.get("severity", "?")).upper() if isinstance(finding, dict) else "?"
+    kind = "new"
+    if event == EVENT_UPDATE:
+        kind = f"update, {alert.payload.get('count', '?')} findings"
+    return f"--- finding {stamp} ({severity}, {kind}) ---\n{displayed_text(alert.text)}"
+
+
+def _print_alert(alert: Alert) -> None:
+    print(format_alert(alert), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m agentaudit.demo.webhook_receiver",
-        description=f"Print verified agentaudit revocation alerts (secret in ${SECRET_ENV}).",
+        description=f"Print verified agentaudit alerts (secret in ${SECRET_ENV}).",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9911)

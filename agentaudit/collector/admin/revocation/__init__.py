@@ -41,6 +41,7 @@ from agentaudit.collector.admin.revocation.service import RevocationOutcome, Rev
 from agentaudit.collector.admin.revocation.vault import VaultBackend
 from agentaudit.collector.admin.revocation.webhook import (
     SIGNATURE_HEADER,
+    SignedWebhook,
     WebhookBackend,
     WebhookSignatureError,
     alert_payload,
@@ -68,6 +69,7 @@ __all__ = [
     "RevocationRequest",
     "RevocationService",
     "RevocationSettings",
+    "SignedWebhook",
     "VaultBackend",
     "VaultSettings",
     "WebhookBackend",

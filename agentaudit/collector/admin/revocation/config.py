@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,8 @@ __all__ = [
     "build_backends",
     "load_broker_settings",
     "load_revocation_settings",
+    "parse_retry_policy",
+    "parse_webhooks",
 ]
 
 
@@ -118,6 +120,52 @@ def _secret(section: Section, environ: Mapping[str, str], name: str, env_key: st
     return inline
 
 
+def parse_retry_policy(data: object, where: str) -> RetryPolicy:
+    """A ``retry = {attempts, base_delay, factor, max_delay}`` table (absent keys: defaults)."""
+    section = Section(data, where, {"attempts", "base_delay", "factor", "max_delay"})
+    try:
+        return RetryPolicy(
+            attempts=section.number("attempts", 3, integer=True),
+            base_delay=float(section.number("base_delay", 0.5)),
+            factor=float(section.number("factor", 2.0)),
+            max_delay=float(section.number("max_delay", 5.0)),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"config file {where}: {exc}") from None
+
+
+def parse_webhooks(
+    hooks: object,
+    table: str,
+    environ: Mapping[str, str],
+    *,
+    default_name: str = "webhook",
+    only: Collection[str] | None = None,
+) -> tuple[WebhookSettings, ...]:
+    """The ``[[<table>]]`` entries (``table`` e.g. ``revocation.webhook``), secrets resolved;
+    an entry without ``name`` is called ``<default_name>-<n>``. With ``only``, just the
+    entries of those names are checked and returned (the others' secrets are not read)."""
+    if not isinstance(hooks, list):
+        raise ConfigError(f"config file [{table}] must be an array of tables: [[{table}]]")
+    webhooks: list[WebhookSettings] = []
+    for index, hook in enumerate(hooks, start=1):
+        section = Section(
+            hook, f"[[{table}]] #{index}", {"name", "url", "secret", "secret_env", "timeout"}
+        )
+        name = section.text("name") or f"{default_name}-{index}"
+        if only is not None and name not in only:
+            continue
+        webhooks.append(
+            WebhookSettings(
+                name=name,
+                url=section.url("url", required=True) or "",
+                secret=_secret(section, environ, "secret", "secret_env"),
+                timeout=float(section.number("timeout", 5.0)),
+            )
+        )
+    return tuple(webhooks)
+
+
 def load_revocation_settings(
     sections: Mapping[str, Any], environ: Mapping[str, str] | None = None
 ) -> RevocationSettings:
@@ -127,41 +175,8 @@ def load_revocation_settings(
     top = Section(
         raw, "[revocation]", {"dashboard_url", "builtin_broker", "retry", "webhook", "vault"}
     )
-    retry_section = Section(
-        top.data.get("retry", {}),
-        "[revocation.retry]",
-        {"attempts", "base_delay", "factor", "max_delay"},
-    )
-    try:
-        retry = RetryPolicy(
-            attempts=retry_section.number("attempts", 3, integer=True),
-            base_delay=float(retry_section.number("base_delay", 0.5)),
-            factor=float(retry_section.number("factor", 2.0)),
-            max_delay=float(retry_section.number("max_delay", 5.0)),
-        )
-    except ValueError as exc:
-        raise ConfigError(f"config file [revocation.retry]: {exc}") from None
-
-    hooks = top.data.get("webhook", [])
-    if not isinstance(hooks, list):
-        raise ConfigError(
-            "config file [revocation.webhook] must be an array of tables: [[revocation.webhook]]"
-        )
-    webhooks: list[WebhookSettings] = []
-    for index, hook in enumerate(hooks, start=1):
-        section = Section(
-            hook,
-            f"[[revocation.webhook]] #{index}",
-            {"name", "url", "secret", "secret_env", "timeout"},
-        )
-        webhooks.append(
-            WebhookSettings(
-                name=section.text("name", f"webhook-{index}") or f"webhook-{index}",
-                url=section.url("url", required=True) or "",
-                secret=_secret(section, environ, "secret", "secret_env"),
-                timeout=float(section.number("timeout", 5.0)),
-            )
-        )
+    retry = parse_retry_policy(top.data.get("retry", {}), "[revocation.retry]")
+    webhooks = parse_webhooks(top.data.get("webhook", []), "revocation.webhook", environ)
 
     vault = None
     if "vault" in top.data:
@@ -199,7 +214,7 @@ def load_revocation_settings(
             f"config file [[revocation.webhook]]: backend name {duplicates[0]!r} is used twice"
         )
     return RevocationSettings(
-        webhooks=tuple(webhooks),
+        webhooks=webhooks,
         vault=vault,
         retry=retry,
         dashboard_url=top.url("dashboard_url", required=False),

@@ -49,11 +49,14 @@ def with_retries(
     operation: Callable[[], Attempt],
     policy: RetryPolicy,
     sleep: Callable[[float], None] = time.sleep,
+    *,
+    what: str = "revocation backend",
 ) -> BackendResult:
     """Run ``operation`` until it succeeds, fails for good, or attempts run out.
 
     An exception from ``operation`` is a retryable failure: a backend bug or an
     unreachable peer must show up as a failed result, never break the fan-out.
+    ``what`` names the kind of ``backend`` in the log (e.g. ``detector alert sink``).
     """
     errors: list[str] = []
     attempt = Attempt(False, "not attempted")
@@ -66,9 +69,7 @@ def with_retries(
         if attempt.ok or not attempt.retry or number == policy.attempts:
             break
         errors.append(attempt.detail)
-        log.warning(
-            "revocation backend %s failed (attempt %d): %s", backend, number, attempt.detail
-        )
+        log.warning("%s %s failed (attempt %d): %s", what, backend, number, attempt.detail)
         sleep(policy.delay(number))
     return BackendResult(
         backend, attempt.ok, number, attempt.detail, attempt.response, tuple(errors)

@@ -9,6 +9,10 @@ outside ``tolerance`` (default 5 min); within that window the payload's ``id`` p
 The payload's ``text`` is a readable summary, so Slack/Mattermost incoming webhooks can
 take it as-is; structured fields follow. Retries on connection errors, 408, 425, 429
 and 5xx; the receiver's status and (truncated) answer are recorded.
+
+:class:`SignedWebhook` is that transport alone (sign, POST, retry), shared by every
+agentaudit webhook: this backend and the detector's chat alerts
+(:mod:`agentaudit.detector.alerts`), so a receiver verifies both the same way.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from agentaudit.errors import AgentAuditError
 __all__ = [
     "DELIVERY_HEADER",
     "SIGNATURE_HEADER",
+    "SignedWebhook",
     "WebhookBackend",
     "WebhookSignatureError",
     "alert_payload",
@@ -148,8 +153,12 @@ def alert_payload(request: RevocationRequest) -> dict[str, Any]:
     }
 
 
-class WebhookBackend:
-    """POSTs signed alerts to one URL; thread-safe (no shared mutable state)."""
+class SignedWebhook:
+    """Signed JSON POSTs to one URL with bounded retries; thread-safe (no shared state).
+
+    Each :meth:`deliver` gets one ``X-Agentaudit-Delivery`` id, kept across its retries
+    (a receiver shows it once); every try is signed afresh with the current time.
+    """
 
     def __init__(
         self,
@@ -162,6 +171,8 @@ class WebhookBackend:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         headers: Mapping[str, str] | None = None,
+        user_agent: str = "agentaudit-revocation/1",
+        what: str = "revocation backend",
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"webhook url {url!r} is not an http(s) URL")
@@ -175,26 +186,25 @@ class WebhookBackend:
         self._sleep = sleep
         self._clock = clock
         self._headers = dict(headers or {})
+        self._user_agent = user_agent
+        self._what = what
 
     def __repr__(self) -> str:
-        return f"WebhookBackend(name={self.name!r}, url={self.url!r})"
+        return f"SignedWebhook(name={self.name!r}, url={self.url!r})"
 
-    def revoke(self, request: RevocationRequest) -> BackendResult:
-        return self._deliver(request)
-
-    def release(self, request: RevocationRequest) -> BackendResult:
-        return self._deliver(request)
-
-    def _deliver(self, request: RevocationRequest) -> BackendResult:
-        body = json.dumps(alert_payload(request), ensure_ascii=False, default=str).encode()
-        delivery = uuid.uuid4().hex
-        return with_retries(self.name, lambda: self._post(body, delivery), self._retry, self._sleep)
+    def deliver(self, payload: Mapping[str, Any], delivery: str | None = None) -> BackendResult:
+        """POST ``payload`` as JSON until the receiver takes it or the retries run out."""
+        body = json.dumps(payload, ensure_ascii=False, default=str).encode()
+        delivery = delivery or uuid.uuid4().hex
+        return with_retries(
+            self.name, lambda: self._post(body, delivery), self._retry, self._sleep, what=self._what
+        )
 
     def _post(self, body: bytes, delivery: str) -> Attempt:
         headers = {
             **self._headers,
             "Content-Type": "application/json",
-            "User-Agent": "agentaudit-revocation/1",
+            "User-Agent": self._user_agent,
             SIGNATURE_HEADER: sign_webhook(self._secret, body, int(self._clock())),
             DELIVERY_HEADER: delivery,
         }
@@ -214,3 +224,41 @@ class WebhookBackend:
             return Attempt(True, f"delivered (HTTP {status})", response=response)
         retry = status >= 500 or status in RETRY_STATUSES
         return Attempt(False, f"receiver answered HTTP {status}", retry=retry, response=response)
+
+
+class WebhookBackend:
+    """POSTs signed revocation alerts to one URL (a :class:`SignedWebhook`); thread-safe."""
+
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        *,
+        name: str = "webhook",
+        timeout: float = 5.0,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._hook = SignedWebhook(
+            url,
+            secret,
+            name=name,
+            timeout=timeout,
+            retry=retry,
+            sleep=sleep,
+            clock=clock,
+            headers=headers,
+        )
+        self.name = name
+        self.url = url
+
+    def __repr__(self) -> str:
+        return f"WebhookBackend(name={self.name!r}, url={self.url!r})"
+
+    def revoke(self, request: RevocationRequest) -> BackendResult:
+        return self._hook.deliver(alert_payload(request))
+
+    def release(self, request: RevocationRequest) -> BackendResult:
+        return self._hook.deliver(alert_payload(request))
