@@ -25,8 +25,8 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from agentaudit.collector.ingest.model import SpanEvent, SpanRecord
 from agentaudit.collector.ingest.redaction import Redactor, available_engines, load_pack
+from agentaudit.collector.model import SpanEvent, SpanRecord
 from agentaudit.schema import attributes as A
 
 SPANS = 500

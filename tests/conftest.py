@@ -126,7 +126,7 @@ def tool_attrs() -> dict[str, Any]:
 @pytest.fixture
 def make_span() -> SpanFactory:
     """A factory of tool-call SpanRecords with unique ids; keyword arguments override."""
-    from agentaudit.collector.ingest.model import SpanRecord
+    from agentaudit.collector.model import SpanRecord
 
     def make(**overrides: Any) -> SpanRecord:
         n = next(_ids)

@@ -53,7 +53,7 @@ from agentaudit.collector.identity.registry import (
     TokenSnapshot,
 )
 from agentaudit.collector.ingest.budget import MemoryBudget
-from agentaudit.collector.ingest.model import SpanRecord
+from agentaudit.collector.model import SpanRecord
 from agentaudit.collector.ingest.pipeline import Pipeline
 from agentaudit.collector.ingest.receiver_grpc import GrpcReceiver
 from agentaudit.collector.ingest.receiver_http import build_otlp_http_app

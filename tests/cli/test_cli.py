@@ -437,8 +437,8 @@ def test_sql_api_unreachable(
 
 def test_demo_sends_to_the_endpoint_flag(subprocess_env: dict[str, str], tmp_path: Path) -> None:
     from agentaudit.collector.identity.principals import Authenticator, Principal
-    from agentaudit.collector.ingest.model import SpanRecord
     from agentaudit.collector.ingest.receiver_grpc import GrpcReceiver
+    from agentaudit.collector.model import SpanRecord
 
     received: list[SpanRecord] = []
 

@@ -25,8 +25,8 @@ import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
 from agentaudit.collector.errors import Backpressure
-from agentaudit.collector.ingest.model import SpanRecord
 from agentaudit.collector.ingest.pipeline import Pipeline
+from agentaudit.collector.model import SpanRecord
 from agentaudit.collector.wal.log import Wal
 from agentaudit.collector.writer.writer import Writer
 from agentaudit.config import embedded_dsn

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from agentaudit.collector.ingest.model import SpanRecord
+from agentaudit.collector.model import SpanRecord
 from agentaudit.collector.writer.writer import Writer
 from agentaudit.schema import attributes as A
 from agentaudit.store import Store

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from agentaudit.collector.identity.principals import AGENT
-from agentaudit.collector.ingest.model import (
+from agentaudit.collector.model import (
     VERIFIED_AGENT,
     VERIFIED_APPROVAL_GRANT,
     VERIFIED_APPROVER,

@@ -14,8 +14,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from agentaudit.collector.ingest.model import SpanRecord
 from agentaudit.collector.ingest.otlp_decode import decode_export_request
+from agentaudit.collector.model import SpanRecord
 
 
 @dataclass

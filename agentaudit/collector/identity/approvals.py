@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from agentaudit.collector.ingest.model import (
+from agentaudit.collector.model import (
     VERIFIED_AGENT,
     VERIFIED_APPROVAL_GRANT,
     VERIFIED_APPROVER,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from sys import intern
 from typing import Any
 
-from agentaudit.collector.ingest.model import (
+from agentaudit.collector.model import (
     SPAN_KINDS,
     STATUS_CODES,
     AttributeValue,

@@ -49,8 +49,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from agentaudit.collector.identity.principals import Principal
 from agentaudit.collector.ingest import wire
 from agentaudit.collector.ingest.budget import Lease, OverBudget
-from agentaudit.collector.ingest.model import Accepted, SpanRecord
 from agentaudit.collector.ingest.otlp_decode import decode_export_request
+from agentaudit.collector.model import Accepted, SpanRecord
 
 __all__ = [
     "GZIP_MAGIC",

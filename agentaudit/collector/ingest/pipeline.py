@@ -25,13 +25,13 @@ from typing import Protocol
 
 from agentaudit.collector.errors import Backpressure
 from agentaudit.collector.identity.principals import Principal
-from agentaudit.collector.ingest.model import (
+from agentaudit.collector.metrics import CollectorMetrics
+from agentaudit.collector.model import (
     VERIFIED_AGENT,
     VERIFIED_PRINCIPAL,
     Accepted,
     SpanRecord,
 )
-from agentaudit.collector.metrics import CollectorMetrics
 from agentaudit.collector.wal.log import Wal, WalEntry
 from agentaudit.schema import attributes as A
 from agentaudit.schema.identifiers import same_principal

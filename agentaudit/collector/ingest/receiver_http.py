@@ -59,7 +59,6 @@ from agentaudit.collector.ingest.budget import (
     OverBudget,
     drop_frames,
 )
-from agentaudit.collector.ingest.model import Accepted
 from agentaudit.collector.ingest.payload import (
     Accept,
     Authenticate,
@@ -68,6 +67,7 @@ from agentaudit.collector.ingest.payload import (
     decode_export,
 )
 from agentaudit.collector.metrics import Histogram
+from agentaudit.collector.model import Accepted
 from agentaudit.config import DEFAULT_MAX_REQUEST_BYTES
 
 __all__ = ["build_otlp_http_app"]

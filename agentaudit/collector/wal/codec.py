@@ -26,7 +26,7 @@ import json
 import marshal
 from typing import Any
 
-from agentaudit.collector.ingest.model import SpanEvent, SpanLink, SpanRecord
+from agentaudit.collector.model import SpanEvent, SpanLink, SpanRecord
 
 __all__ = ["CodecError", "decode_spans", "encode_spans"]
 

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import IO
 
 from agentaudit.collector.errors import Backpressure, CollectorError
-from agentaudit.collector.ingest.model import SpanRecord
+from agentaudit.collector.model import SpanRecord
 from agentaudit.collector.wal.codec import CodecError, decode_spans, encode_spans
 from agentaudit.config import DEFAULT_WAL_MAX_BYTES, DEFAULT_WAL_SEGMENT_BYTES
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from agentaudit.collector.ingest.model import SpanRecord
+from agentaudit.collector.model import SpanRecord
 from agentaudit.collector.writer.normalise import stringify
 from agentaudit.collector.writer.table_schemas import OTEL_TRACES
 from agentaudit.schema import attributes as A

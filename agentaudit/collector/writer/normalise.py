@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agentaudit.collector.identity.principals import AGENT, OPEN
-from agentaudit.collector.ingest.model import (
+from agentaudit.collector.model import (
     VERIFIED_AGENT,
     VERIFIED_APPROVAL_GRANT,
     VERIFIED_APPROVER,

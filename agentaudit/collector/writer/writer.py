@@ -50,7 +50,7 @@ from typing import Protocol, TypeVar
 
 import pyarrow as pa
 
-from agentaudit.collector.ingest.model import SpanRecord
+from agentaudit.collector.model import SpanRecord
 from agentaudit.collector.metrics import CollectorMetrics
 from agentaudit.collector.wal.codec import encode_spans
 from agentaudit.collector.wal.log import Checkpoint, Position, WalEntry

@@ -26,7 +26,7 @@ from agentaudit.collector.identity.approvals import (
     GrantError,
     GrantLedger,
 )
-from agentaudit.collector.ingest.model import VERIFIED_APPROVAL_GRANT, VERIFIED_APPROVER, SpanRecord
+from agentaudit.collector.model import VERIFIED_APPROVAL_GRANT, VERIFIED_APPROVER, SpanRecord
 from agentaudit.schema import attributes as A
 
 HASH = "sha256:" + "ab" * 32

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from agentaudit.collector.identity.principals import AGENT, OPEN, Principal
-from agentaudit.collector.ingest.model import VERIFIED_AGENT, VERIFIED_PRINCIPAL
 from agentaudit.collector.ingest.pipeline import Pipeline
+from agentaudit.collector.model import VERIFIED_AGENT, VERIFIED_PRINCIPAL
 from agentaudit.collector.wal.codec import decode_spans, encode_spans
 from agentaudit.collector.wal.log import Wal
 from agentaudit.collector.writer.writer import Writer

@@ -11,9 +11,9 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
 from agentaudit.collector.errors import Backpressure
 from agentaudit.collector.identity.principals import Authenticator, Principal
-from agentaudit.collector.ingest.model import Accepted, SpanRecord
 from agentaudit.collector.ingest.pipeline import validate
 from agentaudit.collector.ingest.receiver_grpc import GrpcReceiver
+from agentaudit.collector.model import Accepted, SpanRecord
 from tests.collector._otlp import export_request
 
 OPEN = Authenticator(agent_token=None, admin_token=None, open_mode=True)

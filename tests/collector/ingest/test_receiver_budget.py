@@ -28,9 +28,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 
 from agentaudit.collector.identity.principals import AGENT, Authenticator, Principal
 from agentaudit.collector.ingest.budget import MemoryBudget
-from agentaudit.collector.ingest.model import Accepted, SpanRecord
 from agentaudit.collector.ingest.receiver_grpc import GrpcReceiver
 from agentaudit.collector.ingest.receiver_http import build_otlp_http_app
+from agentaudit.collector.model import Accepted, SpanRecord
 from agentaudit.collector.serving.server import HttpServer
 from tests.collector._otlp import export_request
 from tests.collector.ingest._decode_memory import SHAPES

@@ -20,8 +20,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agentaudit.collector.errors import Backpressure, BindError
 from agentaudit.collector.identity.principals import AGENT, OPEN, Authenticator, Principal
-from agentaudit.collector.ingest.model import SpanRecord
 from agentaudit.collector.ingest.receiver_grpc import GrpcReceiver
+from agentaudit.collector.model import SpanRecord
 from agentaudit.schema import attributes as A
 
 # The exporter reads OTEL_EXPORTER_OTLP_* (headers, compression, ...) from the environment.

@@ -26,7 +26,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from agentaudit.collector.errors import Backpressure
 from agentaudit.collector.identity.principals import AGENT, Authenticator, Principal
 from agentaudit.collector.ingest.budget import MemoryBudget
-from agentaudit.collector.ingest.model import Accepted, SpanRecord
 from agentaudit.collector.ingest.payload import (
     PayloadError,
     PayloadTooLarge,
@@ -35,6 +34,7 @@ from agentaudit.collector.ingest.payload import (
 )
 from agentaudit.collector.ingest.pipeline import validate
 from agentaudit.collector.ingest.receiver_http import build_otlp_http_app
+from agentaudit.collector.model import Accepted, SpanRecord
 from agentaudit.collector.serving.server import HttpServer
 from agentaudit.schema import attributes as A
 from tests.collector._otlp import export_request

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from agentaudit.collector.ingest.model import SpanEvent, SpanLink, SpanRecord
 from agentaudit.collector.ingest.redaction import (
     KEY_ENV,
     KEY_FILE_NAME,
     Redactor,
     available_engines,
 )
+from agentaudit.collector.model import SpanEvent, SpanLink, SpanRecord
 from agentaudit.errors import ConfigError
 from agentaudit.schema import attributes as A
 from tests.collector.ingest.test_redact_corpus import samples

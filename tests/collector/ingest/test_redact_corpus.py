@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import quote, unquote
 
-from agentaudit.collector.ingest.model import SpanEvent, SpanLink, SpanRecord
 from agentaudit.collector.ingest.redaction._validators import valid_card, valid_iban, valid_ssn
+from agentaudit.collector.model import SpanEvent, SpanLink, SpanRecord
 from agentaudit.schema import attributes as A
 
 __all__ = [

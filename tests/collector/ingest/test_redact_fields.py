@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 import pytest
 
-from agentaudit.collector.ingest.model import SpanEvent, SpanLink, SpanRecord
 from agentaudit.collector.ingest.redaction import KEY_ENV, Redactor, available_engines
+from agentaudit.collector.model import SpanEvent, SpanLink, SpanRecord
 from agentaudit.schema import attributes as A
 from tests.collector.ingest.test_redact_corpus import (
     KEPT,
@@ -341,9 +341,9 @@ def test_pem_headers_in_any_case(redactor: Redactor, case: Any) -> None:
 def test_a_card_number_next_to_other_digits_is_found(engine: str, text: str) -> None:
     """A greedy candidate that swallows a neighbouring digit group fails the checksum;
     the number inside it must still be found (trimmed, or searched from later on)."""
-    from agentaudit.collector.ingest.model import SpanRecord
     from agentaudit.collector.ingest.redaction._redactor import Redactor
     from agentaudit.collector.ingest.redaction._rules import parse_policy
+    from agentaudit.collector.model import SpanRecord
 
     redactor = Redactor(parse_policy({}), b"k" * 32, engine=engine)
     span = SpanRecord("1" * 32, "2" * 16, text, 1, 2)

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from agentaudit.collector.ingest.model import SpanEvent, SpanRecord
 from agentaudit.collector.ingest.redaction import NESTING_RULE, Redactor, available_engines
 from agentaudit.collector.ingest.redaction._engines import MAX_CALLBACKS
 from agentaudit.collector.ingest.redaction._scanner import MAX_MATCHES_PER_VALUE
+from agentaudit.collector.model import SpanEvent, SpanRecord
 from agentaudit.schema import attributes as A
 
 ENV = {"AGENTAUDIT_REDACTION_KEY": "test-key-0123456789abcdef"}

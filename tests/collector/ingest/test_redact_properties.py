@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from agentaudit.collector.ingest.model import SpanRecord
 from agentaudit.collector.ingest.redaction import Redactor, available_engines
 from agentaudit.collector.ingest.redaction._percent import decode, to_original
 from agentaudit.collector.ingest.redaction._validators import valid_card
+from agentaudit.collector.model import SpanRecord
 from tests.collector.ingest.test_redact_corpus import (
     BENIGN_WORDS,
     BOUNDARY_RULES,

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from agentaudit.collector.ingest.model import SpanRecord
 from agentaudit.collector.ingest.redaction import Redactor, available_engines, load_pack
+from agentaudit.collector.model import SpanRecord
 from tests.collector.ingest.test_redact_corpus import BOUNDARY_RULES, luhn_invalid_card, samples
 
 KEY_ENV = {"AGENTAUDIT_REDACTION_KEY": "test-key-0123456789abcdef"}

@@ -54,10 +54,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
-from agentaudit.collector.ingest.model import SpanEvent, SpanLink, SpanRecord
 from agentaudit.collector.ingest.otlp_decode import decode_export_request
 from agentaudit.collector.ingest.pipeline import Pipeline
 from agentaudit.collector.ingest.redaction import Redactor, available_engines
+from agentaudit.collector.model import SpanEvent, SpanLink, SpanRecord
 from agentaudit.collector.wal.log import Wal
 from agentaudit.collector.writer.writer import OTEL_TRACES_TABLE, TOOL_CALLS_TABLE, Writer
 from agentaudit.config import embedded_dsn

@@ -14,8 +14,8 @@ from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from agentaudit.collector.ingest import wire
-from agentaudit.collector.ingest.model import SpanRecord
 from agentaudit.collector.ingest.otlp_decode import decode_export_request
+from agentaudit.collector.model import SpanRecord
 from tests.collector._otlp import export_request
 
 Request = trace_service_pb2.ExportTraceServiceRequest

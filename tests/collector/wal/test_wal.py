@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentaudit.collector.errors import Backpressure
-from agentaudit.collector.ingest.model import SpanEvent, SpanLink, SpanRecord
+from agentaudit.collector.model import SpanEvent, SpanLink, SpanRecord
 from agentaudit.collector.wal.codec import CodecError, decode_spans, encode_spans
 from agentaudit.collector.wal.log import Checkpoint, Position, Wal, WalError
 from tests.conftest import SpanFactory

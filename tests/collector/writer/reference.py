@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from agentaudit.collector.ingest.model import SpanRecord
+from agentaudit.collector.model import SpanRecord
 from agentaudit.collector.writer.normalise import string_map
 from agentaudit.schema import attributes as A
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentaudit.collector.ingest.model import SpanEvent, SpanLink, SpanRecord
+from agentaudit.collector.model import SpanEvent, SpanLink, SpanRecord
 from agentaudit.collector.writer.normalise import (
     encode_json,
     is_tool_call,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agentaudit.collector.ingest.model import SpanEvent, SpanRecord
+from agentaudit.collector.model import SpanEvent, SpanRecord
 from agentaudit.collector.writer.normalise import duplicates, is_tool_call, tool_call_row
 from agentaudit.schema import attributes as A
 from agentaudit.schema import peers as P

@@ -9,7 +9,7 @@ from typing import Any, cast
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentaudit.collector.ingest.model import SpanEvent, SpanLink, SpanRecord
+from agentaudit.collector.model import SpanEvent, SpanLink, SpanRecord
 from agentaudit.collector.writer.arrow_tables import rows_table, traces_table
 from agentaudit.collector.writer.normalise import (
     is_tool_call,

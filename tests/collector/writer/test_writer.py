@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import pytest
 
-from agentaudit.collector.ingest.model import SpanEvent, SpanLink, SpanRecord
+from agentaudit.collector.model import SpanEvent, SpanLink, SpanRecord
 from agentaudit.collector.writer.normalise import tool_call_row
 from agentaudit.collector.writer.table_schemas import OTEL_TRACES, TOOL_CALLS
 from agentaudit.collector.writer.writer import (

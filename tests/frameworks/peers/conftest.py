@@ -17,8 +17,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from agentaudit.collector.ingest.model import SpanRecord
 from agentaudit.collector.ingest.otlp_decode import decode_export_request
+from agentaudit.collector.model import SpanRecord
 from agentaudit.collector.writer.normalise import duplicates, is_tool_call, tool_call_row
 
 INJECTED = (

@@ -39,7 +39,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agentaudit.collector.ingest.model import SpanRecord
 from agentaudit.collector.ingest.redaction import _percent
 from agentaudit.collector.ingest.redaction._batch import (
     ATTR_KEY,
@@ -65,6 +64,7 @@ from agentaudit.collector.ingest.redaction._rules import (
     parse_policy,
 )
 from agentaudit.collector.ingest.redaction._scanner import Scanner, bounds
+from agentaudit.collector.model import SpanRecord
 from agentaudit.schema import attributes as A
 
 __all__ = ["DIGEST_ATTRIBUTES", "NESTING_RULE", "Redactor"]
