@@ -119,3 +119,50 @@ def test_demo_lands_the_injection_incident(tmp_path: Path) -> None:
         (recipient,) = resources[2]["resource_ids"]  # type: ignore[misc]
         assert recipient.startswith("hmac:email:")
         assert "exfil.example" not in recipient
+
+
+def _call(url: str, method: str, token: str | None = None, body: object = None) -> int:
+    import urllib.error
+    import urllib.request
+
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_first_start_generates_private_tokens_and_enforces_them(tmp_path: Path) -> None:
+    """No token configured: `up` generates both, prints their paths (never the values),
+    and nothing local gets in without them."""
+    env_before = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AGENTAUDIT_")}
+    try:
+        with agentaudit_up(tmp_path) as up:
+            agent, admin = (
+                up.agent_env["AGENTAUDIT_TOKEN"],
+                up.responder_env["AGENTAUDIT_ADMIN_TOKEN"],
+            )
+            for name in ("agent.token", "admin.token"):
+                assert (up.store.parent / name).stat().st_mode & 0o777 == 0o600
+            assert agent != admin
+            release = f"{up.api}/v1/quarantine/mail-assistant"
+            body = {"reason": "let me out", "requested_by": "me"}
+            assert _call(release, "DELETE", None, body) == 401  # nobody without a token
+            assert _call(release, "DELETE", agent, body) == 403  # an agent: refused, recorded
+            query = f"{up.api}/v1/query"
+            assert _call(query, "POST", None, {"sql": "SELECT 1"}) == 401
+            assert _call(query, "POST", admin, {"sql": "SELECT 1"}) == 200
+            assert _call(f"{up.api}/metrics", "GET") == 401
+            assert _call(f"{up.api}/healthz", "GET") == 200
+            up.process.terminate()
+            output, _ = up.process.communicate(timeout=60)
+    finally:
+        os.environ.update(env_before)
+    assert str(up.store.parent / "admin.token") in output  # the path is printed ...
+    assert agent not in output  # ... never a token
+    assert admin not in output
