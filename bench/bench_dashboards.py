@@ -264,7 +264,7 @@ def _pages(store: Store) -> dict[str, Callable[[int], Any]]:
             span = window(label, i)
             q.unasked_calls(store, span)
             q.overview_activity(store, span)
-            q.optional_table(store, "findings")
+            q.findings(store, states=("open", "escalated"), limit=50)
             q.optional_table(store, "quarantine")
             q.ingest_health(store)
 
@@ -288,6 +288,8 @@ def _pages(store: Store) -> dict[str, Callable[[int], Any]]:
         q.agent_cadence(store, agent(i), span)
         q.agent_resources(store, agent(i), span)
         q.agent_scopes(store, agent(i), span)
+        q.agent_baseline(store, agent(i))
+        q.agent_window_profile(store, agent(i), span)
 
     def blast(i: int) -> None:
         span = window("7d", i)

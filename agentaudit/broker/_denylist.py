@@ -71,7 +71,6 @@ class DenyListStore(Protocol):
     def save(self, entry: DenyEntry) -> None: ...
 
 
-
 def _lookup(values: Mapping[str, float], value: str) -> float | None:
     """``values[value]``, or the entry of an id naming the same principal."""
     found = values.get(value)
@@ -81,6 +80,7 @@ def _lookup(values: Mapping[str, float], value: str) -> float | None:
     if canonical is None:
         return None
     return next((t for v, t in values.items() if canonical_id(v) == canonical), None)
+
 
 @dataclass(frozen=True)
 class DenySnapshot:

@@ -1,7 +1,7 @@
 """The one client of the admin API (port 4320), used by every caller.
 
 Agents use it with their token (quarantine reads, credentials), responders with the
-responder token (queries, revocations, releases, agents, approvals): the CLI, the
+responder token (queries, revocations, releases, agents, approvals, findings): the CLI, the
 dashboard, the instrumentation's quarantine guard and the broker's credential client all
 go through :class:`AdminClient`. Standard library only, so an agent process can use it.
 

@@ -239,10 +239,21 @@ class AdminClient:
     # -- revocation path (responder) ---------------------------------------------------
 
     def revoke(
-        self, target: str, target_id: str, *, reason: str, requested_by: str
+        self,
+        target: str,
+        target_id: str,
+        *,
+        reason: str,
+        requested_by: str,
+        trigger: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """``POST /v1/revocations``: the outcome, per backend."""
-        body = {"target": target, "id": target_id, "reason": reason, "requested_by": requested_by}
+        """``POST /v1/revocations``: the outcome, per backend. ``trigger``: the
+        ``{trace_id, span_id}`` of the tool call that prompted it (the alert names it)."""
+        body: dict[str, Any] = {
+            "target": target, "id": target_id, "reason": reason, "requested_by": requested_by,
+        }  # fmt: skip
+        if trigger is not None:
+            body["trigger"] = dict(trigger)
         return self.request("POST", "/v1/revocations", body, what="revocation")
 
     def retry(self, revocation_id: str) -> dict[str, Any]:
@@ -255,6 +266,42 @@ class AdminClient:
         """``DELETE /v1/quarantine/{agent}``: lift an agent's quarantine."""
         body = {"reason": reason, "requested_by": requested_by}
         return self.request("DELETE", f"/v1/quarantine/{_quote(agent)}", body, what="release")
+
+    # -- findings (responder) ----------------------------------------------------------
+
+    def findings(
+        self,
+        *,
+        state: str | Sequence[str] | None = None,
+        agent: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """``GET /v1/findings``: the newest version of each finding, newest first, in any
+        of the states ``state`` (all when None), of ``agent`` (all when None)."""
+        query: list[tuple[str, str]] = []
+        if state is not None:
+            states = [state] if isinstance(state, str) else list(state)
+            query += [("state", s) for s in states]
+        if agent:
+            query.append(("agent", agent))
+        if limit is not None:
+            query.append(("limit", str(limit)))
+        path = "/v1/findings" + ("?" + urllib.parse.urlencode(query) if query else "")
+        answer = self.request("GET", path, None, what="findings read")
+        listed = answer.get("findings")
+        return [f for f in listed if isinstance(f, dict)] if isinstance(listed, list) else []
+
+    def triage_finding(
+        self, finding_id: str, *, state: str, reason: str = "", requested_by: str
+    ) -> dict[str, Any]:
+        """``POST /v1/findings/{id}/triage``: ``acknowledged``, ``false_positive`` (a
+        reason is required), ``escalated`` (revokes the finding's agent) or ``open``.
+        The answer holds the new version (``finding``) and, for an escalation, the
+        revocation outcome (``revocation``)."""
+        body = {"state": state, "reason": reason, "requested_by": requested_by}
+        return self.request(
+            "POST", f"/v1/findings/{_quote(finding_id)}/triage", body, what="triage"
+        )
 
     # -- agents (responder) ------------------------------------------------------------
 

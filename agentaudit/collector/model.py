@@ -1,7 +1,9 @@
-"""Value types of ingest: the collector's one in-memory shape of a span, and an export's outcome.
+"""The collector's value types: its one in-memory shape of a span, and an export's outcome.
 
 Every receiver decodes OTLP (protobuf or JSON) into :class:`SpanRecord` objects;
-redaction, the WAL and the normaliser work on these and never on raw payloads.
+redaction, the WAL, the approval verifier and the normaliser work on these and never on
+raw payloads. Every room of the collector imports this module and it imports none of them,
+so the rooms form no circle.
 Attribute values keep their OTLP types (str, bool, int, float, bytes, lists and
 dicts of those), so typed columns can be filled without re-parsing.
 

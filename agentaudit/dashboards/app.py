@@ -1,7 +1,8 @@
 """The dashboard's entry point: authentication, then a router over the pages.
 
 Run by :func:`agentaudit.dashboards.server.serve` (or ``streamlit run``). Viewers get
-every page but Revoke; responders get all of them. With no users configured the app
+every page but Revoke (on Findings they read, responders also triage); responders get
+all of them. With no users configured the app
 only runs on a loopback address, and says so in a banner.
 """
 
@@ -28,6 +29,7 @@ PAGES = Path(__file__).resolve().parent / "views"
 # (file, title, url path = file stem, icon, responders only)
 PAGE_SPECS = (
     ("overview.py", "Overview", "overview", ":material/dashboard:", False),
+    ("findings.py", "Findings", "findings", ":material/policy:", False),
     ("investigate.py", "Investigate", "investigate", ":material/search:", False),
     ("session.py", "Session forensics", "session", ":material/account_tree:", False),
     ("agent.py", "Agent profile", "agent", ":material/smart_toy:", False),

@@ -3,13 +3,16 @@
 Results are cached per store (keyed by its DSN) with ``st.cache_data`` and a short TTL,
 so a page rerun after a widget change does not query again; the store itself comes from
 :func:`agentaudit.dashboards.get_store` (``st.cache_resource`` or the registered store).
-Revocation history, quarantined agents and console queries are never cached: they must
-show the newest state; after a revocation or release :func:`forget_cached` drops the
-cached results so the Overview shows the new quarantine at once.
+Revocation history, quarantined agents, the Findings page's findings and console
+queries are never cached: they must show the newest state; after a revocation, release
+or triage :func:`forget_cached` drops the cached results so the Overview shows the new
+quarantine and open findings at once.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from typing import Any, Final
 
 import pandas as pd
@@ -19,17 +22,23 @@ from agentaudit.dashboards import get_store, queries
 from agentaudit.dashboards.filters import Filters, TimeRange
 
 __all__ = [
+    "OPEN_STATES",
     "TTL_SECONDS",
+    "agent_baseline",
     "agent_cadence",
     "agent_resources",
     "agent_scopes",
     "agent_tool_mix",
+    "agent_window_profile",
     "agents",
     "blast_credentials",
     "blast_tools",
+    "finding",
+    "findings",
     "forget_cached",
     "ingest_health",
     "investigate",
+    "open_findings",
     "optional_table",
     "overview_activity",
     "quarantined_agents",
@@ -37,10 +46,13 @@ __all__ = [
     "run_sql",
     "session_model_calls",
     "session_tool_calls",
+    "triggering_calls",
     "unasked_calls",
 ]
 
 TTL_SECONDS: Final = 15
+OPEN_STATES: Final = ("open", "escalated")
+"""The states of findings that still need a human (the Overview's panel)."""
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=512)
@@ -110,6 +122,42 @@ def blast_tools(agent: str, window: TimeRange) -> pd.DataFrame:
 
 def blast_credentials(agent: str, window: TimeRange) -> pd.DataFrame:
     return _run("blast_credentials", agent, window)
+
+
+def agent_baseline(agent: str) -> dict[str, Any] | None:
+    found = _run("agent_baseline", agent)
+    return dict(found) if found is not None else None
+
+
+def agent_window_profile(agent: str, window: TimeRange) -> dict[str, pd.DataFrame]:
+    return dict(_run("agent_window_profile", agent, window))
+
+
+def open_findings(limit: int = 50) -> pd.DataFrame | None:
+    """Findings whose newest version is open or escalated (cached, for the Overview)."""
+    return _run("findings", states=OPEN_STATES, limit=limit)
+
+
+def findings(
+    *,
+    states: Sequence[str] = (),
+    severities: Sequence[str] = (),
+    agent: str = "",
+    since: dt.datetime | None = None,
+    limit: int = 200,
+) -> pd.DataFrame | None:
+    """The Findings page's list: uncached, so a triage shows at once."""
+    return queries.findings(
+        get_store(), states=states, severities=severities, agent=agent, since=since, limit=limit
+    )
+
+
+def finding(finding_id: str) -> dict[str, Any] | None:
+    return queries.finding(get_store(), finding_id)
+
+
+def triggering_calls(calls: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    return _run("triggering_calls", tuple(calls))
 
 
 def revocations() -> pd.DataFrame:

@@ -21,6 +21,7 @@ __all__ = [
     "TimeRange",
     "like_escape",
     "parse_time",
+    "span_bucket_seconds",
 ]
 
 UTC = dt.timezone.utc
@@ -39,6 +40,17 @@ MAX_VALUE_CHARS: Final = 512
 EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=UTC)
 FAR_FUTURE: Final = dt.datetime(2200, 1, 1, tzinfo=UTC)
 _RELATIVE = re.compile(r"^(\d{1,4})([mhd])$")
+_STEPS: Final = (
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600,
+    12 * 3600, 86400, 2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400,
+)  # fmt: skip
+
+
+def span_bucket_seconds(first: dt.datetime, last: dt.datetime, buckets: int = 60) -> int:
+    """The round bucket width splitting ``[first, last]`` (the calls' own span inside a
+    window) into at most ``buckets`` buckets; one second at least."""
+    span = max((last - first).total_seconds(), 1.0)
+    return next((step for step in _STEPS if span / step <= buckets), _STEPS[-1])
 
 
 def like_escape(text: str) -> str:

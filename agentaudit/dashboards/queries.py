@@ -18,19 +18,23 @@ from typing import Any, Final
 
 import pandas as pd
 
-from agentaudit.dashboards.filters import TIME_WHERE, Filters, TimeRange
+from agentaudit.dashboards.filters import TIME_WHERE, Filters, TimeRange, span_bucket_seconds
 from agentaudit.schema import attributes as A
 from agentaudit.store import QueryResult, Store
 
 __all__ = [
     "SORTABLE",
+    "agent_baseline",
     "agent_cadence",
     "agent_resources",
     "agent_scopes",
     "agent_tool_mix",
+    "agent_window_profile",
     "agents",
     "blast_credentials",
     "blast_tools",
+    "finding",
+    "findings",
     "ingest_health",
     "investigate",
     "optional_table",
@@ -39,6 +43,7 @@ __all__ = [
     "revocations",
     "session_model_calls",
     "session_tool_calls",
+    "triggering_calls",
     "unasked_calls",
 ]
 
@@ -73,30 +78,59 @@ def _query(store: Store, sql: str, params: Mapping[str, Any] | None = None) -> p
 # --- Overview -----------------------------------------------------------------------
 
 
-def overview_activity(
-    store: Store, window: TimeRange, top: int = 10
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Tool calls per time bucket and agent, and the top tools, from one scan.
-
-    Returns ``(series, tools)``: series has columns bucket, agent_id, calls (by bucket);
-    tools has tool_name, calls, failed_or_blocked, agents (most-called first).
-    """
+def _activity(store: Store, params: Mapping[str, Any], step: int) -> pd.DataFrame:
     sql = (
         "SELECT grouping(tool_name) AS by_time, "
-        "toStartOfInterval(ts, toIntervalSecond({step:UInt32})) AS bucket, agent_id, tool_name, "
+        "toStartOfInterval(ts, toIntervalSecond({step:UInt32})) AS bucket, "
+        "bucket + toIntervalSecond({step:UInt32}) AS bucket_end, agent_id, tool_name, "
         "count() AS calls, countIf(status != 'ok') AS failed_or_blocked, uniq(agent_id) AS agents "
         f"FROM agentaudit.tool_calls WHERE {TIME_WHERE} "
         "GROUP BY GROUPING SETS ((bucket, agent_id), (tool_name))"
     )
-    frame = _query(store, sql, {**window.params(), "step": window.bucket_seconds()})
-    series_columns = ["bucket", "agent_id", "calls"]
+    return _query(store, sql, {**params, "step": step})
+
+
+def _utc(value: Any) -> dt.datetime:
+    stamp = pd.Timestamp(value)
+    moment: dt.datetime = (
+        stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+    ).to_pydatetime()
+    return moment
+
+
+def overview_activity(
+    store: Store, window: TimeRange, top: int = 10
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tool calls per time bucket and agent, and the top tools.
+
+    Returns ``(series, tools)``: series has columns bucket, bucket_end, agent_id, calls
+    (by bucket); tools has tool_name, calls, failed_or_blocked, agents (most-called
+    first). Buckets (:func:`~agentaudit.dashboards.filters.span_bucket_seconds`) are at
+    most 60 over the window, read in one scan; when the calls fill under a quarter of
+    it (a burst in a long window), the scan is repeated over just their span with at
+    most 60 buckets over that, so the burst is some tens of bars and not one sliver.
+    """
+    series_columns = ["bucket", "bucket_end", "agent_id", "calls"]
     tool_columns = ["tool_name", "calls", "failed_or_blocked", "agents"]
+    step = span_bucket_seconds(window.since, window.until)
+    frame = _activity(store, window.params(), step)
     if frame.empty:
         return pd.DataFrame(columns=series_columns), pd.DataFrame(columns=tool_columns)
-    series = frame[frame["by_time"] == 1][series_columns].sort_values("bucket", kind="stable")
     tools = frame[frame["by_time"] == 0][tool_columns].sort_values(
         ["calls", "tool_name"], ascending=[False, True]
     )
+    series = frame[frame["by_time"] == 1]
+    for _ in range(3):  # "all" narrows from 30-day buckets in a few steps
+        # Every call of the window lies in [first, last): only that span is read again.
+        first = max(_utc(series["bucket"].min()), window.since)
+        last = min(_utc(series["bucket_end"].max()), window.until)
+        finer = span_bucket_seconds(first, last)
+        if finer * 4 > step:  # the calls fill most of the span already
+            break
+        step = finer
+        refined = _activity(store, {"since": first, "until": last}, step)
+        series = refined[refined["by_time"] == 1]
+    series = series[series_columns].sort_values("bucket", kind="stable")
     return series.reset_index(drop=True), tools.head(top).reset_index(drop=True)
 
 
@@ -131,8 +165,6 @@ def ingest_health(store: Store) -> dict[str, Any]:
 
 
 _OPTIONAL_TABLES: Final[Mapping[str, str]] = {
-    # Findings: the detector's table; its columns are not part of this module's contract.
-    "findings": "SELECT * FROM agentaudit.findings LIMIT {limit:UInt32}",
     # Quarantine: newest version per agent (ReplacingMergeTree), only those still held.
     "quarantine": (
         "SELECT agent_id, since, reason, actor, revocation_id, updated_at "
@@ -142,15 +174,114 @@ _OPTIONAL_TABLES: Final[Mapping[str, str]] = {
 }
 
 
+def _exists(store: Store, table: str) -> bool:
+    exists = store.read_only("EXISTS TABLE agentaudit.{name:Identifier}", {"name": table})
+    return bool(exists.rows[0][0])
+
+
 def optional_table(store: Store, table: str, limit: int = 50) -> pd.DataFrame | None:
-    """Rows of a table another issue adds (findings, quarantine); None while it is absent."""
+    """Rows of a table another issue adds (quarantine); None while it is absent."""
     sql = _OPTIONAL_TABLES.get(table)
     if sql is None:
         raise ValueError(f"not an optional dashboard table: {table!r}")
-    exists = store.read_only("EXISTS TABLE agentaudit.{name:Identifier}", {"name": table})
-    if not exists.rows[0][0]:
+    if not _exists(store, table):
         return None
     return _query(store, sql, {"limit": limit})
+
+
+# --- Findings -----------------------------------------------------------------------
+
+FINDING_COLUMNS: Final = (
+    "ts", "severity", "agent_id", "rule", "summary", "action", "state", "tool_name",
+    "session_id", "triaged_by", "triage_reason", "revocation_id", "score", "finding_id",
+)  # fmt: skip
+"""The columns of :func:`findings` (the list), in order."""
+_NEWEST_FINDINGS: Final = (
+    "SELECT * FROM agentaudit.findings WHERE ({agent:String} = '' OR agent_id = {agent:String})"
+    " ORDER BY updated_at DESC LIMIT 1 BY finding_id"
+)
+"""The newest version of every finding (a triage change is a new version row)."""
+
+
+def findings(
+    store: Store,
+    *,
+    states: Sequence[str] = (),
+    severities: Sequence[str] = (),
+    agent: str = "",
+    since: dt.datetime | None = None,
+    limit: int = 200,
+) -> pd.DataFrame | None:
+    """The newest version of each finding, newest first; None while the table is absent.
+
+    Filtered by current state and severity (any of the given; all when empty), agent
+    and time. Columns: :data:`FINDING_COLUMNS`.
+    """
+    if not _exists(store, "findings"):
+        return None
+    sql = (
+        f"SELECT {', '.join(FINDING_COLUMNS)} FROM ({_NEWEST_FINDINGS}) "
+        "WHERE (empty({states:Array(String)}) OR has({states:Array(String)}, state)) "
+        "AND (empty({severities:Array(String)}) OR has({severities:Array(String)}, severity)) "
+        "AND ts >= {since:DateTime64(3, 'UTC')} ORDER BY ts DESC, finding_id LIMIT {limit:UInt32}"
+    )
+    params = {
+        "agent": agent,
+        "states": list(states),
+        "severities": list(severities),
+        "since": since or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc),
+        "limit": limit,
+    }
+    return _query(store, sql, params)
+
+
+def finding(store: Store, finding_id: str) -> dict[str, Any] | None:
+    """Every column of a finding's newest version, or None (no such finding or table)."""
+    if not _exists(store, "findings"):
+        return None
+    rows = store.read_only(
+        "SELECT * FROM agentaudit.findings WHERE finding_id = {id:String} "
+        "ORDER BY updated_at DESC LIMIT 1",
+        {"id": finding_id},
+    ).as_dicts()
+    return rows[0] if rows else None
+
+
+def triggering_calls(store: Store, calls: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """The stored tool calls named by ``(trace_id, span_id)`` pairs (an empty span id:
+    every call of the trace), oldest first; at most 200."""
+    traces = sorted({trace for trace, _ in calls if trace})
+    sql = (
+        "SELECT ts, agent_id, session_id, tool_name, status, resource_ids, approval_status, "
+        "untrusted_source, trace_id, span_id FROM agentaudit.tool_calls "
+        "WHERE trace_id IN {traces:Array(String)} ORDER BY ts LIMIT 5000"
+    )
+    frame = _query(store, sql, {"traces": traces}) if traces else pd.DataFrame()
+    if frame.empty:
+        return frame
+    exact = {(t, s) for t, s in calls if s}
+    whole = {t for t, s in calls if not s}
+    keep = [
+        (t, s) in exact or t in whole
+        for t, s in zip(frame["trace_id"], frame["span_id"], strict=True)
+    ]
+    return frame[keep].head(200).reset_index(drop=True)
+
+
+# --- Detector baselines -------------------------------------------------------------
+
+
+def agent_baseline(store: Store, agent: str) -> dict[str, Any] | None:
+    """The newest saved baseline of ``agent``: ``updated_at``, ``watermark`` and
+    ``baseline`` (the JSON text); None when there is none (or no table yet)."""
+    if not _exists(store, "detector_baselines"):
+        return None
+    rows = store.read_only(
+        "SELECT updated_at, watermark, baseline FROM agentaudit.detector_baselines "
+        "WHERE agent_id = {agent:String} ORDER BY updated_at DESC LIMIT 1",
+        {"agent": agent},
+    ).as_dicts()
+    return rows[0] if rows else None
 
 
 # --- Investigate --------------------------------------------------------------------
@@ -336,6 +467,56 @@ def agent_scopes(
     )  # fmt: skip
 
 
+def agent_window_profile(store: Store, agent: str, window: TimeRange) -> dict[str, pd.DataFrame]:
+    """The figures a detector baseline holds, measured over ``window`` for ``agent``.
+
+    ``transitions`` (from_tool, to_tool, calls: consecutive calls in a session),
+    ``resource_types`` (tool_name, resource_type, calls), ``fanout`` (tool_name,
+    max_per_session, max_per_hour, resources: distinct resources touched) and
+    ``cadence`` (one row: calls, active_hours, calls_per_hour_max, burst_max_per_minute).
+    """
+    params = {**window.params(), "agent": agent}
+    where = f"agent_id = {{agent:String}} AND {TIME_WHERE}"
+    transitions = (
+        "SELECT pair.1 AS from_tool, pair.2 AS to_tool, count() AS calls FROM ("
+        "SELECT arrayMap(c -> c.2, arraySort(c -> c.1, groupArray((ts, tool_name)))) AS seq "
+        f"FROM agentaudit.tool_calls WHERE {where} GROUP BY session_id) "
+        "ARRAY JOIN arrayZip(arrayPopBack(seq), arrayPopFront(seq)) AS pair "
+        "GROUP BY from_tool, to_tool ORDER BY calls DESC, from_tool, to_tool LIMIT 200"
+    )
+    resource_types = (
+        "SELECT tool_name, splitByChar(':', resource)[1] AS resource_type, count() AS calls "
+        f"FROM agentaudit.tool_calls ARRAY JOIN resource_ids AS resource WHERE {where} "
+        "GROUP BY tool_name, resource_type ORDER BY calls DESC LIMIT 200"
+    )
+    fanout = (
+        "SELECT tool_name, max(per_session) AS max_per_session, max(per_hour) AS max_per_hour, "
+        "max(total) AS resources FROM ("
+        "SELECT tool_name, uniqExact(resource) AS per_session, 0 AS per_hour, 0 AS total "
+        f"FROM agentaudit.tool_calls ARRAY JOIN resource_ids AS resource WHERE {where} "
+        "GROUP BY tool_name, session_id UNION ALL "
+        "SELECT tool_name, 0, uniqExact(resource), 0 "
+        f"FROM agentaudit.tool_calls ARRAY JOIN resource_ids AS resource WHERE {where} "
+        "GROUP BY tool_name, toStartOfHour(ts) UNION ALL "
+        "SELECT tool_name, 0, 0, uniqExact(resource) "
+        f"FROM agentaudit.tool_calls ARRAY JOIN resource_ids AS resource WHERE {where} "
+        "GROUP BY tool_name) GROUP BY tool_name ORDER BY max_per_session DESC LIMIT 200"
+    )
+    cadence = (
+        "SELECT sum(c) AS calls, uniqExact(toStartOfHour(minute)) AS active_hours, "
+        "max(per_hour) AS calls_per_hour_max, max(c) AS burst_max_per_minute FROM ("
+        "SELECT toStartOfMinute(ts) AS minute, count() AS c, "
+        "sum(count()) OVER (PARTITION BY toStartOfHour(minute)) AS per_hour "
+        f"FROM agentaudit.tool_calls WHERE {where} GROUP BY minute)"
+    )
+    return {
+        "transitions": _query(store, transitions, params),
+        "resource_types": _query(store, resource_types, params),
+        "fanout": _query(store, fanout, params),
+        "cadence": _query(store, cadence, params),
+    }
+
+
 # --- Blast radius -------------------------------------------------------------------
 
 
@@ -388,4 +569,3 @@ def quarantined_agents(store: Store, limit: int = 200) -> pd.DataFrame:
     """
     frame = optional_table(store, "quarantine", limit)
     return pd.DataFrame(columns=list(_QUARANTINE_COLUMNS)) if frame is None else frame
-

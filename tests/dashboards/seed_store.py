@@ -4,11 +4,15 @@ The spans go through the real write path (normalise -> Arrow -> insert) via
 :class:`~agentaudit.collector.writer.writer.Writer`. Run as a script to seed a store directory:
 ``python -m tests.dashboards.seed_store chdb:///tmp/store`` (from the repository root);
 ``--hostile`` adds :func:`hostile_incident` and the hostile quarantine and revocation
-rows of :func:`seed_hostile` (the safe-rendering tests).
+rows of :func:`seed_hostile` (the safe-rendering tests); ``--findings`` adds the
+detector's rows of :func:`seed_findings` (findings, a triage version, a baseline), and
+with ``--hostile`` also :func:`seed_hostile_findings`. Without the flags the store
+holds what it always did, so the tests that do not ask for findings see none.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sys
@@ -17,6 +21,7 @@ from typing import Any
 
 from agentaudit.collector.model import SpanRecord
 from agentaudit.collector.writer.writer import Writer
+from agentaudit.detector.model import Finding
 from agentaudit.schema import attributes as A
 from agentaudit.store import Store
 from agentaudit.store.migrations import apply_migrations
@@ -52,6 +57,18 @@ HOSTILE_SESSION = hostile("session")
 HOSTILE_TRACE = "6e1f0c0ffee0ddba11deadbeefcafe01"
 HOSTILE_TOOL = hostile("tool")
 HOSTILE_OLD_TOOL = hostile("old-tool")
+
+# The detector's rows of --findings (the Findings page, the Overview panel, the Agent
+# profile's baseline).
+DEMO_FINDING = "f-demo-exfil"
+ACKED_FINDING = "f-calendar-acked"
+LOW_FINDING = "f-research-new-domain"
+HOSTILE_FINDING = "f-hostile"
+DEMO_SUMMARY = (
+    "mail-assistant called send_email for attacker@evil.example, a recipient domain it "
+    "never used in 30 days; the call followed untrusted content from email:msg-42 and no "
+    "human approved it."
+)
 
 
 def _hash(text: str) -> str:
@@ -375,10 +392,282 @@ def seed_hostile(store: Store, now_ns: int | None = None) -> None:
     )
 
 
-def seed(store: Store, now_ns: int | None = None, *, hostile_rows: bool = False) -> None:
+_FINDING_COLUMNS = (
+    "finding_id", "agent_id", "user_id", "session_id", "trace_id", "span_id", "tool_name",
+    "rule", "severity", "summary", "evidence", "action", "revocation_id", "group_key", "state",
+    "triaged_by", "triage_reason",
+)  # fmt: skip
+_INSERT_FINDING = (
+    "INSERT INTO agentaudit.findings (ts, updated_at, score, "  # noqa: S608 - fixed names
+    + ", ".join(_FINDING_COLUMNS)
+    + ") VALUES (fromUnixTimestamp64Nano({ts:Int64}), fromUnixTimestamp64Nano({up:Int64}), "
+    "{score:Float64}, " + ", ".join(f"{{{c}:String}}" for c in _FINDING_COLUMNS) + ")"
+)
+
+
+def insert_finding(
+    store: Store,
+    finding: Finding,
+    *,
+    updated_ns: int | None = None,
+    triaged_by: str = "",
+    triage_reason: str = "",
+) -> None:
+    """Write one version row of ``finding`` the way the detector stores it."""
+    values = {
+        **{name: str(getattr(finding, name, "")) for name in _FINDING_COLUMNS},
+        "evidence": finding.evidence_json(),
+        "triaged_by": triaged_by,
+        "triage_reason": triage_reason,
+    }
+    store.command(
+        _INSERT_FINDING,
+        {
+            "ts": finding.ts_ns,
+            "up": finding.ts_ns if updated_ns is None else updated_ns,
+            "score": finding.score,
+            **values,
+        },
+    )
+
+
+def insert_baseline(store: Store, agent: str, baseline: dict[str, Any], *, updated_ns: int) -> None:
+    """Write one version of an agent's detector baseline."""
+    store.command(
+        "INSERT INTO agentaudit.detector_baselines (agent_id, updated_at, watermark, baseline) "
+        "VALUES ({agent:String}, fromUnixTimestamp64Nano({up:Int64}), {up:Int64}, {b:String})",
+        {"agent": agent, "up": updated_ns, "b": json.dumps(baseline)},
+    )
+
+
+def _items(counts: dict[str, int], days: int = 20) -> dict[str, Any]:
+    """Counted items as the detector saves them (``Items.to_json``)."""
+    return {
+        "total": sum(counts.values()),
+        "dropped": 0,
+        "items": {
+            name: {"n": n, "first": "2026-10-28", "last": "2026-11-26", "days": days}
+            for name, n in counts.items()
+        },
+    }
+
+
+def demo_baseline(now_ns: int) -> dict[str, Any]:
+    """What the detector learned about the mail assistant over 30 days
+    (``Baseline.to_json``: the keys of migration 0015)."""
+    hours = {f"{h:02d}": (60 if 8 <= h < 18 else 2) for h in range(24)}
+    return {
+        "format": 1,
+        "agent": DEMO_AGENT,
+        "calls": 1240,
+        "first_ts": now_ns - 31 * 86400 * SECOND,
+        "last_ts": now_ns - 2 * 86400 * SECOND,
+        "watermark": now_ns - 2 * 86400 * SECOND,
+        "learning": {
+            "active": False,
+            "completed_ts": now_ns - 24 * 86400 * SECOND,
+            "span_days": 29.0,
+        },
+        "tools": _items({"read_inbox": 820, "send_email": 400, "search_contacts": 20}),
+        "transitions": _items(
+            {
+                "read_inbox -> read_inbox": 410,
+                "read_inbox -> send_email": 390,
+                "send_email -> read_inbox": 12,
+            }
+        ),
+        "resources_per_tool": {
+            "read_inbox": {
+                "calls": 820,
+                "types": _items({"email": 820}),
+                "realms": _items({}),
+                "resources": _items({"email:inbox/alice": 820}),
+            },
+            "send_email": {
+                "calls": 400,
+                "types": _items({"email": 400}),
+                "realms": _items({"@example.com": 400}),
+                "resources": _items({"email:outbound/bob@example.com": 400}),
+            },
+        },
+        "fanout": {
+            "read_inbox": {"session_max": 1, "window_max": 1, "daily": {}},
+            "send_email": {"session_max": 3, "window_max": 9, "daily": {"2026-11-26": [3, 9]}},
+        },
+        "cadence": {
+            "minute_max": 6,
+            "minutes": 900,
+            "histogram": {"1": 700, "2": 150, "4": 50},
+            "daily": {"2026-11-26": [6]},
+        },
+        "hours": _items(hours),
+        "scopes": _items({"email.read": 820, "email.send": 400, "contacts.read": 20}),
+        "provenance": {"send_email": _items({"approval:human": 388, "untrusted": 12})},
+        "argument_keys": {"send_email": _items({"body": 400, "subject": 400, "to": 400})},
+        "reference": {"taken_ns": now_ns - 7 * 86400 * SECOND, "tools": ["read_inbox"]},
+    }
+
+
+def seed_findings(store: Store, now_ns: int | None = None) -> None:
+    """The detector's rows for the demo: an open high finding on the injection (its
+    evidence names the triggering call), a medium one already acknowledged (two version
+    rows), a low open one, and the mail assistant's baseline (two versions: the newest
+    wins) plus a baseline still learning for the research agent."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    send = demo_incident(now_ns)[-1]
+    insert_finding(
+        store,
+        Finding(
+            finding_id=DEMO_FINDING,
+            ts_ns=send.start_ns + 2 * SECOND,
+            agent_id=DEMO_AGENT,
+            user_id=DEMO_USER,
+            session_id=DEMO_SESSION,
+            trace_id=DEMO_TRACE,
+            span_id=send.span_id,
+            tool_name="send_email",
+            rule="new_resource",
+            severity="high",
+            score=0.93,
+            summary=DEMO_SUMMARY,
+            evidence={  # the detector's shape (detector/engine.py)
+                "rule": "new_resource",
+                "observed": {"recipient_domain": "evil.example", "recipients": 1},
+                "baseline": {"recipient_domains": ["example.com"], "days": 30},
+                "calls": 1,
+                "triggering_calls": [
+                    {"trace_id": DEMO_TRACE, "span_id": send.span_id, "tool": "send_email"}
+                ],
+                "untrusted_sources": [DEMO_EMAIL],
+                "approvals": {"none": 1},
+                "learning": False,
+            },
+            action="alert",
+        ),
+    )
+    acked = Finding(
+        finding_id=ACKED_FINDING,
+        ts_ns=now_ns - 5 * 3600 * SECOND,
+        agent_id="calendar-bot",
+        rule="off_hours",
+        severity="medium",
+        score=0.5,
+        summary="calendar-bot worked at 05:00 UTC; in 30 days it never worked before 08:00.",
+        evidence={"observed": {"hour": 5}, "baseline": {"hours": [8, 18]}},
+    )
+    insert_finding(store, acked)
+    insert_finding(
+        store,
+        dataclasses.replace(acked, state="acknowledged"),
+        updated_ns=now_ns - 4 * 3600 * SECOND,
+        triaged_by="rita",
+        triage_reason="maintenance window",
+    )
+    insert_finding(
+        store,
+        Finding(
+            finding_id=LOW_FINDING,
+            ts_ns=now_ns - 7 * 3600 * SECOND,
+            agent_id="research-agent",
+            rule="new_resource_type",
+            severity="low",
+            score=0.2,
+            summary="research-agent searched news.example for the first time.",
+            evidence={"observed": {"domain": "news.example"}},
+        ),
+    )
+    insert_baseline(
+        store,
+        DEMO_AGENT,
+        {**demo_baseline(now_ns), "calls": 1000, "tools": _items({"read_inbox": 1000})},
+        updated_ns=now_ns - 3 * 86400 * SECOND,
+    )
+    insert_baseline(store, DEMO_AGENT, demo_baseline(now_ns), updated_ns=now_ns - 86400 * SECOND)
+    insert_baseline(
+        store,
+        "research-agent",
+        {
+            "calls": 12,
+            "first_ts": now_ns - 3 * 3600 * SECOND,
+            "last_ts": now_ns - 3600 * SECOND,
+            "learning": {"active": True, "completed_ts": 0, "span_days": 0.083},
+            "tools": _items({"web_search": 12}),
+        },
+        updated_ns=now_ns - 3600 * SECOND,
+    )
+
+
+def seed_hostile_findings(store: Store, now_ns: int | None = None) -> None:
+    """A finding whose every text field, and its evidence, holds :data:`HOSTILE_MARKUP`,
+    and a hostile baseline of the hostile agent."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    tool = hostile_incident(now_ns)[1]
+    insert_finding(
+        store,
+        Finding(
+            finding_id=HOSTILE_FINDING,
+            ts_ns=tool.start_ns + SECOND,
+            agent_id=HOSTILE_AGENT,
+            user_id=hostile("user"),
+            session_id=HOSTILE_SESSION,
+            trace_id=HOSTILE_TRACE,
+            span_id=tool.span_id,
+            tool_name=HOSTILE_TOOL,
+            rule=hostile("rule"),
+            severity="critical",
+            score=1.0,
+            summary=hostile("summary"),
+            evidence={
+                hostile("evidence-key"): hostile("evidence-value"),
+                "triggering_calls": [
+                    {"trace_id": HOSTILE_TRACE, "span_id": tool.span_id, "tool": HOSTILE_TOOL}
+                ],
+            },
+            action="quarantine",
+            revocation_id=hostile("finding-revocation"),
+            group_key=hostile("group"),
+        ),
+        triaged_by=hostile("triaged-by"),
+        triage_reason=hostile("triage-reason"),
+    )
+    insert_baseline(
+        store,
+        HOSTILE_AGENT,
+        {
+            "calls": 3,
+            "first_ts": hostile("first-ts"),
+            "learning": {"active": True, hostile("learning-key"): hostile("learning-value")},
+            "tools": _items({HOSTILE_OLD_TOOL: 3}),
+            "transitions": _items({f"{HOSTILE_OLD_TOOL} -> {hostile('next-tool')}": 2}),
+            "resources_per_tool": {
+                HOSTILE_OLD_TOOL: {
+                    "calls": 3,
+                    "types": _items({hostile("resource-type"): 3}),
+                    "realms": _items({hostile("realm"): 3}),
+                }
+            },
+            "fanout": {HOSTILE_OLD_TOOL: {"session_max": 1, hostile("fanout-figure"): 2}},
+            "cadence": {"minute_max": 2, hostile("cadence-figure"): 2},
+            "hours": _items({"03": 3}),
+            "scopes": _items({hostile("scope"): 3}),
+            "argument_keys": {HOSTILE_OLD_TOOL: _items({hostile("argument-key"): 3})},
+            hostile("extra-key"): hostile("extra-value"),
+        },
+        updated_ns=now_ns - 3600 * SECOND,
+    )
+
+
+def seed(
+    store: Store,
+    now_ns: int | None = None,
+    *,
+    hostile_rows: bool = False,
+    findings: bool = False,
+) -> None:
     """Apply migrations and write the demo incident plus benign sessions.
 
-    With ``hostile_rows``, also :func:`seed_hostile` (the safe-rendering tests).
+    With ``hostile_rows``, also :func:`seed_hostile` (the safe-rendering tests); with
+    ``findings``, :func:`seed_findings` (and :func:`seed_hostile_findings` when both).
     """
     now_ns = time.time_ns() if now_ns is None else now_ns
     apply_migrations(store)
@@ -387,8 +676,13 @@ def seed(store: Store, now_ns: int | None = None, *, hostile_rows: bool = False)
     writer.flush()
     if hostile_rows:
         seed_hostile(store, now_ns)
+    if findings:
+        seed_findings(store, now_ns)
+        if hostile_rows:
+            seed_hostile_findings(store, now_ns)
 
 
 if __name__ == "__main__":
     with Store.open(sys.argv[1]) as target:
-        seed(target, hostile_rows="--hostile" in sys.argv[2:])
+        flags = sys.argv[2:]
+        seed(target, hostile_rows="--hostile" in flags, findings="--findings" in flags)

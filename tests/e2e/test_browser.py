@@ -1,10 +1,14 @@
 """End to end in a real browser: Debian's chromium (headless) driven by Playwright.
 
-A seeded embedded store, the dashboard started with ``streamlit run`` and a responder
-password; the browser logs in, finds the demo injection incident on the Overview, opens
-Session forensics in one click, checks that the provenance chain names the email and
-``send_email``, requests revocation of the agent (against a local recorder standing in
-for the admin API), and saves the README screenshots to ``docs/img/``.
+A seeded embedded store (with the detector's findings and baselines), the dashboard
+started with ``streamlit run`` and a responder password; the browser logs in, finds the
+demo injection incident on the Overview, opens Session forensics in one click, checks
+that the provenance chain names the email and ``send_email``, requests revocation of the
+agent (against a local recorder standing in for the admin API), and saves the README
+screenshots to ``docs/img/``. A second test opens every page with a chart: each chart
+with data draws marks chromium can see (Vega's SVG data marks, at least 1 x 1 px), and
+no metric value is cut off; and the Findings page shows the finding's evidence, one
+click from its triggering call's forensics.
 """
 
 from __future__ import annotations
@@ -19,12 +23,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
 from agentaudit.dashboards.server import APP_PATH
-from tests.dashboards.seed_store import DEMO_AGENT, DEMO_EMAIL, DEMO_SESSION
+from tests.dashboards.seed_store import (
+    DEMO_AGENT,
+    DEMO_EMAIL,
+    DEMO_FINDING,
+    DEMO_SESSION,
+    DEMO_SUMMARY,
+)
 from tests.e2e._procs import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -145,8 +155,55 @@ def running_dashboard(tmp_path: Path, env: dict[str, str], *seed_flags: str) -> 
 @pytest.fixture
 def dashboard(tmp_path: Path, admin_api: tuple[str, list[Any]]) -> Iterator[str]:
     env = {"AGENTAUDIT_DASHBOARD_PASSWORD": PASSWORD, "AGENTAUDIT_API_URL": admin_api[0]}
-    with running_dashboard(tmp_path, env) as base:
+    with running_dashboard(tmp_path, env, "--findings") as base:
         yield base
+
+
+# Per Vega chart on the page: its data marks (``g.role-mark``: bars, lines, points; not
+# axes, grid or legend), and how many of them are drawn: at least 1 x 1 px, and painted
+# (a fill or a stroke that is not transparent, in no transparent group). Streamlit's own
+# charts add invisible hover points; a line through one point has no width.
+CHART_MARKS: Final = """() => {
+  const alpha = (color) => {
+    if (!color || color === 'none' || color === 'transparent') return 0;
+    const rgba = color.match(/^rgba\\(.*,\\s*([\\d.]+)\\)$/);
+    return rgba ? parseFloat(rgba[1]) : 1;
+  };
+  const painted = (m) => {
+    for (let e = m; e && e.tagName !== 'svg'; e = e.parentElement) {
+      if (parseFloat(getComputedStyle(e).opacity) === 0) return false;
+    }
+    const style = getComputedStyle(m);
+    const fill = alpha(style.fill) * parseFloat(style.fillOpacity) > 0;
+    const stroke = alpha(style.stroke) * parseFloat(style.strokeOpacity) > 0
+      && parseFloat(style.strokeWidth) > 0;
+    return fill || stroke;
+  };
+  return [...document.querySelectorAll('[data-testid=stVegaLiteChart]')].map(chart => {
+    const marks = [...chart.querySelectorAll('svg g.role-mark > *')];
+    const drawn = marks.filter(m => {
+      const box = m.getBoundingClientRect();
+      return box.width >= 1 && box.height >= 1 && painted(m);
+    });
+    return {marks: marks.length, drawn: drawn.length, svg: !!chart.querySelector('svg')};
+  });
+}"""
+# Per metric: its value and label, and whether either is wider than its box (Streamlit
+# cuts such text off with an ellipsis).
+METRICS: Final = """() => [...document.querySelectorAll('[data-testid=stMetric]')].map(m => {
+  const value = m.querySelector('[data-testid=stMetricValue] > div');
+  const label = m.querySelector('[data-testid=stMetricLabel] > div') ||
+    m.querySelector('[data-testid=stMetricLabel]');
+  const cut = e => !!e && e.scrollWidth > e.clientWidth + 1;
+  return {value: value.innerText, label: label.innerText, cut: cut(value) || cut(label)};
+})"""
+
+
+def log_in(page: Any, base: str) -> None:
+    page.goto(base)
+    page.get_by_role("textbox", name="User").fill("admin")
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
 
 
 def test_responder_traces_the_injection_and_requests_revocation(
@@ -163,11 +220,7 @@ def test_responder_traces_the_injection_and_requests_revocation(
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
             page.set_default_timeout(TIMEOUT_MS)
-            page.goto(dashboard)
-
-            page.get_by_role("textbox", name="User").fill("admin")
-            page.get_by_role("textbox", name="Password").fill(PASSWORD)
-            page.get_by_role("button", name="Log in").click()
+            log_in(page, dashboard)
             expect(page.get_by_role("heading", name="Overview")).to_be_visible()
             incident = page.get_by_role("link", name=re.compile(re.escape(DEMO_SESSION)))
             expect(incident).to_contain_text(DEMO_EMAIL)
@@ -192,6 +245,13 @@ def test_responder_traces_the_injection_and_requests_revocation(
             page.get_by_text("I confirm: revoke this now").click()
             page.get_by_role("button", name="Request revocation").click()
             expect(page.get_by_text(re.compile("requested: status pending"))).to_be_visible()
+
+            # The detector's finding of the incident, from the sidebar (same session).
+            page.get_by_test_id("stSidebarNav").get_by_role("link", name="Findings").click()
+            expect(page.get_by_role("heading", name="Findings", exact=True)).to_be_visible()
+            expect(page.get_by_text(DEMO_SUMMARY).first).to_be_visible()
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(shots / "findings.png"), full_page=True)
         finally:
             browser.close()
     assert admin_api[1] == [
@@ -202,3 +262,74 @@ def test_responder_traces_the_injection_and_requests_revocation(
             "requested_by": "admin",
         }
     ]
+
+
+@pytest.fixture
+def open_dashboard(tmp_path: Path) -> Iterator[str]:
+    """No login (loopback, no users): every link opens a page as a fresh session would."""
+    with running_dashboard(tmp_path, {}, "--findings") as base:
+        yield base
+
+
+def test_charts_with_data_draw_marks_and_metrics_fit(open_dashboard: str, tmp_path: Path) -> None:
+    """The Overview's activity chart over a day, a week and a burst (90 min: the demo
+    incident's two calls, six seconds apart: one point per agent, which a line chart
+    draws as nothing), the Agent profile's baseline and history charts (a learned
+    agent, a learning one), and the Findings page."""
+    dashboard = open_dashboard
+    from playwright.sync_api import expect, sync_playwright
+
+    def charts(page: Any, name: str, expected: int) -> None:
+        """Every chart on the page (``expected`` of them) drew visible marks."""
+        charts = page.get_by_test_id("stVegaLiteChart")
+        expect(charts).to_have_count(expected)
+        for index in range(expected):
+            expect(charts.nth(index).locator("svg g.role-mark > *").first).to_be_attached()
+        page.wait_for_timeout(500)  # let Vega finish laying out
+        found = page.evaluate(CHART_MARKS)
+        page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+        assert len(found) == expected, (name, found)
+        for chart in found:
+            assert chart["svg"], (name, found)
+            assert chart["drawn"] >= 1, (name, found)  # not empty axes
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.set_default_timeout(TIMEOUT_MS)
+            for window in ("24h", "7d", "90m"):
+                page.goto(f"{dashboard}/?window={window}")
+                expect(page.get_by_role("heading", name="Ingest health")).to_be_visible()
+                charts(page, f"overview-{window}", 1)
+                metrics = page.evaluate(METRICS)
+                assert [m["label"] for m in metrics] == [
+                    "Tool calls stored",
+                    "Spans stored",
+                    "Received, last 5 min",
+                    "Last received",
+                ], metrics
+                assert not [m for m in metrics if m["cut"]], metrics  # every value in full
+                assert re.fullmatch(r"\d+ (s|min) ago|none", metrics[-1]["value"]), metrics
+
+            for agent, count in ((DEMO_AGENT, 4), ("research-agent", 4)):
+                page.goto(f"{dashboard}/agent?agent={agent}&window=24h")
+                expect(page.get_by_role("heading", name="Detector baseline and this window"))
+                charts(page, f"agent-{agent}", count)
+
+            # The Findings page, from the Overview: the evidence, and one click from the
+            # triggering call to its forensics.
+            page.goto(dashboard)
+            page.get_by_role("link", name="Open the Findings page").click()
+            expect(page.get_by_role("heading", name="Findings", exact=True)).to_be_visible()
+            expect(page.get_by_text(DEMO_SUMMARY).first).to_be_visible()
+            expect(page.get_by_test_id("stJson").first).to_contain_text("untrusted_sources")
+            expect(page.get_by_role("button", name="Escalate")).to_be_visible()
+            assert f"finding={DEMO_FINDING}" in page.url
+            page.get_by_role("link", name=re.compile("called send_email")).click()
+            expect(page.get_by_role("heading", name="Session forensics")).to_be_visible()
+            assert f"session={DEMO_SESSION}" in page.url
+        finally:
+            browser.close()

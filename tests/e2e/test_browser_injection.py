@@ -3,16 +3,17 @@
 The store holds the demo data plus a session whose every text field is hostile
 (:func:`tests.dashboards.seed_store.hostile_incident`: disguised links, a tracking image,
 HTML with ``onerror``, Streamlit colour directives, LaTeX, emoji and icon shortcodes, a
-bare URL and e-mail address, backticks, newlines starting a table and a heading) and a
-hostile quarantine and revocation row. Debian's chromium (headless, via Playwright)
-opens each page the way a responder would: the Overview, one click to the hostile
-session, the Investigate, Agent profile and Blast radius links for the hostile agent,
-the Revoke page (with an admin API whose answer quotes hostile text) and the SQL
-console. On every page: no link off the dashboard (none to evil.example, no mailto:),
-no external image, no heading from a
-newline, no LaTeX, colour, emoji or icon rendering of the data, the literal ``**bold**``
-visible, and no request from the browser to evil.example (every request is recorded;
-those leaving the machine are aborted so the test never reaches the network).
+bare URL and e-mail address, backticks, newlines starting a table and a heading), a
+hostile quarantine and revocation row, and a hostile finding and detector baseline.
+Debian's chromium (headless, via Playwright) opens each page the way a responder would:
+the Overview, one click to the hostile session, the Investigate, Agent profile and
+Blast radius links for the hostile agent, the Findings page of the hostile finding
+(every field and its evidence hostile), the Revoke page (with an admin API whose answer
+quotes hostile text) and the SQL console. On every page: no link off the dashboard (none
+to evil.example, no mailto:), no external image, no heading from a newline, no LaTeX,
+colour, emoji or icon rendering of the data, the literal ``**bold**`` visible, and no
+request from the browser to evil.example (every request is recorded; those leaving the
+machine are aborted so the test never reaches the network).
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from tests.dashboards.seed_store import EVIL_HOST, HOSTILE_AGENT, HOSTILE_SESSION, hostile
+from tests.dashboards.seed_store import (
+    EVIL_HOST,
+    HOSTILE_AGENT,
+    HOSTILE_FINDING,
+    HOSTILE_SESSION,
+    hostile,
+)
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, running_dashboard
 
 pytestmark = pytest.mark.e2e
@@ -109,7 +116,7 @@ def hostile_dashboard(tmp_path: Path) -> Iterator[str]:
         "AGENTAUDIT_ADMIN_TOKEN": "responder-token",
     }
     try:
-        with running_dashboard(tmp_path, env, "--hostile") as base:
+        with running_dashboard(tmp_path, env, "--hostile", "--findings") as base:
             yield base
     finally:
         server.shutdown()
@@ -146,7 +153,8 @@ def test_every_page_shows_hostile_markup_as_text_and_loads_nothing_from_it(
         offsite = [r for r in requests if urlsplit(r).netloc != local]
         assert not offsite, (name, offsite)  # none to evil.example, nor anywhere else
         if in_text:
-            expect(page.get_by_text("**bold**", exact=False).first).to_be_visible()
+            shown = page.get_by_text("**bold**", exact=False).filter(visible=True)
+            expect(shown.first).to_be_visible()  # (the first match may be a table cell)
         else:
             cell = page.locator("[data-testid=stDataFrame] td", has_text="**bold** [click]")
             expect(cell.first).to_be_attached()
@@ -194,7 +202,12 @@ def test_every_page_shows_hostile_markup_as_text_and_loads_nothing_from_it(
 
             open_page(page, "agent", "Agent profile", agent=HOSTILE_AGENT)
             expect(page.get_by_text("Tools never used in the baseline")).to_be_visible()
+            expect(page.get_by_text("Still learning")).to_be_visible()  # its hostile baseline
             check(page, "agent")
+
+            open_page(page, "findings", "Findings", finding=HOSTILE_FINDING, state="all")
+            expect(page.get_by_test_id("stJson")).to_contain_text("evidence-value **bold**")
+            check(page, "findings")
 
             open_page(page, "blast_radius", "Blast radius", agent=HOSTILE_AGENT)
             expect(page.get_by_text("Excess scopes")).to_be_visible()

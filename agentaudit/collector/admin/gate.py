@@ -2,7 +2,8 @@
 
 Every admin endpoint states its principal (DESIGN §5; docs/revocation.md lists them):
 
-* responder endpoints (revocations, releases, queries, agents, approvals, metrics) take
+* responder endpoints (revocations, releases, queries, agents, approvals, findings,
+  metrics) take
   the responder token only. An agent token presented there is refused with 403 and the
   attempt is recorded (aggregated per principal and minute, see
   :meth:`~agentaudit.collector.admin.revocation.service.RevocationService.record_refused`);

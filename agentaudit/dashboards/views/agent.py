@@ -1,4 +1,9 @@
-"""Agent profile: what an agent usually does (30-day baseline) against the selected window."""
+"""Agent profile: what an agent usually does against what it did in the selected window.
+
+First the detector's saved baseline for the agent next to the same figures over the
+window (``views/_baseline_panel.py``); then, from the stored calls alone, the window
+against the 30 days before it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import streamlit as st
 
 from agentaudit.dashboards import data
 from agentaudit.dashboards._ui import fmt, param, safely, window_picker
+from agentaudit.dashboards.charts import comparison_bars
+from agentaudit.dashboards.views import _baseline_panel
 
 st.title("Agent profile")
 window = window_picker()
@@ -20,13 +27,10 @@ agent = (
     st.selectbox("Agent", options, index=options.index(requested) if requested else 0) or options[0]
 )
 st.query_params["agent"] = agent
-st.caption("Baseline: the 30 days before the window. Shares are of each period's calls.")
 
 
-def _shares(frame: pd.DataFrame, key: str) -> pd.DataFrame:
-    out = frame.set_index(key)[["window_calls", "baseline_calls"]].astype(float)
-    totals = out.sum().replace(0, 1)
-    return (out / totals).rename(columns={"window_calls": "window", "baseline_calls": "baseline"})
+def _periods(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.rename(columns={"window_calls": "window", "baseline_calls": "baseline"})
 
 
 mix = safely(lambda: data.agent_tool_mix(agent, window), "the tool mix")
@@ -34,35 +38,45 @@ cadence = safely(lambda: data.agent_cadence(agent, window), "the cadence")
 resources = safely(lambda: data.agent_resources(agent, window), "resources")
 scopes = safely(lambda: data.agent_scopes(agent, window), "scopes")
 
+_baseline_panel.show(agent, window, mix=mix, hours=cadence, scopes=scopes)
+
+st.subheader("From the stored calls: this window against the 30 days before it")
+st.caption("Baseline: the 30 days before the window. Shares are of each period's calls.")
 left, right = st.columns(2)
 with left:
-    st.subheader("Tool mix")
+    st.markdown("**Tool mix**")
     if mix is None or mix.empty:
         st.info("No tool calls for this agent in the window or its baseline.")
     else:
-        st.bar_chart(_shares(mix, "tool_name"), stack=False)
+        st.altair_chart(
+            comparison_bars(_periods(mix), "tool_name", title="share of calls"), width="stretch"
+        )
         new_tools = mix[(mix["baseline_calls"] == 0) & (mix["window_calls"] > 0)]["tool_name"]
         if not new_tools.empty and int(mix["baseline_calls"].sum()) > 0:
             st.warning(fmt("Tools never used in the baseline: {}", list(new_tools)))
         st.dataframe(mix, hide_index=True, width="stretch")
 with right:
-    st.subheader("Cadence (calls by hour of day, UTC)")
+    st.markdown("**Cadence (calls by hour of day, UTC)**")
     if cadence is None or cadence.empty:
         st.info("No calls to show.")
     else:
         full = pd.DataFrame({"hour": range(24)}).merge(cadence, on="hour", how="left").fillna(0)
-        st.bar_chart(_shares(full, "hour"), stack=False)
+        full["hour"] = [f"{h:02d}" for h in full["hour"]]
+        st.altair_chart(
+            comparison_bars(_periods(full), "hour", title="share of calls", ordinal=True),
+            width="stretch",
+        )
 
 left, right = st.columns(2)
 with left:
-    st.subheader("Resources touched in the window")
+    st.markdown("**Resources touched in the window**")
     if resources is None or resources.empty:
         st.info("No resources recorded in this window.")
     else:
         resources = resources.assign(new=resources["baseline_calls"] == 0)
         st.dataframe(resources, hide_index=True, width="stretch")
 with right:
-    st.subheader("Credential scopes used")
+    st.markdown("**Credential scopes used**")
     if scopes is None or scopes.empty:
         st.info("No credentials recorded.")
     else:
