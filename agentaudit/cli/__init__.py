@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from agentaudit.cli._flags import add_setting_flags, config_from
 from agentaudit.cli.agents import add_agents_parser
 from agentaudit.cli.approve import add_approve_parser
+from agentaudit.cli.detect import add_detect_parser
 from agentaudit.errors import AgentAuditError, ExitCode
 
 __all__ = ["build_parser", "main"]
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_agents_parser(commands, lambda parser: add_setting_flags(parser, "store"))
     add_approve_parser(commands)
+    add_detect_parser(commands, lambda parser: add_setting_flags(parser, "store"))
 
     commands.add_parser(
         "hash-password",
@@ -170,6 +172,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from agentaudit.cli.approve import run_approve
 
         return run_approve(args, config_from)
+    if command == "detect":
+        from agentaudit.cli.detect import run_detect
+
+        return run_detect(args, config_from)
     if command == "hash-password":
         from agentaudit.cli.dashboard import run_hash_password
 

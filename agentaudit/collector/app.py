@@ -8,16 +8,21 @@ reversed, both on a clean stop and when start-up fails half-way. Construction or
 2. the revocation path and the admin API (its port bound, not yet serving)
 3. the WAL (its directory locked; what it holds that the store does not is loaded)
 4. the writer (which replays that first), the pipeline
-5. the worker pool (with ``workers > 1`` it holds the OTLP ports; always, it drains
+5. the detector, when it runs in this process (``detector_mode``; docs/detector.md): it
+   follows the batches the writer stores (the writer wakes it after each) and acts
+   through the revocation path
+6. the worker pool (with ``workers > 1`` it holds the OTLP ports; always, it drains
    worker WALs an earlier run left), then the OTLP receivers, bound (``workers = 1``)
 
 Only when every port is bound does anything serve (a busy port fails before anything
 serves). Teardown, the reverse, is what makes a clean shutdown (SIGTERM) lose nothing:
 receivers stop accepting first (in-flight exports finish and are acknowledged), then
-the workers stop and their WALs are drained, then the writer drains everything it was
-handed into the store, then the WAL closes, then the admin API stops, then the store
-closes. A crash at any point loses nothing either: what was acknowledged is in a WAL
-and is replayed on start.
+the workers stop and their WALs are drained, then the detector finishes its cycle and
+saves its findings and baselines (batches stored after that are read on its next start,
+from the saved position), then the writer drains everything it was handed into the
+store, then the WAL closes, then the admin API stops, then the store closes. A crash
+at any point loses nothing either: what was acknowledged is in a WAL and is replayed on
+start.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from starlette.routing import Route
 from agentaudit.collector.admin.agents_api import agent_routes
 from agentaudit.collector.admin.api import build_admin_app
 from agentaudit.collector.admin.approvals_api import approval_routes
+from agentaudit.collector.admin.findings_api import finding_routes
 from agentaudit.collector.admin.revocation import RevocationPath, build_revocation_path
 from agentaudit.collector.identity.approvals import (
     ApprovalSigner,
@@ -53,18 +59,22 @@ from agentaudit.collector.identity.registry import (
     TokenSnapshot,
 )
 from agentaudit.collector.ingest.budget import MemoryBudget
-from agentaudit.collector.model import SpanRecord
 from agentaudit.collector.ingest.pipeline import Pipeline
 from agentaudit.collector.ingest.receiver_grpc import GrpcReceiver
 from agentaudit.collector.ingest.receiver_http import build_otlp_http_app
 from agentaudit.collector.ingest.redaction import Redactor
 from agentaudit.collector.metrics import CONTENT_TYPE, CollectorMetrics
+from agentaudit.collector.model import SpanRecord
 from agentaudit.collector.serving.server import HttpServer
 from agentaudit.collector.wal.log import Wal
 from agentaudit.collector.workers.pool import DEAD_LETTER_FILE, WorkerPool
 from agentaudit.collector.writer.writer import WalLike, Writer
 from agentaudit.config import Config
 from agentaudit.config.tokens import ensure_tokens
+from agentaudit.detector.actions import ServiceActions
+from agentaudit.detector.alerts import build_alert_sinks
+from agentaudit.detector.policy import load_detector_settings
+from agentaudit.detector.service import DetectorService
 from agentaudit.errors import ConfigError
 from agentaudit.store import Store
 from agentaudit.store.audit_chain import AuditChain
@@ -131,6 +141,7 @@ class Collector:
         self.registry: AgentRegistry | None = None
         self.approvals: ApprovalVerifier | None = None
         self.grants: GrantLedger | None = None
+        self.detector: DetectorService | None = None
         self.authenticator = Authenticator(
             agent_token=None, admin_token=None, open_mode=config.insecure_no_auth
         )
@@ -178,6 +189,7 @@ class Collector:
             "store_errors": writer.stats.store_errors if writer else 0,
             "wal_bytes": self.wal.bytes if self.wal else 0,
             **workers,
+            **(self.detector.health() if self.detector else {}),
         }
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -207,9 +219,7 @@ class Collector:
         check_bind_policy(self.config)
         if self.store is None:
             self.store = teardown.enter_context(
-                Store.open(
-                    self.config.clickhouse_url, reader_dsn=self.config.reader_clickhouse_url
-                )
+                Store.open(self.config.clickhouse_url, reader_dsn=self.config.reader_clickhouse_url)
             )
         store = self.store
         self.config, created = ensure_tokens(self.config)
@@ -270,6 +280,10 @@ class Collector:
         )
         self._register_gauges()
 
+        self.detector = self._detector(store, teardown)
+        if self.detector is not None:
+            teardown.callback(self.detector.stop)
+
         self.pool = WorkerPool(config, metrics=self.metrics, make_writer=self._make_writer)
         teardown.callback(self.pool.stop)
         if config.workers == 1:
@@ -282,6 +296,8 @@ class Collector:
         self.started_at = time.time()
         assert self.pool is not None
         self.writer.start()
+        if self.detector is not None:
+            self.detector.start()
         self.pool.start()
         if self.grpc is not None:
             self.grpc.start()
@@ -303,6 +319,37 @@ class Collector:
             dead_letter=dead_letter,
             was_blocked=self.revocation.was_blocked if self.revocation else None,
             first_use=self.grants.first_use if self.grants else None,
+            on_stored=self._batch_stored,
+        )
+
+    def _batch_stored(self) -> None:
+        """The writer stored a batch of tool calls: the detector reads it now."""
+        detector = self.detector
+        if detector is not None:
+            detector.wake()
+
+    def _detector(self, store: Store, teardown: contextlib.ExitStack) -> DetectorService | None:
+        """The detector of this process and its alert router, or None (``detector_mode``,
+        ``[detector]``); the router closes after the detector stopped."""
+        config = self.config
+        settings = load_detector_settings(config.sections)  # a bad table fails even when off
+        if not settings.enabled or not config.runs_detector:
+            if settings.enabled and config.detector_mode == "auto":
+                log.info(
+                    "detector: not in this collector (a ClickHouse server may have several); "
+                    "run `agentaudit detect --follow` once, or set detector_mode = on in one"
+                )
+            return None
+        assert self.revocation is not None
+        revocation = config.sections.get("revocation", {})
+        router = teardown.enter_context(
+            build_alert_sinks(config.sections, dashboard_url=revocation.get("dashboard_url"))
+        )
+        return DetectorService(
+            store,
+            settings,
+            actions=ServiceActions(self.revocation.service),
+            on_finding=router.submit,
         )
 
     def _grpc_receiver(self, pipeline: Pipeline) -> GrpcReceiver:
@@ -355,6 +402,7 @@ class Collector:
                 *revocation.routes(gate),
                 *agent_routes(registry, gate),
                 *approval_routes(store, signer, gate),
+                *finding_routes(store, revocation.service, gate),
             ],
         )
 

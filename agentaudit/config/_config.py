@@ -94,6 +94,16 @@ def _whole(value: Any, origin: str) -> int:
     return v.parse_positive_int(value, origin)
 
 
+DETECTOR_MODES = ("auto", "on", "off")
+
+
+def _detector_mode(value: Any, origin: str) -> str:
+    text = v.parse_text(value, origin).strip().lower()
+    if text not in DETECTOR_MODES:
+        raise ConfigError(f"{origin}: {value!r} is not one of {', '.join(DETECTOR_MODES)}")
+    return text
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("store", v.parse_optional_path, "store", "embedded store directory "
             "(default ./.agentaudit/store)", "DIR"),
@@ -139,6 +149,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("refuse_agent_mismatch", v.parse_bool, "server", "refuse spans whose agent id is "
             "not the agent whose own token sent them (default: store them, flagged "
             "agent_mismatch = 1)"),
+    Setting("detector_mode", _detector_mode, "server", "run the detector in this process: "
+            "auto (default: with the embedded store), on, off (with a ClickHouse server run "
+            "it in one process only: here, or as `agentaudit detect --follow`)",
+            "auto|on|off"),
     Setting("insecure_no_auth", v.parse_bool, "server", "INSECURE: run without tokens; any "
             "local process (an agent too) can query, revoke and lift a quarantine. Loopback "
             "only. Without it, missing tokens are generated into the state directory"),
@@ -184,6 +198,7 @@ class Config:
     tls_key: Path | None = None
     chain_key_file: Path | None = None
     refuse_agent_mismatch: bool = False
+    detector_mode: str = "auto"
     insecure_no_auth: bool = False
     token: str | None = field(default=None, repr=False)
     admin_token: str | None = field(default=None, repr=False)
@@ -220,6 +235,11 @@ class Config:
     @property
     def tls(self) -> bool:
         return self.tls_cert is not None
+
+    @property
+    def runs_detector(self) -> bool:
+        """Whether ``up``/``collector`` runs the detector in its own process."""
+        return self.detector_mode == "on" or (self.detector_mode == "auto" and self.embedded)
 
 
 def _raw_values(

@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 __all__ = [
     "ACTIONS",
@@ -18,6 +18,7 @@ __all__ = [
     "SEVERITIES",
     "STATES",
     "Call",
+    "CallView",
     "Finding",
     "severity_at_least",
 ]
@@ -39,6 +40,63 @@ def severity_at_least(severity: str, floor: str) -> bool:
     """``high`` is at least ``medium``; unknown severities are below everything."""
     rank = {name: i for i, name in enumerate(SEVERITIES)}
     return rank.get(severity, -1) >= rank.get(floor, len(SEVERITIES))
+
+
+class CallView(Protocol):
+    """What the detector reads of a call: a :class:`Call`, or a row the follower built
+    with the same attributes and types (``agentaudit.detector.follower.CallRow``: a plain
+    slotted object, several times cheaper to build than the frozen :class:`Call`)."""
+
+    @property
+    def ts_ns(self) -> int: ...
+    @property
+    def trace_id(self) -> str: ...
+    @property
+    def span_id(self) -> str: ...
+    @property
+    def agent_id(self) -> str: ...
+    @property
+    def tool_name(self) -> str: ...
+    @property
+    def authenticated_agent(self) -> str: ...
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def arguments(self) -> str: ...
+    @property
+    def arguments_hash(self) -> str: ...
+    @property
+    def resource_ids(self) -> tuple[str, ...]: ...
+    @property
+    def source_refs(self) -> tuple[str, ...]: ...
+    @property
+    def source_kinds(self) -> tuple[str, ...]: ...
+    @property
+    def source_trust(self) -> tuple[str, ...]: ...
+    @property
+    def untrusted_source(self) -> bool: ...
+    @property
+    def approval_status(self) -> str: ...
+    @property
+    def approval_verified(self) -> bool: ...
+    @property
+    def credential_id(self) -> str: ...
+    @property
+    def credential_scopes(self) -> tuple[str, ...]: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def received_ns(self) -> int: ...
+    @property
+    def batch_id(self) -> str: ...
+    @property
+    def argument_shape(self) -> str | None: ...
+    @property
+    def argument_realms(self) -> tuple[str, ...] | None: ...
+    @property
+    def principal(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +125,13 @@ class Call:
     status: str = "ok"
     received_ns: int = 0
     batch_id: str = ""
+    argument_shape: str | None = None
+    """The top-level keys of ``arguments``, sorted and joined by ``,``, when the reader
+    extracted them (the detector's follower lets ClickHouse do it and leaves
+    ``arguments`` empty); None: the detector derives them from ``arguments``."""
+    argument_realms: tuple[str, ...] | None = None
+    """E-mail domains (``@example.com``) and URL hosts (``host:example.com``) named in
+    ``arguments``, when the reader extracted them; None: derived from ``arguments``."""
 
     @property
     def principal(self) -> str:
@@ -137,6 +202,10 @@ class Finding:
     group_key: str = ""
     finding_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     state: str = "open"
+    updated_ns: int = 0
+    """When this version was written (the table's ``updated_at``); 0: not yet."""
+    triaged_by: str = ""
+    triage_reason: str = ""
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -163,6 +232,9 @@ class Finding:
             "revocation_id": self.revocation_id,
             "group_key": self.group_key,
             "state": self.state,
+            "updated_ns": self.updated_ns,
+            "triaged_by": self.triaged_by,
+            "triage_reason": self.triage_reason,
         }
 
     def evidence_json(self) -> str:

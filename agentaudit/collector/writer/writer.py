@@ -30,6 +30,9 @@ Invariants:
   is ``inflight``, and its chain link follows the previous batch's.
 * :meth:`Writer.stop` returns after everything enqueued before it was written, or
   after its timeout.
+* ``on_stored`` (optional) is called on the inserter thread after a batch of tool calls
+  and its chain link are stored and committed (the detector wakes to read it); it must
+  return quickly, and an exception from it is logged, never raised into the writer.
 """
 
 from __future__ import annotations
@@ -50,8 +53,8 @@ from typing import Protocol, TypeVar
 
 import pyarrow as pa
 
-from agentaudit.collector.model import SpanRecord
 from agentaudit.collector.metrics import CollectorMetrics
+from agentaudit.collector.model import SpanRecord
 from agentaudit.collector.wal.codec import encode_spans
 from agentaudit.collector.wal.log import Checkpoint, Position, WalEntry
 from agentaudit.collector.writer.arrow_tables import rows_table, traces_table
@@ -151,8 +154,10 @@ class Writer:
         dead_letter: Path | None = None,
         was_blocked: BlockedCheck | None = None,
         first_use: Callable[[str], bool] | None = None,
+        on_stored: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_stored = on_stored
         self._was_blocked = was_blocked
         self._first_use = first_use
         self._dead_letter_path = dead_letter
@@ -479,6 +484,11 @@ class Writer:
             self._retry(lambda: self._save(dataclasses.replace(self._checkpoint, inflight=end)))
         link = self._retry(lambda: self._insert(batch_id, traces, calls_table))
         self._retry(lambda: self._commit(end, link))
+        if link is not None and self._on_stored is not None:
+            try:
+                self._on_stored()
+            except Exception:  # a listener's bug must not stop the writer
+                log.exception("the on_stored hook failed")
         self.stats.spans_written += traces.num_rows
         self.stats.tool_calls_written += calls
         self.stats.batches_written += 1

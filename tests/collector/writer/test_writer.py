@@ -379,3 +379,31 @@ def test_concurrent_enqueues_all_land(store: Store, make_span: SpanFactory) -> N
     assert count(store, TOOL_CALLS_TABLE) == 160
     distinct = store.query(f"SELECT uniqExact(span_id) FROM {TOOL_CALLS_TABLE}").rows[0][0]  # noqa: S608
     assert distinct == 160
+
+
+def test_on_stored_is_called_once_a_batch_and_its_chain_link_are_stored(
+    store: Store, make_span: SpanFactory
+) -> None:
+    seen: list[tuple[int, int]] = []
+
+    def on_stored() -> None:  # what the detector's wake sees at that moment
+        links = store.query("SELECT count() FROM agentaudit.audit_chain").rows[0][0]
+        seen.append((count(store, TOOL_CALLS_TABLE), int(links)))
+
+    writer = Writer(store, batch_rows=5, chain=AuditChain(store), on_stored=on_stored)
+    writer.enqueue([make_span() for _ in range(10)])
+    writer.flush()
+    assert seen == [(5, 1), (10, 2)]
+
+
+def test_a_failing_on_stored_hook_does_not_stop_the_writer(
+    store: Store, make_span: SpanFactory
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("a listener's bug")
+
+    writer = Writer(store, batch_rows=5, chain=AuditChain(store), on_stored=broken)
+    writer.enqueue([make_span() for _ in range(10)])
+    writer.flush()
+    assert count(store, TOOL_CALLS_TABLE) == 10
+    assert verify_chain(store) == []

@@ -1,0 +1,337 @@
+"""Following the store: new batches of tool calls, incrementally, never a scan of the table.
+
+The writer appends one ``agentaudit.audit_chain`` link per stored batch of tool calls
+(``chain_id``: one per collector's WAL, ``seq`` from 1). The follower keeps a position
+``{chain_id: last seq read}`` and each :meth:`Follower.poll`
+
+1. reads the links after the position (``audit_chain`` is small and ordered by
+   ``(chain_id, seq)``; the condition names each known chain's next ``seq``), oldest
+   first by ``written_at``;
+2. reads those batches' rows from ``tool_calls`` by ``batch_id IN (...)`` (a bloom-filter
+   skip index), each batch in ``ts`` order, as :class:`CallRow` objects (ClickHouse
+   extracts the arguments' shape and realms; the arguments' text is not read);
+3. advances the position past them.
+
+So with several collectors writing one ClickHouse server, one follower sees every
+collector's batches (each has its own chain), and a restart that loads a saved position
+(:class:`~agentaudit.detector.records.BaselineLog`) continues exactly where it stopped.
+
+Care taken: a chain's links are taken in ``seq`` order only; a missing ``seq`` (a link
+not yet visible on this replica) holds that chain back for up to ``gap_seconds`` before
+it is skipped with a warning (``agentaudit verify`` names deleted links). A batch whose
+rows are not all visible yet (fewer than the link's ``row_count``) is waited for the
+same way. A batch id met twice (two collectors stored the same spans; the insert
+deduplication kept one copy) is read once.
+
+Sources: :class:`StoreSource` reads through a :class:`~agentaudit.store.Store` (the
+collector's, or one ``agentaudit detect`` opened); :class:`ApiSource` through a running
+process's ``POST /v1/query`` (``agentaudit detect --replay/--explain`` against a process
+that holds an embedded store). Both run the same SQL, with literals, since investigator
+SQL takes no parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from agentaudit.detector.model import CALL_COLUMNS
+from agentaudit.store.sql_guard import quote_string
+
+__all__ = [
+    "ApiSource",
+    "CallRow",
+    "Follower",
+    "Link",
+    "Source",
+    "StoreSource",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_LINKS: Final = 256
+MAX_ROWS: Final = 50_000
+"""Rows read per poll at most (a long backlog is read in slices of about this size)."""
+REMEMBERED_BATCHES: Final = 10_000
+
+_REALMS_SQL: Final = (
+    r"extractAllGroupsVertical(lower(arguments), '(@|://)([a-z0-9][a-z0-9.-]*\\.[a-z]{2,})')"
+)
+_EXPRESSIONS: Final = {
+    "ts": "toUnixTimestamp64Nano(ts)",
+    "received_at": "toUnixTimestamp64Nano(received_at)",
+    # ClickHouse extracts what the rules need of the arguments (their shape and realms,
+    # as activity.arguments_parts does in Python); the text itself is not read.
+    "arguments": "arrayStringConcat(arraySort(arrayDistinct(JSONExtractKeys(arguments))), ',')",
+}
+_COLUMNS: Final = ", ".join([*(_EXPRESSIONS.get(c, c) for c in CALL_COLUMNS), _REALMS_SQL])
+""":data:`CALL_COLUMNS` (with the arguments' shape in place of their text), then the
+arguments' realms as ``[[separator, name], ...]``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One ``audit_chain`` link: a stored batch of tool calls."""
+
+    chain_id: str
+    seq: int
+    batch_id: str
+    row_count: int
+    written_ms: int
+
+
+class CallRow:
+    """A followed ``tool_calls`` row with :class:`Call`'s attributes and types.
+
+    A plain slotted object: building it costs about a third of a frozen :class:`Call`
+    (the detector reads tens of thousands of rows a second). ``arguments`` is empty: the
+    row carries the arguments' shape and realms, extracted by ClickHouse.
+    """
+
+    __slots__ = (
+        "agent_id",
+        "approval_status",
+        "approval_verified",
+        "argument_realms",
+        "argument_shape",
+        "arguments",
+        "arguments_hash",
+        "authenticated_agent",
+        "batch_id",
+        "credential_id",
+        "credential_scopes",
+        "received_ns",
+        "resource_ids",
+        "session_id",
+        "source_kinds",
+        "source_refs",
+        "source_trust",
+        "span_id",
+        "status",
+        "tool_name",
+        "trace_id",
+        "ts_ns",
+        "untrusted_source",
+        "user_id",
+    )  # fmt: skip
+
+    def __init__(self, v: Sequence[Any]) -> None:
+        self.ts_ns: int = v[0]
+        self.trace_id: str = v[1]
+        self.span_id: str = v[2]
+        self.agent_id: str = v[3]
+        self.authenticated_agent: str = v[4]
+        self.user_id: str = v[5]
+        self.session_id: str = v[6]
+        self.tool_name: str = v[7]
+        self.arguments = ""
+        self.argument_shape: str | None = v[8]
+        self.arguments_hash: str = v[9]
+        self.resource_ids: tuple[str, ...] = tuple(v[10])
+        self.source_refs: tuple[str, ...] = tuple(v[11])
+        self.source_kinds: tuple[str, ...] = tuple(v[12])
+        self.source_trust: tuple[str, ...] = tuple(v[13])
+        self.untrusted_source = bool(v[14])
+        self.approval_status: str = v[15]
+        self.approval_verified = bool(v[16])
+        self.credential_id: str = v[17]
+        self.credential_scopes: tuple[str, ...] = tuple(v[18])
+        self.status: str = v[19]
+        self.received_ns: int = v[20]
+        self.batch_id: str = v[21]
+        groups = v[22]
+        self.argument_realms: tuple[str, ...] | None = (
+            tuple(sorted({f"@{n}" if sep == "@" else f"host:{n}" for sep, n in groups}))
+            if groups
+            else ()
+        )
+
+    @property
+    def principal(self) -> str:
+        return self.authenticated_agent or self.agent_id
+
+
+def links_sql(position: Mapping[str, int], *, limit: int, since_ms: int | None = None) -> str:
+    """The links after ``position`` (every chain not in it from its start)."""
+    if position:
+        known = sorted(position)
+        after = [f"(chain_id = {quote_string(c)} AND seq > {int(position[c])})" for c in known]
+        others = ", ".join(quote_string(c) for c in known)
+        condition = " OR ".join([*after, f"chain_id NOT IN ({others})"])
+    else:
+        condition = "1"
+    if since_ms is not None:
+        condition = f"({condition}) AND written_at >= fromUnixTimestamp64Milli({int(since_ms)})"
+    return (
+        "SELECT chain_id, seq, batch_id, row_count, toUnixTimestamp64Milli(written_at) "  # noqa: S608 - quoted literals
+        f"FROM agentaudit.audit_chain WHERE {condition} "
+        f"ORDER BY written_at, chain_id, seq LIMIT {int(limit)}"
+    )
+
+
+def calls_sql(batch_ids: Sequence[str], *, since_ns: int | None = None) -> str:
+    """The rows of these batches, in ``ts`` order."""
+    ids = ", ".join(quote_string(b) for b in batch_ids)
+    since = f" AND ts >= fromUnixTimestamp64Nano({int(since_ns)})" if since_ns is not None else ""
+    return (
+        f"SELECT {_COLUMNS} FROM agentaudit.tool_calls "  # noqa: S608 - quoted literals
+        f"WHERE batch_id IN ({ids}){since} ORDER BY ts, span_id"
+    )
+
+
+def agent_calls_sql(agent: str, *, after: tuple[int, str] | None, limit: int) -> str:
+    """One principal's calls in ``(ts, span_id)`` order, after ``after`` (a page)."""
+    who = quote_string(agent)
+    condition = f"(authenticated_agent = {who} OR (authenticated_agent = '' AND agent_id = {who}))"
+    if after is not None:
+        condition += (
+            f" AND (ts, span_id) > (fromUnixTimestamp64Nano({int(after[0])}), "
+            f"{quote_string(after[1])})"
+        )
+    return (
+        f"SELECT {_COLUMNS} FROM agentaudit.tool_calls WHERE {condition} "  # noqa: S608
+        f"ORDER BY ts, span_id LIMIT {int(limit)}"
+    )
+
+
+class Source(Protocol):
+    """Runs the follower's read-only SQL; rows as sequences of plain values."""
+
+    def rows(self, sql: str) -> list[Sequence[Any]]: ...
+
+
+class StoreSource:
+    """Reads through a :class:`~agentaudit.store.Store` (its trusted-query handle)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def rows(self, sql: str) -> list[Sequence[Any]]:
+        return list(self.store.query(sql).rows)
+
+
+class ApiSource:
+    """Reads through a running process's admin API (``POST /v1/query``, responder)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def rows(self, sql: str) -> list[Sequence[Any]]:
+        return list(self.client.query(sql).rows)
+
+
+class Follower:
+    """The position over the audit chain, and the reads that advance it (docstring).
+
+    ``contiguous``: take each chain's links strictly in ``seq`` order from 1 (the live
+    follower); False for a replay that starts mid-chain (``since_ms``/``since_ns``).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        position: Mapping[str, int] | None = None,
+        *,
+        max_links: int = MAX_LINKS,
+        max_rows: int = MAX_ROWS,
+        since_ms: int | None = None,
+        since_ns: int | None = None,
+        contiguous: bool = True,
+        gap_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self.position: dict[str, int] = dict(position or {})
+        self._max_links = max_links
+        self._max_rows = max_rows
+        self._since_ms = since_ms
+        self._since_ns = since_ns
+        self._contiguous = contiguous
+        self._gap_seconds = gap_seconds
+        self._clock = clock
+        self._waiting: dict[tuple[str, int], float] = {}  # (chain, seq) -> first noticed
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self.batches_read = 0
+        self.rows_read = 0
+
+    def _waited(self, key: tuple[str, int], what: str) -> bool:
+        """True once ``key`` has been waited for ``gap_seconds`` (then logged)."""
+        now = self._clock()
+        first = self._waiting.setdefault(key, now)
+        if now - first < self._gap_seconds:
+            return False
+        del self._waiting[key]
+        log.warning(
+            "detector: %s (chain %s, link %d); going on without it", what, key[0][:12], key[1]
+        )
+        return True
+
+    def _next_links(self) -> list[Link]:
+        found = self.source.rows(
+            links_sql(self.position, limit=self._max_links, since_ms=self._since_ms)
+        )
+        links = [Link(str(r[0]), int(r[1]), str(r[2]), int(r[3]), int(r[4])) for r in found]
+        taken: list[Link] = []
+        expected = dict(self.position)
+        held: set[str] = set()
+        rows = 0
+        for link in links:
+            chain = link.chain_id
+            if chain in held:
+                continue
+            last = expected.get(chain)
+            if last is not None and link.seq <= last:
+                continue  # a duplicate link
+            if self._contiguous and link.seq != (last or 0) + 1:
+                missing = (last or 0) + 1
+                if not self._waited(
+                    (chain, missing), f"links {missing}..{link.seq - 1} are missing"
+                ):
+                    held.add(chain)
+                    continue
+            expected[chain] = link.seq
+            taken.append(link)
+            rows += link.row_count
+            if rows >= self._max_rows:
+                break
+        return taken
+
+    def poll(self) -> list[tuple[Link, list[CallRow]]]:
+        """The next new batches and their calls, in order; advances the position."""
+        links = self._next_links()
+        if not links:
+            return []
+        fresh = [link.batch_id for link in links if link.batch_id not in self._seen]
+        by_batch: dict[str, list[CallRow]] = {}
+        if fresh:
+            for values in self.source.rows(calls_sql(sorted(set(fresh)), since_ns=self._since_ns)):
+                by_batch.setdefault(values[21], []).append(CallRow(values))
+        done: list[tuple[Link, list[CallRow]]] = []
+        for link in links:
+            if link.batch_id in self._seen:
+                calls: list[CallRow] = []  # read already, through another chain
+            else:
+                calls = by_batch.get(link.batch_id, [])
+                if (
+                    self._since_ns is None
+                    and len(calls) < link.row_count
+                    and not self._waited(
+                        (link.chain_id, link.seq), "a batch's rows are not all visible"
+                    )
+                ):
+                    break  # this chain waits; the links after it are read again next time
+                self._remember(link.batch_id)
+            self.position[link.chain_id] = link.seq
+            self.batches_read += 1
+            self.rows_read += len(calls)
+            done.append((link, calls))
+        return done
+
+    def _remember(self, batch_id: str) -> None:
+        self._seen[batch_id] = None
+        if len(self._seen) > REMEMBERED_BATCHES:
+            self._seen.popitem(last=False)

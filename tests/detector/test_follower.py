@@ -1,0 +1,150 @@
+"""The follower reads new batches only: links after its position, rows by batch id.
+
+Real stores: the calls are written by the real writer (rows, batch ids, chain links as
+the collector stores them). A recording source keeps every SQL text the follower runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from agentaudit.detector.follower import Follower, StoreSource
+from agentaudit.detector.model import Call
+from agentaudit.store import Store
+from tests.detector._data import NS, T0, call, store_calls
+
+
+class Recording(StoreSource):
+    """A StoreSource that keeps the SQL it ran and how many rows each query returned."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.queries: list[tuple[str, int]] = []
+
+    def rows(self, sql: str) -> list[Sequence[Any]]:
+        found = super().rows(sql)
+        self.queries.append((sql, len(found)))
+        return found
+
+    def take(self) -> list[tuple[str, int]]:
+        queries, self.queries = self.queries, []
+        return queries
+
+
+def calls(count: int, start: int = 0, session: str = "s") -> list[Call]:
+    return [
+        call(ts=T0 + (start + i) * NS, session_id=session, resource_ids=(f"mailbox:{i}@x.example",))
+        for i in range(count)
+    ]
+
+
+def batch_ids(store: Store) -> list[str]:
+    return [
+        r[0]
+        for r in store.query(
+            "SELECT batch_id FROM agentaudit.audit_chain ORDER BY written_at, seq"
+        ).rows
+    ]
+
+
+def read_ids(sql: str) -> set[str]:
+    return set(re.findall(r"'([0-9a-f]{32})'", sql.split("batch_id IN", 1)[1]))
+
+
+def test_reads_only_new_batches(store: Store) -> None:
+    store_calls(store, calls(30), batch=10)
+    source = Recording(store)
+    follower = Follower(source)
+    first = follower.poll()
+    assert [len(c) for _, c in first] == [10, 10, 10]
+    ids = batch_ids(store)
+    (links_sql, _), (rows_sql, rows) = source.take()
+    assert "FROM agentaudit.audit_chain" in links_sql
+    assert "FROM agentaudit.tool_calls" in rows_sql
+    assert read_ids(rows_sql) == set(ids)
+    assert rows == 30
+    assert follower.position == {first[0][0].chain_id: 3}
+
+    assert follower.poll() == []
+    ((only, returned),) = source.take()  # nothing new: the chain is asked, no rows are read
+    assert "audit_chain" in only
+    assert returned == 0
+    assert "seq > 3" in only
+
+    store_calls(store, calls(20, start=30), batch=10)
+    second = follower.poll()
+    assert [len(c) for _, c in second] == [10, 10]
+    (links_sql, _), (rows_sql, rows) = source.take()
+    new = set(batch_ids(store)) - set(ids)
+    assert read_ids(rows_sql) == new  # only the two new batches
+    assert rows == 20
+    assert follower.rows_read == 50
+    assert [c.span_id for _, cs in second for c in cs] == sorted(
+        [c.span_id for _, cs in second for c in cs]
+    )  # each batch in ts order (the ids grow with ts here)
+
+
+def test_a_saved_position_continues_where_it_stopped(store: Store) -> None:
+    store_calls(store, calls(20), batch=10)
+    follower = Follower(StoreSource(store))
+    follower.poll()
+    saved = dict(follower.position)
+    store_calls(store, calls(5, start=20), batch=10)
+    again = Follower(StoreSource(store), saved)
+    batches = again.poll()
+    assert [len(c) for _, c in batches] == [5]
+
+
+def test_every_collectors_chain_is_followed(store: Store) -> None:
+    store_calls(store, calls(10), batch=10, chain_id="collector-a")
+    store_calls(store, calls(10, start=10), batch=10, chain_id="collector-b")
+    follower = Follower(StoreSource(store))
+    batches = follower.poll()
+    assert sorted(link.chain_id for link, _ in batches) == ["collector-a", "collector-b"]
+    assert follower.position == {"collector-a": 1, "collector-b": 1}
+    store_calls(store, calls(10, start=20), batch=10, chain_id="collector-c")  # a new collector
+    assert [link.chain_id for link, _ in follower.poll()] == ["collector-c"]
+
+
+def test_a_batch_stored_through_two_chains_is_read_once(store: Store) -> None:
+    same = calls(10)
+    store_calls(store, same, batch=10, chain_id="collector-a")
+    store_calls(store, same, batch=10, chain_id="collector-b")  # deduplicated insert, 2 links
+    follower = Follower(StoreSource(store))
+    batches = follower.poll()
+    assert len(batches) == 2
+    assert sum(len(c) for _, c in batches) == 10
+
+
+def test_a_missing_link_holds_its_chain_then_is_skipped(store: Store) -> None:
+    store_calls(store, calls(30), batch=10, chain_id="c")
+    store.command(
+        "ALTER TABLE agentaudit.audit_chain DELETE WHERE seq = 2 SETTINGS mutations_sync = 2"
+    )
+    now = [0.0]
+    follower = Follower(StoreSource(store), gap_seconds=30, clock=lambda: now[0])
+    assert [link.seq for link, _ in follower.poll()] == [1]
+    assert follower.poll() == []  # link 2 may still appear (a replica behind)
+    now[0] = 31.0
+    assert [link.seq for link, _ in follower.poll()] == [3]  # given up on: skipped, logged
+
+
+def test_rows_not_yet_visible_are_waited_for(store: Store) -> None:
+    store_calls(store, calls(10), batch=10)
+
+    class Lagging(StoreSource):
+        lag = True
+
+        def rows(self, sql: str) -> list[Sequence[Any]]:
+            found = super().rows(sql)
+            if self.lag and "tool_calls" in sql:
+                self.lag = False
+                return found[:4]  # a replica that has part of the batch
+            return found
+
+    follower = Follower(Lagging(store))
+    assert follower.poll() == []
+    assert follower.position == {}
+    assert [len(c) for _, c in follower.poll()] == [10]

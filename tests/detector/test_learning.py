@@ -1,0 +1,92 @@
+"""The learning period: findings at most ``alert`` until an agent has ``learning_calls``
+calls and ``learning_days`` days of history, counted by the calls' own ``ts`` — so
+backfilled (imported, old) history completes it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from agentaudit.detector.engine import Detector
+from agentaudit.detector.model import Call
+from agentaudit.detector.policy import DetectorSettings
+from tests.detector._data import DAY, NS, History, after, call, untrusted
+
+
+def fan_out_attack(at: int, session: str = "evil", count: int = 60) -> list[Call]:
+    return [
+        untrusted(
+            call(ts=at + i * NS, session_id=session, resource_ids=(f"mailbox:v{i}@x.example",))
+        )
+        for i in range(count)
+    ]
+
+
+def test_no_automatic_action_while_learning() -> None:
+    history = History(days=3, sessions_per_day=14)  # plenty of calls, too few days
+    detector = Detector(DetectorSettings(learning_calls=50, learning_days=7))
+    detector.process_all(history.calls())
+    baseline = detector.baseline("support-bot")
+    assert baseline is not None
+    assert baseline.calls >= 50
+    assert baseline.learning
+    assert baseline.reference is not None
+    assert not baseline.reference.frozen
+
+    detector.process_all(fan_out_attack(after(history)))
+    (finding,) = [f for f in detector.take_findings() if f.rule == "fan_out"]
+    assert finding.severity == "critical"
+    assert finding.action == "alert"  # quarantine once learning is over
+    assert finding.evidence["learning"] is True
+    assert finding.evidence["action"]["decided"] == "alert"
+    assert detector.take_actions() == []
+    # the novelty rules wait for the frozen reference
+    assert not [f for f in detector.take_findings() if f.rule == "new_recipient_domain"]
+
+
+def test_enough_days_but_too_few_calls_is_still_learning() -> None:
+    history = History(days=10, sessions_per_day=1)
+    detector = Detector(DetectorSettings(learning_calls=200, learning_days=7))
+    detector.process_all(history.calls())
+    baseline = detector.baseline("support-bot")
+    assert baseline is not None
+    assert baseline.span_days > 7
+    assert baseline.calls < 200
+    assert baseline.learning
+
+
+def test_backfilled_history_completes_learning_then_the_detector_acts() -> None:
+    # Ten days of history imported now: old ts, received now.
+    now = time.time_ns()
+    history = History(start=now - now % DAY - 12 * DAY)
+    received = [replace(c, received_ns=now) for c in history.calls()]
+    detector = Detector(DetectorSettings())
+    detector.act_after_ns = now - 300 * NS  # what the service sets: the past is not acted on
+    detector.process_all(received)
+    baseline = detector.baseline("support-bot")
+    assert baseline is not None
+    assert not baseline.learning
+    assert detector.take_actions() == []
+
+    detector.process_all(fan_out_attack(now))
+    actions = detector.take_actions()
+    assert [a.action for a in actions][:1] == ["quarantine"]
+    assert actions[0].agent == "support-bot"
+    assert actions[0].reason.startswith("detector: support-bot ")
+    findings = {f.rule: f for f in detector.take_findings()}
+    assert findings["fan_out"].action == "quarantine"
+    assert findings["fan_out"].evidence["learning"] is False
+
+
+def test_an_old_attack_in_imported_history_is_recorded_not_acted_on() -> None:
+    now = time.time_ns()
+    history = History(start=now - now % DAY - 20 * DAY)
+    detector = Detector(DetectorSettings())
+    detector.act_after_ns = now - 300 * NS
+    detector.process_all(history.calls())
+    detector.process_all(fan_out_attack(after(history)))  # 10 days ago
+    assert detector.take_actions() == []
+    finding = {f.rule: f for f in detector.take_findings()}["fan_out"]
+    assert finding.action == "none"
+    assert finding.evidence["action"]["decided"] == "quarantine"
+    assert finding.evidence["action"]["skipped"].startswith("history")
