@@ -17,7 +17,8 @@ class ExitCode(enum.IntEnum):
 
     OK = 0
     ERROR = 1
-    """Any other failure named on stderr."""
+    """Any other failure named on stderr; for `agentaudit lint`, a problem of severity
+    `high` was found (DESIGN §5: a CI gate reads any non-zero status as "stop")."""
     CONFIG = 2
     """A bad flag, environment variable or config file value (also argparse usage)."""
     STORE = 3

@@ -19,7 +19,10 @@ from collections.abc import Sequence
 from agentaudit.cli._flags import add_setting_flags, config_from
 from agentaudit.cli.agents import add_agents_parser
 from agentaudit.cli.approve import add_approve_parser
+from agentaudit.cli.card import add_card_parser
+from agentaudit.cli.catalog import add_catalog_parser
 from agentaudit.cli.detect import add_detect_parser
+from agentaudit.cli.lint import add_lint_parser
 from agentaudit.errors import AgentAuditError, ExitCode
 
 __all__ = ["build_parser", "main"]
@@ -28,8 +31,8 @@ EPILOG = """\
 environment: every flag is also AGENTAUDIT_<FLAG> (e.g. AGENTAUDIT_GRPC_PORT); the DSN is
 AGENTAUDIT_CLICKHOUSE_URL; AGENTAUDIT_TOKEN (agents: OTLP export) and
 AGENTAUDIT_ADMIN_TOKEN (responders: queries, revocations) enable bearer-token auth.
-exit codes: 0 ok, 1 error, 2 usage/config, 3 store, 4 store locked, 5 port busy,
-6 tampering found, 7 unavailable, 8 refused.
+exit codes: 0 ok, 1 error (lint: a high problem), 2 usage/config, 3 store, 4 store locked,
+5 port busy, 6 tampering found, 7 unavailable, 8 refused.
 docs: docs/ARCHITECTURE.md, docs/configuration.md"""
 
 SQL_EPILOG = """\
@@ -113,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_agents_parser(commands, lambda parser: add_setting_flags(parser, "store"))
     add_approve_parser(commands)
     add_detect_parser(commands, lambda parser: add_setting_flags(parser, "store"))
+    add_lint_parser(commands, add_setting_flags)
+    add_card_parser(commands, add_setting_flags)
+    add_catalog_parser(commands, add_setting_flags)
 
     commands.add_parser(
         "hash-password",
@@ -176,6 +182,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         from agentaudit.cli.detect import run_detect
 
         return run_detect(args, config_from)
+    if command == "lint":
+        from agentaudit.cli.lint import run_lint
+
+        return run_lint(args, config_from)
+    if command == "card":
+        from agentaudit.cli.card import run_card
+
+        return run_card(args, config_from)
+    if command == "catalog":
+        from agentaudit.cli.catalog import run_catalog
+
+        return run_catalog(args, config_from)
     if command == "hash-password":
         from agentaudit.cli.dashboard import run_hash_password
 

@@ -25,11 +25,9 @@ import argparse
 import datetime as dt
 import json
 import os
-import re
 import signal
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -38,21 +36,19 @@ from typing import Any
 from agentaudit.client import AdminClient
 from agentaudit.config import DEFAULT_API_URL, Config, safe_dsn
 from agentaudit.config.tokens import responder_token
+from agentaudit.config.values import parse_since
 from agentaudit.detector.follower import ApiSource, Source, StoreSource
 from agentaudit.detector.model import Finding
 from agentaudit.detector.policy import load_detector_settings
 from agentaudit.errors import ConfigError
 
-__all__ = ["add_detect_parser", "parse_since", "run_detect"]
+__all__ = ["add_detect_parser", "run_detect"]
 
 EPILOG = """\
 --follow: with a ClickHouse server (--clickhouse DSN), run exactly one; it acts through a
 collector's admin API (--api, AGENTAUDIT_API_URL) with AGENTAUDIT_ADMIN_TOKEN.
 --replay / --explain: read a store no process holds (--store / --clickhouse) or a running
 process (--api URL). docs: docs/detector.md"""
-
-_SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
 def add_detect_parser(
@@ -85,23 +81,6 @@ def add_detect_parser(
         "read through it)",
     )
     add_store_flags(detect)
-
-
-def parse_since(text: str, *, now: float | None = None) -> int:
-    """``30d`` / ``12h`` / ``2026-11-01`` as a point in time (ns since the epoch)."""
-    now = time.time() if now is None else now
-    match = _SINCE.match(text)
-    if match:
-        return int((now - float(match.group(1)) * _UNITS[match.group(2)]) * 1e9)
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(
-            f"--since {text!r}: give a duration (30d, 12h, 90m, 2w) or a date (2026-11-01)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return int(moment.timestamp() * 1e9)
 
 
 def run_detect(

@@ -329,6 +329,27 @@ class AdminClient:
         """``POST /v1/approvals``: a signed approval bound to exactly ``action``."""
         return self.request("POST", "/v1/approvals", action, what="approval")
 
+    # -- identity cards (responder) ----------------------------------------------------
+
+    def sign_card(
+        self, agent: str, *, signed_by: str, card_hash: str, card: str, catalog: str = ""
+    ) -> dict[str, Any]:
+        """``POST /v1/cards/{agent}/signoffs``: record that ``signed_by`` attests to the
+        card whose canonical JSON is ``card`` (``card_hash`` its ``sha256:``); the
+        answer's ``signoff`` is the row recorded."""
+        body = {"signed_by": signed_by, "card_hash": card_hash, "card": card, "catalog": catalog}
+        return self.request(
+            "POST", f"/v1/cards/{_quote(agent)}/signoffs", body, what="card sign-off"
+        )
+
+    def card_signoffs(self, agent: str) -> list[dict[str, Any]]:
+        """``GET /v1/cards/{agent}/signoffs``: the agent's sign-offs, newest first."""
+        answer = self.request(
+            "GET", f"/v1/cards/{_quote(agent)}/signoffs", None, what="card sign-off read"
+        )
+        listed = answer.get("signoffs")
+        return [s for s in listed if isinstance(s, dict)] if isinstance(listed, list) else []
+
     # -- agent endpoints ---------------------------------------------------------------
 
     def quarantine_state(

@@ -43,6 +43,7 @@ from starlette.routing import Route
 from agentaudit.collector.admin.agents_api import agent_routes
 from agentaudit.collector.admin.api import build_admin_app
 from agentaudit.collector.admin.approvals_api import approval_routes
+from agentaudit.collector.admin.cards_api import card_routes
 from agentaudit.collector.admin.findings_api import finding_routes
 from agentaudit.collector.admin.revocation import RevocationPath, build_revocation_path
 from agentaudit.collector.identity.approvals import (
@@ -403,6 +404,7 @@ class Collector:
                 *agent_routes(registry, gate),
                 *approval_routes(store, signer, gate),
                 *finding_routes(store, revocation.service, gate),
+                *card_routes(store, gate),
             ],
         )
 

@@ -66,7 +66,8 @@ class Setting:
 
     ``group`` says which commands take the flag (``store``: every command that opens a
     store; ``server``: ``up`` and ``collector``; ``dashboard``: ``up`` and
-    ``dashboard``; ``env``: no flag, environment and file only).
+    ``dashboard``; ``catalog``: ``lint``, ``card`` and ``catalog``; ``env``: no flag,
+    environment and file only).
     """
 
     name: str
@@ -156,6 +157,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("insecure_no_auth", v.parse_bool, "server", "INSECURE: run without tokens; any "
             "local process (an agent too) can query, revoke and lift a quarantine. Loopback "
             "only. Without it, missing tokens are generated into the state directory"),
+    Setting("catalog", v.parse_optional_path, "catalog", "the agents' identity-card catalog "
+            "(TOML: owners, tools, minimum scopes, credentials; docs/catalog.md)", "FILE"),
     Setting("token", v.parse_optional_text, "env", "agents' token: OTLP export, quarantine reads"),
     Setting("admin_token", v.parse_optional_text, "env",
             "responders' token: revocations, releases, queries"),
@@ -200,6 +203,7 @@ class Config:
     refuse_agent_mismatch: bool = False
     detector_mode: str = "auto"
     insecure_no_auth: bool = False
+    catalog: Path | None = None
     token: str | None = field(default=None, repr=False)
     admin_token: str | None = field(default=None, repr=False)
     api_url: str = DEFAULT_API_URL

@@ -12,8 +12,11 @@ fail-open settings and the components that own a section of the config file
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
 import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,7 @@ __all__ = [
     "parse_port",
     "parse_positive_float",
     "parse_positive_int",
+    "parse_since",
     "parse_text",
     "read_toml",
 ]
@@ -127,6 +131,28 @@ def parse_names(value: Any, origin: str) -> frozenset[str]:
     if isinstance(value, list | tuple | set | frozenset):
         return frozenset(str(part).strip().lower() for part in value if str(part).strip())
     raise ConfigError(f"{origin}: {value!r} is not a comma-separated list")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def parse_since(text: str, *, now: float | None = None, origin: str = "--since") -> int:
+    """``30d`` / ``12h`` / ``90m`` / ``2w`` ago, or a date (``2026-11-01``, UTC unless it
+    says otherwise), as nanoseconds since the epoch; ConfigError naming ``origin``."""
+    now = time.time() if now is None else now
+    match = _DURATION.match(text)
+    if match:
+        return int((now - float(match.group(1)) * _UNIT_SECONDS[match.group(2)]) * 1e9)
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{origin} {text!r}: give a duration (30d, 12h, 90m, 2w) or a date (2026-11-01)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return int(moment.timestamp() * 1e9)
 
 
 def read_toml(path: Path, origin: str) -> dict[str, Any]:
