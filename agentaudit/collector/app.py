@@ -68,7 +68,7 @@ from agentaudit.collector.metrics import CONTENT_TYPE, CollectorMetrics
 from agentaudit.collector.model import SpanRecord
 from agentaudit.collector.serving.server import HttpServer
 from agentaudit.collector.wal.log import Wal
-from agentaudit.collector.workers.pool import DEAD_LETTER_FILE, WorkerPool
+from agentaudit.collector.workers.pool import DEAD_LETTER_FILE, ApprovalKeys, WorkerPool
 from agentaudit.collector.writer.writer import WalLike, Writer
 from agentaudit.config import Config
 from agentaudit.config.tokens import ensure_tokens
@@ -285,7 +285,12 @@ class Collector:
         if self.detector is not None:
             teardown.callback(self.detector.stop)
 
-        self.pool = WorkerPool(config, metrics=self.metrics, make_writer=self._make_writer)
+        self.pool = WorkerPool(
+            config,
+            metrics=self.metrics,
+            make_writer=self._make_writer,
+            approvals=ApprovalKeys(broker.jwks(), broker.issuer),
+        )
         teardown.callback(self.pool.stop)
         if config.workers == 1:
             self.grpc = teardown.enter_context(self._grpc_receiver(self.pipeline))

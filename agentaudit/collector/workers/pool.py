@@ -14,6 +14,7 @@ exports finish), then drains every WAL into the store.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -36,7 +37,7 @@ from agentaudit.collector.wal.log import WalEntry
 from agentaudit.collector.writer.writer import Writer
 from agentaudit.config import SETTINGS, Config
 
-__all__ = ["DEAD_LETTER_FILE", "MakeWriter", "WorkerPool", "worker_spec"]
+__all__ = ["DEAD_LETTER_FILE", "ApprovalKeys", "MakeWriter", "WorkerPool", "worker_spec"]
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +58,31 @@ _NOT_FOR_WORKERS = frozenset(
 """A worker never opens the store or signs chain links, and its command line (readable by
 every local user) carries no token or password: tokens go by environment."""
 
+@dataclass(frozen=True)
+class ApprovalKeys:
+    """What verifies an approval grant: the signer's public keys (JWKS) and issuer."""
+
+    jwks: dict[str, Any]
+    issuer: str
+
+
 MakeWriter = Callable[[WalFollower, Path], Writer]
 """``make_writer(follower, dead_letter_path)``: a writer draining one worker's WAL."""
 
 
-def worker_spec(config: Config, *, grpc_port: int, http_port: int, wal_dir: Path) -> str:
+def worker_spec(
+    config: Config,
+    *,
+    grpc_port: int,
+    http_port: int,
+    wal_dir: Path,
+    approvals: ApprovalKeys | None = None,
+) -> str:
     """The JSON argument of a worker process: its settings, never a token.
 
     Tokens reach the worker through its environment, not its command line (which every
-    local user can read).
+    local user can read). ``approvals`` are the public keys (JWKS) and issuer that verify
+    approval grants, so a worker stamps grants exactly as the store-owning process does.
     """
     settings: dict[str, Any] = {}
     for setting in SETTINGS:
@@ -76,7 +93,12 @@ def worker_spec(config: Config, *, grpc_port: int, http_port: int, wal_dir: Path
     settings.update(grpc_port=grpc_port, http_port=http_port, wal_dir=str(wal_dir))
     sections = {"redaction": dict(config.sections.get("redaction", {}))}
     return json.dumps(
-        {"settings": settings, "sections": sections, "state_dir": str(config.state_dir)}
+        {
+            "settings": settings,
+            "sections": sections,
+            "state_dir": str(config.state_dir),
+            "approvals": dataclasses.asdict(approvals) if approvals else None,
+        }
     )
 
 
@@ -123,9 +145,11 @@ class WorkerPool:
         *,
         metrics: CollectorMetrics,
         make_writer: MakeWriter,
+        approvals: ApprovalKeys | None = None,
     ) -> None:
         assert config.wal_dir is not None
         self._config = config
+        self._approvals = approvals
         self._metrics = metrics
         self._make_writer = make_writer
         self._workers: list[_Worker] = []
@@ -221,7 +245,11 @@ class WorkerPool:
         assert self._config.wal_dir is not None
         wal_dir = self._config.wal_dir / f"worker-{number}"
         spec = worker_spec(
-            self._config, grpc_port=self.grpc_port, http_port=self.http_port, wal_dir=wal_dir
+            self._config,
+            grpc_port=self.grpc_port,
+            http_port=self.http_port,
+            wal_dir=wal_dir,
+            approvals=self._approvals,
         )
         env = dict(os.environ)
         env.pop("AGENTAUDIT_TOKEN", None)

@@ -10,9 +10,12 @@ more than one core, including with the embedded store (one process per store).
     python -m agentaudit.collector.workers.process '<json spec>'
 
 The spec (:func:`~agentaudit.collector.workers.pool.worker_spec`) holds the collector's
-settings with the worker's own WAL directory, the ``[redaction]`` table and the state
-directory (the redaction key); the token comes from the environment
-(``AGENTAUDIT_TOKEN``), never the command line.
+settings with the worker's own WAL directory, the ``[redaction]`` table, the state
+directory (the redaction key, the registered agents' token digests) and the keys that
+verify approval grants; the token comes from the environment (``AGENTAUDIT_TOKEN``),
+never the command line. A worker authenticates, attributes, verifies approvals and
+refuses mismatched agents exactly as the store-owning process does: which process
+receives an export never changes what is recorded.
 
 Invariant: this process imports the receivers, redaction and the WAL, never the writer,
 the store or pyarrow (a test imports this module and asserts it on ``sys.modules``).
@@ -35,7 +38,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from agentaudit.collector.identity.approvals import ApprovalVerifier
 from agentaudit.collector.identity.principals import Authenticator
+from agentaudit.collector.identity.registry import TOKEN_SNAPSHOT, TokenSnapshot
 from agentaudit.collector.ingest.budget import MemoryBudget
 from agentaudit.collector.ingest.pipeline import Pipeline
 from agentaudit.collector.ingest.receiver_grpc import GrpcReceiver
@@ -68,9 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     spec: dict[str, Any] = json.loads((argv or sys.argv[1:])[0])
     config = _settings(spec)
     assert config.wal_dir is not None
-    redact = Redactor.from_config(
-        config.sections.get("redaction", {}), state_dir=Path(spec["state_dir"])
-    ).redact
+    state_dir = Path(spec["state_dir"])
+    redact = Redactor.from_config(config.sections.get("redaction", {}), state_dir=state_dir).redact
     wal = Wal(
         config.wal_dir,
         max_bytes=config.wal_max_bytes,
@@ -78,9 +82,22 @@ def main(argv: list[str] | None = None) -> int:
         fsync=config.fsync,
         shared=True,
     )
-    pipeline = Pipeline(None, wal=wal, redact=redact)
+    approvals = spec.get("approvals")
+    verifier = (
+        ApprovalVerifier(approvals["jwks"], issuer=approvals["issuer"]) if approvals else None
+    )
+    pipeline = Pipeline(
+        None,
+        wal=wal,
+        redact=redact,
+        verify_approvals=verifier.stamp if verifier else None,
+        refuse_mismatch=config.refuse_agent_mismatch,
+    )
     authenticator = Authenticator(
-        agent_token=config.token, admin_token=None, open_mode=config.token is None
+        agent_token=config.token,
+        admin_token=None,
+        lookup=TokenSnapshot(state_dir / TOKEN_SNAPSHOT).lookup,
+        open_mode=config.insecure_no_auth,
     )
     budget = MemoryBudget.for_process(config.decode_budget_bytes)  # both receivers
     grpc_receiver = GrpcReceiver(

@@ -177,7 +177,8 @@ def test_the_granted_action_is_validated() -> None:
 
 
 @pytest.fixture
-def collector(tmp_path: Path) -> Iterator[Any]:
+def collector(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A running collector; ``workers`` from an indirect parameter (default 1)."""
     from agentaudit.collector.app import Collector
     from agentaudit.config import load_config
 
@@ -188,6 +189,7 @@ def collector(tmp_path: Path) -> Iterator[Any]:
             "http_port": 0,
             "api_port": 0,
             "batch_seconds": 0.05,
+            "workers": getattr(request, "param", 1),
         },
         environ={},
     )
@@ -207,6 +209,9 @@ def _rows(collector: Any) -> list[dict[str, Any]]:
     ).as_dicts()
 
 
+# With workers, a receive-only worker process verifies the grant (its spec carries the
+# signer's public keys) and the store-owning process enforces single use.
+@pytest.mark.parametrize("collector", [1, 2], indirect=True, ids=["in-process", "workers"])
 def test_end_to_end_verified_claimed_and_replayed(collector: Any) -> None:
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace import TracerProvider
