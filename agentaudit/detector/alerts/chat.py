@@ -8,20 +8,9 @@ incident's tally. It travels as the revocation webhooks do
 
 Hostile values. Every string of a finding came from an agent's spans. The message's own
 wording is ours; each value in it (agent, user, session, tool, rule, revocation id and
-the summary sentence) goes through :func:`inert`, which makes it one line of literal
-text in both dialects:
-
-* Slack mrkdwn: ``&``, ``<`` and ``>`` become ``&amp;``, ``&lt;``, ``&gt;`` (Slack's own
-  escaping), so ``<https://evil.example|click>``, ``<!here>`` or ``<@U123>`` show as text
-  and never as a link or mention;
-* Teams / Markdown: the value is an inline code span, inside which ``*bold*``, ``_x_``,
-  ``[label](url)`` and ``![img](url)`` are not parsed (a backtick in the value becomes
-  ``'``, so it cannot close the span); Teams shows ``&lt;`` inside a code span as
-  written — ugly, but inert;
-* both: newlines and other control or format characters (bidi overrides, zero-width
-  marks) become a space or ``\\ufffd``, so a value cannot forge a line of the alert or
-  reorder it; ``://`` becomes ``[:]//`` (defanged), so no client turns a URL in a value
-  into a link; values are cut to a bounded length.
+the summary sentence) goes through
+:func:`~agentaudit.collector.admin.revocation.chat_text.inert`, which makes it one line
+of literal text in Slack and in Teams (no link, mention, markup or forged line).
 
 ``unfurl_links`` / ``unfurl_media`` are false, so Slack never fetches a preview. The deep
 link is ours (the dashboard URL from the config, ids percent-encoded) and stays live.
@@ -32,9 +21,13 @@ from __future__ import annotations
 import json
 import re
 import time
-import unicodedata
 from typing import Any, Final
 
+from agentaudit.collector.admin.revocation.chat_text import (
+    NEWLINE,
+    inert,
+    live_link,
+)
 from agentaudit.collector.admin.revocation.webhook import SignedWebhook
 from agentaudit.detector.alerts.alert import Alert, AlertDeliveryError
 
@@ -50,7 +43,6 @@ __all__ = [
 
 EVENT: Final = "agentaudit.finding"
 EVENT_UPDATE: Final = "agentaudit.finding.update"
-MAX_VALUE_CHARS: Final = 200
 MAX_SUMMARY_CHARS: Final = 1000
 MAX_FINDING_BYTES: Final = 64 * 1024
 """A finding whose JSON is larger has its ``evidence`` replaced by a marker in the chat
@@ -62,39 +54,8 @@ ACTION_WORDS: Final = {
     "quarantine": "agent quarantined",
     "revoke_credential": "credential revoked",
 }
-_LINE_BREAKS: Final = frozenset("\n\r\t\v\f\x1c\x1d\x1e\x85\u2028\u2029")
-_SPACES: Final = re.compile(r"\s+")
 _SLACK_LINK: Final = re.compile(r"<([^<>|\s]+)\|([^<>]*)>")
 _SLACK_URL: Final = re.compile(r"<(https?://[^<>|\s]+)>")
-# Lines end with two spaces: a Markdown hard break (Teams), invisible in Slack.
-_NEWLINE: Final = "  \n"
-
-
-def _one_line(value: str) -> str:
-    out: list[str] = []
-    for char in value:
-        if char in _LINE_BREAKS:
-            out.append(" ")
-        elif unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co"):
-            out.append("\ufffd")
-        else:
-            out.append(char)
-    return _SPACES.sub(" ", "".join(out)).strip()
-
-
-def inert(value: object, limit: int = MAX_VALUE_CHARS) -> str:
-    """``value`` as an inline code span no chat client turns into markup (module doc)."""
-    text = _one_line(str(value)).replace("`", "'").replace("://", "[:]//")
-    if len(text) > limit:
-        text = text[: limit - 1].rstrip() + "…"
-    text = text or "-"
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return f"`{text}`"
-
-
-def _link(url: str) -> str:
-    """Our own deep link: left live; only Slack's three control characters escaped."""
-    return url.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _utc(ts_ns: int) -> str:
@@ -125,9 +86,11 @@ def chat_text(alert: Alert) -> str:
         ", ".join(who),
         inert(finding.summary, MAX_SUMMARY_CHARS),
         action,
-        f"Forensics: {_link(alert.link)}" if alert.link else "Forensics: (no dashboard URL set)",
+        f"Forensics: {live_link(alert.link)}"
+        if alert.link
+        else "Forensics: (no dashboard URL set)",
     ]
-    return _NEWLINE.join(lines)
+    return NEWLINE.join(lines)
 
 
 def _finding_json(alert: Alert) -> dict[str, Any]:

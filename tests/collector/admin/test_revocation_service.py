@@ -145,7 +145,7 @@ def test_agent_revocation_fans_out_records_and_quarantines(
     assert payload["user"] == "alice"
     assert payload["trigger"]["tool"] == "calendar.delete_event"
     assert payload["trigger"]["source_refs"] == ["email:msg-42"]
-    assert "email:msg-42 (untrusted)" in payload["text"]
+    assert "`email:msg-42` (`untrusted`)" in payload["text"]
 
     # The pending version may already be merged away (ReplacingMergeTree): read the newest.
     versions = store.query(

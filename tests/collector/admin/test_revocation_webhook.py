@@ -81,14 +81,45 @@ def test_delivery_is_signed_and_readable() -> None:
         "alice",
         "calendar.delete_event",
         "calendar:evt-12345",
-        "email:msg-42 (untrusted)",
-        "oncall@example.com",
+        "`email:msg-42` (`untrusted`)",
+        "`oncall@example.com`",
         "http://127.0.0.1:8501/session?session=sess-42",
     ):
         assert needle in text
     assert payload["event"] == "agentaudit.revoke"
     assert payload["trigger"]["source_trust"] == ["untrusted"]
     assert payload["link"].endswith("session=sess-42")
+
+
+def test_span_values_in_the_text_are_inert_in_slack_and_teams() -> None:
+    hostile = AlertContext(
+        agent="<!here>",
+        user="**alice**",
+        session="s\nReason: approved by the CISO",
+        tool="send`email`",
+        arguments="[click](https://evil.example/x) ![p](http://evil.example/p.png)",
+        resource_ids=("<https://evil.example|mailbox:bob>",),
+        source_refs=("email:\u202emsg",),
+        source_kinds=("email",),
+        source_trust=("untrusted",),
+        approval_status="human",
+        trace_id="ab" * 16,
+        span_id="cd" * 8,
+    )
+    payload = alert_payload(
+        _request(target="session", target_id="s-1", context=hostile, reason="<@U123> now")
+    )
+    text = payload["text"]
+    lines = text.split("  \n")
+    assert len(lines) == 6  # no value forged a line of its own
+    assert lines[3] == "Prompted by: `email:\ufffdmsg` (`untrusted`)"  # no bidi override
+    assert "Reason: approved" not in lines[2:4] and lines[4].startswith("Reason: ")
+    assert "<" not in text and ">" not in text  # Slack: no link or mention...
+    assert "&lt;!here&gt;" in text and "&lt;@U123&gt;" in text
+    assert "https://evil" not in text and "http://evil" not in text  # ...no live URL
+    assert "`send'email'`" in text  # a backtick cannot close the code span (Teams)
+    assert lines[-1] == "Forensics: http://127.0.0.1:8501/session?session=sess-42"  # ours
+    assert (payload["unfurl_links"], payload["unfurl_media"]) == (False, False)
 
 
 def test_retries_on_500_then_succeeds_with_fresh_signatures() -> None:

@@ -6,8 +6,10 @@ receiver checks it with :func:`verify_webhook_signature`, which rejects a timest
 outside ``tolerance`` (default 5 min); within that window the payload's ``id`` plus
 ``X-Agentaudit-Delivery`` identify a delivery, so a replay can be dropped.
 
-The payload's ``text`` is a readable summary, so Slack/Mattermost incoming webhooks can
-take it as-is; structured fields follow. Retries on connection errors, 408, 425, 429
+The payload's ``text`` is a readable summary, so Slack/Mattermost/Teams incoming webhooks
+can take it as-is, with every value in it inert (no link, mention, markup or forged line:
+:mod:`~agentaudit.collector.admin.revocation.chat_text`); structured fields follow, and
+``unfurl_links``/``unfurl_media`` are false. Retries on connection errors, 408, 425, 429
 and 5xx; the receiver's status and (truncated) answer are recorded.
 
 :class:`SignedWebhook` is that transport alone (sign, POST, retry), shared by every
@@ -27,6 +29,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from agentaudit.collector.admin.revocation.chat_text import NEWLINE, inert, live_link
 from agentaudit.collector.admin.revocation.model import BackendResult, RevocationRequest
 from agentaudit.collector.admin.revocation.retry import Attempt, RetryPolicy, with_retries
 from agentaudit.errors import AgentAuditError
@@ -97,47 +100,44 @@ def verify_webhook_signature(
 
 
 def _summary(request: RevocationRequest) -> str:
+    """The chat-ready sentence: our wording, every value from a span or a request inert
+    (:mod:`~agentaudit.collector.admin.revocation.chat_text`)."""
     verb = "Released" if request.action == "release" else "Revoked"
-    lines = [f"agentaudit: {verb} {request.target} `{request.target_id}`"]
+    lines = [f"agentaudit: {verb} {request.target} {inert(request.target_id)}"]
     who = [
-        f"agent `{request.agent}`" if request.agent else "",
-        f"acting for user `{request.user}`" if request.user else "",
-        f"in session `{request.session}`" if request.session else "",
+        f"agent {inert(request.agent)}" if request.agent else "",
+        f"acting for user {inert(request.user)}" if request.user else "",
+        f"in session {inert(request.session)}" if request.session else "",
     ]
     if any(who):
         lines.append(" ".join(w for w in who if w))
     context = request.context
     if context and context.tool:
-        arguments = context.arguments
-        if len(arguments) > MAX_ARGUMENTS_IN_TEXT:
-            arguments = arguments[:MAX_ARGUMENTS_IN_TEXT] + "…"
-        did = f"Last call: `{context.tool}`"
-        if arguments:
-            did += f" with {arguments}"
+        did = f"Last call: {inert(context.tool)}"
+        if context.arguments:
+            did += f" with {inert(context.arguments, MAX_ARGUMENTS_IN_TEXT)}"
         if context.resource_ids:
-            did += f" on {', '.join(context.resource_ids)}"
-        approval = context.approval_status or "none"
-        lines.append(f"{did} (approval: {approval})")
+            did += f" on {', '.join(inert(r) for r in context.resource_ids)}"
+        lines.append(f"{did} (approval: {inert(context.approval_status or 'none')})")
         if context.source_refs:
+            trust = context.source_trust + ("",) * len(context.source_refs)
             sources = ", ".join(
-                f"{ref} ({trust or 'unknown'})"
-                for ref, trust in zip(
-                    context.source_refs,
-                    context.source_trust + ("",) * len(context.source_refs),
-                    strict=False,
-                )
+                f"{inert(ref)} ({inert(level or 'unknown')})"
+                for ref, level in zip(context.source_refs, trust, strict=False)
             )
             lines.append(f"Prompted by: {sources}")
-    lines.append(f"Reason: {request.reason} (by {request.requested_by})")
+    lines.append(f"Reason: {inert(request.reason, 1000)} (by {inert(request.requested_by)})")
     if request.link:
-        lines.append(f"Forensics: {request.link}")
-    return "\n".join(lines)
+        lines.append(f"Forensics: {live_link(request.link)}")
+    return NEWLINE.join(lines)
 
 
 def alert_payload(request: RevocationRequest) -> dict[str, Any]:
     """The JSON body: ``text`` for chat webhooks, then the structured fields."""
     return {
         "text": _summary(request),
+        "unfurl_links": False,
+        "unfurl_media": False,
         "id": request.id,
         "event": f"agentaudit.{request.action}",
         "target": request.target,
