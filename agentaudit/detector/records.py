@@ -7,7 +7,8 @@ Both are ReplacingMergeTree on ``updated_at``: readers take the newest version p
 * :class:`FindingLog` writes a version of a finding each time its incident grows. Triage
   (``state``, ``triaged_by``, ``triage_reason``) belongs to responders: before writing,
   the log reads the newest stored version of each finding and carries its triage over,
-  so a detector update never reopens a finding a responder acknowledged. (A triage
+  so a detector update never reopens a finding a responder acknowledged, nor drops the
+  revocation id a responder's escalation recorded. (A triage
   written in the few milliseconds between that read and the detector's write loses to
   the detector's version; the responder's next action rewrites it.)
   :meth:`FindingLog.false_positives` lists the (agent, rule) pairs responders marked
@@ -100,13 +101,15 @@ class FindingLog:
         self._store = store
         self._clock = _Clock()
 
-    def triage(self, findings: Sequence[Finding]) -> dict[str, tuple[str, str, str]]:
-        """The newest stored ``(state, triaged_by, triage_reason)`` of these findings."""
+    def triage(self, findings: Sequence[Finding]) -> dict[str, tuple[str, str, str, str]]:
+        """The newest stored ``(state, triaged_by, triage_reason, revocation_id)`` of these
+        findings (a responder's escalation records its revocation there)."""
         if not findings:
             return {}
         rows = self._store.query(
             "SELECT finding_id, argMax(state, updated_at), argMax(triaged_by, updated_at), "
-            "argMax(triage_reason, updated_at) FROM agentaudit.findings "
+            "argMax(triage_reason, updated_at), argMax(revocation_id, updated_at) "
+            "FROM agentaudit.findings "
             "WHERE agent_id IN {agents:Array(String)} AND finding_id IN {ids:Array(String)} "
             "GROUP BY finding_id",
             {
@@ -114,23 +117,27 @@ class FindingLog:
                 "ids": [f.finding_id for f in findings],
             },
         ).rows
-        return {str(r[0]): (str(r[1]), str(r[2]), str(r[3])) for r in rows}
+        return {str(r[0]): (str(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows}
 
     def write(self, findings: Sequence[Finding]) -> list[Finding]:
-        """Insert a version of each finding; returns them as written (triage carried)."""
+        """Insert a version of each finding; returns them as written (triage carried, and a
+        stored revocation id kept when this version has none of its own)."""
         if not findings:
             return []
         triaged = self.triage(findings)
         now_ms = self._clock.next_ms()
         written = []
         for finding in findings:
-            state, by, reason = triaged.get(finding.finding_id, (finding.state, "", ""))
+            state, by, reason, revocation = triaged.get(
+                finding.finding_id, (finding.state, "", "", "")
+            )
             written.append(
                 dataclasses.replace(
                     finding,
                     state=state or "open",
                     triaged_by=by,
                     triage_reason=reason,
+                    revocation_id=finding.revocation_id or revocation,
                     updated_ns=now_ms * 1_000_000,
                 )
             )

@@ -132,8 +132,9 @@ def test_one_incident_is_one_finding_that_grows_and_keeps_its_triage(store: Stor
     store_calls(store, attack(at, 30), batch=30)
     running.run_once()
     (fan_out,) = [f for f in newest(store) if f["rule"] == "fan_out"]
-    # A responder acknowledges it (a triage version, as the Findings page writes one).
-    _triage(store, fan_out["finding_id"], "acknowledged", "rita", "looking at it")
+    # A responder escalates it (a triage version, as the Findings page writes one, with
+    # the id of the revocation the escalation started).
+    _triage(store, fan_out["finding_id"], "escalated", "rita", "revoke it", revocation="rev-42")
     store_calls(store, attack(at, 50, start=30), batch=50)
     running.run_once()
     versions = store.query(
@@ -143,13 +144,16 @@ def test_one_incident_is_one_finding_that_grows_and_keeps_its_triage(store: Stor
     assert versions >= 3
     (grown,) = [f for f in newest(store) if f["rule"] == "fan_out"]
     assert grown["finding_id"] == fan_out["finding_id"]
-    assert grown["state"] == "acknowledged"  # the detector's update kept the triage
+    assert grown["state"] == "escalated"  # the detector's update kept the triage...
+    assert grown["revocation_id"] == "rev-42"  # ...and the escalation's revocation
     evidence = __import__("json").loads(grown["evidence"])
     assert evidence["calls"] > 60
     assert "80 distinct recipients" in grown["summary"]
 
 
-def _triage(store: Store, finding_id: str, state: str, by: str, reason: str) -> None:
+def _triage(
+    store: Store, finding_id: str, state: str, by: str, reason: str, *, revocation: str = ""
+) -> None:
     """A triage version, as the responders' Findings page writes it."""
     current = store.query(
         "SELECT * FROM agentaudit.findings WHERE finding_id = {id:String} "
@@ -157,6 +161,8 @@ def _triage(store: Store, finding_id: str, state: str, by: str, reason: str) -> 
         {"id": finding_id},
     ).as_dicts()[0]
     current.update(state=state, triaged_by=by, triage_reason=reason)
+    if revocation:
+        current["revocation_id"] = revocation
     current["updated_at"] = time.time_ns() // 1_000_000 + 1
     current["ts"] = int(current["ts"].timestamp() * 1000)
     columns = [r[0] for r in store.query("DESCRIBE TABLE agentaudit.findings").rows]
