@@ -2,7 +2,9 @@
 
 Agent frameworks conflict with one another (crewai pins ``mcp<2`` and an older
 pydantic), so their integration tests run in environments of their own, each installing
-agentaudit with the framework's extra (which declares the tested range). ``make test``
+agentaudit with the framework's extra (which declares the tested range). Each
+integration is tested at the newest release ("main", "crewai") and at the lower end of
+its declared range ("oldest", "crewai-oldest"): four environments in all. ``make test``
 runs every session after the main suite. ``uv`` builds the environments when present.
 """
 
@@ -27,17 +29,38 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
             "smolagents",
             "peers",
         ],
-        ["mcp", "langchain", "openai_agents", "pydantic_ai", "llama_index", "smolagents", "peers"],
+        [
+            "mcp",
+            "langchain",
+            "openai_agents",
+            "pydantic_ai",
+            "llama_index",
+            "smolagents",
+            "peers",
+            "test_startup.py",
+        ],
         [],
     ),
     # crewai pins mcp 1.x: the MCP integration's version gate (stays off) is checked here.
     "crewai": (["fwtest", "crewai"], ["crewai", "mcp/test_version_gate.py"], []),
-    # The lower end of the declared LangChain/LangGraph range.
-    "langchain-oldest": (
-        ["fwtest", "langchain"],
-        ["langchain"],
-        ["langchain-core==0.3.*", "langgraph==0.3.*"],
+    # The lower end of every declared range (package.py `_supported`), in one environment
+    # (MCP is tested at mcp 2.x in "main" only). openai 2.36 is the release of the time of
+    # openai-agents 0.17.0, which breaks with later openai 2.x (a required usage field).
+    "oldest": (
+        ["fwtest", "langchain", "openai-agents", "pydantic-ai", "llama-index", "smolagents"],
+        ["langchain", "openai_agents", "pydantic_ai", "llama_index", "smolagents"],
+        [
+            "langchain-core==0.3.*",
+            "langgraph==0.3.*",
+            "openai-agents==0.17.0",
+            "openai==2.36.0",
+            "pydantic-ai-slim==2.28.0",
+            "llama-index-core==0.14.20",
+            "smolagents==1.24.0",
+        ],
     ),
+    # crewai 1.14 pins pydantic<2.12, which the oldest openai-agents cannot share.
+    "crewai-oldest": (["fwtest", "crewai"], ["crewai"], ["crewai==1.14.1"]),
 }
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "install_revocation_hooks",
     "instrument",
     "instrumented_integrations",
+    "integration_status",
     "register_integration",
     "uninstrument",
 ]
@@ -81,6 +82,7 @@ class _Instrumentation:
         self.created_provider: TracerProvider | None = None
         self.guard_installed = False
         self.jit_installed = False
+        self.announced = False
 
 
 _done = _Instrumentation()
@@ -109,7 +111,7 @@ def ensure_tracer_provider(environ: Mapping[str, str] | None = None) -> TracerPr
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
-        provider = SdkTracerProvider(resource=Resource.create())
+        provider = SdkTracerProvider(resource=Resource.create(_default_service(env)))
         exporter = build_exporter(env)
         if exporter is not None:
             provider.add_span_processor(AuditSpanProcessor(exporter, environ=env))
@@ -119,6 +121,27 @@ def ensure_tracer_provider(environ: Mapping[str, str] | None = None) -> TracerPr
             return None
         _done.created_provider = provider
         return provider
+
+
+def _default_service(env: Mapping[str, str]) -> dict[str, str]:
+    """``service.name`` = the script's name when the user set none (instead of the OTel
+    default ``unknown_service:python``): no ``OTEL_SERVICE_NAME`` and no ``service.name``
+    in ``OTEL_RESOURCE_ATTRIBUTES``. ``python -m pkg.mod`` gives ``pkg.mod``."""
+    if (env.get("OTEL_SERVICE_NAME") or "").strip():
+        return {}
+    for item in (env.get("OTEL_RESOURCE_ATTRIBUTES") or "").split(","):
+        if item.split("=", 1)[0].strip() == "service.name":
+            return {}
+    import sys
+
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    name = getattr(spec, "name", None) if spec is not None else None
+    if not name:
+        script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+        name = script[:-3] if script.endswith(".py") else script
+    name = name.removesuffix(".__main__")
+    return {"service.name": name} if name and name not in ("-c", "-") else {}
 
 
 def install_revocation_hooks() -> None:
@@ -172,6 +195,53 @@ def _activate(name: str) -> None:
         _active[name] = module
 
 
+def integration_status(
+    requested: Collection[str] | None = None, disabled: Collection[str] = ()
+) -> dict[str, tuple[bool, str]]:
+    """Per integration: (will be active, why), from distribution metadata only.
+
+    Reasons: the installed version (on), ``not installed``, ``<dist> <version> outside
+    <range>``, ``disabled by AGENTAUDIT_DISABLED_INTEGRATIONS``, ``not requested``.
+    """
+    from agentaudit.instrumentation._version_check import describe
+
+    found: dict[str, tuple[bool, str]] = {}
+    for name in INTEGRATIONS:
+        if requested is not None and name not in requested:
+            found[name] = (False, "not requested")
+        elif name in disabled:
+            found[name] = (False, "disabled by AGENTAUDIT_DISABLED_INTEGRATIONS")
+        elif name in _MODULES:
+            found[name] = (True, "plug-in")
+        else:
+            try:
+                package = importlib.import_module(f"agentaudit.instrumentation.{name}.package")
+                found[name] = describe(package._supported)
+            except Exception:
+                found[name] = (False, "no integration module")
+    return found
+
+
+def _startup_line(requested: Collection[str] | None, disabled: Collection[str]) -> None:
+    """One INFO line: which integrations are on (when their framework is imported) and
+    which are off, and why."""
+    try:
+        status = integration_status(requested, disabled)
+        on = [f"{name} ({why})" for name, (ok, why) in status.items() if ok]
+        off = [
+            f"{name} ({why})"
+            for name, (ok, why) in status.items()
+            if not ok and why != "not requested"
+        ]
+        log.info(
+            "agentaudit: integrations on: %s; off: %s",
+            ", ".join(on) or "none",
+            ", ".join(off) or "none",
+        )
+    except Exception:
+        log.debug("agentaudit: the integration status line failed", exc_info=True)
+
+
 def _watch(name: str) -> None:
     framework = INTEGRATIONS[name]
     _hooks.when_imported(framework, lambda _module: _activate(name))
@@ -199,11 +269,16 @@ def instrument(
         _state.set_enabled(True)
         _done.instrumented = True
         disabled = settings().disabled_integrations
+        added = False
         for name in integrations if integrations is not None else INTEGRATIONS:
             if name in disabled or name in _active or name in _done.watched:
                 continue
             _done.watched.add(name)
+            added = True
             _watch(name)
+        if added or not _done.announced:
+            _done.announced = True
+            _startup_line(integrations, disabled)
 
 
 def uninstrument() -> None:
@@ -229,6 +304,7 @@ def uninstrument() -> None:
                 log.warning("agentaudit: uninstrumenting %s failed", name, exc_info=True)
             del _active[name]
         _done.instrumented = False
+        _done.announced = False
         _refusals.memory().clear()
         _state.set_enabled(False)
         _state.set_tracer_provider(None)

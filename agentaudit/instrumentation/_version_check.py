@@ -13,7 +13,13 @@ import logging
 import re
 from importlib import metadata
 
-__all__ = ["VersionRange", "check_supported", "parse_version", "reset_warnings"]
+__all__ = [
+    "VersionRange",
+    "check_supported",
+    "describe",
+    "parse_version",
+    "reset_warnings",
+]
 
 log = logging.getLogger("agentaudit.instrumentation")
 
@@ -69,6 +75,25 @@ def check_supported(spec: VersionRange, installed: str | None = None) -> bool:
         f">={_dotted(lower)},<{_dotted(upper)}; its integration stays off",
     )
     return False
+
+
+def describe(spec: VersionRange, installed: str | None = None) -> tuple[bool, str]:
+    """(in range, what to say) for the startup line, from the distribution metadata only
+    (the framework is not imported): ``"langchain-core 1.8.3"``, ``"not installed"`` or
+    ``"crewai 1.2.0 outside >=1.14.1,<2"``. Logs nothing."""
+    name, lower, upper = spec
+    try:
+        text = installed if installed is not None else metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False, "not installed"
+    try:
+        version = parse_version(text)
+    except ValueError:
+        return False, f"{name} {text}: unreadable version"
+    width = max(len(version), len(lower), len(upper))
+    if _pad(lower, width) <= _pad(version, width) < _pad(upper, width):
+        return True, f"{name} {text}"
+    return False, f"{name} {text} outside >={_dotted(lower)},<{_dotted(upper)}"
 
 
 def _warn_once(name: str, message: str) -> None:

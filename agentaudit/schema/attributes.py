@@ -55,6 +55,10 @@ APPROVAL_STATUS: Final = "agentaudit.approval.status"
 """``none``, ``human`` or ``policy``."""
 APPROVAL_APPROVER: Final = "agentaudit.approval.approver"
 APPROVAL_GRANT: Final = "agentaudit.approval.grant"
+APPROVAL_DECISION: Final = "agentaudit.approval.decision"
+"""What a framework's human-in-the-loop step decided: ``approved``, ``edited``, ``denied``
+or ``unknown`` (a resume value the integration cannot read). Only ``approved`` and
+``edited`` go with ``approval.status = human``."""
 """A signed approval (JWS) the admin API granted for exactly this call; the collector
 verifies it, stores its id and approver, and drops the grant itself."""
 CREDENTIAL_ID: Final = "agentaudit.credential.id"
@@ -88,6 +92,10 @@ TRUST_TRUSTED: Final = "trusted"
 APPROVAL_NONE: Final = "none"
 APPROVAL_HUMAN: Final = "human"
 APPROVAL_POLICY: Final = "policy"
+DECISION_APPROVED: Final = "approved"
+DECISION_EDITED: Final = "edited"
+DECISION_DENIED: Final = "denied"
+DECISION_UNKNOWN: Final = "unknown"
 
 # W3C baggage keys that carry the provenance context across processes.
 BAGGAGE_USER: Final = ENDUSER_ID

@@ -113,3 +113,29 @@ def quarantined(tool: str, agent: str = "mail-assistant") -> Iterator[None]:
         yield
     finally:
         remove()
+
+
+GUARD_TOKEN = "agent-token"
+
+
+@pytest.fixture
+def admin() -> Iterator[Any]:
+    """The admin API double (real HTTP on loopback) the quarantine guard reads."""
+    from tests.instrumentation.admin_double import AdminDouble
+
+    with AdminDouble(token=GUARD_TOKEN) as double:
+        yield double
+
+
+@pytest.fixture
+def guard(admin: Any) -> Iterator[Any]:
+    """The real quarantine guard as a ``before_tool_call`` hook, polling on demand
+    (``guard.refresh_all()`` is what its poller does every 2 s)."""
+    from agentaudit.instrumentation._quarantine import GuardSettings, QuarantineGuard
+    from agentaudit.instrumentation._runtime import add_before_tool_call
+
+    guard = QuarantineGuard(GuardSettings(api_url=admin.url, token=GUARD_TOKEN), poll=False)
+    remove = add_before_tool_call(guard)
+    yield guard
+    remove()
+    guard.close()

@@ -148,3 +148,26 @@ def test_auto_installs_the_revocation_hooks_and_uninstrument_removes_them() -> N
         check=True,
     )
     assert disabled.stdout.split() == ["False", "True", "1", "True", "0"], disabled.stderr
+
+
+def _service_name(**settings: str) -> str:
+    with otlp_http_sink() as sink:
+        subprocess.run(
+            [sys.executable, str(AGENT)],
+            env=_env(
+                OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+                OTEL_EXPORTER_OTLP_ENDPOINT=sink.url,
+                **settings,
+            ),
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+    (tool_span,) = [s for s in sink.spans if is_tool_call(s)]
+    return str(tool_call_row(tool_span, received_ns=0)["service_name"])
+
+
+def test_service_name_defaults_to_the_script_and_never_overrides_the_users() -> None:
+    assert _service_name() == "two_step_agent"  # not "unknown_service:python"
+    assert _service_name(OTEL_RESOURCE_ATTRIBUTES="service.name=billing,team=x") == "billing"
+    assert _service_name(OTEL_SERVICE_NAME="mail-agent-svc") == "mail-agent-svc"

@@ -5,10 +5,15 @@
   CrewAI keeps appending to the same list;
 * ``before_tool_call`` hook: notes the agent (its role) about to run a tool, for the
   tool span; it never blocks;
-* ``CrewStructuredTool.invoke`` / ``ainvoke``: every ``BaseTool`` runs through its
-  structured form, and only there is the tool's own exception visible (CrewAI's
-  ``ToolUsage`` catches it, retries, and tells the LLM in a message): the contract span
-  wraps each execution; results and exceptions pass through unchanged.
+* ``CrewStructuredTool.invoke`` / ``ainvoke``: ReAct-text tool calls run a ``BaseTool``
+  through its structured form, and only there is the tool's own exception visible
+  (CrewAI's ``ToolUsage`` catches it, retries, and tells the LLM in a message): the
+  contract span wraps each execution; results and exceptions pass through unchanged;
+* ``BaseTool.run`` / ``Tool.run``: native tool calls (an LLM whose
+  ``supports_function_calling()`` is true, a custom ``BaseLLM`` included) run the tool
+  through ``run``, never through the structured form: the same span wraps it. The two
+  paths are disjoint (the structured form calls ``_run``); a ``run`` inside an audited
+  call of the same tool is not recorded twice.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ __all__ = [
     "FRAMEWORK",
     "audited_ainvoke",
     "audited_invoke",
+    "audited_run",
     "before_llm_call",
     "before_tool_call",
     "canonical_messages",
@@ -109,6 +115,39 @@ def _begin(tool: Any, value: Any, kwargs: Mapping[str, Any]) -> tuple[Any, Any] 
         frame.__exit__(None, None, None)
         raise
     return call, frame
+
+
+_running: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "agentaudit_crewai_running", default=None
+)
+"""The tool whose ``run`` span is current (a nested ``run`` of it is the same call)."""
+
+
+def audited_run(original: Callable[..., Any]) -> Callable[..., Any]:
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        name = getattr(self, "name", None)
+        if not _state.enabled() or _running.get() == name:
+            return original(self, *args, **kwargs)
+        value: Any = args[0] if len(args) == 1 and not kwargs else {}
+        started = _begin(self, value, {} if args else kwargs)
+        if started is None:
+            return original(self, *args, **kwargs)
+        call, frame = started
+        token = _running.set(name)
+        try:
+            result = original(self, *args, **kwargs)
+        except BaseException as exc:
+            call.error(exc)
+            raise
+        else:
+            call.ok(result)
+            return result
+        finally:
+            _running.reset(token)
+            frame.__exit__(None, None, None)
+
+    run.__wrapped__ = original  # type: ignore[attr-defined]
+    return run
 
 
 def audited_invoke(original: Callable[..., Any]) -> Callable[..., Any]:

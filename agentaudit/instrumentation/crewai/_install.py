@@ -34,17 +34,22 @@ def install(installed_version: str | None = None) -> bool:
             return False
         from crewai.hooks.llm_hooks import register_before_llm_call_hook
         from crewai.hooks.tool_hooks import register_before_tool_call_hook
+        from crewai.tools.base_tool import BaseTool, Tool
         from crewai.tools.structured_tool import CrewStructuredTool
 
         methods = {"invoke": _hooks.audited_invoke, "ainvoke": _hooks.audited_ainvoke}
-        if not all(callable(CrewStructuredTool.__dict__.get(m)) for m in methods):
+        if not all(callable(CrewStructuredTool.__dict__.get(m)) for m in methods) or not all(
+            callable(cls.__dict__.get("run")) for cls in (BaseTool, Tool)
+        ):
             log.warning(
-                "agentaudit: CrewStructuredTool.invoke/ainvoke not found in this crewai; "
-                "its integration stays off"
+                "agentaudit: CrewStructuredTool.invoke/ainvoke or BaseTool.run not found in "
+                "this crewai; its integration stays off"
             )
             return False
         for method, factory in methods.items():
             _Installed.patches.wrap(CrewStructuredTool, method, factory)
+        for cls in (BaseTool, Tool):
+            _Installed.patches.wrap(cls, "run", _hooks.audited_run)
         register_before_llm_call_hook(_hooks.before_llm_call)
         register_before_tool_call_hook(_hooks.before_tool_call)
         _Installed.done = True

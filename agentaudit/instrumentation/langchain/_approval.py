@@ -1,6 +1,9 @@
-"""Reading a LangGraph ``Command(resume=...)`` value as a human approval decision.
+"""Reading a LangGraph ``Command(resume=...)`` value as a human decision.
 
-Pure (no framework import), so it is testable and documented on its own.
+Pure (no framework import), so it is testable and documented on its own. The decision is
+one of ``approved``, ``edited``, ``denied`` or ``unknown`` (``_approvals``): only a value
+that says approve (or edit) is an approval; anything the reader does not recognise is
+``unknown``, never an approval.
 """
 
 from __future__ import annotations
@@ -8,61 +11,104 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from agentaudit.schema.attributes import (
+    DECISION_APPROVED,
+    DECISION_DENIED,
+    DECISION_EDITED,
+    DECISION_UNKNOWN,
+)
+
 __all__ = ["approval_from_resume"]
 
 _APPROVER_KEYS = ("approver", "approved_by", "reviewer")
-_DENIAL_VALUES = frozenset({"reject", "rejected", "deny", "denied", "decline", "declined", "no"})
 _DECISION_KEYS = ("type", "action", "decision")
+_WORDS = {
+    **dict.fromkeys(
+        ("approve", "approved", "accept", "accepted", "allow", "yes", "ok", "continue"),
+        DECISION_APPROVED,
+    ),
+    **dict.fromkeys(
+        ("reject", "rejected", "deny", "denied", "decline", "declined", "no", "cancel"),
+        DECISION_DENIED,
+    ),
+    **dict.fromkeys(("edit", "edited", "update", "modify", "modified"), DECISION_EDITED),
+}
 
 
-def _decision_of(value: Any) -> tuple[bool, str | None] | None:
-    """(approved, approver) stated by one resume value; None when it states nothing."""
-    if value is False:
-        return False, None
-    if isinstance(value, str):
-        return (value.strip().lower() not in _DENIAL_VALUES), None
-    if not isinstance(value, Mapping):
-        return (True, None) if value is not None else None
-    if value.get("approved") is False:
-        return False, None
-    for key in _DECISION_KEYS:
-        decision = value.get(key)
-        if isinstance(decision, str) and decision.strip().lower() in _DENIAL_VALUES:
-            return False, None
-    approver = next(
-        (
-            str(value[key])
-            for key in _APPROVER_KEYS
-            if isinstance(value.get(key), str) and value[key]
-        ),
+def _word(value: Any) -> str | None:
+    return _WORDS.get(value.strip().lower()) if isinstance(value, str) else None
+
+
+def _approver(value: Mapping[str, Any]) -> str | None:
+    return next(
+        (str(value[k]) for k in _APPROVER_KEYS if isinstance(value.get(k), str) and value[k]),
         None,
     )
-    return True, approver
 
 
-def approval_from_resume(resume: Any) -> tuple[bool, str | None]:
-    """Read ``Command(resume=...)`` as a human decision: (approved, approver or None).
+def _decision_of(value: Any) -> str:
+    """The decision one resume value states."""
+    if value is True:
+        return DECISION_APPROVED
+    if value is False:
+        return DECISION_DENIED
+    if isinstance(value, str):
+        return _word(value) or DECISION_UNKNOWN
+    if not isinstance(value, Mapping):
+        return DECISION_UNKNOWN
+    if value.get("approved") is False:
+        return DECISION_DENIED
+    for key in _DECISION_KEYS:
+        found = _word(value.get(key))
+        if found is not None:
+            return found
+    if value.get("approved") is True:
+        return DECISION_APPROVED
+    return DECISION_UNKNOWN
 
-    A resume value approves unless it says otherwise: ``False``, a denial word
-    (``"reject"``, ``"deny"``...), or a mapping with ``approved: False`` or a ``type`` /
-    ``action`` / ``decision`` that is a denial word. The approver is the first of the
-    mapping's ``approver``, ``approved_by``, ``reviewer`` keys that is set. A
-    mapping of interrupt ids to values (several interrupts resumed at once) approves
-    only if every value does.
+
+def _combine(decisions: list[str]) -> str:
+    """Several decisions at once: any denial or unknown wins, then any edit."""
+    if not decisions:
+        return DECISION_UNKNOWN
+    for decision in (DECISION_DENIED, DECISION_UNKNOWN, DECISION_EDITED):
+        if decision in decisions:
+            return decision
+    return DECISION_APPROVED
+
+
+def approval_from_resume(resume: Any) -> tuple[str, str | None]:
+    """Read ``Command(resume=...)`` as a human decision: (decision, approver or None).
+
+    * ``True``, an approval word (``"approve"``, ``"accept"``, ``"yes"``...) or a mapping
+      with ``approved: True`` or a ``type`` / ``action`` / ``decision`` that is one:
+      ``approved``;
+    * an edit word there (``"edit"``, ``"update"``...): ``edited``;
+    * ``False``, a denial word, ``approved: False``: ``denied``;
+    * anything else (free text, numbers, a mapping stating no decision): ``unknown``.
+
+    The approver is the first of a mapping's ``approver``, ``approved_by``, ``reviewer``
+    keys that is set. Several values at once (a mapping of interrupt ids to values, or
+    LangChain's ``{"decisions": [...]}``) give ``denied`` if any is denied, else
+    ``unknown`` if any is unknown, else ``edited`` if any is edited, else ``approved``.
     """
-    if (
+    values: list[Any] | None = None
+    if isinstance(resume, Mapping) and isinstance(resume.get("decisions"), list):
+        values = list(resume["decisions"])
+    elif (
         isinstance(resume, Mapping)
         and resume
         and all(isinstance(value, Mapping) for value in resume.values())
         and not any(key in resume for key in ("approved", *_APPROVER_KEYS, *_DECISION_KEYS))
     ):
-        approver = None
-        for value in resume.values():
-            decision = _decision_of(value)
-            if decision is not None and not decision[0]:
-                return False, None
-            if decision is not None and approver is None:
-                approver = decision[1]
-        return True, approver
-    decision = _decision_of(resume)
-    return decision if decision is not None else (True, None)
+        values = list(resume.values())
+    if values is not None:
+        decision = _combine([_decision_of(v) for v in values])
+        approver = next(
+            (_approver(v) for v in values if isinstance(v, Mapping) and _approver(v)), None
+        )
+        if isinstance(resume, Mapping) and approver is None:
+            approver = _approver(resume)
+        return decision, approver
+    approver = _approver(resume) if isinstance(resume, Mapping) else None
+    return _decision_of(resume), approver

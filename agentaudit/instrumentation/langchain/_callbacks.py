@@ -33,6 +33,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from agentaudit.instrumentation import _state
+from agentaudit.instrumentation._approvals import decision_attributes
 from agentaudit.instrumentation.langchain._approval import approval_from_resume
 from agentaudit.instrumentation.langchain._messages import canonical_messages, canonical_prompt
 from agentaudit.instrumentation.langchain._runs import RunSpans
@@ -64,9 +65,10 @@ class _Bounded(OrderedDict[Any, Any]):
 class _Approval:
     """A human approval pending in a resumed graph run (until its next model call)."""
 
-    __slots__ = ("approver",)
+    __slots__ = ("approver", "decision")
 
-    def __init__(self, approver: str | None) -> None:
+    def __init__(self, decision: str, approver: str | None) -> None:
+        self.decision = decision
         self.approver = approver
 
 
@@ -201,10 +203,9 @@ class AuditCallbackHandler(BaseCallbackHandler):  # type: ignore[misc,unused-ign
                 self._runs.start(run_id, str(name), kwargs.get("metadata") or {})
             resumed, value = _resume_of(inputs)
             if resumed and root == run_id:
-                approved, approver = approval_from_resume(value)
-                if approved:
-                    with self._lock:
-                        self._approvals.put(root, _Approval(approver))
+                decision, approver = approval_from_resume(value)
+                with self._lock:
+                    self._approvals.put(root, _Approval(decision, approver))
         except Exception:
             _state.report_error("langchain on_chain_start failed")
 
@@ -390,9 +391,7 @@ class AuditCallbackHandler(BaseCallbackHandler):  # type: ignore[misc,unused-ign
         with self._lock:
             pending: _Approval | None = self._approvals.get(root)
         if pending is not None:
-            span.set_attribute(A.APPROVAL_STATUS, A.APPROVAL_HUMAN)
-            if pending.approver:
-                span.set_attribute(A.APPROVAL_APPROVER, pending.approver)
+            span.set_attributes(decision_attributes(pending.decision, pending.approver))
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from agentaudit.instrumentation._version_check import VersionRange
 
-_instruments = ("llama-index-core >= 0.12, < 0.15",)
+_instruments = ("llama-index-core >= 0.14.20, < 0.15",)
 """Requirement strings, in the form ``opentelemetry-instrument`` reads."""
 
-_supported: VersionRange = ("llama-index-core", (0, 12), (0, 15))
+_supported: VersionRange = ("llama-index-core", (0, 14, 20), (0, 15))
 """What ``instrument()`` checks before adding the handlers."""

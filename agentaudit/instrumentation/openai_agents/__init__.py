@@ -1,20 +1,24 @@
 """OpenAI Agents SDK integration: one contract span per function-tool call, prompts recorded.
 
-``instrument()`` wraps the SDK's model-input and tool-invocation seams (see ``_wrappers``
-for why these and not the tracing processors); ``uninstrument()`` restores them. Tool
-spans carry the SDK agent's name (when the app's ``agentaudit.context`` sets no agent),
-the trace's ``group_id`` (else the trace id) as ``gen_ai.conversation.id``, and approval
-status ``human`` for ``needs_approval`` tools approved through the run's interruptions.
+Built on the SDK's public extension points: ``instrument()`` installs a default agent
+runner (``_runner``) that adds the audit's ``RunHooks`` to every run (``_run``: the exact
+model input of each call, whatever the ``Model`` class) and wraps each function tool's
+``on_invoke_tool`` (``_tools``: the contract span); ``uninstrument()`` puts back the
+runner and every tool's original. Tool spans carry the SDK agent's name (when the app's
+``agentaudit.context`` sets no agent), the trace's ``group_id`` (else the trace id) as
+``gen_ai.conversation.id``, and the human decision on ``needs_approval`` tools.
 """
 
 from __future__ import annotations
 
 from agentaudit.instrumentation._instrumentor import AgentAuditInstrumentor
 from agentaudit.instrumentation.openai_agents._install import install, installed, uninstall
-from agentaudit.instrumentation.openai_agents._wrappers import prompt_of
+from agentaudit.instrumentation.openai_agents._run import prompt_of
+from agentaudit.instrumentation.openai_agents._runner import AuditRunner
 from agentaudit.instrumentation.openai_agents.package import _instruments
 
 __all__ = [
+    "AuditRunner",
     "OpenAIAgentsInstrumentor",
     "instrument",
     "instrumented",
@@ -35,15 +39,15 @@ class OpenAIAgentsInstrumentor(AgentAuditInstrumentor):
 
 
 def instrument() -> None:
-    """Wrap the SDK's seams (idempotent; off for unsupported versions)."""
+    """Install the audit runner (idempotent; off for unsupported versions)."""
     install()
 
 
 def uninstrument() -> None:
-    """Restore the SDK's functions."""
+    """Restore the SDK's default runner and the tools' originals."""
     uninstall()
 
 
 def instrumented() -> bool:
-    """True while the seams are wrapped."""
+    """True while the audit runner is installed."""
     return installed()

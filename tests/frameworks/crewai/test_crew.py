@@ -119,7 +119,8 @@ def test_version_gate_is_a_pure_function_of_the_version() -> None:
     from agentaudit.instrumentation.crewai.package import _supported
 
     assert _version_check.check_supported(_supported, "1.15.30")
-    assert not _version_check.check_supported(_supported, "0.150.0")
+    assert _version_check.check_supported(_supported, "1.14.1")
+    assert not _version_check.check_supported(_supported, "1.14.0")
     assert not _version_check.check_supported(_supported, "2.0.0")
 
 

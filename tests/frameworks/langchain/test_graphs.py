@@ -180,19 +180,29 @@ def test_a_denying_resume_value_is_not_recorded_as_approval(spans: Spans) -> Non
 @pytest.mark.parametrize(
     ("resume", "expected"),
     [
-        (True, (True, None)),
-        ("approve", (True, None)),
-        ("reject", (False, None)),
-        (False, (False, None)),
-        ({"approved": True, "approver": "alice"}, (True, "alice")),
-        ({"type": "accept", "approved_by": "dan"}, (True, "dan")),
-        ({"type": "reject"}, (False, None)),
-        ({"approved": False, "approver": "alice"}, (False, None)),
-        ({"id-1": {"approver": "eve"}, "id-2": {"type": "accept"}}, (True, "eve")),
-        ({"id-1": {"approver": "eve"}, "id-2": {"decision": "deny"}}, (False, None)),
+        (True, ("approved", None)),
+        ("approve", ("approved", None)),
+        ("reject", ("denied", None)),
+        (False, ("denied", None)),
+        ({"approved": True, "approver": "alice"}, ("approved", "alice")),
+        ({"type": "accept", "approved_by": "dan"}, ("approved", "dan")),
+        ({"type": "edit", "args": {"to": "x"}, "reviewer": "fay"}, ("edited", "fay")),
+        ({"type": "reject"}, ("denied", None)),
+        ({"approved": False, "approver": "alice"}, ("denied", "alice")),
+        (
+            {"id-1": {"approved": True, "approver": "eve"}, "id-2": {"type": "accept"}},
+            ("approved", "eve"),
+        ),
+        ({"id-1": {"approver": "eve"}, "id-2": {"decision": "deny"}}, ("denied", "eve")),
+        ({"decisions": [{"type": "approve"}, {"type": "edit"}]}, ("edited", None)),
+        # what the reader does not recognise is unknown, never an approval
+        ("sure, whatever", ("unknown", None)),
+        (42, ("unknown", None)),
+        ({"approver": "eve"}, ("unknown", "eve")),
+        ({"id-1": {"approved": True}, "id-2": {"note": "hm"}}, ("unknown", None)),
     ],
 )
-def test_approval_from_resume(resume: object, expected: tuple[bool, str | None]) -> None:
+def test_approval_from_resume(resume: object, expected: tuple[str, str | None]) -> None:
     assert integration.approval_from_resume(resume) == expected
 
 
@@ -331,7 +341,7 @@ def test_a_tool_that_interrupts_itself_records_the_pause_then_the_approved_run(
     config: Any = {"configurable": {"thread_id": "self-interrupt"}}
     with agentaudit.context(agent="a", user="u", session="s"):
         app.invoke({"messages": [("user", "pay")]}, config=config)
-        out = app.invoke(Command(resume={"approver": "ann"}), config=config)
+        out = app.invoke(Command(resume={"approved": True, "approver": "ann"}), config=config)
     results = [m.content for m in out["messages"] if isinstance(m, ToolMessage)]
     assert results == ["sent to acct-1 (ann)"]
     paused, approved = (dict(s.attributes or {}) for s in spans.tools("transfer"))

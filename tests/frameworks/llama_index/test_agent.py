@@ -159,8 +159,8 @@ def test_version_gate_is_a_pure_function_of_the_version() -> None:
     from agentaudit.instrumentation.llama_index.package import _supported
 
     assert _version_check.check_supported(_supported, "0.14.25")
-    assert _version_check.check_supported(_supported, "0.12.0")
-    assert not _version_check.check_supported(_supported, "0.11.23")
+    assert _version_check.check_supported(_supported, "0.14.20")
+    assert not _version_check.check_supported(_supported, "0.14.19")
     assert not _version_check.check_supported(_supported, "0.15.0")
 
 

@@ -9,7 +9,10 @@ from tests.frameworks.openai_agents._scripted import email_text
 
 
 def main() -> None:
-    from mcp.server.mcpserver import MCPServer
+    try:
+        from mcp.server.mcpserver import MCPServer
+    except ImportError:  # mcp 1.x (next to the oldest openai-agents)
+        from mcp.server.fastmcp import FastMCP as MCPServer  # type: ignore[no-redef]
 
     server = MCPServer("mailbox")
 

@@ -25,6 +25,8 @@ def email_text(box: str = "inbox") -> str:
 class Script:
     """read_inbox, then send_email as the email says, then a final answer; records inputs."""
 
+    __name__ = "script"  # older FunctionModel names the model after the function
+
     def __init__(self, folder: str = "inbox", to: str = "audit-team@exfil.example") -> None:
         self.folder = folder
         self.to = to

@@ -147,9 +147,9 @@ def test_uninstrument_restores_the_agent(spans: Spans) -> None:
 def test_version_gate_is_a_pure_function_of_the_version() -> None:
     from agentaudit.instrumentation.pydantic_ai.package import _supported
 
-    assert _version_check.check_supported(_supported, "2.0.0")
+    assert _version_check.check_supported(_supported, "2.28.0")
     assert _version_check.check_supported(_supported, "2.68.0")
-    assert not _version_check.check_supported(_supported, "1.9.0")
+    assert not _version_check.check_supported(_supported, "2.27.1")
     assert not _version_check.check_supported(_supported, "3.0.0")
 
 

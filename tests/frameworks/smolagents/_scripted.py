@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from smolagents import ToolCallingAgent, tool
-from smolagents.models import (
-    ChatMessage,
-    ChatMessageToolCall,
-    ChatMessageToolCallFunction,
-    MessageRole,
-    Model,
-)
+from smolagents.models import ChatMessage, ChatMessageToolCall, MessageRole, Model
+
+try:
+    from smolagents.models import ChatMessageToolCallFunction
+except ImportError:  # smolagents < 1.20 names it ChatMessageToolCallDefinition
+    from smolagents.models import (  # type: ignore[attr-defined,no-redef]
+        ChatMessageToolCallDefinition as ChatMessageToolCallFunction,
+    )
 
 from agentaudit.instrumentation._canonical import canonical_json, digest
 from agentaudit.instrumentation.smolagents._wrappers import canonical_messages

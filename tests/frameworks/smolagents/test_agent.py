@@ -134,8 +134,8 @@ def test_version_gate_is_a_pure_function_of_the_version() -> None:
     from agentaudit.instrumentation.smolagents.package import _supported
 
     assert _version_check.check_supported(_supported, "1.26.0")
-    assert _version_check.check_supported(_supported, "1.15.0")
-    assert not _version_check.check_supported(_supported, "1.14.9")
+    assert _version_check.check_supported(_supported, "1.24.0")
+    assert not _version_check.check_supported(_supported, "1.23.9")
     assert not _version_check.check_supported(_supported, "2.0.0")
 
 
