@@ -107,16 +107,18 @@ def test_span_values_in_the_text_are_inert_in_slack_and_teams() -> None:
         span_id="cd" * 8,
     )
     payload = alert_payload(
-        _request(target="session", target_id="s-1", context=hostile, reason="<@U123> now")
+        _request(target="credential", target_id="cred-1", context=hostile, reason="<@U123> now")
     )
     text = payload["text"]
     lines = text.split("  \n")
     assert len(lines) == 6  # no value forged a line of its own
     assert lines[3] == "Prompted by: `email:\ufffdmsg` (`untrusted`)"  # no bidi override
-    assert "Reason: approved" not in lines[2:4] and lines[4].startswith("Reason: ")
-    assert "<" not in text and ">" not in text  # Slack: no link or mention...
-    assert "&lt;!here&gt;" in text and "&lt;@U123&gt;" in text
-    assert "https://evil" not in text and "http://evil" not in text  # ...no live URL
+    assert "in session `s Reason: approved by the CISO`" in lines[1]  # stays in its line
+    assert lines[4] == "Reason: `&lt;@U123&gt; now` (by `oncall@example.com`)"
+    assert "<" not in text  # Slack: no link or mention...
+    assert ">" not in text
+    assert "agent `&lt;!here&gt;`" in lines[1]
+    assert "://evil" not in text  # ...and no live URL
     assert "`send'email'`" in text  # a backtick cannot close the code span (Teams)
     assert lines[-1] == "Forensics: http://127.0.0.1:8501/session?session=sess-42"  # ours
     assert (payload["unfurl_links"], payload["unfurl_media"]) == (False, False)
