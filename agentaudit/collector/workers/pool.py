@@ -58,6 +58,7 @@ _NOT_FOR_WORKERS = frozenset(
 """A worker never opens the store or signs chain links, and its command line (readable by
 every local user) carries no token or password: tokens go by environment."""
 
+
 @dataclass(frozen=True)
 class ApprovalKeys:
     """What verifies an approval grant: the signer's public keys (JWKS) and issuer."""

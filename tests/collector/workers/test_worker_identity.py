@@ -114,8 +114,6 @@ def test_a_worker_refuses_a_mismatch_when_configured(collector: Collector) -> No
     assert "agent_mismatch" in reply.content.decode(errors="replace")  # ...the span refused
     accepted, ids = _export(collector, token, "mail-assistant")
     assert accepted.status_code == 200
-    assert _attribution(collector, ids) == [
-        ("mail-assistant", "mail-assistant", "agent_token", 0)
-    ]
+    assert _attribution(collector, ids) == [("mail-assistant", "mail-assistant", "agent_token", 0)]
     assert collector.store is not None
     assert collector.store.query("SELECT count() FROM agentaudit.tool_calls").rows[0][0] == 1
