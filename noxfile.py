@@ -4,8 +4,10 @@ Agent frameworks conflict with one another (crewai pins ``mcp<2`` and an older
 pydantic), so their integration tests run in environments of their own, each installing
 agentaudit with the framework's extra (which declares the tested range). Each
 integration is tested at the newest release ("main", "crewai") and at the lower end of
-its declared range ("oldest", "crewai-oldest"): four environments in all. ``make test``
-runs every session after the main suite. ``uv`` builds the environments when present.
+its declared range ("oldest", "crewai-oldest"). Google ADK, Agno and AutoGen AgentChat
+are tested in "main" and at their lower ends in "adk-agno-autogen-oldest"; Strands
+Agents in "strands" and "strands-oldest". ``make test`` runs every session after the
+main suite. ``uv`` builds the environments when present.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
             "llama-index",
             "smolagents",
             "peers",
+            "google-adk",
+            "agno",
+            "autogen",
         ],
         [
             "mcp",
@@ -37,6 +42,9 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
             "llama_index",
             "smolagents",
             "peers",
+            "google_adk",
+            "agno",
+            "autogen",
             "test_startup.py",
         ],
         [],
@@ -58,6 +66,16 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
             "llama-index-core==0.14.20",
             "smolagents==1.24.0",
         ],
+    ),
+    # strands-agents pins mcp<2.2, which would move the "main" group's mcp (2.3) back.
+    "strands": (["fwtest", "strands"], ["strands"], []),
+    "strands-oldest": (["fwtest", "strands"], ["strands"], ["strands-agents==1.40.0"]),
+    # The lower ends of Google ADK, Agno and AutoGen AgentChat: google-adk 2.5 caps
+    # opentelemetry-sdk at 1.41, which the peers' instrumentations of "oldest" cannot share.
+    "adk-agno-autogen-oldest": (
+        ["fwtest", "google-adk", "agno", "autogen"],
+        ["google_adk", "agno", "autogen"],
+        ["google-adk==2.5.0", "agno==3.1.0", "autogen-agentchat==0.7.0"],
     ),
     # crewai 1.14 pins pydantic<2.12, which the oldest openai-agents cannot share.
     "crewai-oldest": (["fwtest", "crewai"], ["crewai"], ["crewai==1.14.1"]),

@@ -56,6 +56,10 @@ INTEGRATIONS: dict[str, str] = {
     "llama_index": "llama_index.core",
     "crewai": "crewai",
     "smolagents": "smolagents",
+    "google_adk": "google.adk",
+    "strands": "strands",
+    "agno": "agno",
+    "autogen": "autogen_agentchat",
 }
 """Integration name -> the framework module whose import triggers it."""
 

@@ -37,7 +37,8 @@ SERVICE_NAME: Final = "service.name"
 # --- agentaudit ---------------------------------------------------------------------
 FRAMEWORK: Final = "agentaudit.framework"
 """``langchain``, ``mcp``, ``openai_agents``, ``pydantic_ai``, ``llama_index``,
-``crewai``, ``smolagents`` or ``function``."""
+``crewai``, ``smolagents``, ``google_adk``, ``strands``, ``agno``, ``autogen`` or
+``function``."""
 PROMPT_HASH: Final = "agentaudit.prompt.hash"
 """``sha256:<hex>`` (or ``hmac-sha256:<hex>``) of the RFC 8785 canonical JSON of the
 model input that produced the tool call."""

@@ -1,0 +1,250 @@
+"""The Agno tool hook and model-call wrappers.
+
+* ``audit_tool_hook`` - an Agno tool hook (``Agent(tool_hooks=[...])``, the public
+  middleware around every tool call): the contract span around ``function_call``. The
+  model's call id is the id of the matching tool call (same name and arguments, not yet
+  taken) in the last assistant message of ``run_context.messages``. A refused call
+  raises ``ToolCallBlocked`` here, before the tool runs; Agno hands its message to the
+  model as the failed call's error, as for any tool exception. A tool's exception is
+  recorded and passes through unchanged (Agno turns it into that error too). In an async
+  run the hook's ``function_call`` returns a coroutine: the span ends when it completes.
+* ``audited_invoke`` / ``audited_ainvoke`` / ``audited_invoke_stream`` /
+  ``audited_ainvoke_stream`` - wrap ``Model._invoke_with_retry`` and its three siblings,
+  through which every model call of every Agno model class (a custom one included)
+  goes: their ``messages`` are recorded as the prompt (:func:`canonical_messages`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from inspect import isawaitable
+from typing import Any, ClassVar
+
+from agentaudit.instrumentation import _context, _state
+from agentaudit.instrumentation.runtime import record_prompt, tool_call
+from agentaudit.schema import attributes as A
+
+__all__ = [
+    "FRAMEWORK",
+    "Hook",
+    "audit_tool_hook",
+    "audited_ainvoke",
+    "audited_ainvoke_stream",
+    "audited_invoke",
+    "audited_invoke_stream",
+    "canonical_messages",
+]
+
+FRAMEWORK = "agno"
+
+
+class _Taken:
+    """The tool calls already given a span: (id of the assistant message, call id) ->
+    that message (weakly where possible), so a reused ``id()`` is not taken for it;
+    bounded, oldest first out."""
+
+    lock = threading.Lock()
+    keys: ClassVar[OrderedDict[tuple[int, str], Any]] = OrderedDict()
+
+    @classmethod
+    def take(cls, message: Any, call_id: str) -> bool:
+        key = (id(message), call_id)
+        with cls.lock:
+            held = cls.keys.get(key)
+            if held is not None:
+                current = held() if isinstance(held, weakref.ref) else held
+                if current is message:
+                    return False
+            try:
+                cls.keys[key] = weakref.ref(message)
+            except TypeError:
+                cls.keys[key] = message
+            cls.keys.move_to_end(key)
+            while len(cls.keys) > _MAX_TAKEN:
+                cls.keys.popitem(last=False)
+            return True
+
+
+_MAX_TAKEN = 10_000
+
+
+def _message(message: Any) -> Any:
+    role = getattr(message, "role", None)
+    if role is None:
+        return message
+    found: dict[str, Any] = {"role": role, "content": getattr(message, "content", None)}
+    for key in ("tool_calls", "tool_call_id", "name"):
+        value = getattr(message, key, None)
+        if value:
+            found[key] = value
+    return found
+
+
+def canonical_messages(messages: Any) -> list[Any]:
+    """The model input as recorded: each ``Message`` as ``{"role", "content"}`` plus
+    ``tool_calls``, ``tool_call_id`` and ``name`` when set."""
+    return [_message(m) for m in list(messages or [])]
+
+
+def _record(model: Any, kwargs: Mapping[str, Any]) -> None:
+    if not _state.enabled():
+        return
+    try:
+        model_id = getattr(model, "id", None)
+        record_prompt(
+            canonical_messages(kwargs.get("messages")),
+            model=model_id if isinstance(model_id, str) else None,
+            framework=FRAMEWORK,
+        )
+    except Exception:
+        _state.report_error("recording an Agno model input failed")
+
+
+def audited_invoke(original: Callable[..., Any]) -> Callable[..., Any]:
+    def _invoke_with_retry(self: Any, **kwargs: Any) -> Any:
+        _record(self, kwargs)
+        return original(self, **kwargs)
+
+    _invoke_with_retry.__wrapped__ = original  # type: ignore[attr-defined]
+    return _invoke_with_retry
+
+
+def audited_ainvoke(original: Callable[..., Any]) -> Callable[..., Any]:
+    async def _ainvoke_with_retry(self: Any, **kwargs: Any) -> Any:
+        _record(self, kwargs)
+        return await original(self, **kwargs)
+
+    _ainvoke_with_retry.__wrapped__ = original  # type: ignore[attr-defined]
+    return _ainvoke_with_retry
+
+
+def audited_invoke_stream(original: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    def _invoke_stream_with_retry(self: Any, **kwargs: Any) -> Iterator[Any]:
+        _record(self, kwargs)
+        yield from original(self, **kwargs)
+
+    _invoke_stream_with_retry.__wrapped__ = original  # type: ignore[attr-defined]
+    return _invoke_stream_with_retry
+
+
+def audited_ainvoke_stream(
+    original: Callable[..., AsyncIterator[Any]],
+) -> Callable[..., AsyncIterator[Any]]:
+    async def _ainvoke_stream_with_retry(self: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        _record(self, kwargs)
+        async for item in original(self, **kwargs):
+            yield item
+
+    _ainvoke_stream_with_retry.__wrapped__ = original  # type: ignore[attr-defined]
+    return _ainvoke_stream_with_retry
+
+
+def _arguments(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _call_id(run_context: Any, name: str, arguments: Mapping[str, Any]) -> str | None:
+    """The id of the model's pending tool call with this name and these arguments."""
+    messages = getattr(run_context, "messages", None) or []
+    for message in reversed(list(messages)):
+        if getattr(message, "role", None) != "assistant":
+            continue
+        for call in getattr(message, "tool_calls", None) or []:
+            function = call.get("function") or {}
+            call_id = call.get("id")
+            if (
+                isinstance(call_id, str)
+                and function.get("name") == name
+                and _arguments(function.get("arguments")) == dict(arguments)
+                and _Taken.take(message, call_id)
+            ):
+                return call_id
+        return None
+    return None
+
+
+def _scope(agent: Any, run_context: Any) -> dict[str, Any]:
+    """The agent's name and Agno's session id, for the keys the app's context leaves unset."""
+    frame = _context.current_frame()
+    present: Mapping[str, Any] = frame.attributes if frame is not None else {}
+    extra: dict[str, Any] = {}
+    conversation = getattr(run_context, "session_id", None)
+    if isinstance(conversation, str) and conversation and A.GEN_AI_CONVERSATION_ID not in present:
+        extra[A.GEN_AI_CONVERSATION_ID] = conversation
+    name = getattr(agent, "name", None)
+    if not isinstance(name, str) or not name:
+        return extra
+    if A.GEN_AI_AGENT_ID not in present and A.GEN_AI_AGENT_ID not in (
+        _context.baggage_attributes()
+    ):
+        extra[A.GEN_AI_AGENT_ID] = name
+    if A.GEN_AI_AGENT_NAME not in present:
+        extra[A.GEN_AI_AGENT_NAME] = name
+    return extra
+
+
+async def _finish(awaitable: Any, call: Any, frame: Any) -> Any:
+    try:
+        result = await awaitable
+    except BaseException as exc:
+        call.error(exc)
+        raise
+    else:
+        call.ok(result)
+        return result
+    finally:
+        frame.__exit__(None, None, None)
+
+
+class Hook:
+    active = False
+    """True while installed: a hook left on an agent after ``uninstrument()`` is inert."""
+
+
+def audit_tool_hook(
+    function_name: str,
+    function_call: Callable[..., Any],
+    arguments: dict[str, Any],
+    agent: Any = None,
+    run_context: Any = None,
+) -> Any:
+    """Agno tool hook: the contract span around one tool call (see the module doc)."""
+    if not _state.enabled() or not Hook.active:
+        return function_call(**arguments)
+    try:
+        call_id = _call_id(run_context, function_name, arguments)
+        prompt = _context.current_prompt()
+        frame = _context.context(**_scope(agent, run_context))
+    except Exception:
+        _state.report_error("preparing an Agno tool span failed")
+        return function_call(**arguments)
+    frame.__enter__()  # left when the call ends (after an awaited result, in _finish)
+    try:
+        call = tool_call(
+            function_name, framework=FRAMEWORK, call_id=call_id, arguments=arguments, prompt=prompt
+        )
+    except BaseException:
+        frame.__exit__(None, None, None)
+        raise
+    try:
+        result = function_call(**arguments)
+    except BaseException as exc:
+        call.error(exc)
+        frame.__exit__(None, None, None)
+        raise
+    if isawaitable(result):
+        return _finish(result, call, frame)
+    try:
+        call.ok(result)
+    finally:
+        frame.__exit__(None, None, None)
+    return result

@@ -1,0 +1,13 @@
+"""Fixtures: a fresh tracer provider + in-memory exporter, the AutoGen AgentChat integration on."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from tests.frameworks.conftest import Spans, instrumented
+
+
+@pytest.fixture
+def spans(provider: TracerProvider) -> Spans:
+    return instrumented(provider, "autogen")
