@@ -1,6 +1,14 @@
-"""Per-call cost of an ``@audited_tool`` no-op with a full provenance context.
+"""The agent-side cost: the model-call step, the tool call alone, and burst losses.
 
-Compared in the same process, interleaved round by round:
+**The model-call step** (what an agent pays per model call, issue 15): ``record_prompt``
+of a fresh prompt of 2 / 50 / 200 KB, with 1 or 32 registered sources, then one
+``@audited_tool`` call, through the app's own TracerProvider with the SDK
+BatchSpanProcessor (and with agentaudit's AuditSpanProcessor), against a floor doing the
+same work with C-speed primitives (:mod:`bench._instrumentation.step`). One fresh process
+per prompt size, ``STEP_PROCESSES`` times; medians over processes of per-process medians.
+Target: agentaudit's added cost (over the bare step) at most 1.3x the floor's.
+
+**The tool call alone**, compared in the same process, interleaved round by round:
 
 * **bare** - the undecorated function;
 * **floor** - a plain OTel span with the same number and kinds of attributes, through the
@@ -10,8 +18,7 @@ Compared in the same process, interleaved round by round:
   recorded (so the span carries prompt hash and source arrays).
 
 Each child process reports the median over rounds; the section reports the median over
-``PROCESSES`` fresh processes. Target: agentaudit's added cost (over bare) at most 1.3x
-the floor's added cost.
+``PROCESSES`` fresh processes.
 
     python -m bench instrumentation                 # write docs/benchmarks.md section
     python bench/bench_instrumentation.py --child   # one process, JSON on stdout
@@ -20,6 +27,7 @@ the floor's added cost.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -28,7 +36,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-PROCESSES = 9
+PROCESSES = 5
+STEP_SIZES = (2_000, 50_000, 200_000)
+"""Characters of prompt text (its canonical JSON is slightly larger; the table says)."""
+STEP_COUNTS = (1, 32)
+STEP_PROCESSES = 3
+STEP_ROUNDS = 12
 BURST_SPANS = 100_000
 BURST_RUNS = 2
 ROUNDS = 40
@@ -109,10 +122,10 @@ def _child() -> dict[str, Any]:
             shift = round_number % len(names)  # rotate the order: no variant always first
             for name in names[shift:] + names[:shift]:
                 func = variants[name]
-                started = time.perf_counter_ns()
+                started = time.process_time_ns()  # CPU: robust to other work on the box
                 for _ in range(CALLS_PER_ROUND):
                     func("bob@example.com", "hello")
-                samples[name].append((time.perf_counter_ns() - started) / CALLS_PER_ROUND / 1000)
+                samples[name].append((time.process_time_ns() - started) / CALLS_PER_ROUND / 1000)
     provider.force_flush()
     return {
         "us_per_call": {name: statistics.median(values) for name, values in samples.items()},
@@ -233,7 +246,138 @@ def _bursts() -> dict[str, list[int]]:
         sink.wait(timeout=30)
 
 
+def _run_step(size: int) -> list[dict[str, Any]]:
+    counts = ",".join(map(str, STEP_COUNTS))
+    args = [str(size), "--counts", counts, "--rounds", str(STEP_ROUNDS)]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench._instrumentation.step", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1200,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    points: list[dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])["points"]
+    return points
+
+
+def _added_ratio(point: dict[str, Any], floor: str) -> float:
+    return float((point["ours"] - point["bare"]) / (point[floor] - point["bare"]))
+
+
+def _step_section() -> list[str]:
+    """The model-call step table: per (size, sources, processor), medians over processes."""
+    runs: dict[tuple[int, int, str], list[dict[str, Any]]] = {}
+    for _ in range(STEP_PROCESSES):
+        for size in STEP_SIZES:
+            for point in _run_step(size):
+                runs.setdefault((size, point["count"], point["processor"]), []).append(point)
+    names = {"batch": "app's SDK BatchSpanProcessor", "audit": "agentaudit AuditSpanProcessor"}
+    rows: list[str] = []
+    worst = 0.0
+    over: list[str] = []
+    own: list[float] = []
+    """Per point: agentaudit's µs over the floor without matching."""
+    for (_, count, processor), points in runs.items():
+        med = {
+            key: statistics.median(p[key] for p in points)
+            for key in ("prompt_bytes", "bare", "floor", "unmatched", "ours")
+        }
+        ratio = statistics.median(_added_ratio(p, "floor") for p in points)
+        ratio_unmatched = statistics.median(_added_ratio(p, "unmatched") for p in points)
+        worst = max(worst, ratio)
+        own.append(med["ours"] - med["unmatched"])
+        if ratio > TARGET_RATIO:
+            over.append(
+                f"{med['prompt_bytes'] / 1000:.1f} KB with {count} source(s), "
+                f"{names[processor]}: {ratio:.2f}x ({med['ours'] - med['floor']:.0f} µs "
+                "over the floor)"
+            )
+        rows.append(
+            f"| {med['prompt_bytes'] / 1000:.1f} KB | {count} | {names[processor]} "
+            f"| {med['bare']:.1f} | {med['floor']:.1f} | {med['unmatched']:.1f} "
+            f"| {med['ours']:.1f} | **{ratio:.2f}x** | {ratio_unmatched:.2f}x |"
+        )
+    verdict = "meets" if worst <= TARGET_RATIO else "MISSES"
+    return [
+        "### The model-call step",
+        "",
+        "Per step: `record_prompt` of a fresh prompt (every message starts with the step",
+        "number; messages of 2,000 characters, the first one quoting registered source 0),",
+        "then one `@audited_tool` call, inside `context(agent, user, session)` +",
+        "`credential(...)`; sources are 320-character emails registered with",
+        "`record_source`. Floor: the same work with C-speed primitives - canonical JSON by",
+        "the C `json` encoder, SHA-256, one substring test per registered source over that",
+        "JSON, and two plain OTel spans with the same attributes as ours. The floor",
+        "without matching skips the substring tests. All variants through the same",
+        "TracerProvider and span processor, null exporter; CPU µs per step of the whole",
+        f"process (span processor thread included), median of {STEP_ROUNDS} interleaved",
+        f"rounds per process, median over {STEP_PROCESSES} fresh processes per prompt size.",
+        "Ratio: agentaudit's added cost over the bare step (building the prompt, calling",
+        "the undecorated tool) divided by the floor's, median of the per-process ratios.",
+        "",
+        "| prompt (JSON) | sources | span processor | bare µs | floor µs "
+        "| floor without matching µs | agentaudit µs | ratio to floor "
+        "| ratio to floor without matching |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        *rows,
+        "",
+        f"Worst ratio to the floor: **{worst:.2f}x** (target <= {TARGET_RATIO}x: {verdict}).",
+        *(["Over the target: " + "; ".join(over) + "."] if over else []),
+        "agentaudit's cost over the floor without matching: "
+        f"{min(own):.0f}-{max(own):.0f} µs per step.",
+        "Source matching alone is in the table below (linear in the prompt, flat in the number",
+        "of sources); the rest is Python work the floor does not do (context and credential",
+        "lookups, argument capture and hashing, the prompt record, the walk over the prompt's",
+        "strings), not broken down further here. The floor's substring tests grow as "
+        "prompt × sources,",
+        "so with 32 sources agentaudit costs less than its floor. Not measured here: the",
+        "issue's comparison with OpenInference and OpenLLMetry instrumenting a LangChain tool.",
+        "",
+    ]
+
+
+def _matching_section() -> list[str]:
+    """Source matching alone, in a fresh process (bench/_instrumentation/matching.py)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench._instrumentation.matching"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1200,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    points = json.loads(done.stdout.strip().splitlines()[-1])["points"]
+    counts = sorted({point["count"] for point in points})
+    sizes = sorted({point["size"] for point in points})
+    by = {(point["size"], point["count"]): point for point in points}
+    header = " | ".join(f"{count} source{'s' if count > 1 else ''}" for count in counts)
+    rows = []
+    for size in sizes:
+        cells = " | ".join(
+            f"{by[size, count]['agentaudit']:.1f} / {by[size, count]['direct']:.1f}"
+            for count in counts
+        )
+        rows.append(f"| {size // 1000} KB | {cells} |")
+    return [
+        "### Source matching alone",
+        "",
+        "`SourceRegistry.match` over the parts of a fresh prompt (the model-call step's",
+        "workload), CPU µs per prompt, median of interleaved rounds in one fresh process:",
+        "agentaudit's matcher / the same registry forced to one C substring scan per",
+        "needle (the algorithm before issue 15, prompt × sources; its per-part cache never",
+        "hits on a fresh prompt).",
+        "",
+        f"| prompt text | {header} |",
+        "|---:|" + "---:|" * len(counts),
+        *rows,
+        "",
+    ]
+
+
 def run() -> str:
+    load_before = os.getloadavg()[0]
+    step = [*_step_section(), *_matching_section()]
     results = [_run_child() for _ in range(PROCESSES)]
     bursts = _bursts()
     per = {
@@ -256,14 +400,20 @@ def run() -> str:
 
     dropped = sum(r["dropped"] for r in results)
     lines = [
-        "## instrumentation: per-call cost of `@audited_tool`",
+        "## instrumentation: the model-call step, the tool call, bursts",
         "",
-        "`python -m bench instrumentation`. A no-op tool with two string arguments, called in",
+        "`python -m bench instrumentation` (one process of the step alone:",
+        "`python -m bench._instrumentation.step 2000 --counts 1,32 --rounds 12`).",
+        "",
+        *step,
+        "### The tool call alone",
+        "",
+        "A no-op tool with two string arguments, called in",
         "a tight loop inside `context(agent, user, session)` + `credential(...)`, after a",
         "2 KB prompt with one registered source was recorded (the span carries "
         f"{results[0]['attributes']} attributes).",
         "Floor: a plain OTel span with as many attributes of the same types, through the",
-        "same span processor (AuditSpanProcessor, null exporter). Median µs/call over "
+        "same span processor (AuditSpanProcessor, null exporter). Median CPU µs/call over "
         f"{PROCESSES} fresh processes ({ROUNDS} interleaved rounds of {CALLS_PER_ROUND} "
         "calls each, median per process).",
         "",
@@ -285,6 +435,10 @@ def run() -> str:
         "|---|---|",
         f"| SDK BatchSpanProcessor (defaults: 2,048 queue) | {lost('sdk')} |",
         f"| agentaudit AuditSpanProcessor (used by `agentaudit.auto`) | {lost('agentaudit')} |",
+        "",
+        f"Load average (1 min) at the start and the end of this run: {load_before:.1f}, "
+        f"{os.getloadavg()[0]:.1f} (the machine is shared: absolute µs vary with it, the "
+        "interleaved ratios much less).",
     ]
     return "\n".join(lines) + "\n"
 

@@ -7,8 +7,10 @@ when a hash key is configured (so short values cannot be recovered by guessing).
 Invariants:
 
 * :func:`canonical_json` of a JSON value equals ``rfc8785.dumps`` of it; a fast path uses
-  the C ``json`` encoder when its output is provably identical (no floats, ASCII keys,
-  integers within ±2**53, no lone surrogates) and otherwise defers to ``rfc8785``.
+  the C ``json`` encoder when its output is provably identical (a *plain* value, see
+  :func:`plain_strings`: integers within ±2**53, floats whose ``repr`` is their RFC 8785
+  form, keys whose code-point order is their UTF-16 order, no lone surrogates) and
+  otherwise defers to ``rfc8785``.
 * Any Python value can be hashed: :func:`to_jsonable` first maps it to a bounded JSON value
   (cycles, depth, container sizes, bytes, non-JSON objects, NaN and huge integers all
   become explicit marker strings), so hashing never raises and never recurses unboundedly.
@@ -24,7 +26,7 @@ import hmac
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import rfc8785
@@ -35,6 +37,7 @@ __all__ = [
     "MAX_NODES",
     "canonical_json",
     "digest",
+    "plain_strings",
     "to_jsonable",
 ]
 
@@ -47,44 +50,169 @@ MAX_NODES = 20_000
 
 _SAFE_INT = 2**53 - 1
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_SIMPLE_SCALARS = (str, int, bool, type(None))
+_UTF16_ORDER_DIFFERS = re.compile("[\ue000-\U0010ffff]")
+"""Key characters whose code-point order may differ from RFC 8785's UTF-16 order."""
+_PLAIN_DEPTH = 8
+"""Containers nested deeper than this always take the exact path."""
+STRINGS_LIMIT = 100_000
+"""How many values :func:`plain_strings` (and ``string_parts``) look at, at most."""
 
 
-def _plain_fast(value: Any, depth: int = 0) -> bool:
-    """True when the C json encoder produces exactly the RFC 8785 form of ``value``."""
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return bool(-_SAFE_INT <= value <= _SAFE_INT)
-    if depth > 8:
-        return False
-    if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str or not key.isascii() or not _plain_fast(item, depth + 1):
+class _Plain:
+    """One walk over a value: is it plain (see :func:`plain_strings`), and its strings.
+
+    ``extended``: it has a float or a non-ASCII key (the C encoder renders these exactly,
+    but before this walk knew so, such values took the exact path: they stay on it when
+    :func:`to_jsonable` would bound them, so no hash changes). ``oversized``: it has a
+    container of more than MAX_ITEMS items or more than MAX_NODES values.
+    """
+
+    __slots__ = ("extended", "limit", "nodes", "oversized", "strings")
+
+    def __init__(self, limit: int) -> None:
+        self.extended = False
+        self.oversized = False
+        self.limit = limit
+        self.nodes = 1
+        self.strings: list[str] = []
+
+    def container(self, value: dict[Any, Any] | list[Any], depth: int) -> bool:
+        """``value`` is exactly a dict or a list, counted already."""
+        if depth > _PLAIN_DEPTH:
+            return False
+        if len(value) > MAX_ITEMS:
+            self.oversized = True
+        if type(value) is dict:
+            for key in value:
+                if type(key) is not str:
+                    return False
+                if not key.isascii():
+                    if _UTF16_ORDER_DIFFERS.search(key):
+                        return False
+                    self.extended = True
+            items: Iterable[Any] = value.values()
+        else:
+            items = value
+        strings = self.strings
+        limit = self.limit
+        nodes = self.nodes  # a local in the loop: this is the hot path of record_prompt
+        for item in items:
+            nodes += 1
+            kind = type(item)
+            if kind is str:
+                if item and nodes <= limit:
+                    strings.append(item)
+            elif kind is dict or kind is list:
+                self.nodes = nodes
+                if not self.container(item, depth + 1):
+                    return False
+                nodes = self.nodes
+            elif kind is int:
+                if not -_SAFE_INT <= item <= _SAFE_INT:
+                    return False
+            elif kind is float:
+                if not _fast_float(item):
+                    return False
+                self.extended = True
+            elif not (kind is bool or item is None):
                 return False
+        self.nodes = nodes
+        if nodes > MAX_NODES:
+            self.oversized = True
         return True
-    if kind is list:
-        return all(_plain_fast(item, depth + 1) for item in value)
-    return False
+
+
+def _fast_float(number: float) -> bool:
+    """True when ``repr(number)`` is its RFC 8785 form: finite, not integral (no ``.0``),
+    and in [1e-4, 1e16) in magnitude (no exponent in either form)."""
+    return 1e-4 <= abs(number) < 1e16 and not number.is_integer()
+
+
+def plain_strings(value: Any, limit: int = STRINGS_LIMIT) -> list[str] | None:
+    """The non-empty strings of ``value`` when it is **plain**, else None.
+
+    Plain: dicts with string keys, lists, strings, booleans, None, integers within
+    +-(2**53 - 1), floats that :func:`_fast_float` accepts, nested at most 8 deep (exact
+    types only), and keys with no character from U+E000 up; values with a float or a
+    non-ASCII key must also be within the MAX_ITEMS/MAX_NODES bounds. The C ``json``
+    encoder renders a plain value exactly as RFC 8785 does (unless a string holds a
+    lone surrogate, which fails to encode).
+
+    The strings are those of the first ``limit`` values in depth-first order (dict values
+    and list items; keys are not values), as ``string_parts`` returns them.
+    """
+    kind = type(value)
+    if kind is str:
+        return [value] if value else []
+    if kind is dict or kind is list:
+        walk = _Plain(limit)
+        if not walk.container(value, 0) or (walk.extended and walk.oversized):
+            return None
+        return walk.strings
+    if kind is bool or value is None:
+        return []
+    if kind is int:
+        return [] if -_SAFE_INT <= value <= _SAFE_INT else None
+    if kind is float:
+        return [] if _fast_float(value) else None
+    return None
+
+
+def _no_default(value: Any) -> Any:
+    raise TypeError(f"{type(value).__qualname__} is not plain JSON")
+
+
+def _plain_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))``,
+    with the C encoder built once instead of per call (plain values need no cycle
+    check: they are at most 8 deep)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is not None:
+        try:
+            encoder = make(
+                None,  # markers: no cycle check
+                _no_default,
+                json.encoder.encode_basestring,  # ensure_ascii=False
+                None,  # indent
+                ":",
+                ",",
+                True,  # sort_keys
+                False,  # skipkeys
+                False,  # allow_nan
+            )
+        except TypeError:  # another signature: use the public path
+            pass
+        else:
+            return lambda value: "".join(encoder(value, 0))
+    return json.JSONEncoder(
+        ensure_ascii=False, sort_keys=True, separators=(",", ":"), check_circular=False
+    ).encode
+
+
+_encode_plain = _plain_encoder()
 
 
 def _encode_fast(value: Any) -> bytes | None:
     try:
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        return text.encode("utf-8")
+        return _encode_plain(value).encode("utf-8")
     except (UnicodeEncodeError, ValueError, TypeError, RecursionError):
-        return None  # lone surrogates and the like: let the slow path decide
+        return None  # lone surrogates and the like: let the exact path decide
 
 
-def canonical_json(value: Any) -> bytes:
-    """RFC 8785 canonical UTF-8 JSON of any value (mapped through :func:`to_jsonable`)."""
-    if _plain_fast(value):
+def canonical_json(value: Any, *, plain: bool | None = None) -> bytes:
+    """RFC 8785 canonical UTF-8 JSON of any value (mapped through :func:`to_jsonable`).
+
+    ``plain``: whether ``value`` is plain, when the caller already knows it
+    (``plain_strings(value) is not None``); None: find out.
+    """
+    if plain is None:
+        plain = plain_strings(value, 0) is not None
+    if plain:
         encoded = _encode_fast(value)
         if encoded is not None:
             return encoded
     jsonable = to_jsonable(value)
-    if _plain_fast(jsonable):
+    if plain_strings(jsonable, 0) is not None:
         encoded = _encode_fast(jsonable)
         if encoded is not None:
             return encoded

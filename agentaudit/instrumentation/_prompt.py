@@ -18,7 +18,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from agentaudit.instrumentation import _context, _spans, _state
-from agentaudit.instrumentation._canonical import canonical_json, digest
+from agentaudit.instrumentation._canonical import canonical_json, digest, plain_strings
 from agentaudit.instrumentation._settings import TRUST_LEVELS, settings
 from agentaudit.instrumentation._sources import Source, needles_for, string_parts
 from agentaudit.schema import attributes as A
@@ -78,8 +78,11 @@ def record_source(content: Any, *, kind: str, ref: str, trust: str = A.TRUST_UNT
 
 def _link(messages: Any, model: str | None) -> PromptRecord:
     current = settings()
-    prompt_hash = digest(canonical_json(messages), current.hash_key)
-    sources = tuple(_state.registry().match(current_session(), string_parts(messages)))
+    parts = plain_strings(messages)  # one walk: plain for the C encoder, and the parts
+    prompt_hash = digest(canonical_json(messages, plain=parts is not None), current.hash_key)
+    if parts is None:
+        parts = string_parts(messages)
+    sources = tuple(_state.registry().match(current_session(), parts))
     attributes = _spans.prompt_attributes(
         prompt_hash,
         [s.ref for s in sources],
@@ -101,6 +104,30 @@ def _context_attributes() -> dict[str, Any]:
     return found
 
 
+class _LastChat:
+    """(frame, model, framework, attributes) of the last chat span built without baggage:
+    frames are immutable, so consecutive model calls in one context reuse them. Replaced
+    as one tuple, so threads need no lock."""
+
+    entry: tuple[object, str | None, str, dict[str, Any]] | None = None
+
+
+def _chat_attributes(model: str | None, framework: str, prompt: dict[str, Any]) -> dict[str, Any]:
+    """The attributes of a ``chat`` span for ``prompt`` in the current context."""
+    frame = _context.current_frame()
+    last = _LastChat.entry
+    if last is not None and last[0] is frame and last[1] == model and last[2] == framework:
+        attributes = last[3].copy()
+    else:
+        attributes = _spans.chat_attributes(
+            model, framework=framework, context=_context_attributes(), prompt={}
+        )
+        if frame is not None and frame.complete:  # else baggage may change under it
+            _LastChat.entry = (frame, model, framework, attributes.copy())
+    attributes.update(prompt)
+    return attributes
+
+
 def record_prompt(
     messages: Any, *, model: str | None = None, framework: str = "function", span: bool = True
 ) -> PromptRecord | None:
@@ -112,9 +139,7 @@ def record_prompt(
     try:
         record = _link(messages, model)
         if span and _state.enabled():
-            attributes = _spans.chat_attributes(
-                model, framework=framework, context=_context_attributes(), prompt=record.attributes
-            )
+            attributes = _chat_attributes(model, framework, record.attributes)
             _state.tracer().start_span(
                 _spans.chat_span_name(model), kind=SpanKind.CLIENT, attributes=attributes
             ).end()
@@ -137,9 +162,7 @@ def model_call(
     token = None
     if record is not None and _state.enabled():
         try:
-            attributes = _spans.chat_attributes(
-                model, framework=framework, context=_context_attributes(), prompt=record.attributes
-            )
+            attributes = _chat_attributes(model, framework, record.attributes)
             span = _state.tracer().start_span(
                 _spans.chat_span_name(model), kind=SpanKind.CLIENT, attributes=attributes
             )

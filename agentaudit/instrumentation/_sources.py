@@ -4,14 +4,15 @@ Each registered :class:`Source` (a tool result, an email, a web page...) is kept
 session in an LRU bounded by count and bytes; sessions themselves are LRU-bounded. A model
 input is matched part by part (each string in the messages):
 
-* a part equal to a source's text matches (one dict lookup, any length);
-* a source text of at least ``min_substring_match`` characters inside a part matches
-  (``str.__contains__``, a linear C scan per source and part).
+* a part equal to one of a source's needles matches (one dict lookup, any length);
+* a needle of at least ``min_substring_match`` characters inside a part matches.
 
-Matching cost is linear in the prompt length times the (bounded) number of sources; a
-per-session cache keyed by part remembers which sources were already checked against it,
-so a growing multi-turn conversation is only scanned for sources registered since the
-part was last seen (no quadratic rescans). Thread-safe.
+Matching is linear in the prompt length whatever the number of sources: the parts are
+scanned once, by one C substring scan per needle when there are few needles and by one
+gram pass over the text when there are many (:mod:`._matching`). Nothing is cached per
+part: a rescan of a conversation costs less than the canonical JSON and SHA-256 that
+``record_prompt`` computes over the same prompt, and every answer reflects the sources
+registered now. Thread-safe.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from agentaudit.instrumentation._canonical import to_jsonable
+from agentaudit.instrumentation._canonical import STRINGS_LIMIT, plain_strings, to_jsonable
+from agentaudit.instrumentation._matching import TIERS, NeedleIndex, Tier
 
 __all__ = ["Source", "SourceRegistry", "string_parts"]
 
 _MAX_LEAF_NEEDLES = 64
-_MAX_CACHED_PARTS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +46,12 @@ class Source:
     generation: int = 0
 
 
-def string_parts(value: Any, *, limit: int = 100_000) -> list[str]:
-    """Every string inside ``value`` (dict values, list items), depth-first, bounded."""
+def string_parts(value: Any, *, limit: int = STRINGS_LIMIT) -> list[str]:
+    """Every non-empty string inside ``value`` (dict values, list items), depth-first,
+    among its first ``limit`` values."""
+    plain = plain_strings(value, limit)
+    if plain is not None:
+        return plain
     parts: list[str] = []
     stack: list[Any] = [value]
     seen = 0
@@ -112,20 +117,29 @@ def needles_for(content: Any, canonical_text: str, min_length: int) -> tuple[str
 
 
 class _Session:
-    __slots__ = ("bytes", "exact", "generation", "lock", "scanned", "sources")
+    __slots__ = ("bytes", "exact", "generation", "index", "lengths", "lock", "sources")
 
-    def __init__(self) -> None:
+    def __init__(self, tiers: tuple[Tier, ...]) -> None:
         self.lock = threading.Lock()
         """Guards this session only: a long scan never blocks other sessions."""
         self.sources: OrderedDict[str, Source] = OrderedDict()
+        """By ref, least recently used first."""
         self.exact: dict[str, str] = {}
+        """Needle -> the ref of the last source registered with it."""
+        self.lengths: dict[int, int] = {}
+        """How many registered needles have each length: a part of another length
+        equals none of them, so it is not hashed for the exact lookup."""
+        self.index = NeedleIndex(tiers)
         self.bytes = 0
         self.generation = 0
-        self.scanned: OrderedDict[tuple[int, int], tuple[int, tuple[str, ...]]] = OrderedDict()
 
 
 class SourceRegistry:
-    """Registered sources per session, bounded (LRU) in count, bytes and sessions."""
+    """Registered sources per session, bounded (LRU) in count, bytes and sessions.
+
+    ``index_tiers``: the matcher's tiers (:data:`._matching.TIERS`; tests lower the
+    thresholds to exercise the gram pass with a few sources).
+    """
 
     def __init__(
         self,
@@ -134,18 +148,20 @@ class SourceRegistry:
         max_bytes: int = 8 * 1024 * 1024,
         max_sessions: int = 1024,
         min_substring: int = 16,
+        index_tiers: tuple[Tier, ...] = TIERS,
     ) -> None:
         self.max_sources = max_sources
         self.max_bytes = max_bytes
         self.max_sessions = max_sessions
         self.min_substring = min_substring
+        self._tiers = index_tiers
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._lock = threading.Lock()
 
     def _session(self, session: str) -> _Session:
         state = self._sessions.get(session)
         if state is None:
-            state = self._sessions[session] = _Session()
+            state = self._sessions[session] = _Session(self._tiers)
             while len(self._sessions) > self.max_sessions:
                 self._sessions.popitem(last=False)
         else:
@@ -175,8 +191,11 @@ class SourceRegistry:
             )
             state.sources[stored.ref] = stored
             state.bytes += stored.size
+            lengths = state.lengths
             for needle in stored.needles:
                 state.exact[needle] = stored.ref
+                lengths[len(needle)] = lengths.get(len(needle), 0) + 1
+            state.index.add(stored.ref, stored.needles)
             while len(state.sources) > 1 and (
                 len(state.sources) > self.max_sources or state.bytes > self.max_bytes
             ):
@@ -187,9 +206,16 @@ class SourceRegistry:
     @staticmethod
     def _forget(state: _Session, source: Source) -> None:
         state.bytes -= source.size
+        state.index.discard(source.ref)
+        lengths = state.lengths
         for needle in source.needles:
             if state.exact.get(needle) == source.ref:
                 del state.exact[needle]
+            left = lengths[len(needle)] - 1
+            if left:
+                lengths[len(needle)] = left
+            else:
+                del lengths[len(needle)]
 
     def sources(self, session: str) -> list[Source]:
         with self._lock:
@@ -204,47 +230,67 @@ class SourceRegistry:
             self._sessions.clear()
 
     def match(self, session: str, parts: Iterable[str]) -> list[Source]:
-        """The sources found in ``parts``, in order of first appearance, each once."""
+        """The sources found in ``parts``, in order of first appearance, each once.
+
+        Within one part: the source one of whose needles equals the part, then those
+        with a needle of at least ``min_substring`` characters inside it, least recently
+        used first. The sources found become the most recently used.
+        """
         with self._lock:
             state = self._sessions.get(session)
         if state is None:
             return []
         with state.lock:
-            if not state.sources:
+            sources = state.sources
+            if not sources:
                 return []
-            found: dict[str, Source] = {}
-            for part in parts:
-                for ref in self._match_part(state, part):
-                    source = state.sources.get(ref)
-                    if source is not None and ref not in found:
-                        found[ref] = source
-            for ref in found:
-                state.sources.move_to_end(ref)  # a source in use stays registered
-            return list(found.values())
+            minimum = self.min_substring
+            lengths = state.lengths
+            exact = state.exact
+            equal: dict[int, str] = {}
+            """Part position -> the ref whose needle equals the part."""
+            texts: list[str] = []
+            positions: list[int] = []
+            for position, part in enumerate(parts):
+                size = len(part)
+                if size in lengths:
+                    ref = exact.get(part)
+                    if ref is not None:
+                        equal[position] = ref
+                if size >= minimum:
+                    texts.append(part)
+                    positions.append(position)
+            inside = state.index.find(texts, minimum)
+            if not inside and not equal:
+                return []
+            found = self._in_order(state, equal, inside, positions)
+            for source in found:
+                sources.move_to_end(source.ref)  # a source in use stays registered
+            return found
 
-    def _match_part(self, state: _Session, part: str) -> tuple[str, ...]:
-        key = (hash(part), len(part))
-        cached = state.scanned.get(key)
-        if cached is not None and cached[0] == state.generation:
-            state.scanned.move_to_end(key)
-            return cached[1]
-        since = cached[0] if cached is not None else 0
-        refs = [ref for ref in (cached[1] if cached else ()) if ref in state.sources]
-        exact = state.exact.get(part)
-        if exact is not None and exact not in refs:
-            refs.append(exact)
-        size = len(part)
-        minimum = self.min_substring
-        for source in state.sources.values():
-            if source.generation <= since or source.ref in refs:
+    @staticmethod
+    def _in_order(
+        state: _Session, equal: dict[int, str], inside: dict[str, int], texts: list[int]
+    ) -> list[Source]:
+        """The sources matched, each once, by the part they first appear in: per part the
+        exact match, then the others in registry order. ``inside`` gives the first
+        scanned text holding each ref, ``texts`` maps scanned texts to part positions."""
+        by_part: dict[int, list[str]] = {}
+        for key, index in inside.items():
+            by_part.setdefault(texts[index], []).append(key)
+        found: dict[str, None] = {}
+        rank: dict[str, int] | None = None
+        for position in sorted(equal.keys() | by_part.keys()):
+            exact = equal.get(position)
+            if exact is not None:
+                found.setdefault(exact)
+            refs = by_part.get(position)
+            if not refs:
                 continue
-            for needle in source.needles:
-                if minimum <= len(needle) <= size and needle in part:
-                    refs.append(source.ref)
-                    break
-        result = tuple(refs)
-        state.scanned[key] = (state.generation, result)
-        state.scanned.move_to_end(key)
-        while len(state.scanned) > _MAX_CACHED_PARTS:
-            state.scanned.popitem(last=False)
-        return result
+            if len(refs) > 1:
+                if rank is None:
+                    rank = {key: place for place, key in enumerate(state.sources)}
+                found.update(dict.fromkeys(sorted(refs, key=rank.__getitem__)))
+            else:
+                found.update(dict.fromkeys(refs))
+        return [state.sources[ref] for ref in found]
