@@ -350,6 +350,42 @@ class AdminClient:
         listed = answer.get("signoffs")
         return [s for s in listed if isinstance(s, dict)] if isinstance(listed, list) else []
 
+    # -- legal holds and erasure (responder) --------------------------------------------
+
+    def holds(self) -> list[dict[str, Any]]:
+        """``GET /v1/holds``: every legal hold, placed and released."""
+        listed = self.request("GET", "/v1/holds", None, what="hold list").get("holds")
+        return [h for h in listed if isinstance(h, dict)] if isinstance(listed, list) else []
+
+    def place_hold(self, hold: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /v1/holds`` ``{kind, value | from, to, reason, requested_by}``."""
+        return self.request("POST", "/v1/holds", hold, what="legal hold")
+
+    def release_hold(self, hold_id: str, *, reason: str, requested_by: str) -> dict[str, Any]:
+        """``POST /v1/holds/{id}/release``."""
+        body = {"reason": reason, "requested_by": requested_by}
+        return self.request(
+            "POST", f"/v1/holds/{_quote(hold_id)}/release", body, what="hold release"
+        )
+
+    def erase(
+        self,
+        subject: str,
+        *,
+        identifiers: Sequence[str] = (),
+        reason: str,
+        requested_by: str,
+        timeout: float = 600.0,
+    ) -> dict[str, Any]:
+        """``POST /v1/erasures``: erase one user's identifiers (it may take minutes)."""
+        body = {
+            "subject": subject,
+            "identifiers": list(identifiers),
+            "reason": reason,
+            "requested_by": requested_by,
+        }
+        return self.request("POST", "/v1/erasures", body, what="erasure", timeout=timeout)
+
     # -- agent endpoints ---------------------------------------------------------------
 
     def quarantine_state(

@@ -1,5 +1,6 @@
-"""``agentaudit verify`` on a store written by a real ``agentaudit up``: intact, then
-tampered with, and the tampered batch is named."""
+"""``agentaudit verify`` on a store written by a real ``agentaudit up``: intact (also
+against the signed digest its shutdown wrote), then tampered with, and the tampered batch
+is named."""
 
 from __future__ import annotations
 
@@ -35,6 +36,14 @@ def test_verify_names_the_tampered_batch(tmp_path: Path) -> None:
     intact = cli("verify", "--store", str(up.store))
     assert intact.returncode == 0, intact.stdout + intact.stderr
     assert "chain intact" in intact.stdout
+    # The shutdown sealed every table and wrote a signed digest beside the store.
+    state = up.store.parent
+    anchored = cli(
+        "verify", "--store", str(up.store), "--digests", str(state / "digests"),
+        "--public-key", str(state / "digest.pub"),
+    )  # fmt: skip
+    assert anchored.returncode == 0, anchored.stdout + anchored.stderr
+    assert "signed digest(s)" in anchored.stdout
 
     with Store.open(f"chdb://{up.store}") as store:
         (batch,) = store.query(

@@ -118,13 +118,13 @@ def test_rewritten_link_needs_the_key(store: Store, tmp_path: Path, make_span: S
     _mutate(store, "ALTER TABLE agentaudit.audit_chain UPDATE row_count = 2 WHERE seq = 3")
     assert ("chain_broken", batches[2]) in _problems(store)
     rows: list[Any] = store.query(
-        "SELECT chain_id, seq, batch_id, rows_hash, prev_hash, format "
-        "FROM agentaudit.audit_chain WHERE seq = 3"
+        "SELECT chain_id, seq, batch_id, rows_hash, prev_hash, format, "
+        "toUnixTimestamp64Milli(written_at), columns FROM agentaudit.audit_chain WHERE seq = 3"
     ).rows
-    chain_id, seq, batch, rows_hash, prev, fmt = rows[0]
+    chain_id, seq, batch, rows_hash, prev, fmt, written_ms, columns = rows[0]
     forged = chain_hash(
         chain_id=chain_id, seq=seq, batch_id=batch, row_count=2, rows_hash=rows_hash,
-        prev_hash=prev, format=fmt,
+        prev_hash=prev, format=fmt, written_ms=written_ms, columns=tuple(columns),
     )  # fmt: skip
     _mutate(
         store, f"ALTER TABLE agentaudit.audit_chain UPDATE chain_hash = '{forged}' WHERE seq = 3"
