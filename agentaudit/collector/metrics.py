@@ -153,6 +153,16 @@ class CollectorMetrics:
             "agentaudit_rows_written_total", "Rows inserted into the store, by table.", ("table",)
         )
         self.batches = Counter("agentaudit_batches_written_total", "Batches written to the store.")
+        self.dead_lettered = Counter(
+            "agentaudit_spans_dead_lettered_total",
+            "Acknowledged spans the store will not take, kept in the dead-letter file, by reason.",
+            ("reason",),
+        )
+        self.deduplicated = Counter(
+            "agentaudit_spans_deduplicated_total",
+            "Spans not stored again (a resent or replayed copy), by where the first copy was.",
+            ("found",),
+        )
         self.store_errors = Counter(
             "agentaudit_store_errors_total", "Failed store writes (each is retried)."
         )
@@ -165,8 +175,8 @@ class CollectorMetrics:
         self.fsync_seconds = Histogram("agentaudit_wal_fsync_seconds", "Duration of WAL fsyncs.")
         for item in (
             self.received, self.rejected, self.redactions, self.backpressure, self.written,
-            self.batches, self.store_errors, self.batch_seconds, self.export_seconds,
-            self.fsync_seconds,
+            self.batches, self.dead_lettered, self.deduplicated, self.store_errors,
+            self.batch_seconds, self.export_seconds, self.fsync_seconds,
         ):  # fmt: skip
             add(item)
 

@@ -2,7 +2,9 @@
 
 Exactly-once is checked on span identity: every span whose export was acknowledged
 is in ``otel_traces`` and ``tool_calls`` exactly once after a restart, and no span is
-stored twice, so a replay never shows as duplicate rows (even without FINAL).
+stored twice, so a replay never shows as duplicate rows (even without FINAL). The load
+resends a failed request unchanged, as OTLP exporters do (``_fault_harness.Load``);
+repeated kill/restart cycles and the real exporters are in ``test_exactly_once.py``.
 """
 
 from __future__ import annotations
@@ -11,10 +13,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,128 +31,32 @@ from agentaudit.config import embedded_dsn
 from agentaudit.store import Store, StoreUnavailable
 from agentaudit.store.audit_chain import verify_chain
 from agentaudit.store.migrations import apply_migrations
+from tests.collector._fault_harness import (
+    AGENT_HEADERS,
+    AS_AGENT,
+    Load,
+    Proc,
+    assert_exactly_once,
+    settings,
+    wait_for,
+)
 from tests.collector._otlp import export_request
 from tests.conftest import SpanFactory
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parents[2]
-AGENT_TOKEN = "fault-tests-agent-token-0123456789abcdef"
-ADMIN_TOKEN = "fault-tests-responder-token-0123456789ab"
-AS_AGENT = (("authorization", f"Bearer {AGENT_TOKEN}"),)
-AGENT_HEADERS = {"content-type": "application/x-protobuf", "authorization": f"Bearer {AGENT_TOKEN}"}
-
-
-class Proc:
-    """A collector child process and its ports."""
-
-    def __init__(self, flags: dict[str, Any], settings: dict[str, Any] | None = None) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.collector._collector_process",
-             json.dumps({**flags, **(settings or {})})],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={k: v for k, v in os.environ.items() if not k.startswith("AGENTAUDIT_")},
-        )  # fmt: skip
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise AssertionError(f"collector did not start: {self.process.stderr.read()}")  # type: ignore[union-attr]
-        self.ports: dict[str, int] = json.loads(line)
-
-    def sql(self, query: str) -> list[list[Any]]:
-        reply = httpx.post(
-            f"http://127.0.0.1:{self.ports['api']}/v1/query",
-            json={"sql": query},
-            headers={"authorization": f"Bearer {ADMIN_TOKEN}"},
-            timeout=60,
-        )
-        reply.raise_for_status()
-        rows: list[list[Any]] = reply.json()["rows"]
-        return rows
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(30)
-
-    def terminate(self) -> dict[str, Any]:
-        self.process.send_signal(signal.SIGTERM)
-        out, _ = self.process.communicate(timeout=120)
-        assert self.process.returncode == 0, out
-        stopped: dict[str, Any] = json.loads(out.strip().splitlines()[-1])["stopped"]
-        return stopped
 
 
 @pytest.fixture
 def dirs(tmp_path: Path) -> dict[str, Any]:
-    return {
-        "store": str(tmp_path / "store"),
-        "wal_dir": str(tmp_path / "wal"),
-        "grpc_port": 0,
-        "http_port": 0,
-        "api_port": 0,
-        "batch_rows": 40,
-        "batch_seconds": 0.02,
-        "token": AGENT_TOKEN,
-        "admin_token": ADMIN_TOKEN,
-    }
+    return settings(tmp_path)
 
 
 def _wait(condition: Callable[[], bool], timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.1)
-
-
-class Load:
-    """Client threads exporting over gRPC; records the span ids of acknowledged exports."""
-
-    def __init__(self, port: int, clients: int = 4, spans_per_request: int = 7) -> None:
-        self.acked: list[str] = []
-        self.errors: list[str] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, args=(port, spans_per_request), daemon=True)
-            for _ in range(clients)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def _run(self, port: int, size: int) -> None:
-        # A channel of its own (gRPC shares connections between channels by default),
-        # so each client is its own TCP connection, as separate processes would be.
-        own = [("grpc.use_local_subchannel_pool", 1)]
-        with grpc.insecure_channel(f"127.0.0.1:{port}", options=own) as channel:
-            stub = trace_service_pb2_grpc.TraceServiceStub(channel)
-            while not self._stop.is_set():
-                request, ids = export_request(size)
-                try:
-                    stub.Export(request, timeout=10, metadata=AS_AGENT)
-                except grpc.RpcError as exc:
-                    with self._lock:
-                        self.errors.append(str(exc.code()))
-                    if exc.code() == grpc.StatusCode.UNAVAILABLE:
-                        time.sleep(0.05)
-                        continue
-                    return
-                with self._lock:
-                    self.acked.extend(ids)
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
+    wait_for(condition, timeout)
 
 
 def _assert_exactly_once(rows: list[list[Any]], acked: list[str], what: str) -> None:
-    counts = {str(span): int(n) for span, n in rows}
-    duplicates = {span: n for span, n in counts.items() if n != 1}
-    assert not duplicates, f"{what}: spans stored more than once: {list(duplicates)[:5]}"
-    missing = set(acked) - set(counts)
-    assert not missing, (
-        f"{what}: {len(missing)} acknowledged spans lost, e.g. {sorted(missing)[:5]}"
-    )
+    assert_exactly_once({str(span): int(n) for span, n in rows}, acked, what)
 
 
 def test_sigkill_under_load_loses_and_duplicates_nothing(dirs: dict[str, Any]) -> None:

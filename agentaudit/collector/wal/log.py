@@ -88,6 +88,9 @@ class Checkpoint:
     ``committed``: every span before this position is in the store. ``inflight``: the
     end of the batch the writer had started to insert (replay re-forms exactly that
     batch first, so its deduplication token and chain link are the same).
+    ``inflight_dropped``: the span keys (trace id + span id) the in-flight batch left
+    out because the store or another batch had them (usually none): the replay leaves
+    out the same, even though by then the store may hold the batch's own rows.
     ``chain_seq``/``chain_head``: the last link of this log's audit chain.
     """
 
@@ -96,6 +99,7 @@ class Checkpoint:
     inflight: Position | None = None
     chain_seq: int = 0
     chain_head: str = ""
+    inflight_dropped: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -111,6 +115,7 @@ class Checkpoint:
             inflight=Position(**inflight) if inflight else None,
             chain_seq=int(data.get("chain_seq", 0)),
             chain_head=str(data.get("chain_head", "")),
+            inflight_dropped=tuple(str(key) for key in data.get("inflight_dropped", ())),
         )
 
 

@@ -116,6 +116,16 @@ def _spawn(number: int, argv: list[str], env: dict[str, str]) -> subprocess.Pope
 
 
 @dataclass
+class _Drain:
+    """A worker WAL's follower and writer, built and not started yet."""
+
+    number: int | None  # the worker that will run on it; None: a leftover, drained only
+    path: Path
+    follower: WalFollower
+    writer: Writer
+
+
+@dataclass
 class _Worker:
     """A worker process and the follower/writer draining its WAL.
 
@@ -169,6 +179,12 @@ class WorkerPool:
             self._held.append(
                 bind_socket(config.host, port, what=what, flag=flag, reuse_port=True, listen=False)
             )
+        try:
+            self._drains = self._build_drains(config.wal_dir)
+        except BaseException:
+            for held in self._held:
+                held.close()
+            raise
 
     @property
     def grpc_port(self) -> int:
@@ -211,9 +227,35 @@ class WorkerPool:
         )
         self._supervisor.start()
 
-    def _drainer(self, wal_dir: Path) -> tuple[WalFollower, Writer]:
-        follower = WalFollower(wal_dir)
-        return follower, self._make_writer(follower, wal_dir / DEAD_LETTER_FILE)
+    def _build_drains(self, wal_dir: Path) -> list[_Drain]:
+        """A follower and a writer for every worker WAL: this run's workers', and those an
+        earlier run left.
+
+        Built with the pool, before any writer of the process starts: a writer whose WAL
+        holds a batch a crash interrupted claims that batch's spans when it is built
+        (:mod:`~agentaudit.collector.writer.dedup`), and no writer may store its own copy
+        of one of them first.
+        """
+        spawned = [(number, wal_dir / f"worker-{number}") for number in range(1, self._spawn + 1)]
+        leftovers: list[tuple[int | None, Path]] = []
+        if wal_dir.is_dir():
+            ours = {path for _, path in spawned}
+            leftovers = [
+                (None, path)
+                for path in sorted(wal_dir.iterdir())
+                if _WORKER_DIR.fullmatch(path.name) and path.is_dir() and path not in ours
+            ]
+        drains = []
+        for number, path in [*spawned, *leftovers]:
+            follower = WalFollower(path)
+            writer = self._make_writer(follower, path / DEAD_LETTER_FILE)
+            drains.append(_Drain(number, path, follower, writer))
+        return drains
+
+    def _take_drain(self, number: int) -> _Drain:
+        drain = next(d for d in self._drains if d.number == number)
+        self._drains.remove(drain)
+        return drain
 
     def _start_draining(self, follower: WalFollower, writer: Writer) -> None:
         received = self._metrics.received
@@ -227,29 +269,24 @@ class WorkerPool:
 
     def _drain_leftover_wals(self) -> None:
         """Drain the WAL of every worker an earlier run had and this one has not."""
-        wal_dir = self._config.wal_dir
-        assert wal_dir is not None
-        if not wal_dir.is_dir():
-            return
-        running = {w.number for w in self._workers}
-        for path in sorted(wal_dir.iterdir()):
-            match = _WORKER_DIR.fullmatch(path.name)
-            if match is None or not path.is_dir() or int(match.group(1)) in running:
-                continue
-            follower, writer = self._drainer(path)
-            self._start_draining(follower, writer)
-            self._workers.append(_Worker(int(match.group(1)), [], {}, None, follower, writer))
-            log.info("draining %s, left by an earlier run with more workers", path)
+        for drain in self._drains:
+            match = _WORKER_DIR.fullmatch(drain.path.name)
+            assert match is not None
+            self._start_draining(drain.follower, drain.writer)
+            self._workers.append(
+                _Worker(int(match.group(1)), [], {}, None, drain.follower, drain.writer)
+            )
+            log.info("draining %s, left by an earlier run with more workers", drain.path)
+        self._drains = []
 
     def _start_worker(self, number: int) -> _Worker:
         """Spawn receive-only worker ``number``; drain its WAL here."""
-        assert self._config.wal_dir is not None
-        wal_dir = self._config.wal_dir / f"worker-{number}"
+        drain = self._take_drain(number)
         spec = worker_spec(
             self._config,
             grpc_port=self.grpc_port,
             http_port=self.http_port,
-            wal_dir=wal_dir,
+            wal_dir=drain.path,
             approvals=self._approvals,
         )
         env = dict(os.environ)
@@ -258,11 +295,10 @@ class WorkerPool:
         if self._config.token:
             env["AGENTAUDIT_TOKEN"] = self._config.token
         argv = [sys.executable, "-m", "agentaudit.collector.workers.process", spec]
-        follower, writer = self._drainer(wal_dir)
         process = _spawn(number, argv, env)
-        self._start_draining(follower, writer)
-        log.info("worker %d (pid %d) receiving, WAL %s", number, process.pid, wal_dir)
-        return _Worker(number, argv, env, process, follower, writer)
+        self._start_draining(drain.follower, drain.writer)
+        log.info("worker %d (pid %d) receiving, WAL %s", number, process.pid, drain.path)
+        return _Worker(number, argv, env, process, drain.follower, drain.writer)
 
     def _supervise(self) -> None:
         """Restart a worker that died (its WAL is intact; the follower keeps reading)."""
@@ -282,6 +318,7 @@ class WorkerPool:
     def stop(self) -> None:
         """Stop the workers' receivers, drain what their WALs hold, release the ports."""
         self._stopping.set()
+        self._drains = []  # built and never started (start failed): nothing to drain
         if self._supervisor is not None:
             self._supervisor.join(10)
         for worker in self.running():

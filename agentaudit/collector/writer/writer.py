@@ -14,18 +14,31 @@ Invariants:
 * Each batch carries a deterministic ``batch_id`` (SHA-256 over its span ids, in
   order) used as ClickHouse's insert deduplication token, so inserting the same batch
   twice (a retry after a timeout, a replay) stores its rows once.
+* Exactly once per span (:mod:`~agentaudit.collector.writer.dedup`): right before a
+  batch is inserted, spans that occur earlier in it, that another writer of this
+  process is storing right now (:class:`SpanClaims`), or that the store already has
+  are left out, so a copy a client resent (or another worker received) is never a
+  second row. The ``batch_id`` is taken over the spans kept.
 * With a WAL: before inserting, the writer records where the batch ends in the WAL
-  checkpoint (``inflight``); after the inserts and the chain link, it records the new
-  committed position, which lets the WAL delete segments. A replay after a crash
-  re-forms the in-flight batch exactly (same spans, same ``received_at``, same
-  ``batch_id``, same chain link), so nothing acknowledged is lost or stored twice.
+  checkpoint (``inflight``) and which span keys it left out (``inflight_dropped``);
+  after the inserts and the chain link, it records the new committed position, which
+  lets the WAL delete segments. A replay after a crash re-forms the in-flight batch
+  exactly (same spans kept, same ``received_at``, same ``batch_id``; its keys are
+  claimed when the writer is built, before any writer starts), so nothing acknowledged
+  is lost or stored twice. Its chain link, if stored before the crash, is looked up and
+  followed rather than appended again (as after a lost reply to the link's insert): a
+  link records when it was written, so a second append would not hash the same.
 * A batch that fails with :class:`StoreUnavailable` is retried with exponential
   backoff until it succeeds or the writer is stopped; spans are never dropped (when
   :meth:`stop` gives up waiting, what was not written stays in the WAL).
-* A batch is never skipped: if writing it fails unexpectedly, the same batch is tried
-  again. A span that cannot be turned into rows at all (a normaliser bug, a value no
-  column can hold) is appended to the ``dead_letter`` file (one span-codec record per
-  line, redacted like the WAL) and counted, so one bad span cannot block the writer.
+* No poison batch: a batch the store refuses for good (:class:`StoreRejected`: a value,
+  a constraint, the table's schema) is split in halves, recursively, until the rows it
+  refuses are alone; those spans go to the dead-letter file with the reason
+  (:mod:`~agentaudit.collector.writer.dead_letter`), the rest is stored (each part with
+  its own deduplication token, derived from the batch's), and the writer moves on. A
+  span whose ``otel_traces`` row is refused gets no ``tool_calls`` row either. A span
+  that cannot be turned into rows at all (a normaliser bug, a value no column can hold)
+  is dead-lettered when the batch is converted.
 * Batches are stored one at a time, in the order they were taken: at most one batch
   is ``inflight``, and its chain link follows the previous batch's.
 * :meth:`Writer.stop` returns after everything enqueued before it was written, or
@@ -38,16 +51,14 @@ Invariants:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
-import os
 import queue
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -55,20 +66,15 @@ import pyarrow as pa
 
 from agentaudit.collector.metrics import CollectorMetrics
 from agentaudit.collector.model import SpanRecord
-from agentaudit.collector.wal.codec import encode_spans
 from agentaudit.collector.wal.log import Checkpoint, Position, WalEntry
-from agentaudit.collector.writer.arrow_tables import rows_table, traces_table
-from agentaudit.collector.writer.normalise import (
-    BlockedCheck,
-    duplicates,
-    is_tool_call,
-    string_map,
-    tool_call_row,
-)
-from agentaudit.collector.writer.table_schemas import TOOL_CALLS
+from agentaudit.collector.writer.batch import Batch, BatchBuilder, batch_id_of
+from agentaudit.collector.writer.dead_letter import UNCONVERTIBLE, DeadLetters
+from agentaudit.collector.writer.dedup import SpanClaims, span_key, stored_keys
+from agentaudit.collector.writer.isolate import RowIsolator
+from agentaudit.collector.writer.normalise import BlockedCheck
 from agentaudit.config import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_SECONDS
 from agentaudit.store import Store, StoreUnavailable
-from agentaudit.store.audit_chain import AuditChain
+from agentaudit.store.audit_chain import CHAIN_TABLE, AuditChain
 
 __all__ = ["WalLike", "Writer", "WriterStats", "batch_id_of"]
 
@@ -99,17 +105,10 @@ class WriterStats:
     spans_written: int = 0
     tool_calls_written: int = 0
     batches_written: int = 0
+    duplicates_dropped: int = 0
+    dead_lettered: int = 0
     store_errors: int = 0
     last_error: str = ""
-
-
-def batch_id_of(spans: Iterable[SpanRecord]) -> str:
-    """The deterministic id (and dedup token) of a batch: SHA-256 of its span ids."""
-    digest = hashlib.sha256()
-    for span in spans:
-        digest.update(span.trace_id.encode())
-        digest.update(span.span_id.encode())
-    return digest.hexdigest()[:32]
 
 
 @dataclass
@@ -121,8 +120,20 @@ class _Entry:
 
 
 _Slice = tuple[_Entry, int, int]
-_Tables = tuple[str, pa.Table, "pa.Table | None", int]
-"""(batch id, otel_traces table, tool_calls table or None, number of tool calls)."""
+
+
+@dataclass
+class _Taken:
+    """A batch taken from the queue: its slices and where it ends in the WAL.
+
+    ``replayed``: for the batch a crash interrupted, the keys it left out then (it
+    leaves out the same now); ``forced``: the keys it claimed when the writer was built.
+    """
+
+    slices: list[_Slice]
+    end: Position
+    replayed: frozenset[str] | None = None
+    forced: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -130,8 +141,12 @@ class _Prepared:
     """A batch taken from the queue and converted, waiting to be stored."""
 
     end: Position  # where the batch ends in the WAL
-    tables: _Tables | None  # None: nothing to insert, only the position to commit
+    tables: Batch | None  # None: nothing to insert, only the position to commit
     started: float
+    replayed: frozenset[str] | None = None
+    forced: list[str] = field(default_factory=list)
+    decided: tuple[Batch, tuple[str, ...], list[str]] | None = None
+    """Once deduplicated: the rows to insert, the keys left out, the keys claimed."""
 
 
 class _Stopped(Exception):
@@ -139,7 +154,11 @@ class _Stopped(Exception):
 
 
 class Writer:
-    """Batches spans into the store on a background thread."""
+    """Batches spans into the store on a background thread.
+
+    ``claims``: shared by every writer of the process (the store-owning process's own
+    WAL and each worker WAL it drains); by default the writer has its own.
+    """
 
     def __init__(
         self,
@@ -155,13 +174,17 @@ class Writer:
         was_blocked: BlockedCheck | None = None,
         first_use: Callable[[str], bool] | None = None,
         on_stored: Callable[[], None] | None = None,
+        claims: SpanClaims | None = None,
     ) -> None:
         self._store = store
         self._on_stored = on_stored
-        self._was_blocked = was_blocked
-        self._first_use = first_use
-        self._dead_letter_path = dead_letter
-        self._held_slices: tuple[list[_Slice], Position] | None = None  # build failed
+        self._dead_letters = DeadLetters(dead_letter, metrics)
+        self._builder = BatchBuilder(
+            dead_letter=self._unconvertible, was_blocked=was_blocked, first_use=first_use
+        )
+        self._isolator = RowIsolator(self._insert_arrow, self._dead_letter)
+        self._claims = claims if claims is not None else SpanClaims()
+        self._held: _Taken | None = None  # taken, not converted yet (or conversion failed)
         self._held_batch: _Prepared | None = None  # store failed (flush only)
         self._ready: queue.Queue[_Prepared | None] = queue.Queue(maxsize=1)
         self._batch_rows = batch_rows
@@ -183,6 +206,10 @@ class Writer:
         if wal is not None:
             self._load_replay(wal.take_replay())
 
+    @property
+    def dead_letter(self) -> Path | None:
+        return self._dead_letters.path
+
     def _load_replay(self, entries: list[WalEntry]) -> None:
         committed = self._checkpoint.committed
         for entry in entries:
@@ -196,6 +223,23 @@ class Writer:
                 "replaying %d spans from the WAL (%d records not yet in the store)",
                 self._queued, len(self._entries),
             )  # fmt: skip
+        if self._replay_until is not None and self._entries:
+            self._claim_inflight()
+
+    def _claim_inflight(self) -> None:
+        """Take the batch a crash interrupted now, and claim the keys it keeps.
+
+        Before any writer of the process starts, so no other writer can store its own
+        copy of a span this batch stored (or is about to store again) in the meantime.
+        """
+        slices, end = self._take()
+        dropped = frozenset(self._checkpoint.inflight_dropped)
+        keys = dict.fromkeys(span_key(s) for entry, a, b in slices for s in entry.spans[a:b])
+        forced = [key for key in keys if key not in dropped]
+        taken = self._claims.force(self, forced)
+        if taken:
+            log.warning("%d spans of the interrupted batch were claimed by another", taken)
+        self._held = _Taken(slices, end, dropped, forced)
 
     # -- feeding -------------------------------------------------------------------
 
@@ -271,7 +315,7 @@ class Writer:
 
     def flush(self) -> None:
         """Write everything queued so far on the calling thread (used when not started)."""
-        while self._entries or self._held_slices is not None or self._held_batch is not None:
+        while self._entries or self._held is not None or self._held_batch is not None:
             held, self._held_batch = self._held_batch, None
             prepared = held if held is not None else self._prepare()
             if prepared is None:
@@ -293,10 +337,10 @@ class Writer:
                         if remaining <= 0:
                             break
                         self._cond.wait(remaining)
-                    idle = not self._entries and self._held_slices is None
+                    idle = not self._entries and self._held is None
                     if (self._stopping and idle) or self._abandon:
                         break
-                if not self._entries and self._held_slices is None:
+                if not self._entries and self._held is None:
                     continue
                 try:
                     prepared = self._prepare()
@@ -384,93 +428,73 @@ class Writer:
 
     def _prepare(self) -> _Prepared | None:
         """Take the next batch and convert it; None when nothing was ready to take."""
-        held, self._held_slices = self._held_slices, None
-        slices, end = held if held is not None else self._take()
-        if not slices and end == self._taken_until:
+        held, self._held = self._held, None
+        taken = held if held is not None else _Taken(*self._take())
+        if not taken.slices and taken.end == self._taken_until:
             return None
         started = time.perf_counter()
         try:
-            spans = [(e.received_ns, span) for e, a, b in slices for span in e.spans[a:b]]
-            tables = self._build(spans) if spans else None
+            spans = [(e.received_ns, s) for e, a, b in taken.slices for s in e.spans[a:b]]
+            tables = self._builder.build(spans) if spans else None
         except BaseException:
-            self._held_slices = (slices, end)  # the next attempt converts the same batch
+            self._held = taken  # the next attempt converts the same batch
             raise
-        self._taken_until = end
-        return _Prepared(end, tables, started)
+        self._taken_until = taken.end
+        return _Prepared(taken.end, tables, started, taken.replayed, taken.forced)
 
-    def _tables(self, spans: list[tuple[int, SpanRecord]]) -> _Tables:
-        batch_id = batch_id_of(span for _, span in spans)
-        only_spans = [span for _, span in spans]
-        strings = [string_map(span.attributes) for span in only_spans]
-        traces = traces_table(only_spans, attribute_strings=strings)
-        resources: dict[int, tuple[object, dict[str, str]]] = {}  # one map per resource
-        calls = []
-        candidates = [i for i, span in enumerate(only_spans) if is_tool_call(span)]
-        skipped = duplicates(only_spans, candidates)
-        positions = [i for i in candidates if i not in skipped]
-        for position in positions:
-            received, span = spans[position]
-            resource = span.resource_attributes
-            cached = resources.get(id(resource))
-            if cached is None or cached[0] is not resource:
-                cached = resources[id(resource)] = (resource, string_map(resource))
-            row = tool_call_row(
-                span,
-                received_ns=received,
-                attribute_strings=strings[position],
-                resource_strings=cached[1],
-                was_blocked=self._was_blocked,
-                first_use=self._first_use,
-            )
-            row["batch_id"] = batch_id
-            calls.append(row)
-        if not calls:
-            return batch_id, traces, None, 0
-        # The same string maps as otel_traces' columns: taken from there, not rebuilt.
-        shared = {"attributes": "SpanAttributes", "resource_attributes": "ResourceAttributes"}
-        every = len(positions) == len(spans)
-        taken = pa.array(positions, pa.int32())
-        columns = {}
-        for name, source in shared.items():
-            column = traces.column(source).combine_chunks()
-            columns[name] = column if every else column.take(taken)
-        return batch_id, traces, rows_table(TOOL_CALLS, calls, columns=columns), len(calls)
-
-    def _build(self, spans: list[tuple[int, SpanRecord]]) -> _Tables | None:
-        """The batch's tables; spans that cannot become rows go to the dead-letter file.
-
-        Deterministic (the same spans fail the same way), so a replay forms the same batch.
-        """
-        try:
-            return self._tables(spans)
-        except Exception:
-            log.exception(
-                "a batch of %d spans cannot be converted; isolating the bad spans", len(spans)
-            )
-        good = []
-        for item in spans:
-            try:
-                self._tables([item])
-            except Exception as exc:
-                self._dead_letter(item[1], exc)
-            else:
-                good.append(item)
-        return self._tables(good) if good else None
-
-    def _dead_letter(self, span: SpanRecord, exc: Exception) -> None:
-        """Keep an acknowledged span that cannot be stored, instead of blocking the writer."""
-        log.error(
-            "span %s/%s cannot be stored (%s: %s); kept in %s",
-            span.trace_id, span.span_id, type(exc).__name__, exc, self._dead_letter_path,
-        )  # fmt: skip
+    def _unconvertible(self, spans: Sequence[SpanRecord], error: str) -> None:
+        self._dead_letter(spans, UNCONVERTIBLE, error)
         if self._metrics is not None:
-            self._metrics.rejected.inc(1, "unstorable")
-        if self._dead_letter_path is None:
-            return
-        with self._dead_letter_path.open("ab") as handle:
-            handle.write(encode_spans([span], text=True) + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+            self._metrics.rejected.inc(len(spans), "unstorable")
+
+    def _dead_letter(
+        self, spans: Sequence[SpanRecord], reason: str, error: str, table: str = ""
+    ) -> None:
+        """Keep acknowledged spans the store will not take, instead of blocking the writer."""
+        self._dead_letters.add(spans, reason=reason, error=error, table=table)
+        self.stats.dead_lettered += len(spans)
+
+    # -- exactly once ----------------------------------------------------------------
+
+    def _deduplicate(self, prepared: _Prepared) -> tuple[Batch, tuple[str, ...], list[str]]:
+        """The rows to insert, the keys left out, and the keys this writer now claims."""
+        assert prepared.tables is not None
+        tables = prepared.tables
+        keys = [span_key(span) for span in tables.spans]
+        if prepared.replayed is not None:  # the interrupted batch: leave out what it did
+            dropped, owned = prepared.replayed, prepared.forced
+            seen: set[str] = set()
+            kept = []
+            for key in keys:
+                kept.append(key not in dropped and key not in seen)
+                seen.add(key)
+            found = {"replay": len(keys) - sum(kept)}
+        else:
+            kept, elsewhere = self._claims.claim(self, keys)
+            owned = [key for key, keep in zip(keys, kept, strict=True) if keep]
+            in_flight = sum(key in elsewhere for key in keys) if elsewhere else 0
+            in_batch = len(keys) - len(owned) - in_flight
+            candidates = [span for span, keep in zip(tables.spans, kept, strict=True) if keep]
+            try:
+                stored = self._retry(lambda: stored_keys(self._store, candidates))
+            except BaseException:
+                self._claims.release(self, owned)
+                raise
+            if stored:
+                kept = [keep and key not in stored for key, keep in zip(keys, kept, strict=True)]
+            dropped = frozenset(elsewhere | stored)
+            found = {"batch": in_batch, "in_flight": in_flight, "store": len(stored)}
+        copies = sum(found.values())
+        if copies:
+            self.stats.duplicates_dropped += copies
+            if self._metrics is not None:
+                for where, count in found.items():
+                    if count:
+                        self._metrics.deduplicated.inc(count, where)
+            tables = tables.keep(kept)
+        return tables, tuple(sorted(dropped)), owned
+
+    # -- storing ---------------------------------------------------------------------
 
     def _store_batch(self, prepared: _Prepared) -> None:
         """Insert a converted batch and its chain link, then commit its WAL position."""
@@ -479,45 +503,96 @@ class Writer:
             if end != self._checkpoint.committed:
                 self._retry(lambda: self._commit(end, None))
             return
-        batch_id, traces, calls_table, calls = prepared.tables
+        if prepared.decided is None:  # decided once: a retry of the batch inserts the same
+            prepared.decided = self._deduplicate(prepared)
+        tables, dropped, owned = prepared.decided
+        if not tables.spans:  # every span was a copy of one stored already
+            self._retry(lambda: self._commit(end, None))
+            self._claims.release(self, owned)
+            return
         if self._wal is not None:
-            self._retry(lambda: self._save(dataclasses.replace(self._checkpoint, inflight=end)))
-        link = self._retry(lambda: self._insert(batch_id, traces, calls_table))
+            inflight = dataclasses.replace(self._checkpoint, inflight=end, inflight_dropped=dropped)
+            self._retry(lambda: self._save(inflight))
+        spans, calls, link = self._insert(tables, replayed=prepared.replayed is not None)
         self._retry(lambda: self._commit(end, link))
+        self._claims.release(self, owned)
         if link is not None and self._on_stored is not None:
             try:
                 self._on_stored()
             except Exception:  # a listener's bug must not stop the writer
                 log.exception("the on_stored hook failed")
-        self.stats.spans_written += traces.num_rows
+        self.stats.spans_written += spans
         self.stats.tool_calls_written += calls
         self.stats.batches_written += 1
         if self._metrics is not None:
-            self._metrics.written.inc(traces.num_rows, "otel_traces")
+            self._metrics.written.inc(spans, "otel_traces")
             self._metrics.written.inc(calls, "tool_calls")
             self._metrics.batches.inc()
             self._metrics.batch_seconds.observe(time.perf_counter() - prepared.started)
 
     def _insert(
-        self, batch_id: str, traces: pa.Table, calls: pa.Table | None
-    ) -> tuple[int, str] | None:
-        self._store.insert_arrow(OTEL_TRACES_TABLE, traces, dedup_token=batch_id)
-        if calls is None:
-            return None
-        self._store.insert_arrow(TOOL_CALLS_TABLE, calls, dedup_token=batch_id)
-        if self._chain is None:
-            return None
+        self, batch: Batch, *, replayed: bool = False
+    ) -> tuple[int, int, tuple[int, str] | None]:
+        """Insert both tables and the chain link: (spans stored, tool calls stored, link)."""
+        every = list(range(len(batch.spans)))
+        refused = self._isolator.insert(OTEL_TRACES_TABLE, batch.traces, batch, every)
+        calls, calls_of = batch.calls, batch.calls_of
+        if calls is not None and refused:  # a span whose trace row was refused is all refused
+            keep = [i not in refused for i in calls_of]
+            calls = calls.filter(pa.array(keep, pa.bool_()))
+            calls_of = [i for i, k in zip(calls_of, keep, strict=True) if k]
+        stored_calls = 0
+        if calls is not None and calls.num_rows:
+            stored_calls = calls.num_rows - len(
+                self._isolator.insert(TOOL_CALLS_TABLE, calls, batch, calls_of)
+            )
+        spans = len(batch.spans) - len(refused)
+        if not stored_calls or self._chain is None:
+            return spans, stored_calls, None
+        chain = self._chain
         checkpoint = self._checkpoint
-        link = self._chain.append(
-            chain_id=checkpoint.chain_id,
-            seq=checkpoint.chain_seq + 1,
-            prev_hash=checkpoint.chain_head,
-            batch_id=batch_id,
-        )
-        return link.seq, link.chain_hash
+        attempts = 0
+
+        def append() -> tuple[int, str]:
+            nonlocal attempts
+            attempts += 1
+            seq = checkpoint.chain_seq + 1
+            if replayed or attempts > 1:  # the link may be stored already: take that one
+                stored = self._stored_link(checkpoint.chain_id, seq, batch.batch_id)
+                if stored is not None:
+                    return seq, stored
+            link = chain.append(
+                chain_id=checkpoint.chain_id,
+                seq=seq,
+                prev_hash=checkpoint.chain_head,
+                batch_id=batch.batch_id,
+            )
+            return link.seq, link.chain_hash
+
+        return spans, stored_calls, self._retry(append)
+
+    def _stored_link(self, chain_id: str, seq: int, batch_id: str) -> str | None:
+        """The hash of link ``seq`` of ``chain_id`` for ``batch_id``, if it is stored.
+
+        A link is stored once under its deduplication token, but appending it again (a
+        replay after a crash, a retry after a lost reply) need not produce the same hash
+        (it records when it was written): the next link must follow the stored one.
+        """
+        rows = self._store.query(
+            f"SELECT chain_hash FROM {CHAIN_TABLE} "  # noqa: S608 - the table is ours
+            "WHERE chain_id = {c:String} AND seq = {s:UInt64} AND batch_id = {b:String} "
+            "LIMIT 1",
+            {"c": chain_id, "s": seq, "b": batch_id},
+        ).rows
+        return str(rows[0][0]) if rows else None
+
+    def _insert_arrow(self, table: str, rows: pa.Table, token: str) -> None:
+        self._retry(lambda: self._store.insert_arrow(table, rows, dedup_token=token))
 
     def _commit(self, end: Position, link: tuple[int, str] | None) -> None:
-        checkpoint = dataclasses.replace(self._checkpoint, committed=end, inflight=None)
+        checkpoint = dataclasses.replace(
+            self._checkpoint, committed=end, inflight=None, inflight_dropped=()
+        )
         if link is not None:
             checkpoint = dataclasses.replace(checkpoint, chain_seq=link[0], chain_head=link[1])
         if self._wal is not None:

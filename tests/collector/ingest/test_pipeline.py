@@ -236,7 +236,7 @@ def test_the_composed_collector_serves_both_protocols_and_metrics(
 def test_an_unstorable_span_goes_to_the_dead_letter_file(
     store: Store, tmp_path: Path, make_span: SpanFactory
 ) -> None:
-    from agentaudit.collector.wal.codec import decode_spans
+    from agentaudit.collector.writer.dead_letter import read_dead_letters
 
     dead = tmp_path / "dead-letter.spans"
     wal = Wal(tmp_path / "wal")
@@ -250,8 +250,10 @@ def test_an_unstorable_span_goes_to_the_dead_letter_file(
     wal.close()
     stored = store.query("SELECT span_id FROM agentaudit.tool_calls ORDER BY span_id").rows
     assert [r[0] for r in stored] == sorted(s.span_id for s in good)
-    [line] = dead.read_bytes().splitlines()
-    assert decode_spans(line)[0].span_id == poison.span_id
+    [line] = read_dead_letters(dead)
+    assert (line.reason, line.span_id) == ("unconvertible", poison.span_id)
+    assert line.span is not None
+    assert line.span.trace_state == 5
     assert pipeline.metrics.rejected.value("unstorable") == 0  # the writer has no metrics here
     assert verify_chain(store) == []
     assert Wal(tmp_path / "wal").take_replay() == []  # the checkpoint moved past it

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentaudit.collector.model import SpanEvent, SpanLink, SpanRecord
 from agentaudit.collector.writer.arrow_tables import rows_table, traces_table
+from agentaudit.collector.writer.batch import BatchBuilder
 from agentaudit.collector.writer.normalise import (
     is_tool_call,
     string_map,
@@ -18,7 +19,6 @@ from agentaudit.collector.writer.normalise import (
     tool_call_row,
 )
 from agentaudit.collector.writer.table_schemas import OTEL_TRACES, TOOL_CALLS
-from agentaudit.collector.writer.writer import Writer
 from agentaudit.schema import attributes as A
 from tests.collector.writer.reference import to_arrow, trace_row
 from tests.conftest import SpanFactory
@@ -132,15 +132,19 @@ def test_the_writers_tables_equal_the_row_wise_tables(
             span.attributes.pop(A.GEN_AI_OPERATION_NAME, None)
             span.name = "chat"
     received = [(7, span) for span in spans]
-    writer = cast(Writer, SimpleNamespace(_was_blocked=None, _first_use=None))
-    batch_id, traces, tool_calls, count = Writer._tables(writer, received)
-    assert traces.equals(to_arrow(OTEL_TRACES, [trace_row(s) for s in spans]))
+    batch = BatchBuilder(dead_letter=_no_dead_letters).build(received)
+    assert batch is not None
+    assert batch.traces.equals(to_arrow(OTEL_TRACES, [trace_row(s) for s in spans]))
     rows = [tool_call_row(s, received_ns=7) for s in spans if is_tool_call(s)]
     for row in rows:
-        row["batch_id"] = batch_id
-    assert count == len(rows)
+        row["batch_id"] = batch.batch_id
+    assert len(batch.calls_of) == len(rows)
     if rows:
-        assert tool_calls is not None
-        assert tool_calls.equals(to_arrow(TOOL_CALLS, rows))
+        assert batch.calls is not None
+        assert batch.calls.equals(to_arrow(TOOL_CALLS, rows))
     else:
-        assert tool_calls is None
+        assert batch.calls is None
+
+
+def _no_dead_letters(spans: Sequence[SpanRecord], error: str) -> None:
+    raise AssertionError(f"a span was dead-lettered: {error}")
