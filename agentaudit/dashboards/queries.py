@@ -4,6 +4,10 @@ Every query is a constant SQL text with ClickHouse server-side parameters, run t
 :meth:`Store.read_only`; results come back as pandas DataFrames. Pages never call this
 module directly (they go through the cached :mod:`agentaudit.dashboards.data`); the
 benchmark and the tests do, to time and check the queries without a cache.
+
+Calls are counted and listed once: ``tool_calls`` keeps both sides of an MCP call (the
+agent's row and the tool server's), and every query over calls folds the server row
+into its caller's row (:data:`ONE_PER_CALL`, the rule of :mod:`agentaudit.schema.calls`).
 """
 
 # S608: the f-strings below only splice module constants and whitelisted column names;
@@ -20,6 +24,7 @@ import pandas as pd
 
 from agentaudit.dashboards.filters import TIME_WHERE, Filters, TimeRange, span_bucket_seconds
 from agentaudit.schema import attributes as A
+from agentaudit.schema.calls import folded_server_rows, one_per_call
 from agentaudit.store import QueryResult, Store
 
 __all__ = [
@@ -65,6 +70,9 @@ _CALL_COLUMNS: Final = (
     "substring(arguments, 1, 300) AS arguments, trace_id"
 )
 UNAPPROVED_UNTRUSTED: Final = "untrusted_source = 1 AND approval_status = 'none'"
+ONE_PER_CALL: Final = one_per_call(TIME_WHERE)
+"""One row per call over the window ``{since}``..``{until}``: a tool server's row folded
+into its caller's row is left out (both stay in ``tool_calls``)."""
 
 
 def _frame(result: QueryResult) -> pd.DataFrame:
@@ -84,7 +92,7 @@ def _activity(store: Store, params: Mapping[str, Any], step: int) -> pd.DataFram
         "toStartOfInterval(ts, toIntervalSecond({step:UInt32})) AS bucket, "
         "bucket + toIntervalSecond({step:UInt32}) AS bucket_end, agent_id, tool_name, "
         "count() AS calls, countIf(status != 'ok') AS failed_or_blocked, uniq(agent_id) AS agents "
-        f"FROM agentaudit.tool_calls WHERE {TIME_WHERE} "
+        f"FROM agentaudit.tool_calls WHERE {TIME_WHERE} AND {ONE_PER_CALL} "
         "GROUP BY GROUPING SETS ((bucket, agent_id), (tool_name))"
     )
     return _query(store, sql, {**params, "step": step})
@@ -139,27 +147,34 @@ def unasked_calls(store: Store, window: TimeRange, limit: int = 50) -> pd.DataFr
     sql = (
         "SELECT ts, agent_id, user_id, session_id, tool_name, source_refs, resource_ids, "
         "credential_id, status, trace_id FROM agentaudit.tool_calls "
-        f"WHERE {TIME_WHERE} AND {UNAPPROVED_UNTRUSTED} ORDER BY ts DESC LIMIT {{limit:UInt32}}"
+        f"WHERE {TIME_WHERE} AND {UNAPPROVED_UNTRUSTED} AND {ONE_PER_CALL} "
+        "ORDER BY ts DESC LIMIT {limit:UInt32}"
     )
     return _query(store, sql, {**window.params(), "limit": limit})
+
+
+_LAST_HOUR: Final = "ts >= now64(9) - INTERVAL 1 HOUR"
 
 
 def ingest_health(store: Store) -> dict[str, Any]:
     """Row counts (from part metadata) and the freshness of the last hour of tool calls.
 
-    The freshness figures only read calls whose span started in the last hour (the
-    ordering key prunes the rest), so the Overview stays fast on a large store.
+    ``rows`` counts stored rows (both sides of an MCP call), ``calls_1h`` calls (once);
+    the ingest figures count rows. The freshness figures only read calls whose span
+    started in the last hour (the ordering key prunes the rest), so the Overview stays
+    fast on a large store.
     """
     totals = store.read_only(
         "SELECT (SELECT count() FROM agentaudit.tool_calls) AS rows, "
         "(SELECT count() FROM agentaudit.otel_traces) AS spans"
     ).as_dicts()[0]
     recent = store.read_only(
-        "SELECT count() AS calls_1h, max(received_at) AS last_received, "
+        f"SELECT countIf({one_per_call(_LAST_HOUR)}) AS calls_1h, "
+        "max(received_at) AS last_received, "
         "countIf(received_at >= now64(3) - INTERVAL 5 MINUTE) AS last_5m, "
         "uniqExact(batch_id) AS batches_1h, "
         "avg(toUnixTimestamp64Milli(received_at) - toUnixTimestamp64Milli(ts)) AS lag_ms_1h "
-        "FROM agentaudit.tool_calls WHERE ts >= now64(9) - INTERVAL 1 HOUR"
+        f"FROM agentaudit.tool_calls WHERE {_LAST_HOUR}"
     ).as_dicts()[0]
     return {**totals, **recent}
 
@@ -249,12 +264,14 @@ def finding(store: Store, finding_id: str) -> dict[str, Any] | None:
 
 def triggering_calls(store: Store, calls: Sequence[tuple[str, str]]) -> pd.DataFrame:
     """The stored tool calls named by ``(trace_id, span_id)`` pairs (an empty span id:
-    every call of the trace), oldest first; at most 200."""
+    every call of the trace, once each), oldest first; at most 200."""
     traces = sorted({trace for trace, _ in calls if trace})
+    in_traces = "trace_id IN {traces:Array(String)}"
     sql = (
         "SELECT ts, agent_id, session_id, tool_name, status, resource_ids, approval_status, "
-        "untrusted_source, trace_id, span_id FROM agentaudit.tool_calls "
-        "WHERE trace_id IN {traces:Array(String)} ORDER BY ts LIMIT 5000"
+        "untrusted_source, trace_id, span_id, "
+        f"call_side = 'server' AND (trace_id, span_id) IN ({folded_server_rows(in_traces)}) "
+        f"AS folded FROM agentaudit.tool_calls WHERE {in_traces} ORDER BY ts LIMIT 5000"
     )
     frame = _query(store, sql, {"traces": traces}) if traces else pd.DataFrame()
     if frame.empty:
@@ -262,10 +279,10 @@ def triggering_calls(store: Store, calls: Sequence[tuple[str, str]]) -> pd.DataF
     exact = {(t, s) for t, s in calls if s}
     whole = {t for t, s in calls if not s}
     keep = [
-        (t, s) in exact or t in whole
-        for t, s in zip(frame["trace_id"], frame["span_id"], strict=True)
+        (t, s) in exact or (t in whole and not folded)
+        for t, s, folded in zip(frame["trace_id"], frame["span_id"], frame["folded"], strict=True)
     ]
-    return frame[keep].head(200).reset_index(drop=True)
+    return frame[keep].drop(columns=["folded"]).head(200).reset_index(drop=True)
 
 
 # --- Detector baselines -------------------------------------------------------------
@@ -298,7 +315,7 @@ def investigate(
     if sort != "ts":
         order += ", ts DESC"
     sql = (
-        f"SELECT {_CALL_COLUMNS} FROM agentaudit.tool_calls WHERE {where} "
+        f"SELECT {_CALL_COLUMNS} FROM agentaudit.tool_calls WHERE {where} AND {ONE_PER_CALL} "
         f"ORDER BY {order} LIMIT {{limit:UInt32}}"
     )
     return _query(store, sql, {**params, "limit": limit})
@@ -316,18 +333,27 @@ def agents(store: Store, window: TimeRange) -> list[str]:
 
 
 def session_tool_calls(store: Store, *, session: str = "", trace: str = "") -> pd.DataFrame:
-    """Every tool call of one session (or trace), oldest first, with full provenance."""
+    """Every tool call of one session (or trace), once each, oldest first, with full
+    provenance; ``call_side``, and for a call a tool server recorded too, the server's
+    ``server_service`` and ``server_resource_ids``."""
     if bool(session) == bool(trace):
         raise ValueError("give exactly one of session or trace")
     column, value = ("session_id", session) if session else ("trace_id", trace)
+    condition = f"{column} = {{value:String}}"
     sql = (
-        "SELECT ts, duration_ns, trace_id, span_id, parent_span_id, agent_id, user_id, "
+        "SELECT c.*, s.s_service AS server_service, s.s_resource_ids AS server_resource_ids "
+        "FROM (SELECT ts, duration_ns, trace_id, span_id, parent_span_id, agent_id, user_id, "
         "session_id, tool_name, tool_call_id, framework, arguments, arguments_hash, "
         "result_hash, prompt_hash, source_refs, source_kinds, source_trust, source_hashes, "
         "untrusted_source, resource_ids, approval_status, approver, credential_id, "
         "credential_scopes, credential_expires_at, decision, status, error_type, redactions, "
-        f"{APPROVAL}, approval_grant_id, {SENT_BY}, agent_mismatch "
-        f"FROM agentaudit.tool_calls WHERE {column} = {{value:String}} ORDER BY ts LIMIT 5000"
+        f"{APPROVAL}, approval_grant_id, {SENT_BY}, agent_mismatch, call_side "
+        f"FROM agentaudit.tool_calls WHERE {condition} AND {one_per_call(condition)} "
+        "ORDER BY ts LIMIT 5000) AS c LEFT JOIN (SELECT trace_id AS s_trace_id, "
+        "parent_span_id AS s_parent_span_id, service_name AS s_service, "
+        "resource_ids AS s_resource_ids FROM agentaudit.tool_calls "
+        f"WHERE (trace_id, span_id) IN ({folded_server_rows(condition)})) AS s "
+        "ON c.trace_id = s.s_trace_id AND c.span_id = s.s_parent_span_id ORDER BY c.ts"
     )
     return _query(store, sql, {"value": value})
 
@@ -401,6 +427,7 @@ _BASELINE_WHERE: Final = (
     "AND ts < {until:DateTime64(9, 'UTC')}"
 )
 _IN_WINDOW: Final = "ts >= {since:DateTime64(9, 'UTC')}"
+_BASELINE_ONCE: Final = one_per_call(_BASELINE_WHERE)
 
 
 def _window_vs_baseline(
@@ -420,7 +447,7 @@ def _window_vs_baseline(
     sql = (
         f"SELECT {key}, countIf({_IN_WINDOW}) AS window_calls, "
         f"countIf(NOT ({_IN_WINDOW})) AS baseline_calls "
-        f"FROM {source} WHERE {_BASELINE_WHERE} {tail}"
+        f"FROM {source} WHERE {_BASELINE_WHERE} AND {_BASELINE_ONCE} {tail}"
     )
     return _query(store, sql, _agent_params(agent, window, baseline_days))
 
@@ -477,6 +504,7 @@ def agent_window_profile(store: Store, agent: str, window: TimeRange) -> dict[st
     """
     params = {**window.params(), "agent": agent}
     where = f"agent_id = {{agent:String}} AND {TIME_WHERE}"
+    where = f"{where} AND {one_per_call(where)}"
     transitions = (
         "SELECT pair.1 AS from_tool, pair.2 AS to_tool, count() AS calls FROM ("
         "SELECT arrayMap(c -> c.2, arraySort(c -> c.1, groupArray((ts, tool_name)))) AS seq "
@@ -521,9 +549,10 @@ def agent_window_profile(store: Store, agent: str, window: TimeRange) -> dict[st
 
 
 def blast_tools(store: Store, agent: str, window: TimeRange) -> pd.DataFrame:
-    """Per tool of one agent: calls, scopes presented, resource types and resources touched."""
+    """Per tool of one agent: calls (once each), scopes presented, resource types and
+    resources touched (as the agent and, for MCP calls, the tool server recorded them)."""
     sql = (
-        "SELECT tool_name, count() AS calls, "
+        f"SELECT tool_name, countIf({ONE_PER_CALL}) AS calls, "
         "arraySort(groupUniqArrayArray(credential_scopes)) AS scopes_presented, "
         "arraySort(groupUniqArrayArray(arrayMap(r -> splitByChar(':', r)[1], resource_ids))) "
         "AS resource_types, uniqArray(resource_ids) AS resources, "
@@ -539,7 +568,7 @@ def blast_credentials(store: Store, agent: str, window: TimeRange) -> pd.DataFra
     sql = (
         "SELECT credential_id, arraySort(groupUniqArrayArray(credential_scopes)) AS scopes, "
         "min(ts) AS first_used, max(ts) AS last_used, max(credential_expires_at) AS expires_at, "
-        "count() AS calls, uniq(tool_name) AS tools "
+        f"countIf({ONE_PER_CALL}) AS calls, uniq(tool_name) AS tools "
         f"FROM agentaudit.tool_calls WHERE agent_id = {{agent:String}} AND {TIME_WHERE} "
         "AND credential_id != '' GROUP BY credential_id ORDER BY last_used DESC LIMIT 500"
     )

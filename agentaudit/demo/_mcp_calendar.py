@@ -5,8 +5,10 @@ slot; the graph interrupts before writing the calendar (``interrupt()``), and th
 approves by resuming it with ``Command(resume={"approved": True, "approver": user})``.
 The tools are LangChain tools that call the MCP server over stdio
 (``python -m agentaudit.demo.mcp_server``): the agent side records one span per tool
-run (LangChain integration), the server records a SERVER span parented to it with the
-same user, session and approval (MCP integration, context carried in ``_meta``).
+run (LangChain integration; the MCP client marks it as the call's client side), the
+server records a SERVER span parented to it with the same user, session, approval and
+tool-call id (MCP integration, context carried in ``_meta``). Both are stored; the
+``agentaudit.calls`` view and the dashboards count each call once.
 """
 
 from __future__ import annotations

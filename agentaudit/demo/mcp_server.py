@@ -27,8 +27,9 @@ def build() -> Any:
 
     server = MCPServer("demo-calendar")
     # The SDK's own OpenTelemetry middleware (on by default; dropping it is its documented
-    # opt-out) would add a second, provenance-less tools/call row per call next to the
-    # audited SERVER span: the demo keeps one server row per call.
+    # opt-out) would add a provenance-less tools/call span per call next to the audited
+    # SERVER span. The audit marks it `agentaudit.audited_by`, which the collector honours
+    # only when both arrive in one batch: the demo keeps one server row per call always.
     server.middleware[:] = [
         entry for entry in server.middleware if type(entry).__name__ != "OpenTelemetryMiddleware"
     ]

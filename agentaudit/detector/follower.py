@@ -12,6 +12,13 @@ The writer appends one ``agentaudit.audit_chain`` link per stored batch of tool 
    extracts the arguments' shape and realms; the arguments' text is not read);
 3. advances the position past them.
 
+One row per call (:mod:`agentaudit.schema.calls`): a tool server's row folded into its
+caller's row (both sides of an MCP call are stored) is read, so a batch's row count
+still tells when it is complete, but not handed to the detector, which sees each call
+once. A server row whose client row is not stored yet when its batch is read is handed
+over (the detector then sees that call twice, never not at all): the fold never skips a
+row on the strength of what the row claims alone.
+
 So with several collectors writing one ClickHouse server, one follower sees every
 collector's batches (each has its own chain), and a restart that loads a saved position
 (:class:`~agentaudit.detector.records.BaselineLog`) continues exactly where it stopped.
@@ -40,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from agentaudit.detector.model import CALL_COLUMNS
+from agentaudit.schema.calls import folded_server_rows, one_per_call
 from agentaudit.store.sql_guard import quote_string
 
 __all__ = [
@@ -174,12 +182,14 @@ def links_sql(position: Mapping[str, int], *, limit: int, since_ms: int | None =
 
 
 def calls_sql(batch_ids: Sequence[str], *, since_ns: int | None = None) -> str:
-    """The rows of these batches, in ``ts`` order."""
+    """The rows of these batches, in ``ts`` order; the last column says whether the row
+    is a server row folded into its stored client row (read, not handed over)."""
     ids = ", ".join(quote_string(b) for b in batch_ids)
     since = f" AND ts >= fromUnixTimestamp64Nano({int(since_ns)})" if since_ns is not None else ""
+    folded = folded_server_rows(f"batch_id IN ({ids})")
     return (
-        f"SELECT {_COLUMNS} FROM agentaudit.tool_calls "  # noqa: S608 - quoted literals
-        f"WHERE batch_id IN ({ids}){since} ORDER BY ts, span_id"
+        f"SELECT {_COLUMNS}, (call_side = 'server' AND (trace_id, span_id) IN ({folded})) "  # noqa: S608 - quoted literals
+        f"FROM agentaudit.tool_calls WHERE batch_id IN ({ids}){since} ORDER BY ts, span_id"
     )
 
 
@@ -192,6 +202,7 @@ def agent_calls_sql(agent: str, *, after: tuple[int, str] | None, limit: int) ->
             f" AND (ts, span_id) > (fromUnixTimestamp64Nano({int(after[0])}), "
             f"{quote_string(after[1])})"
         )
+    condition += f" AND {one_per_call(condition)}"
     return (
         f"SELECT {_COLUMNS} FROM agentaudit.tool_calls WHERE {condition} "  # noqa: S608
         f"ORDER BY ts, span_id LIMIT {int(limit)}"
@@ -307,8 +318,12 @@ class Follower:
             return []
         fresh = [link.batch_id for link in links if link.batch_id not in self._seen]
         by_batch: dict[str, list[CallRow]] = {}
+        folded: dict[str, int] = {}
         if fresh:
             for values in self.source.rows(calls_sql(sorted(set(fresh)), since_ns=self._since_ns)):
+                if values[23]:  # the server side of a call whose client row is stored
+                    folded[values[21]] = folded.get(values[21], 0) + 1
+                    continue
                 by_batch.setdefault(values[21], []).append(CallRow(values))
         done: list[tuple[Link, list[CallRow]]] = []
         for link in links:
@@ -318,7 +333,7 @@ class Follower:
                 calls = by_batch.get(link.batch_id, [])
                 if (
                     self._since_ns is None
-                    and len(calls) < link.row_count
+                    and len(calls) + folded.get(link.batch_id, 0) < link.row_count
                     and not self._waited(
                         (link.chain_id, link.seq), "a batch's rows are not all visible"
                     )

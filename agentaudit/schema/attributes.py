@@ -79,6 +79,16 @@ DECISION: Final = "agentaudit.decision"
 AUDITED_BY: Final = "agentaudit.audited_by"
 """On a framework's own span for a call that an agentaudit span already records: the
 span id of that span. The collector does not make a second ``tool_calls`` row of it."""
+CALL_SIDE: Final = "agentaudit.call.side"
+"""Which side of a call the span records: ``client`` (the caller's span of a call a tool
+server runs: the MCP client's span, or the framework tool span it forwarded) or
+``server`` (the tool server's span). Absent: the span kind decides (SERVER: ``server``,
+CLIENT: ``client``), else ``local`` (the tool ran in the caller's process)."""
+CREDENTIAL_REFUSAL: Final = "agentaudit.credential.refusal"
+"""The tool server's refusal of the call's credential: the challenge's ``error``
+(``insufficient_scope``, ``invalid_token``; ``unauthorized`` for a bare 401)."""
+CREDENTIAL_REQUIRED_SCOPES: Final = "agentaudit.credential.required_scopes"
+"""string[]: the scopes a tool server said the call needs (its step-up challenge)."""
 
 # --- Values ------------------------------------------------------------------------
 OPERATION_EXECUTE_TOOL: Final = "execute_tool"
@@ -97,6 +107,9 @@ DECISION_APPROVED: Final = "approved"
 DECISION_EDITED: Final = "edited"
 DECISION_DENIED: Final = "denied"
 DECISION_UNKNOWN: Final = "unknown"
+CALL_SIDE_CLIENT: Final = "client"
+CALL_SIDE_SERVER: Final = "server"
+CALL_SIDE_LOCAL: Final = "local"
 
 # W3C baggage keys that carry the provenance context across processes.
 BAGGAGE_USER: Final = ENDUSER_ID

@@ -6,6 +6,12 @@ starts with ``execute_tool ``); it then also becomes one ``tool_calls`` row with
 typed provenance columns of DESIGN §4. Attribute names come from
 :mod:`agentaudit.schema.attributes`. Pure functions: no I/O.
 
+``call_side`` says which side of a call the row records (``client`` / ``server`` /
+``local``): both sides of an MCP call become rows, linked by trace, parent span and
+``tool_call_id``, and readers fold the server's into the client's at read time
+(:mod:`agentaudit.schema.calls`; the two often arrive in different batches, so
+:func:`duplicates` cannot pair them here).
+
 Peers' tool spans land too (names in :mod:`agentaudit.schema.peers`): OpenInference
 (``openinference.span.kind=TOOL``), OpenLLMetry/Traceloop (``traceloop.span.kind=tool``),
 Pydantic AI's native spans (``running tool`` / ``execute_tool``; deferred calls that did
@@ -307,6 +313,20 @@ def _unwrap_call(value: dict[str, Any]) -> Any:
     return {"args": args, **kwargs} if args else kwargs
 
 
+_SIDES = frozenset((A.CALL_SIDE_CLIENT, A.CALL_SIDE_SERVER, A.CALL_SIDE_LOCAL))
+_SIDE_OF_KIND = {"Server": A.CALL_SIDE_SERVER, "Client": A.CALL_SIDE_CLIENT}
+
+
+def _call_side(span: SpanRecord) -> str:
+    """``client`` / ``server`` / ``local``: the span's ``agentaudit.call.side``, else its
+    kind's. A claim, like every attribute: it folds a server row into a client row only
+    where :mod:`agentaudit.schema.calls` finds the client row recording the same action."""
+    side = span.attributes.get(A.CALL_SIDE)
+    if isinstance(side, str) and side in _SIDES:
+        return side
+    return _SIDE_OF_KIND.get(span.kind, A.CALL_SIDE_LOCAL)
+
+
 def _error_type(span: SpanRecord) -> str:
     found = _text(span.attributes, A.ERROR_TYPE)
     if found or span.status_code != "Error":
@@ -435,4 +455,5 @@ def tool_call_row(
         "agent_mismatch": mismatch,
         "approval_verified": 1 if verified_approval else 0,
         "approval_grant_id": verified_approval,
+        "call_side": _call_side(span),
     }

@@ -61,6 +61,7 @@ TOOL_CALLS = pa.schema(
         ("agent_mismatch", pa.uint8()),
         ("approval_verified", pa.uint8()),
         ("approval_grant_id", _STR),
+        ("call_side", _STR),
     ]
 )
 

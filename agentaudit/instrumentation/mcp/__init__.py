@@ -1,9 +1,12 @@
 """MCP integration (the ``mcp`` SDK 2.x), both sides, over any transport.
 
 Client: an ``execute_tool`` span around ``ClientSession.call_tool`` that injects trace
-context and the provenance context into the request ``_meta``. Server: a SERVER span per
-``tools/call`` (server middleware) that records the caller's user / session / agent and
-is parented to the client span. See docs/frameworks.md.
+context and the provenance context into the request ``_meta`` and presents the call's
+just-in-time credential on the Streamable HTTP transport (a server's refusal raises
+:class:`ToolServerRefused`). Server: a SERVER span per ``tools/call`` (server middleware)
+that records the caller's user / session / agent / tool-call id and is parented to the
+client span. Both sides are kept and linked (one row per call: ``agentaudit.calls``).
+See docs/frameworks.md.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from agentaudit.instrumentation.mcp._meta import (
     META_AGENT,
     META_CONVERSATION,
     META_SESSION,
+    META_TOOL_CALL_ID,
     META_TRACEPARENT,
     META_USER,
 )
@@ -25,9 +29,11 @@ __all__ = [
     "META_AGENT",
     "META_CONVERSATION",
     "META_SESSION",
+    "META_TOOL_CALL_ID",
     "META_TRACEPARENT",
     "META_USER",
     "McpInstrumentor",
+    "ToolServerRefused",
     "instrument",
     "instrumented",
     "middleware",
@@ -62,9 +68,13 @@ def instrumented() -> bool:
 
 
 def __getattr__(name: str) -> Any:
-    # These import the MCP-free runtime only, but keep the package import minimal.
+    # These import the SDK (or the runtime): the package import stays minimal.
     if name == "AuditMiddleware":
         from agentaudit.instrumentation.mcp._server import AuditMiddleware
 
         return AuditMiddleware
+    if name == "ToolServerRefused":
+        from agentaudit.instrumentation.mcp._auth import ToolServerRefused
+
+        return ToolServerRefused
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

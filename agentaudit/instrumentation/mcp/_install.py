@@ -1,11 +1,14 @@
 """Patching the MCP SDK (client ``call_tool``, server middleware) and undoing it.
 
 Client: ``ClientSession.call_tool`` is replaced by the audited wrapper (the SDK has no
-outbound interception seam yet). Server: ``Server.__init__`` (the low-level server, which
+outbound interception seam yet), and ``StreamableHTTPTransport.post_writer`` (where the
+Streamable HTTP transport takes the ``httpx2.AsyncClient`` it sends with, the SDK's own
+or the application's) is wrapped to add the per-call credential's event hooks to that
+client (:mod:`._auth`). Server: ``Server.__init__`` (the low-level server, which
 ``MCPServer`` builds on) is wrapped to append :class:`AuditMiddleware` to each new
-server's ``middleware`` list - the SDK's own extension point. ``uninstall`` restores both
-attributes and takes the middleware out of every server it was added to. Servers built
-before ``install`` are not audited.
+server's ``middleware`` list - the SDK's own extension point. ``uninstall`` restores the
+three attributes, takes the middleware out of every server and the hooks out of every
+HTTP client they were added to. Servers built before ``install`` are not audited.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ class _Installed:
     lock = threading.Lock()
     active = False
     client_original: Any = None
+    post_writer: Any = None
     server_init: Callable[..., None] | None = None
     middleware: Any = None
     servers: ClassVar[weakref.WeakSet[Any]] = weakref.WeakSet()
@@ -48,8 +52,10 @@ def install() -> bool:
         if not check_supported(_supported):
             return False
         from mcp.client.session import ClientSession
+        from mcp.client.streamable_http import StreamableHTTPTransport
         from mcp.server.lowlevel.server import Server
 
+        from agentaudit.instrumentation.mcp._auth import wrap_post_writer
         from agentaudit.instrumentation.mcp._client import wrap_call_tool
         from agentaudit.instrumentation.mcp._server import AuditMiddleware
 
@@ -66,6 +72,8 @@ def install() -> bool:
 
         _Installed.client_original = ClientSession.__dict__["call_tool"]
         ClientSession.call_tool = wrap_call_tool(ClientSession.call_tool)  # type: ignore[method-assign,assignment,unused-ignore]
+        _Installed.post_writer = StreamableHTTPTransport.__dict__["post_writer"]
+        StreamableHTTPTransport.post_writer = wrap_post_writer(StreamableHTTPTransport.post_writer)  # type: ignore[method-assign,assignment,unused-ignore]
         _Installed.server_init = original_init
         Server.__init__ = init  # type: ignore[method-assign,assignment,unused-ignore]
         _Installed.middleware = audit
@@ -74,14 +82,19 @@ def install() -> bool:
 
 
 def uninstall() -> None:
-    """Restore ``ClientSession.call_tool`` and ``Server.__init__``; detach the middleware."""
+    """Restore the patched attributes; detach the middleware and the HTTP hooks."""
     with _Installed.lock:
         if not _Installed.active:
             return
         from mcp.client.session import ClientSession
+        from mcp.client.streamable_http import StreamableHTTPTransport
         from mcp.server.lowlevel.server import Server
 
+        from agentaudit.instrumentation.mcp._auth import detach_all
+
         ClientSession.call_tool = _Installed.client_original  # type: ignore[method-assign,assignment,unused-ignore]
+        StreamableHTTPTransport.post_writer = _Installed.post_writer  # type: ignore[method-assign,unused-ignore]
+        detach_all()
         Server.__init__ = _Installed.server_init  # type: ignore[method-assign,assignment,unused-ignore]
         audit = _Installed.middleware
         for server in list(_Installed.servers):
@@ -90,6 +103,7 @@ def uninstall() -> None:
                 chain[:] = [entry for entry in chain if entry is not audit]
         _Installed.servers = weakref.WeakSet()
         _Installed.client_original = None
+        _Installed.post_writer = None
         _Installed.server_init = None
         _Installed.middleware = None
         _Installed.active = False

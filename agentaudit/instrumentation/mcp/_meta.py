@@ -7,6 +7,8 @@ depend on the propagator configuration:
 * ``io.agentaudit/traceparent`` - the W3C traceparent of the client's tool span, so the
   server span is parented to it even when the SDK's own transport span rewrote
   ``traceparent``;
+* ``io.agentaudit/tool_call_id`` - the client's tool-call id (the model's, or the client
+  span's id when the model gave none), so both sides of the call record the same id;
 * ``io.agentaudit/user``, ``/session``, ``/agent``, ``/conversation`` - the originating
   user, session, agent and conversation of the call;
 * ``io.agentaudit/approval``, ``/approver`` - the caller's approval of the call (``human``
@@ -34,6 +36,7 @@ __all__ = [
     "META_APPROVER",
     "META_CONVERSATION",
     "META_SESSION",
+    "META_TOOL_CALL_ID",
     "META_TRACEPARENT",
     "META_USER",
     "extract",
@@ -41,6 +44,7 @@ __all__ = [
 ]
 
 META_TRACEPARENT = "io.agentaudit/traceparent"
+META_TOOL_CALL_ID = "io.agentaudit/tool_call_id"
 META_USER = "io.agentaudit/user"
 META_SESSION = "io.agentaudit/session"
 META_AGENT = "io.agentaudit/agent"
@@ -49,6 +53,7 @@ META_APPROVAL = "io.agentaudit/approval"
 META_APPROVER = "io.agentaudit/approver"
 
 _IDENTITY: Mapping[str, str] = {
+    META_TOOL_CALL_ID: A.GEN_AI_TOOL_CALL_ID,
     META_USER: A.ENDUSER_ID,
     META_SESSION: A.SESSION_ID,
     META_AGENT: A.GEN_AI_AGENT_ID,
@@ -64,9 +69,10 @@ _tracecontext = TraceContextTextMapPropagator()
 def inject(meta: dict[str, Any], identity: Mapping[str, Any], ctx: Context | None = None) -> None:
     """Write the trace context of ``ctx`` (default: current) and ``identity`` into ``meta``.
 
-    ``identity`` holds span attributes (``enduser.id``, ``session.id``, ``gen_ai.agent.id``,
-    ``gen_ai.conversation.id``, the approval status and approver); absent or empty ones,
-    and an approval status other than ``human`` / ``policy``, are not written.
+    ``identity`` holds span attributes (``gen_ai.tool.call.id``, ``enduser.id``,
+    ``session.id``, ``gen_ai.agent.id``, ``gen_ai.conversation.id``, the approval status
+    and approver); absent or empty ones, and an approval status other than ``human`` /
+    ``policy``, are not written.
     """
     current = ctx if ctx is not None else otel_context.get_current()
     propagate.inject(meta, context=current)

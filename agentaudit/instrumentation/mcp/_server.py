@@ -5,12 +5,13 @@ extension point; ``MCPServer`` shares its low-level server's list). :class:`Audi
 handles ``tools/call`` only: it extracts the caller's trace context and provenance from
 the request ``_meta`` (:mod:`._meta`), opens an ``execute_tool {name}`` span of kind
 SERVER parented to the client's tool span, with the caller's user / session / agent (and
-approval, when the caller had one), and
-``gen_ai.conversation.id`` = the transport's MCP session id (``mcp-session-id``; on stdio,
-where there is none, the caller's conversation if it sent one). The span is current
-while the tool runs. Results with ``isError`` (``MCPServer`` turns tool exceptions into
-those) give ``error.type=tool_error``; an ``MCPError`` or other exception raised through
-the chain gives its class and passes through unchanged.
+approval, when the caller had one), the caller's tool-call id
+(``io.agentaudit/tool_call_id``) as ``gen_ai.tool.call.id``, ``agentaudit.call.side =
+server``, and ``gen_ai.conversation.id`` = the transport's MCP session id
+(``mcp-session-id``; on stdio, where there is none, the caller's conversation if it sent
+one). The span is current while the tool runs. Results with ``isError`` (``MCPServer``
+turns tool exceptions into those) give ``error.type=tool_error``; an ``MCPError`` or
+other exception raised through the chain gives its class and passes through unchanged.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class AuditMiddleware:
             arguments = params.get("arguments")
             meta = ctx.meta if ctx.meta is not None else params.get("_meta")
             parent, identity = extract(meta)
+            call_id = identity.pop(A.GEN_AI_TOOL_CALL_ID, None)
             sent = identity.pop(A.GEN_AI_CONVERSATION_ID, None)
             conversation = session_id_of(ctx) or sent
         except Exception:
@@ -77,24 +79,30 @@ class AuditMiddleware:
         token = otel_context.attach(parent) if parent is not None else None
         try:
             with _scope(identity, conversation):
-                return await self._run(ctx, call_next, name, arguments)
+                return await self._run(ctx, call_next, name, arguments, call_id)
         finally:
             if token is not None:
                 otel_context.detach(token)
 
     @staticmethod
     async def _run(
-        ctx: Any, call_next: Callable[[Any], Awaitable[Any]], name: str, arguments: Any
+        ctx: Any,
+        call_next: Callable[[Any], Awaitable[Any]],
+        name: str,
+        arguments: Any,
+        call_id: str | None,
     ) -> Any:
         transport_span = trace.get_current_span()  # the SDK's own tools/call span, if any
         call = tool_call(
             name,
             framework=FRAMEWORK,
+            call_id=call_id,
             arguments=arguments if isinstance(arguments, Mapping) else {},
             kind=SpanKind.SERVER,
         )
         if not isinstance(call, ToolCall):
             return await call_next(ctx)
+        call.span.set_attribute(A.CALL_SIDE, A.CALL_SIDE_SERVER)
         _mark_duplicate(transport_span, call)
         try:
             result = await call_next(ctx)

@@ -59,6 +59,12 @@ def _check_pair(spans: Spans, server_spans: list[dict[str, Any]], name: str) -> 
     assert server["trace_id"] == format(client.context.trace_id, "032x")
     assert server["parent_span_id"] == format(client.context.span_id, "016x")
     attrs = server["attributes"]
+    # One call, two sides: the same tool-call id (the client span's, sent in _meta).
+    client_attrs = dict(client.attributes or {})
+    assert client_attrs[A.CALL_SIDE] == A.CALL_SIDE_CLIENT
+    assert attrs[A.CALL_SIDE] == A.CALL_SIDE_SERVER
+    assert attrs[A.GEN_AI_TOOL_CALL_ID] == client_attrs[A.GEN_AI_TOOL_CALL_ID]
+    assert attrs[A.GEN_AI_TOOL_CALL_ID] == format(client.context.span_id, "016x")
     assert attrs[A.ENDUSER_ID] == "bob"
     assert attrs[A.SESSION_ID] == "sess-9"
     assert attrs[A.GEN_AI_AGENT_ID] == "mail-assistant"

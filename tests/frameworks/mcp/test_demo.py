@@ -63,6 +63,9 @@ def test_the_demo_runs_on_the_frameworks_and_lands_the_incident(
         assert create[A.APPROVAL_APPROVER] == user
         assert create[A.GEN_AI_AGENT_ID] == "calendar-assistant"
         assert tuple(create[A.RESOURCE_IDS]) == (f"calendar:{user}/{data.DAY}",)
+        # The LangChain span records the call the MCP client forwarded: its client side.
+        assert create[A.CALL_SIDE] == A.CALL_SIDE_CLIENT
+        assert create[A.GEN_AI_TOOL_CALL_ID] == f"call_create_{user}"
         listed = _attrs(demo_spans, "list_events", session)
         assert listed[A.APPROVAL_STATUS] == "none"
         assert f"tool:list_events#call_list_{user}" in create[A.SOURCE_REFS]

@@ -6,9 +6,11 @@ import asyncio
 import logging
 from typing import Any
 
+import httpx2
 import pytest
 from mcp import Client
 from mcp.client.session import ClientSession
+from mcp.client.streamable_http import StreamableHTTPTransport
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 from opentelemetry import context as otel_context
@@ -18,7 +20,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 import agentaudit
 from agentaudit.instrumentation import _version_check
 from agentaudit.instrumentation import mcp as integration
-from agentaudit.instrumentation.mcp import _install, _meta
+from agentaudit.instrumentation.mcp import _auth, _install, _meta
 from agentaudit.instrumentation.runtime import ToolCall, tool_call
 from agentaudit.schema import attributes as A
 from tests.frameworks.conftest import Spans
@@ -56,7 +58,94 @@ def test_in_memory_pair_emits_a_client_and_a_server_span(spans: Spans) -> None:
     assert (served.attributes or {})[A.ENDUSER_ID] == "bob"
 
 
+def test_both_sides_record_the_same_call_id_and_their_side(spans: Spans) -> None:
+    """No model call id: the client span's id stands for one, on both sides."""
+    server = _server()
+    with agentaudit.context(agent="mail-assistant", user="bob", session="s-1"):
+        asyncio.run(_send(server))
+    client = next(s for s in spans.tools("send_email") if s.kind.name == "INTERNAL")
+    served = next(s for s in spans.tools("send_email") if s.kind.name == "SERVER")
+    assert client.context is not None
+    call_id = f"{client.context.span_id:016x}"
+    mine, theirs = dict(client.attributes or {}), dict(served.attributes or {})
+    assert (mine[A.CALL_SIDE], mine[A.GEN_AI_TOOL_CALL_ID]) == (A.CALL_SIDE_CLIENT, call_id)
+    assert (theirs[A.CALL_SIDE], theirs[A.GEN_AI_TOOL_CALL_ID]) == (A.CALL_SIDE_SERVER, call_id)
+    assert theirs[A.ARGUMENTS_HASH] == mine[A.ARGUMENTS_HASH]  # the same action, both sides
+
+
+def test_the_request_meta_carries_the_trace_context_and_the_call_id(spans: Spans) -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def record(ctx: Any, params: Any) -> Any:
+        from mcp.shared.exceptions import MCPError
+        from mcp_types import INVALID_PARAMS
+
+        seen.append(dict(ctx.meta or {}))
+        raise MCPError(code=INVALID_PARAMS, message="recorded")  # no tool listing needed
+
+    server = Server("recording", on_call_tool=record)
+
+    async def run() -> None:
+        from mcp.shared.exceptions import MCPError
+
+        async with Client(server) as client:
+            with pytest.raises(MCPError, match="recorded"):
+                await client.call_tool("read_inbox", {"folder": "x"}, meta={"mine": "kept"})
+
+    with agentaudit.context(agent="mail-assistant", user="bob", session="s-1"):
+        asyncio.run(run())
+    (meta,) = seen
+    client_span = next(s for s in spans.tools("read_inbox") if s.kind.name == "INTERNAL")
+    assert client_span.context is not None
+    span_id = f"{client_span.context.span_id:016x}"
+    trace_id = f"{client_span.context.trace_id:032x}"
+    # SEP-414 W3C keys at the top of _meta (the SDK's own span, when recording, rewrites
+    # traceparent; ours stays in io.agentaudit/traceparent).
+    assert meta["traceparent"].split("-")[1] == trace_id
+    assert "enduser.id=bob" in meta["baggage"]
+    assert meta[_meta.META_TRACEPARENT].split("-")[1:3] == [trace_id, span_id]
+    assert meta[_meta.META_TOOL_CALL_ID] == span_id
+    assert meta[_meta.META_USER] == "bob"
+    assert meta["mine"] == "kept"
+
+
+def test_a_proxy_servers_upstream_call_is_a_client_call_of_its_own(spans: Spans) -> None:
+    """A tool server whose tool calls an upstream tool of the same name: its SERVER span
+    stays the server side of the first call; the upstream call gets a client span."""
+    upstream = _server()
+    proxy = MCPServer("proxy")
+
+    @proxy.tool()
+    async def send_email(to: str, body: str) -> str:
+        """Send an email through the upstream server."""
+        return await _send(upstream)
+
+    async def run() -> None:
+        async with Client(proxy) as client:
+            await client.call_tool("send_email", {"to": "x@corp.example", "body": "b"})
+
+    with agentaudit.context(agent="mail-assistant", user="bob", session="s-1"):
+        asyncio.run(run())
+    found = spans.tools("send_email")
+    sides = sorted((s.kind.name, str((s.attributes or {})[A.CALL_SIDE])) for s in found)
+    assert sides == [
+        ("INTERNAL", "client"),
+        ("INTERNAL", "client"),
+        ("SERVER", "server"),
+        ("SERVER", "server"),
+    ]
+    by_id = {s.context.span_id: s for s in found if s.context is not None}
+    for served in (s for s in found if s.kind.name == "SERVER"):
+        assert served.parent is not None
+        assert by_id[served.parent.span_id].kind.name == "INTERNAL"
+
+
 def test_uninstrument_restores_the_sdk_and_detaches_the_middleware(spans: Spans) -> None:
+    http_client = httpx2.AsyncClient()
+    _auth.attach(http_client)
+    _auth.attach(http_client)  # idempotent
+    assert len(http_client.event_hooks["request"]) == 1
+    assert len(http_client.event_hooks["response"]) == 1
     patched = ClientSession.__dict__["call_tool"]
     assert hasattr(patched, "__agentaudit_original__")
     server = _server()
@@ -66,11 +155,13 @@ def test_uninstrument_restores_the_sdk_and_detaches_the_middleware(spans: Spans)
     assert not integration.instrumented()
     assert ClientSession.__dict__["call_tool"] is patched.__agentaudit_original__
     assert not hasattr(Server.__init__, "__wrapped__")
+    assert not hasattr(StreamableHTTPTransport.post_writer, "__wrapped__")
     assert audit not in server.middleware
     assert audit not in _server().middleware
     with agentaudit.context(agent="a", user="u", session="s"):
         assert asyncio.run(_send(server)) == "sent to x@corp.example"
     assert spans.all() == []
+    assert http_client.event_hooks == {"request": [], "response": []}
 
 
 def test_instrument_twice_adds_one_middleware(spans: Spans) -> None:
