@@ -4,9 +4,16 @@
 sources, a ``chat`` span lasting the request); ``wrap_tool_execute`` wraps each tool call
 in the contract span, linked to the prompt of the model response that asked for it. The
 run's ids fill what the app's ``agentaudit.context`` leaves unset: the agent's name, the
-conversation id (else the run id) as ``gen_ai.conversation.id``; a deferred tool call
-approved through ``DeferredToolResults(approvals=...)`` runs with approval status
-``human``. Results and exceptions pass through unchanged, with one exception: a call
+conversation id (else the run id) as ``gen_ai.conversation.id``. Human decisions on
+deferred tool calls (``DeferredToolResults(approvals=...)``, or a capability's
+``handle_deferred_tool_calls``) are read from what Pydantic AI does with them, so every
+path that resolves an approval is covered: a call that runs with
+``ctx.tool_call_approved`` is ``approved``, or ``edited`` when the arguments that run differ
+from the ``ToolCallPart`` the model sent (``ToolApproved(override_args=...)``); a denied
+call (``False`` / ``ToolDenied``) never runs and its ``ToolReturnPart(outcome='denied')``
+reaches the next model request, where it is recorded with
+:func:`~agentaudit.instrumentation._approvals.record_denied` (once per conversation and
+call id). Results and exceptions pass through unchanged, with one exception: a call
 refused because its access was revoked (:class:`AccessRevoked`: the agent is
 quarantined, or its credential was revoked) reaches Pydantic AI as ``ToolFailed``, the
 framework's terminal tool failure, which the model reads ("access revoked; do not
@@ -27,6 +34,7 @@ from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.messages import ModelMessagesTypeAdapter
 
 from agentaudit.instrumentation import _context, _state
+from agentaudit.instrumentation._approvals import decision_attributes, record_denied
 from agentaudit.instrumentation.runtime import (
     AccessRevoked,
     PromptRecord,
@@ -117,8 +125,9 @@ def _model_name(model: Any) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def _scope(ctx: Any) -> dict[str, Any]:
-    """The run's own ids, for the keys the app's context leaves unset."""
+def _scope(ctx: Any, decision: str | None = None) -> dict[str, Any]:
+    """The run's own ids (and a human ``decision``), for the keys the app's context leaves
+    unset."""
     frame = _context.current_frame()
     present: Mapping[str, Any] = frame.attributes if frame is not None else {}
     baggage = _context.baggage_attributes()
@@ -133,9 +142,95 @@ def _scope(ctx: Any) -> dict[str, Any]:
         conversation = _conversation(ctx)
         if conversation:
             extra[A.GEN_AI_CONVERSATION_ID] = conversation
-    if A.APPROVAL_STATUS not in present and getattr(ctx, "tool_call_approved", False):
-        extra[A.APPROVAL_STATUS] = A.APPROVAL_HUMAN
+    if decision is not None:
+        for key, value in decision_attributes(decision).items():
+            if key not in present:
+                extra[key] = value
     return extra
+
+
+def _model_call(messages: Any, call_id: str) -> Any:
+    """The ``ToolCallPart`` the model sent with ``call_id`` (newest first), or None."""
+    for message in reversed(list(messages or ())):
+        if getattr(message, "kind", "") != "response":
+            continue
+        for part in getattr(message, "parts", ()) or ():
+            if (
+                getattr(part, "part_kind", "") == "tool-call"
+                and getattr(part, "tool_call_id", None) == call_id
+            ):
+                return part
+    return None
+
+
+def _arguments(part: Any) -> dict[str, Any] | None:
+    """A tool call part's arguments as a dict (None when unreadable)."""
+    as_dict = getattr(part, "args_as_dict", None)
+    if not callable(as_dict):
+        return None
+    found = as_dict()
+    return found if isinstance(found, dict) else None
+
+
+def _approval(ctx: Any, call: Any) -> str | None:
+    """The human decision a call runs under: None (no approval step), ``approved``, or
+    ``edited`` when the approver overrode the arguments the model sent."""
+    if not getattr(ctx, "tool_call_approved", False):
+        return None
+    call_id = getattr(call, "tool_call_id", None)
+    sent = _model_call(getattr(ctx, "messages", None), call_id) if call_id else None
+    if sent is not None and sent is not call:
+        asked, running = _arguments(sent), _arguments(call)
+        if asked is not None and running is not None and asked != running:
+            return A.DECISION_EDITED
+    return A.DECISION_APPROVED
+
+
+class _Denied:
+    """(conversation id, tool-call id) of the denials already recorded: a denied call's
+    return part stays in the history every later request resends. Bounded (LRU)."""
+
+    limit = 4096
+    lock = threading.Lock()
+    seen: ClassVar[OrderedDict[tuple[str, str], None]] = OrderedDict()
+
+    @classmethod
+    def first(cls, conversation: str, call_id: str) -> bool:
+        """True the first time this denial is seen (and remember it)."""
+        with cls.lock:
+            key = (conversation, call_id)
+            if key in cls.seen:
+                cls.seen.move_to_end(key)
+                return False
+            cls.seen[key] = None
+            while len(cls.seen) > cls.limit:
+                cls.seen.popitem(last=False)
+            return True
+
+
+def _record_denials(ctx: Any, messages: Any) -> None:
+    """Record the denied calls answered in the newest request (they never ran)."""
+    messages = list(messages or ())
+    if not messages or getattr(messages[-1], "kind", "") != "request":
+        return
+    conversation = _conversation(ctx)
+    for part in getattr(messages[-1], "parts", ()) or ():
+        if getattr(part, "part_kind", "") != "tool-return":
+            continue
+        call_id = getattr(part, "tool_call_id", None)
+        if getattr(part, "outcome", None) != "denied" or not isinstance(call_id, str):
+            continue
+        if not call_id or not _Denied.first(conversation, call_id):
+            continue
+        sent = _model_call(messages, call_id)
+        with _context.context(**_scope(ctx)):
+            record_denied(
+                str(getattr(part, "tool_name", "") or "tool"),
+                framework=FRAMEWORK,
+                call_id=call_id,
+                arguments=_arguments(sent) if sent is not None else None,
+                prompt=_Produced.get(conversation, call_id),
+            )
 
 
 @dataclass
@@ -152,6 +247,10 @@ class AuditCapability(AbstractCapability[Any]):  # type: ignore[misc,unused-igno
     async def wrap_model_request(self, ctx: Any, *, request_context: Any, handler: Any) -> Any:
         if not _state.enabled():
             return await handler(request_context)
+        try:
+            _record_denials(ctx, request_context.messages)
+        except Exception:
+            _state.report_error("recording denied Pydantic AI tool calls failed")
         try:
             messages = canonical_messages(request_context.messages)
             model = _model_name(getattr(request_context, "model", None))
@@ -181,7 +280,7 @@ class AuditCapability(AbstractCapability[Any]):  # type: ignore[misc,unused-igno
             name = str(getattr(call, "tool_name", "") or getattr(tool_def, "name", "tool"))
             call_id = getattr(call, "tool_call_id", None)
             arguments = args if isinstance(args, Mapping) else {"input": args}
-            scope = _scope(ctx)
+            scope = _scope(ctx, _approval(ctx, call))
             prompt = None
             if isinstance(call_id, str) and call_id:
                 prompt = _Produced.get(_conversation(ctx), call_id)

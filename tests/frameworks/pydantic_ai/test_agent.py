@@ -56,6 +56,7 @@ def test_send_email_span_carries_the_injected_email_as_its_source(spans: Spans) 
     assert attrs[A.GEN_AI_AGENT_ID] == "mail-assistant"
     assert attrs[A.GEN_AI_CONVERSATION_ID] == "conv-9"
     assert attrs[A.APPROVAL_STATUS] == A.APPROVAL_NONE
+    assert A.APPROVAL_DECISION not in attrs  # no approval step
     refs = list(attrs[A.SOURCE_REFS])  # type: ignore[call-overload]
     trust = dict(zip(refs, attrs[A.SOURCE_TRUST], strict=True))  # type: ignore[call-overload]
     assert trust["tool:read_inbox#call_1"] == A.TRUST_UNTRUSTED
@@ -98,6 +99,7 @@ def test_deferred_tool_approved_is_human_approved(spans: Spans) -> None:
     assert second.output == "Done."
     attrs = spans.attributes("send_email")
     assert attrs[A.APPROVAL_STATUS] == A.APPROVAL_HUMAN
+    assert attrs[A.APPROVAL_DECISION] == A.DECISION_APPROVED
     assert attrs[A.APPROVAL_APPROVER] == "alice"
     # still linked to the injected email it was prompted by
     assert "tool:read_inbox#call_1" in list(attrs[A.SOURCE_REFS])  # type: ignore[call-overload]
@@ -112,6 +114,7 @@ def test_deferred_approval_without_an_approver_in_context_is_human(spans: Spans)
     )
     attrs = spans.attributes("send_email")
     assert attrs[A.APPROVAL_STATUS] == A.APPROVAL_HUMAN
+    assert attrs[A.APPROVAL_DECISION] == A.DECISION_APPROVED
     assert A.APPROVAL_APPROVER not in attrs
 
 
@@ -218,4 +221,6 @@ def test_a_tool_that_asks_for_approval_itself(spans: Spans) -> None:
     # the first attempt raised ApprovalRequired (recorded as such); the approved re-run is human
     assert (asked.attributes or {})[A.ERROR_TYPE] == "pydantic_ai.exceptions.ApprovalRequired"
     assert (ran.attributes or {})[A.APPROVAL_STATUS] == A.APPROVAL_HUMAN
+    assert (ran.attributes or {})[A.APPROVAL_DECISION] == A.DECISION_APPROVED
+    assert A.APPROVAL_DECISION not in (asked.attributes or {})
     assert A.ERROR_TYPE not in (ran.attributes or {})
