@@ -8,6 +8,10 @@ for a credential scoped to (user, agent, tool, resource, the tool's scopes), val
 refreshed deny-list) or the :func:`authorize_bearer` step-up helper.
 :class:`VaultIssuer` mints a single-use Vault token per call instead.
 
+Which scopes a tool may be granted: the config's ``[broker.tools]`` table per tool, or,
+when an identity-card catalog is configured, a :class:`ScopePolicy` per (agent, tool):
+the tool's ``min_scopes`` on that agent's card (docs/catalog.md, "Enforcement").
+
 Importing this package needs nothing beyond the base install; signing and verifying
 need ``pip install 'agentaudit[broker]'`` (PyJWT + cryptography; hvac for Vault) and
 say so when it is missing.
@@ -15,7 +19,7 @@ say so when it is missing.
 
 from __future__ import annotations
 
-from agentaudit.broker._broker import DEFAULT_TTL, Broker
+from agentaudit.broker._broker import DEFAULT_TTL, Broker, ScopePolicy
 from agentaudit.broker._client import CredentialClient
 from agentaudit.broker._credential import Credential, CredentialClaims
 from agentaudit.broker._denylist import (
@@ -72,6 +76,7 @@ __all__ = [
     "HttpDenyListSource",
     "McpBearerMiddleware",
     "MintRefused",
+    "ScopePolicy",
     "SigningKey",
     "ToolPolicy",
     "VaultIssuer",

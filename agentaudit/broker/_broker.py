@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from agentaudit.broker._credential import Credential, CredentialClaims
 from agentaudit.broker._denylist import DenyList
@@ -25,7 +25,7 @@ from agentaudit.broker._keys import SigningKey
 from agentaudit.broker._verifier import DEFAULT_ISSUER, Verifier
 from agentaudit.schema.identifiers import MAX_ID_CHARS, canonical_id
 
-__all__ = ["DEFAULT_TTL", "Broker"]
+__all__ = ["DEFAULT_TTL", "Broker", "ScopePolicy"]
 
 DEFAULT_TTL = 60
 MAX_TTL = 3600
@@ -40,6 +40,19 @@ def _text(name: str, value: object) -> str:
     return value.strip()
 
 
+class ScopePolicy(Protocol):
+    """The scopes each agent may be granted per tool (the identity-card catalog:
+    :class:`agentaudit.catalog.CatalogScopePolicy`)."""
+
+    def allowed_scopes(self, agent: str, tool: str) -> tuple[str, ...] | None:
+        """What ``agent`` may be granted for ``tool``; None: the tool is not the agent's."""
+        ...
+
+    def describe(self) -> str:
+        """Where the policy comes from, for refusal messages (``catalog FILE``)."""
+        ...
+
+
 class Broker:
     """Mints, verifies and revokes just-in-time credentials; thread-safe.
 
@@ -48,6 +61,13 @@ class Broker:
     that asks for none gets them all. A mint asking for scopes for a tool with no entry
     is refused unless ``unknown_tools`` is ``"allow"`` (the broker would otherwise grant
     whatever an agent asks for).
+
+    ``scope_policy``, when given, replaces ``tool_scopes`` and ``unknown_tools``: the
+    scopes are decided per (agent, tool). A mint asking for more than the policy allows
+    is refused (``scope_not_allowed``), one that asks for none gets what it allows, and
+    one asking for scopes for a tool the policy does not give the agent is refused
+    (``unknown_tool``) whatever ``unknown_tools`` says; asking for none, it gets a
+    credential without scopes, as for an unknown tool.
 
     Agent ids are compared as principals (:mod:`agentaudit.schema.identifiers`): an id
     that is not printable ASCII is refused, so ``Victim`` or a Cyrillic look-alike cannot
@@ -65,6 +85,7 @@ class Broker:
         denylist: DenyList | None = None,
         clock: Callable[[], float] = time.time,
         unknown_tools: str = "refuse",
+        scope_policy: ScopePolicy | None = None,
     ) -> None:
         if unknown_tools not in ("refuse", "allow"):
             raise BrokerError('unknown_tools must be "refuse" or "allow"')
@@ -77,6 +98,7 @@ class Broker:
         self.default_ttl = default_ttl
         self.max_ttl = max_ttl
         self._tool_scopes = {tool: tuple(scopes) for tool, scopes in (tool_scopes or {}).items()}
+        self.scope_policy = scope_policy
         self._clock = clock
         self.denylist = denylist or DenyList(clock=clock, max_ttl=max_ttl)
         self._issued: dict[str, int] = {}
@@ -93,9 +115,15 @@ class Broker:
         """The public JWK Set for tool-side verifiers."""
         return self.key.jwks()
 
-    def scopes_for(self, tool: str, requested: Iterable[str] | None) -> tuple[str, ...]:
-        configured = self._tool_scopes.get(tool)
+    def scopes_for(
+        self, tool: str, requested: Iterable[str] | None, *, agent: str = ""
+    ) -> tuple[str, ...]:
+        """The scopes to grant ``agent`` for ``tool`` (``requested``: None asks for what
+        is allowed); MintRefused when it asks for more."""
         wanted = tuple(dict.fromkeys(requested)) if requested is not None else None
+        if self.scope_policy is not None:
+            return self._policy_scopes(self.scope_policy, agent, tool, wanted)
+        configured = self._tool_scopes.get(tool)
         if configured is None:
             if wanted and self.unknown_tools == "refuse":
                 raise MintRefused(
@@ -112,6 +140,30 @@ class Broker:
                 "scope_not_allowed",
                 f"tool {tool!r} may not be granted scope {' '.join(extra)} "
                 f"(configured: {' '.join(configured) or 'none'})",
+            )
+        return wanted
+
+    @staticmethod
+    def _policy_scopes(
+        policy: ScopePolicy, agent: str, tool: str, wanted: tuple[str, ...] | None
+    ) -> tuple[str, ...]:
+        allowed = policy.allowed_scopes(agent, tool)
+        if allowed is None:
+            if wanted:
+                raise MintRefused(
+                    "unknown_tool",
+                    f"tool {tool!r} is not on agent {agent!r}'s card ({policy.describe()}), so "
+                    f"no scope can be granted for it (asked: {' '.join(wanted)})",
+                )
+            return ()
+        if wanted is None:
+            return allowed
+        extra = [s for s in wanted if s not in allowed]
+        if extra:
+            raise MintRefused(
+                "scope_not_allowed",
+                f"agent {agent!r} may not be granted scope {' '.join(extra)} for tool {tool!r} "
+                f"(its card's min_scopes: {' '.join(allowed) or 'none'}; {policy.describe()})",
             )
         return wanted
 
@@ -142,7 +194,7 @@ class Broker:
         lifetime = self.default_ttl if ttl is None else ttl
         if not 0 < lifetime <= self.max_ttl:
             raise BrokerError(f"ttl must be between 1 and {self.max_ttl} seconds")
-        granted = self.scopes_for(tool, scopes)
+        granted = self.scopes_for(tool, scopes, agent=agent)
         snapshot = self.denylist.snapshot()
         for kind, value in (("agent", agent), ("user", user), ("session", session)):
             if snapshot.blocks(kind, value):

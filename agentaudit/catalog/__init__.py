@@ -51,6 +51,14 @@ Card and sign-off
     process: ``AdminClient.sign_card(...)`` (``POST /v1/cards/{agent}/signoffs``,
     responder token). ``verify_signoffs(source)``.
 
+Enforcement (the broker and the detector, in a long-running process)
+    ``CatalogFile(path)`` — loaded now (``CatalogError`` at start-up), re-read when the
+    file changes, the last good version kept when an edit does not load;
+    ``CatalogFile.current() -> Catalog``. ``CatalogScopePolicy(source)`` — the broker's
+    ``ScopePolicy``: ``allowed_scopes(agent, tool)`` is the tool's ``min_scopes`` (None
+    when the tool is not on the agent's card). The detector's rule ``off_card`` lives in
+    :mod:`agentaudit.detector.card_rule`.
+
 Importing this package loads neither a store driver nor the vocabularies: modules
 load on first use of their names.
 """
@@ -72,6 +80,7 @@ if TYPE_CHECKING:
         card_hash,
         card_markdown,
     )
+    from agentaudit.catalog.enforcement import CatalogFile, CatalogScopePolicy
     from agentaudit.catalog.linter import (
         PROBLEM_KINDS,
         SEVERITIES,
@@ -119,6 +128,8 @@ __all__ = [
     "CardTool",
     "Catalog",
     "CatalogError",
+    "CatalogFile",
+    "CatalogScopePolicy",
     "Inference",
     "Location",
     "Observations",
@@ -159,6 +170,7 @@ _HOMES = {
         "STATUSES", "Card", "CardTool", "build_card", "canonical_card", "card_a2a",
         "card_content", "card_hash", "card_markdown",
     ),
+    "enforcement": ("CatalogFile", "CatalogScopePolicy"),
     "linter": ("PROBLEM_KINDS", "SEVERITIES", "Problem", "exercised_scopes", "lint_catalog"),
     "loader": ("CatalogError", "load_catalog", "parse_catalog"),
     "model": ("AgentEntry", "Catalog", "Location", "ToolEntry"),

@@ -550,7 +550,8 @@ def lint_catalog(
     the most severe first. ``registry_owners``: canonical agent id -> the owner the
     agent registry holds. ``agent``: only that agent."""
     vocab = vocabularies or load_vocabularies()
-    only = canonical_id(agent) if agent else None
+    # An id that is not canonical (a look-alike) has no entry: only its own observed calls.
+    only = (canonical_id(agent) or agent) if agent else None
     linter = _Linter(catalog, vocab)
     owners = {canonical_id(k) or k: v for k, v in (registry_owners or {}).items()}
     for entry in catalog.agents:

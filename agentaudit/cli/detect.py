@@ -92,7 +92,7 @@ def run_detect(
         return _follow(args, config, settings)
     with _source(args, config) as source:
         if args.replay:
-            return _replay(args, source, settings)
+            return _replay(args, source, settings, config)
         return _explain(args, source, settings)
 
 
@@ -142,6 +142,7 @@ def _wait_for_signal() -> None:
 
 
 def _follow(args: argparse.Namespace, config: Config, settings: Any) -> int:
+    from agentaudit.catalog.enforcement import CatalogFile
     from agentaudit.detector.actions import ApiActions
     from agentaudit.detector.alerts import build_alert_sinks
     from agentaudit.detector.service import DetectorService
@@ -163,12 +164,18 @@ def _follow(args: argparse.Namespace, config: Config, settings: Any) -> int:
             "recorded, actions are retried (set --api / AGENTAUDIT_API_URL)",
             file=sys.stderr,
         )
+    # Rule off_card reads the identity-card catalog (AGENTAUDIT_CATALOG), following edits.
+    catalog = CatalogFile(config.catalog) if config.catalog is not None else None
     revocation = config.sections.get("revocation", {})
     router = build_alert_sinks(config.sections, dashboard_url=revocation.get("dashboard_url"))
     with Store.open(config.clickhouse_url) as store, router:
         apply_migrations(store)
         service = DetectorService(
-            store, settings, actions=ApiActions(client), on_finding=router.submit
+            store,
+            settings,
+            actions=ApiActions(client),
+            on_finding=router.submit,
+            catalog=catalog,
         ).start()
         print(
             f"agentaudit detect: following {safe_dsn(config.dsn)}; actions through {url}; "
@@ -193,11 +200,14 @@ def _action(finding: Finding) -> str:
     return {"none": "-", "alert": "alert"}.get(finding.action, f"would {finding.action}")
 
 
-def _replay(args: argparse.Namespace, source: Source, settings: Any) -> int:
+def _replay(args: argparse.Namespace, source: Source, settings: Any, config: Config) -> int:
+    from agentaudit.catalog.loader import load_catalog
     from agentaudit.detector.replay import replay
 
     since = parse_since(args.since)
-    result = replay(source, settings, since_ns=since, agent=args.agent)
+    # Rule off_card judges against the catalog setting (AGENTAUDIT_CATALOG), when set.
+    catalog = load_catalog(config.catalog) if config.catalog is not None else None
+    result = replay(source, settings, since_ns=since, agent=args.agent, catalog=catalog)
     if args.format == "json":
         print(
             json.dumps(

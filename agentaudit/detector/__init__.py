@@ -8,3 +8,7 @@ baseline per agent learned from that agent's history, and raises a
 findings to actions carried out by the revocation service (requested by ``detector``)
 and to alerts; responders triage findings on the dashboard.
 """
+
+# The rules load before any other detector module: ``card_rule`` (rule ``off_card``)
+# subclasses ``rules.Rule`` and ``rules`` registers it, so ``rules`` must come first.
+from agentaudit.detector import rules as _rules  # noqa: F401

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentaudit.catalog.model import Catalog
 from agentaudit.detector.baseline import Baseline
 from agentaudit.detector.engine import Detector
 from agentaudit.detector.follower import CallRow, Follower, Source, agent_calls_sql
@@ -62,9 +63,11 @@ def replay(
     since_ns: int,
     agent: str | None = None,
     progress: Callable[[int], None] | None = None,
+    catalog: Catalog | None = None,
 ) -> ReplayResult:
-    """Run the detector over the history from ``since_ns`` without acting (docstring)."""
-    detector = Detector(settings, act=False)
+    """Run the detector over the history from ``since_ns`` without acting (docstring);
+    ``catalog``: the identity cards rule ``off_card`` judges against (None: it is idle)."""
+    detector = Detector(settings, act=False, catalog=catalog)
     follower = Follower(
         source,
         since_ms=since_ns // 1_000_000 - DAY_MS,  # a batch is stored after its calls began

@@ -538,6 +538,11 @@ class IdentityMismatch(Rule):
         )
 
 
+# ``off_card`` builds on the classes above (card_rule imports them; the package's
+# __init__ loads this module first). Registered without a catalog it never fires: a
+# Detector given ``catalog=`` swaps in one that reads it (engine.py).
+from agentaudit.detector.card_rule import OffCard  # noqa: E402
+
 RULES: Final[tuple[Rule, ...]] = (
     FanOut(),
     Burst(),
@@ -551,6 +556,7 @@ RULES: Final[tuple[Rule, ...]] = (
     NewScope(),
     OffHours(),
     IdentityMismatch(),
+    OffCard(),
 )
 RULE_NAMES: Final = frozenset(rule.name for rule in RULES)
 BY_NAME: Final[Mapping[str, Rule]] = {rule.name: rule for rule in RULES}

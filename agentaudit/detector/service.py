@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
+from agentaudit.catalog.enforcement import CatalogSource
 from agentaudit.detector.actions import ActionRunner, Actions
 from agentaudit.detector.baseline import Baseline, Bounds
 from agentaudit.detector.engine import Detector
@@ -78,8 +79,10 @@ class DetectorService:
         act_window_seconds: float = 300.0,
         bounds: Bounds | None = None,
         on_finding: Callable[[Finding], object] | None = None,
+        catalog: CatalogSource | None = None,
     ) -> None:
         self.store = store
+        self._catalog = catalog  # rule off_card's identity-card catalog (engine.py)
         self.settings = settings or DetectorSettings()
         self.findings = FindingLog(store)
         self.baselines = BaselineLog(store, bounds=bounds)
@@ -113,7 +116,11 @@ class DetectorService:
         :meth:`run_once`)."""
         baselines, position = self.baselines.load()
         self.detector = Detector(
-            self.settings, baselines=baselines, bounds=self._bounds, act=self._actions is not None
+            self.settings,
+            baselines=baselines,
+            bounds=self._bounds,
+            act=self._actions is not None,
+            catalog=self._catalog,
         )
         self.follower = Follower(self._source, position)
         if self._actions is not None:

@@ -196,6 +196,46 @@ def test_scopes_are_limited_to_the_tools_configuration(clock: FakeClock) -> None
     assert missing.value.missing_scopes == ("write",)
 
 
+class _Cards:
+    """A per-(agent, tool) scope policy: the shape of the identity-card catalog's."""
+
+    def __init__(self, cards: dict[tuple[str, str], tuple[str, ...]]) -> None:
+        self.cards = cards
+
+    def allowed_scopes(self, agent: str, tool: str) -> tuple[str, ...] | None:
+        return self.cards.get((agent, tool))
+
+    def describe(self) -> str:
+        return "catalog cards.toml"
+
+
+def test_a_scope_policy_decides_per_agent_and_tool(clock: FakeClock) -> None:
+    """With a policy the [broker.tools] table is not used: the same tool has different
+    scopes for two agents, and a tool that is not an agent's gets none."""
+    cards = _Cards({("mail-assistant", TOOL): ("calendar.events.read",), ("cal", TOOL): ()})
+    broker = _broker(clock, scope_policy=cards, unknown_tools="allow")
+    least = broker.mint(user="u", agent="mail-assistant", tool=TOOL, resource=RESOURCE)
+    assert least.claims.scopes == ("calendar.events.read",)  # asked for none: what it allows
+    with pytest.raises(MintRefused) as wider:
+        broker.mint(
+            user="u", agent="mail-assistant", tool=TOOL, resource=RESOURCE,
+            scopes=["calendar.events.write"],
+        )  # fmt: skip
+    assert wider.value.reason == "scope_not_allowed"
+    assert "calendar.events.write" in str(wider.value)
+    assert "catalog cards.toml" in str(wider.value)
+    with pytest.raises(MintRefused):  # another agent's card allows this tool nothing
+        broker.mint(
+            user="u", agent="cal", tool=TOOL, resource=RESOURCE, scopes=["calendar.events.read"]
+        )
+    with pytest.raises(MintRefused) as unlisted:  # unknown_tools = "allow" does not apply
+        broker.mint(user="u", agent="mail-assistant", tool="mail.send", resource="r", scopes=["x"])
+    assert unlisted.value.reason == "unknown_tool"
+    assert "not on agent 'mail-assistant'" in str(unlisted.value)
+    bare = broker.mint(user="u", agent="mail-assistant", tool="mail.send", resource="r")
+    assert bare.claims.scopes == ()
+
+
 def test_credential_attributes_never_hold_the_secret(clock: FakeClock) -> None:
     credential = _broker(clock).mint(user="u", agent="a", tool=TOOL, resource=RESOURCE)
     attributes = credential.span_attributes()

@@ -224,3 +224,12 @@ def test_the_demo_catalog_names_the_mail_assistants_credential_bug(store: Store)
     assert ("mail-assistant", "send_email", "mail.read") in high
     assert ("mail-assistant", "send_email", "crm.read") in high
     assert all(p.problem == "excess_scope" for p in problems)  # behaviour matches the card
+
+
+def test_an_agent_id_that_is_not_canonical_is_linted_alone() -> None:
+    """A look-alike id has no entry and gets none of the catalog's other agents' problems
+    (the dashboard builds a card for every agent id the store holds)."""
+    demo = parse_catalog(DEMO_CATALOG)
+    assert lint_catalog(demo, agent="mail-assistant")
+    assert lint_catalog(demo, agent="m\u0430il-assistant") == []  # a Cyrillic a
+    assert lint_catalog(demo, agent="evil \u202e agent") == []

@@ -5,6 +5,13 @@ broker (signing key loaded or created, deny-list persisted in ClickHouse), the
 quarantine registry (persisted), the configured backends and the service;
 ``routes(path.gate(authenticator))`` are what the admin app mounts.
 The store's migrations must have been applied first (0006 and 0007 add the tables).
+
+With ``catalog=`` (the ``catalog`` setting: an identity-card catalog, docs/catalog.md)
+the catalog is the broker's tool table: per (agent, tool) the broker mints at most the
+tool's ``min_scopes`` and nothing for a tool not on the agent's card
+(:class:`~agentaudit.catalog.CatalogScopePolicy`); ``[broker.tools]`` and
+``unknown_tools`` are then not used. The file is loaded here (a bad one fails start-up
+naming its line) and re-read when it changes.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from agentaudit.broker import Broker, DenyList, SigningKey
+from agentaudit.catalog.enforcement import CatalogFile, CatalogScopePolicy
 from agentaudit.collector.admin.gate import Gate
 from agentaudit.collector.admin.revocation.api import revocation_routes
 from agentaudit.collector.admin.revocation.config import (
@@ -50,11 +58,14 @@ __all__ = ["RevocationPath", "build_revocation_path"]
 
 @dataclass
 class RevocationPath:
-    """The assembled parts; ``close`` stops the fan-out pool."""
+    """The assembled parts; ``close`` stops the fan-out pool. ``catalog``: the
+    identity-card catalog the broker enforces (None: ``[broker.tools]``), for the other
+    parts of the process that read it (the detector's ``off_card``)."""
 
     service: RevocationService
     broker: Broker
     quarantine: QuarantineRegistry
+    catalog: CatalogFile | None = None
 
     def was_blocked(self, agent: str, user: str, session: str, ts_ns: int) -> bool:
         """Whether a call by them starting at ``ts_ns`` would have been refused: the agent
@@ -108,6 +119,7 @@ def build_revocation_path(
     sections: Mapping[str, Any],
     *,
     default_key_file: Path | None = None,
+    catalog: Path | None = None,
     environ: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
@@ -116,7 +128,8 @@ def build_revocation_path(
 
     Without a ``key_file`` (configured or default) the broker signs with an in-memory
     key: credentials then die with the process, and several collectors would not share
-    a key — configure ``[broker] key_file`` in server mode.
+    a key — configure ``[broker] key_file`` in server mode. ``catalog``: the module
+    docstring.
     """
     environ = os.environ if environ is None else environ
     revocation = load_revocation_settings(sections, environ)
@@ -126,6 +139,13 @@ def build_revocation_path(
         if broker_settings.key_file is not None
         else SigningKey.generate()
     )
+    catalog_file = CatalogFile(catalog) if catalog is not None else None
+    if catalog_file is not None and broker_settings.tool_scopes:
+        log.warning(
+            "broker: the catalog %s is the broker's tool table; [broker.tools] (%s) is not used",
+            catalog,
+            ", ".join(sorted(broker_settings.tool_scopes)),
+        )
     broker = Broker(
         key=key,
         issuer=broker_settings.issuer,
@@ -133,6 +153,7 @@ def build_revocation_path(
         max_ttl=broker_settings.max_ttl,
         tool_scopes=broker_settings.tool_scopes,
         unknown_tools=broker_settings.unknown_tools,
+        scope_policy=CatalogScopePolicy(catalog_file) if catalog_file is not None else None,
         denylist=DenyList(
             ClickHouseDenyListStore(store), clock=clock, max_ttl=broker_settings.max_ttl
         ),
@@ -147,4 +168,6 @@ def build_revocation_path(
         dashboard_url=revocation.dashboard_url,
         clock=clock,
     )
-    return RevocationPath(service=service, broker=broker, quarantine=quarantine)
+    return RevocationPath(
+        service=service, broker=broker, quarantine=quarantine, catalog=catalog_file
+    )
