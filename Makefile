@@ -32,7 +32,13 @@ lint: $(STAMP) ## ruff + mypy
 	$(BIN)/ruff format --check $(SOURCES)
 	$(BIN)/mypy
 
-bench: $(STAMP) ## run the benchmarks and write docs/benchmarks.md
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) ## run the benchmarks (installs agentaudit[bench]) and write docs/benchmarks.md
 	$(BIN)/python -m bench
 
 clean: ## remove the virtualenv and local state

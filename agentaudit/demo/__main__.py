@@ -1,7 +1,10 @@
 """Run the demo agent sessions and export their spans (``python -m agentaudit.demo``).
 
+``--history`` first exports the agents' past twelve days of ordinary work (see
+:mod:`.history`), so the detector has learned their baselines when the incident comes;
 ``--follow`` keeps the mail assistant working afterwards (see :mod:`.follow`) until the
-process is stopped; ``agentaudit up --demo`` uses it so a responder has an agent to stop.
+process is stopped. ``agentaudit up --demo`` uses both: the detector quarantines the
+injected mail assistant, and the follow loop shows its next calls refused.
 The exit status is non-zero when a session failed or an audit span was dropped.
 """
 
@@ -26,6 +29,12 @@ def _flush() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if "--history" in args:
+        from agentaudit.demo.history import DAYS, export_history
+
+        sent = export_history()
+        print(f"agentaudit demo: {sent} past tool calls of {DAYS} days sent (the baselines)",
+              flush=True)  # fmt: skip
     ok = run_all(pause=0.2)
     flushed = _flush()
     dropped = agentaudit.dropped_spans()

@@ -16,7 +16,8 @@ as saturated ("at least N"). Two process-wide caches (resource ids' parts, argum
 parts by hash) hold at most 16,384 and 8,192 entries.
 
 Realms: where a resource or an argument names a recipient, host or account, its realm —
-``@example.com`` for an e-mail domain, ``host:example.com`` for a URL's host,
+``@example.com`` for an e-mail domain, ``host:example.com`` for a URL's host (a resource
+id that is a URL itself, ``https://example.com/x``, included),
 ``type:owner`` for ``type:owner/name`` ids (``repo:acme`` of ``repo:acme/widgets``).
 E-mail addresses pseudonymised by redaction (``hmac:email:…``) have no visible domain.
 """
@@ -67,8 +68,11 @@ def resource_parts(resource: str) -> tuple[str, str]:
         kind, rest = "", resource
     realm = ""
     lowered = rest.lower()
-    if "://" in lowered:
-        host = lowered.split("://", 1)[1].split("/", 1)[0].split("@")[-1].split(":", 1)[0]
+    # A URL: ``https://host/...`` itself (the scheme was taken for the type), or one
+    # inside a typed id (``web:https://host/...``).
+    url = lowered[2:] if lowered.startswith("//") else lowered.partition("://")[2]
+    if url:
+        host = url.split("/", 1)[0].split("@")[-1].split(":", 1)[0]
         realm = f"host:{host}" if host else ""
     elif "@" in lowered:
         domain = lowered.rsplit("@", 1)[1].split("/", 1)[0]

@@ -20,7 +20,12 @@ the caller (:mod:`~agentaudit.detector.service` persists and acts; ``detect --re
 only prints). Calls with ``status = 'blocked'`` (refused by a quarantine) and calls
 without any agent id are skipped. Calls whose ``ts`` is before :attr:`Detector.act_after_ns`
 are history (read after a restart, backfilled, imported): they are learned and may raise
-findings, but never an action (the finding says why).
+findings, but never an action nor an alert: such a finding's ``action`` is ``none`` (its
+evidence says why) until a live call joins its incident.
+
+Rule ``off_card`` (:mod:`~agentaudit.detector.card_rule`) reads the identity-card catalog
+given as ``catalog=`` (a :class:`~agentaudit.catalog.CatalogFile` follows edits); without
+one it never fires.
 
 Exceptions: (agent, rule) pairs a responder marked ``false_positive``
 (:meth:`Detector.suppress`) raise nothing more for that agent; rules the policy turns off
@@ -36,8 +41,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from agentaudit.catalog.enforcement import CatalogSource
+from agentaudit.catalog.model import Catalog
 from agentaudit.detector.activity import NS, Activity, Observation
 from agentaudit.detector.baseline import Baseline, Bounds
+from agentaudit.detector.card_rule import OffCard
 from agentaudit.detector.model import SEVERITIES, CallView, Finding
 from agentaudit.detector.policy import ACTION_RANK, AUTOMATIC, DetectorSettings
 from agentaudit.detector.rules import (
@@ -51,7 +59,7 @@ from agentaudit.detector.rules import (
     summary,
 )
 
-__all__ = ["ActionRequest", "Detector"]
+__all__ = ["HISTORY", "ActionRequest", "Detector"]
 
 FINDING_NAMESPACE: Final = uuid.UUID("5b1f0a8e-2c4d-4f6e-9a7b-0d3c2e1f4a5b")
 KEPT_CALLS: Final = 10
@@ -59,6 +67,8 @@ KEPT_CALLS: Final = 10
 KEPT_ITEMS: Final = 20
 MAX_INCIDENTS: Final = 10_000
 """Open incidents held in memory; past it the oldest are closed (their finding stays)."""
+HISTORY: Final = "history: the call is older than the detector's action window"
+"""Why an incident of history only neither acts nor alerts (``evidence.action.skipped``)."""
 
 
 @dataclass(frozen=True)
@@ -156,11 +166,13 @@ class _Incident:
         decided = self.decided
         if acting and self.action_error and not self.revocation_id:
             return "alert"  # the action failed (evidence.action.error): a human must act
+        if acting and self.skipped == HISTORY:
+            return "none"  # only history so far: recorded, not alerted
         if not acting or decided not in AUTOMATIC or self.requested == decided:
             return decided
         if self.requested:
             return self.requested
-        return "none" if self.skipped.startswith("history") else "alert"
+        return "alert"  # decided, not carried out (evidence.action.skipped says why)
 
     def finding(self, acting: bool) -> Finding:
         rule = BY_NAME[self.rule]
@@ -210,11 +222,23 @@ class _Incident:
         )
 
 
+def _rules_for(
+    catalog: Catalog | CatalogSource | None,
+) -> tuple[tuple[Rule, ...], tuple[Rule, ...]]:
+    """RULES (and the learning ones) with ``off_card`` reading ``catalog``."""
+    if catalog is None:
+        return RULES, LEARNING_RULES
+    card = OffCard(catalog)
+    rules = tuple(card if r.name == card.name else r for r in RULES)
+    return rules, tuple(r for r in rules if r.learning)
+
+
 class Detector:
     """Baselines, rules and incidents for every agent (module docstring).
 
     ``act``: False for a replay (decided actions are reported, never requested).
     ``baselines``: baselines loaded from the store, keyed by agent.
+    ``catalog``: the identity-card catalog rule ``off_card`` reads (None: it never fires).
     """
 
     def __init__(
@@ -224,8 +248,10 @@ class Detector:
         baselines: Mapping[str, Baseline] | None = None,
         bounds: Bounds | None = None,
         act: bool = True,
+        catalog: Catalog | CatalogSource | None = None,
     ) -> None:
         self.settings = settings or DetectorSettings()
+        self._rules, self._learning_rules = _rules_for(catalog)
         self.bounds = bounds or Bounds()
         self.act = act
         self.act_after_ns: int | None = None
@@ -294,8 +320,8 @@ class Detector:
         def wanted(rule: Rule) -> bool:
             return policy.enabled(key, rule.name) and (key, rule.name) not in off
 
-        agent.rules = tuple(r for r in RULES if wanted(r))
-        agent.learning_rules = tuple(r for r in LEARNING_RULES if wanted(r))
+        agent.rules = tuple(r for r in self._rules if wanted(r))
+        agent.learning_rules = tuple(r for r in self._learning_rules if wanted(r))
 
     def _record(
         self, agent: str, baseline: Baseline, call: CallView, seen: Observation, hits: list[Hit]
@@ -322,12 +348,19 @@ class Detector:
         )
         if ACTION_RANK[decided] > ACTION_RANK[incident.decided]:
             incident.decided = decided
-        if decided not in AUTOMATIC or not self.act:
-            return
-        if ACTION_RANK[decided] <= ACTION_RANK[incident.requested or "none"]:
+        if not self.act:
             return
         if self.act_after_ns is not None and call.ts_ns < self.act_after_ns:
-            incident.skipped = "history: the call is older than the detector's action window"
+            # History (backfilled, imported, a backlog): recorded, never acted on nor
+            # alerted — an alert about last week's calls is not what on-call needs.
+            if not incident.requested:
+                incident.skipped = HISTORY
+            return
+        if incident.skipped == HISTORY:
+            incident.skipped = ""  # a live call joined the incident: it is no longer history
+        if decided not in AUTOMATIC:
+            return
+        if ACTION_RANK[decided] <= ACTION_RANK[incident.requested or "none"]:
             return
         credential = call.credential_id
         if decided == "revoke_credential" and not credential:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from agentaudit.detector.engine import Detector
+from agentaudit.detector.engine import HISTORY, Detector
 from agentaudit.detector.model import Call
 from agentaudit.detector.policy import DetectorSettings
 from tests.detector._data import DAY, NS, History, after, call, untrusted
@@ -90,3 +90,51 @@ def test_an_old_attack_in_imported_history_is_recorded_not_acted_on() -> None:
     assert finding.action == "none"
     assert finding.evidence["action"]["decided"] == "quarantine"
     assert finding.evidence["action"]["skipped"].startswith("history")
+
+
+def test_a_finding_in_backfilled_history_is_recorded_not_alerted() -> None:
+    # Backfilled history is learned; what it raises is kept (action none), but neither
+    # acted on nor sent to the on-call channel: the alerts send actions other than none.
+    now = time.time_ns()
+    history = History(start=now - now % DAY - 20 * DAY)
+    detector = Detector(DetectorSettings())
+    detector.act_after_ns = now - 300 * NS
+    detector.process_all(history.calls())
+    old = after(history)  # ten days ago
+    detector.process_all([call(tool="export_customers", ts=old, resource_ids=("crm:all",))])
+    finding = {f.rule: f for f in detector.take_findings()}["new_tool"]
+    assert finding.severity == "medium"
+    assert finding.evidence["action"]["decided"] == "alert"
+    assert finding.action == "none"
+    assert finding.evidence["action"]["skipped"].startswith("history")
+
+    # The same tool now, live: alerted.
+    detector.process_all([call(tool="export_customers", ts=now, resource_ids=("crm:all",))])
+    live = {f.rule: f for f in detector.take_findings()}["new_tool"]
+    assert live.finding_id != finding.finding_id
+    assert live.action == "alert"
+    assert live.evidence["action"]["skipped"] == ""
+
+
+def test_a_live_call_joining_a_history_incident_makes_it_alert() -> None:
+    # A backlog read late: the incident's first call is older than the action window
+    # (recorded, not alerted); a live call of the same session, minutes later, joins the
+    # incident: now it is news, and the finding alerts.
+    now = time.time_ns()
+    history = History(start=now - now % DAY - 20 * DAY)
+    detector = Detector(DetectorSettings())
+    detector.act_after_ns = now - 300 * NS
+    detector.process_all(history.calls())
+    backlog = call(tool="export_customers", ts=now - 600 * NS, session_id="s-late")
+    detector.process_all([backlog])
+    (old,) = [f for f in detector.take_findings() if f.rule == "new_tool"]
+    assert old.action == "none"
+    assert old.evidence["action"]["skipped"] == HISTORY
+
+    detector.process_all([call(tool="export_customers", ts=now, session_id="s-late")])
+    (joined,) = [f for f in detector.take_findings() if f.rule == "new_tool"]
+    assert joined.finding_id == old.finding_id  # one incident
+    assert joined.evidence["calls"] == 2
+    assert joined.action == "alert"
+    assert joined.evidence["action"]["skipped"] == ""
+    assert detector.take_actions() == []  # medium: an alert, no automatic action

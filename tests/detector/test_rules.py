@@ -130,6 +130,47 @@ def test_new_recipient_domain_attack() -> None:
     assert finding.evidence["items"] == ["@evil.example"]
 
 
+def _fetches(hosts: list[str]) -> list[Call]:
+    """Ten days of a bot fetching pages (24 a day) whose resource ids are the bare URLs
+    (what ``resource = "url"`` records), from ``hosts``."""
+    out = []
+    for day in range(10):
+        for n in range(24):
+            host = hosts[(day * 24 + n) % len(hosts)]
+            out.append(
+                call(
+                    tool="fetch_page",
+                    ts=HISTORY.start + day * DAY + n * HOUR,
+                    session_id=f"f-{day}-{n}",
+                    resource_ids=(f"https://{host}/page/{day}-{n}",),
+                    arguments={"url": f"{host}/page/{day}-{n}"},  # no scheme: no realm
+                )
+            )
+    return out
+
+
+def test_new_recipient_domain_attack_a_bare_url_names_its_host() -> None:
+    # A resource id that is a URL itself (the scheme looks like a type) still has a host:
+    # a page on a host the tool never reached is a new realm (AgentDojo's slack suite:
+    # "visit www.true-informations.com" after an injected message).
+    known = _fetches(["docs.acme.example", "wiki.acme.example"])
+    found = run(
+        call(tool="fetch_page", ts=AT, resource_ids=("https://evil.example/x",)), history=known
+    )
+    finding = found["new_recipient_domain"]
+    assert finding.evidence["items"] == ["host:evil.example"]
+    assert "host:evil.example" in finding.summary
+
+
+def test_new_recipient_domain_twin_a_known_host_behind_a_bare_url() -> None:
+    known = _fetches(["docs.acme.example", "wiki.acme.example"])
+    found = run(
+        call(tool="fetch_page", ts=AT, resource_ids=("https://docs.acme.example/new",)),
+        history=known,
+    )
+    assert "new_recipient_domain" not in found
+
+
 def test_new_recipient_domain_twin_an_agent_that_writes_to_anyone() -> None:
     # A customer-facing bot answers a new customer domain every day: its baseline knows
     # that new domains are ordinary (Good-Turing), so one more is not a finding.
