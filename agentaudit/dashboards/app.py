@@ -1,9 +1,9 @@
 """The dashboard's entry point: authentication, then a router over the pages.
 
 Run by :func:`agentaudit.dashboards.server.serve` (or ``streamlit run``). Viewers get
-every page but Revoke (on Findings they read, responders also triage); responders get
-all of them. With no users configured the app
-only runs on a loopback address, and says so in a banner.
+every page but Revoke (on Findings they read, responders also triage; on Legal holds
+they read, responders also place and release); responders get all of them. With no
+users configured the app only runs on a loopback address, and says so in a banner.
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ PAGE_SPECS = (
     ("findings.py", "Findings", "findings", ":material/policy:", False),
     ("investigate.py", "Investigate", "investigate", ":material/search:", False),
     ("session.py", "Session forensics", "session", ":material/account_tree:", False),
+    ("agents.py", "Agents", "agents", ":material/badge:", False),
     ("agent.py", "Agent profile", "agent", ":material/smart_toy:", False),
     ("blast_radius.py", "Blast radius", "blast_radius", ":material/crisis_alert:", False),
     ("revoke.py", "Revoke", "revoke", ":material/block:", True),
+    ("holds.py", "Legal holds", "holds", ":material/gavel:", False),
     ("sql.py", "SQL", "sql", ":material/terminal:", False),
 )
 LOCAL_USER = User("local", RESPONDER)

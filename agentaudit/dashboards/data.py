@@ -3,9 +3,9 @@
 Results are cached per store (keyed by its DSN) with ``st.cache_data`` and a short TTL,
 so a page rerun after a widget change does not query again; the store itself comes from
 :func:`agentaudit.dashboards.get_store` (``st.cache_resource`` or the registered store).
-Revocation history, quarantined agents, the Findings page's findings and console
-queries are never cached: they must show the newest state; after a revocation, release
-or triage :func:`forget_cached` drops the cached results so the Overview shows the new
+Revocation history, quarantined agents, legal holds, the Findings page's findings and
+console queries are never cached: they must show the newest state; after a revocation,
+release or triage :func:`forget_cached` drops the cached results so the Overview shows the new
 quarantine and open findings at once.
 """
 
@@ -20,6 +20,7 @@ import streamlit as st
 
 from agentaudit.dashboards import get_store, queries
 from agentaudit.dashboards.filters import Filters, TimeRange
+from agentaudit.store.evidence.holds import Hold, list_holds
 
 __all__ = [
     "OPEN_STATES",
@@ -38,6 +39,7 @@ __all__ = [
     "forget_cached",
     "ingest_health",
     "investigate",
+    "legal_holds",
     "open_findings",
     "optional_table",
     "overview_activity",
@@ -166,6 +168,11 @@ def revocations() -> pd.DataFrame:
 
 def quarantined_agents() -> pd.DataFrame:
     return queries.quarantined_agents(get_store())
+
+
+def legal_holds() -> list[Hold]:
+    """Every legal hold, placed and released (uncached: a hold or release shows at once)."""
+    return list_holds(get_store())
 
 
 def forget_cached() -> None:
