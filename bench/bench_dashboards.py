@@ -1,9 +1,12 @@
 """Dashboard page latency over a store holding 10 million ``tool_calls`` rows.
 
 Seeds a temporary embedded (chdb) store once with vectorised Arrow batches (numpy +
-pyarrow, ``Store.insert_arrow``): N tool calls over the last 7 days from 200 agents,
-5,000 users, N/20 sessions, 50 tools, 100,000 resources; 10 % prompted by untrusted
-content, 70 % unapproved; plus N/4 ``chat`` spans in ``otel_traces`` in the same traces.
+pyarrow, ``Store.insert_arrow``): N ``tool_calls`` rows over the last 7 days from 200
+agents, 5,000 users, N/20 sessions, 50 tools, 100,000 resources; 10 % prompted by
+untrusted content, 70 % unapproved; one row in ten is the tool server's side of the
+call in the row before it (an MCP call: ``call_side`` ``client`` then ``server``, which
+the queries fold into one call); plus N/4 ``chat`` spans in ``otel_traces`` in the same
+traces.
 Then times, uncached, the data-module queries each page runs (in the order the page
 runs them), and the full AppTest render of each page with the Streamlit cache cleared.
 
@@ -95,6 +98,10 @@ def _tool_calls(start: int, rows: int, now_ns: int, rng: np.random.Generator) ->
     user = (session * 104729) % USERS
     ts = now_ns - rng.integers(0, DAYS * 86400 * NS, rows)
     tool = (agent * 3 + rng.integers(0, 5, rows)) % TOOLS
+    # Rows ...0 call a tool server whose own row is ...1 (rows and CHUNK are multiples of 10).
+    server = row % 10 == 1
+    call_row = np.where(server, row - 1, row)
+    tool = np.where(server, np.roll(tool, 1), tool)
     untrusted = (rng.random(rows) < 0.10).astype(np.uint8)
     approval = np.where(rng.random(rows) < 0.7, 0, rng.integers(1, 3, rows))
     status = np.where(rng.random(rows) < 0.97, 0, rng.integers(1, 3, rows))
@@ -125,19 +132,21 @@ def _tool_calls(start: int, rows: int, now_ns: int, rng: np.random.Generator) ->
         "duration_ns": pa.array(rng.integers(1_000_000, 500_000_000, rows), pa.uint64()),
         "trace_id": trace_ids,
         "span_id": _ids("span-", row),
-        "parent_span_id": _const("", rows),
-        "service_name": _take(n.agents, agent),
+        "parent_span_id": pc.if_else(pa.array(server), _ids("span-", row - 1), _const("", rows)),
+        "service_name": pc.if_else(
+            pa.array(server), _const("tool-server", rows), _take(n.agents, agent)
+        ),
         "agent_id": _take(n.agents, agent),
         "agent_name": _take(n.agents, agent),
         "user_id": _take(n.users, user),
         "session_id": session_ids,
         "conversation_id": session_ids,
         "tool_name": _take(n.tools, tool),
-        "tool_call_id": _ids("call_", row),
+        "tool_call_id": _ids("call_", call_row),
         "tool_type": _const("function", rows),
         "framework": _const("langchain", rows),
         "arguments": arguments,
-        "arguments_hash": _ids("sha256:args", row),
+        "arguments_hash": _ids("sha256:args", call_row),
         "result_hash": _ids("sha256:result", row),
         "prompt_hash": prompt,
         "source_refs": _lists(refs, 2, rows),
@@ -159,6 +168,15 @@ def _tool_calls(start: int, rows: int, now_ns: int, rng: np.random.Generator) ->
         "redactions": _empty_maps(rows, pa.uint32()),
         "received_at": pa.array(ts + NS, pa.timestamp("ns", tz="UTC")),
         "batch_id": _ids("batch-", row // 5000),
+        "authenticated_agent": _const("", rows),
+        "authentication": _const("shared_token", rows),
+        "agent_mismatch": pa.array(np.zeros(rows, np.uint8)),
+        "approval_verified": pa.array(np.zeros(rows, np.uint8)),
+        "approval_grant_id": _const("", rows),
+        "call_side": pa.array(
+            np.where(server, "server", np.where(row % 10 == 0, "client", "local")).astype(object),
+            pa.string(),
+        ),
     }
     return pa.Table.from_arrays([columns[f.name] for f in TOOL_CALLS], schema=TOOL_CALLS)
 

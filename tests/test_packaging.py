@@ -81,6 +81,7 @@ def test_wheel_from_a_symlinkless_checkout_installs_and_imports(tmp_path: Path) 
     assert packages == _packages_in_tree()
     assert "agentaudit/schema/migrations/0002_tool_calls.sql" in names
     assert "agentaudit/collector/ingest/redaction/rules/secrets.toml" in names
+    assert "agentaudit/demo/catalog.toml" in names  # `up --demo`'s identity cards
     assert "agentaudit/py.typed" in names
 
     env_dir = tmp_path / "venv"

@@ -22,7 +22,12 @@ from agentaudit.cli.approve import add_approve_parser
 from agentaudit.cli.card import add_card_parser
 from agentaudit.cli.catalog import add_catalog_parser
 from agentaudit.cli.detect import add_detect_parser
+from agentaudit.cli.erase import add_erase_parser
+from agentaudit.cli.export import add_export_parser
+from agentaudit.cli.hold import add_hold_parser
 from agentaudit.cli.lint import add_lint_parser
+from agentaudit.cli.migrate import add_migrate_parser
+from agentaudit.cli.verify import add_verify_flags
 from agentaudit.errors import AgentAuditError, ExitCode
 
 __all__ = ["build_parser", "main"]
@@ -30,7 +35,8 @@ __all__ = ["build_parser", "main"]
 EPILOG = """\
 environment: every flag is also AGENTAUDIT_<FLAG> (e.g. AGENTAUDIT_GRPC_PORT); the DSN is
 AGENTAUDIT_CLICKHOUSE_URL; AGENTAUDIT_TOKEN (agents: OTLP export) and
-AGENTAUDIT_ADMIN_TOKEN (responders: queries, revocations) enable bearer-token auth.
+AGENTAUDIT_ADMIN_TOKEN (responders: queries, revocations); when unset, up/collector
+generate both into .agentaudit/agent.token and admin.token (docs/trust.md).
 exit codes: 0 ok, 1 error (lint: a high problem), 2 usage/config, 3 store, 4 store locked,
 5 port busy, 6 tampering found, 7 unavailable, 8 refused.
 docs: docs/ARCHITECTURE.md, docs/configuration.md"""
@@ -66,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=_FORMATTER,
     )
-    add_setting_flags(up, "store", "server", "bind", "dashboard", "chain")
+    add_setting_flags(up, "store", "server", "bind", "dashboard", "chain", "catalog")
     up.add_argument(
         "--demo", action="store_true", help="also run a scripted agent that makes audited calls"
     )
@@ -77,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=_FORMATTER,
     )
-    add_setting_flags(collector, "store", "server", "bind", "chain")
+    add_setting_flags(collector, "store", "server", "bind", "chain", "catalog")
 
     dashboard = commands.add_parser(
         "dashboard",
@@ -85,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=_FORMATTER,
     )
-    add_setting_flags(dashboard, "store", "bind", "dashboard")
+    add_setting_flags(dashboard, "store", "bind", "dashboard", "catalog")
 
     sql = commands.add_parser(
         "sql",
@@ -104,14 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser(
         "verify",
-        help="check the audit chain: name batches modified, deleted or inserted after the fact",
-        description="Walk the audit_chain table and recompute every batch's row hash. Exit 0 "
-        "when the chain is intact, 6 when tampering is found (each problem on one line). "
-        "With --chain-key-file, signatures are checked too.",
+        help="check every audit table against its chain (and the signed digests); read-only",
+        description="Walk the tool_calls batch chain and the seal chain of every other audit "
+        "table, recompute every hash, and name each batch, insert or row modified, deleted "
+        "or inserted after the fact; expiry by retention, merges and recorded erasures are "
+        "accounted for. With --digests DIR --public-key FILE, also catch truncated or "
+        "replaced chains. Never writes. Exit 0 intact, 6 a problem found, 3 not fully "
+        "verifiable. With --chain-key-file, link signatures are checked too.",
         epilog=EPILOG,
         formatter_class=_FORMATTER,
     )
     add_setting_flags(verify, "store", "chain")
+    add_verify_flags(verify)
+    add_hold_parser(commands, add_setting_flags)
+    add_erase_parser(commands, add_setting_flags)
+    add_export_parser(commands, add_setting_flags)
+    add_migrate_parser(commands, add_setting_flags)
 
     add_agents_parser(commands, lambda parser: add_setting_flags(parser, "store"))
     add_approve_parser(commands)
@@ -169,7 +183,23 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "verify":
         from agentaudit.cli.verify import run_verify
 
-        return run_verify(config_from(args))
+        return run_verify(config_from(args), digests=args.digests, public_keys=args.public_key)
+    if command == "hold":
+        from agentaudit.cli.hold import run_hold
+
+        return run_hold(args, config_from)
+    if command == "erase":
+        from agentaudit.cli.erase import run_erase
+
+        return run_erase(args, config_from)
+    if command == "export":
+        from agentaudit.cli.export import run_export
+
+        return run_export(args, config_from)
+    if command == "migrate":
+        from agentaudit.cli.migrate import run_migrate
+
+        return run_migrate(args, config_from)
     if command == "agents":
         from agentaudit.cli.agents import run_agents
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 from agentaudit.config import Config
 from agentaudit.config.tokens import ADMIN_TOKEN_FILE, AGENT_TOKEN_FILE
@@ -40,7 +41,8 @@ def _start_demo(grpc_port: int, api_port: int, agent_token: str | None) -> subpr
     env.pop("AGENTAUDIT_TOKEN", None)
     if agent_token:
         env["AGENTAUDIT_TOKEN"] = agent_token
-    return subprocess.Popen([sys.executable, "-m", "agentaudit.demo", "--follow"], env=env)
+    demo = [sys.executable, "-m", "agentaudit.demo", "--history", "--follow"]
+    return subprocess.Popen(demo, env=env)
 
 
 def _describe_tokens(given: Config, running: Config) -> str:
@@ -69,6 +71,18 @@ def _with_demo_webhook(config: Config, url: str, secret: str) -> Config:
     return dataclasses.replace(config, sections={**config.sections, "revocation": revocation})
 
 
+def _with_demo_catalog(config: Config) -> Config:
+    """``config`` with the demo agents' identity cards (agentaudit/demo/catalog.toml) in
+    force, unless a catalog is configured: the broker and the detector enforce them, and
+    the Agents page shows them."""
+    if config.catalog is not None:
+        return config
+    from importlib import resources
+
+    cards = Path(str(resources.files("agentaudit.demo") / "catalog.toml"))
+    return dataclasses.replace(config, catalog=cards)
+
+
 def serve(config: Config, *, dashboard: bool, demo: bool) -> int:
     """Run the collector (and the dashboard, and the demo agents) until told to stop."""
     from agentaudit.collector.app import Collector
@@ -80,7 +94,7 @@ def serve(config: Config, *, dashboard: bool, demo: bool) -> int:
 
         secret = secrets.token_hex(16)
         receiver = AlertReceiver(secret).start()  # prints each verified alert
-        config = _with_demo_webhook(config, receiver.url, secret)
+        config = _with_demo_catalog(_with_demo_webhook(config, receiver.url, secret))
     collector = Collector(config)
     try:
         collector.start()
@@ -99,7 +113,8 @@ def serve(config: Config, *, dashboard: bool, demo: bool) -> int:
             f"  OTLP/gRPC  {config.host}:{collector.grpc_port}\n"
             f"  OTLP/HTTP  {scheme}://{config.host}:{collector.http_port}/v1/traces\n"
             f"  admin API  {scheme}://{config.host}:{collector.admin.port}\n"
-            f"{_describe_tokens(given, config)}",
+            f"{_describe_tokens(given, config)}"
+            + (f"\n  catalog    {config.catalog} (identity cards)" if config.catalog else ""),
             flush=True,
         )
         if receiver is not None:

@@ -14,6 +14,10 @@ reversed, both on a clean stop and when start-up fails half-way. Construction or
 6. the worker pool (with ``workers > 1`` it holds the OTLP ports; always, it drains
    worker WALs an earlier run left), then the OTLP receivers, bound (``workers = 1``)
 
+Every writer (this process's WAL, each worker WAL) is built before any starts and
+shares one set of span claims, so a batch a crash interrupted claims its spans before
+another writer could store a copy (``writer/dedup.py``: exactly once per span).
+
 Only when every port is bound does anything serve (a busy port fails before anything
 serves). Teardown, the reverse, is what makes a clean shutdown (SIGTERM) lose nothing:
 receivers stop accepting first (in-flight exports finish and are acknowledged), then
@@ -44,8 +48,11 @@ from agentaudit.collector.admin.agents_api import agent_routes
 from agentaudit.collector.admin.api import build_admin_app
 from agentaudit.collector.admin.approvals_api import approval_routes
 from agentaudit.collector.admin.cards_api import card_routes
+from agentaudit.collector.admin.erasure_api import erasure_routes
 from agentaudit.collector.admin.findings_api import finding_routes
+from agentaudit.collector.admin.holds_api import hold_routes
 from agentaudit.collector.admin.revocation import RevocationPath, build_revocation_path
+from agentaudit.collector.evidence import EvidenceService
 from agentaudit.collector.identity.approvals import (
     ApprovalSigner,
     ApprovalVerifier,
@@ -69,6 +76,7 @@ from agentaudit.collector.model import SpanRecord
 from agentaudit.collector.serving.server import HttpServer
 from agentaudit.collector.wal.log import Wal
 from agentaudit.collector.workers.pool import DEAD_LETTER_FILE, ApprovalKeys, WorkerPool
+from agentaudit.collector.writer.dedup import SpanClaims
 from agentaudit.collector.writer.writer import WalLike, Writer
 from agentaudit.config import Config
 from agentaudit.config.tokens import ensure_tokens
@@ -143,10 +151,12 @@ class Collector:
         self.approvals: ApprovalVerifier | None = None
         self.grants: GrantLedger | None = None
         self.detector: DetectorService | None = None
+        self.evidence: EvidenceService | None = None
         self.authenticator = Authenticator(
             agent_token=None, admin_token=None, open_mode=config.insecure_no_auth
         )
         self._teardown = contextlib.ExitStack()
+        self._claims = SpanClaims()  # every writer of this process: exactly once per span
         self.started_at = 0.0
 
     # -- what the running collector reports ---------------------------------------------
@@ -228,6 +238,11 @@ class Collector:
             log.warning("generated a token (first start): %s", path)
         config = self.config
         apply_migrations(store)
+        # Seals, digests, retention, holds: stopped last (after the admin API), so its
+        # shutdown seal and digest cover everything written (docs/evidence.md).
+        self.evidence = EvidenceService.for_collector(store, config)
+        teardown.callback(self.evidence.stop)
+        self.evidence.open()
 
         self.registry = AgentRegistry(
             ClickHouseAgentStore(store), snapshot=TokenSnapshot(config.state_dir / TOKEN_SNAPSHOT)
@@ -242,7 +257,10 @@ class Collector:
         )
 
         self.revocation = build_revocation_path(
-            store, config.sections, default_key_file=config.state_dir / "broker.pem"
+            store,
+            config.sections,
+            default_key_file=config.state_dir / "broker.pem",
+            catalog=config.catalog,
         )
         teardown.callback(self.revocation.close)
         broker = self.revocation.broker
@@ -305,6 +323,8 @@ class Collector:
         if self.detector is not None:
             self.detector.start()
         self.pool.start()
+        if self.evidence is not None:
+            self.evidence.start()
         if self.grpc is not None:
             self.grpc.start()
         if self.http is not None:
@@ -326,6 +346,7 @@ class Collector:
             was_blocked=self.revocation.was_blocked if self.revocation else None,
             first_use=self.grants.first_use if self.grants else None,
             on_stored=self._batch_stored,
+            claims=self._claims,
         )
 
     def _batch_stored(self) -> None:
@@ -356,6 +377,7 @@ class Collector:
             settings,
             actions=ServiceActions(self.revocation.service),
             on_finding=router.submit,
+            catalog=self.revocation.catalog,  # the broker's catalog: rule off_card reads it
         )
 
     def _grpc_receiver(self, pipeline: Pipeline) -> GrpcReceiver:
@@ -410,6 +432,8 @@ class Collector:
                 *approval_routes(store, signer, gate),
                 *finding_routes(store, revocation.service, gate),
                 *card_routes(store, gate),
+                *hold_routes(self.evidence, gate),
+                *erasure_routes(self.evidence, gate),
             ],
         )
 

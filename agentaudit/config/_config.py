@@ -66,8 +66,9 @@ class Setting:
 
     ``group`` says which commands take the flag (``store``: every command that opens a
     store; ``server``: ``up`` and ``collector``; ``dashboard``: ``up`` and
-    ``dashboard``; ``catalog``: ``lint``, ``card`` and ``catalog``; ``env``: no flag,
-    environment and file only).
+    ``dashboard``; ``catalog``: ``lint``, ``card``, ``catalog``, ``up``, ``collector``
+    and ``dashboard``; ``migrate``: ``migrate``; ``env``: no flag, environment and file
+    only).
     """
 
     name: str
@@ -95,6 +96,13 @@ def _whole(value: Any, origin: str) -> int:
     return v.parse_positive_int(value, origin)
 
 
+def _optional_url(value: Any, origin: str) -> str | None:
+    text = v.parse_optional_text(value, origin)
+    if text and not text.startswith(("http://", "https://")):
+        raise ConfigError(f"{origin}: {text!r} is not an http(s) URL")
+    return text or None
+
+
 DETECTOR_MODES = ("auto", "on", "off")
 
 
@@ -115,6 +123,9 @@ SETTINGS: tuple[Setting, ...] = (
             "(docs/sql.md); default: the store's user with readonly=2", "DSN",
             "--reader-clickhouse"),
     Setting("config", v.parse_optional_path, "store", "TOML config file", "FILE"),
+    Setting("cluster", v.parse_optional_text, "migrate", "a ClickHouse cluster: create "
+            "Replicated tables ON CLUSTER and Distributed tables over them (docs/server.md)",
+            "NAME"),
     Setting("wal_dir", v.parse_optional_path, "server",
             "write-ahead log directory (default beside the store)", "DIR"),
     Setting("host", v.parse_text, "bind", "address to bind (default 127.0.0.1)"),
@@ -147,6 +158,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_key", v.parse_optional_path, "server", "PEM private key for --tls-cert", "FILE"),
     Setting("chain_key_file", v.parse_optional_path, "chain",
             "HMAC key that signs the audit chain links", "FILE"),
+    Setting("digest_dir", v.parse_optional_path, "server", "where the signed digests of the "
+            "chain heads are written (default <state dir>/digests; docs/evidence.md)", "DIR"),
+    Setting("digest_interval", v.parse_positive_float, "server", "seconds between signed "
+            "digests (default 3600; one is also written at shutdown)", "S"),
+    Setting("digest_webhook", _optional_url, "server", "also POST each signed digest to this "
+            "http(s) URL (best effort; the directory copy is authoritative)", "URL"),
     Setting("refuse_agent_mismatch", v.parse_bool, "server", "refuse spans whose agent id is "
             "not the agent whose own token sent them (default: store them, flagged "
             "agent_mismatch = 1)"),
@@ -181,6 +198,7 @@ class Config:
     store: Path | None = None
     reader_clickhouse_url: str | None = field(default=None, repr=False)
     config: Path | None = None
+    cluster: str | None = None
     wal_dir: Path | None = None
     host: str = "127.0.0.1"
     grpc_port: int = 4317
@@ -200,6 +218,9 @@ class Config:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     chain_key_file: Path | None = None
+    digest_dir: Path | None = None
+    digest_interval: float = 3600.0
+    digest_webhook: str | None = None
     refuse_agent_mismatch: bool = False
     detector_mode: str = "auto"
     insecure_no_auth: bool = False

@@ -22,6 +22,7 @@ from agentaudit.store._types import (
     ReadOnlyViolation,
     StoreError,
     StoreLocked,
+    StoreRejected,
     StoreUnavailable,
 )
 from agentaudit.store.sql_guard import QueryRefused
@@ -39,6 +40,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreLocked",
+    "StoreRejected",
     "StoreUnavailable",
     "Ticket",
 ]

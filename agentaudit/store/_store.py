@@ -15,6 +15,10 @@ Invariants:
   per query (server). Write statements are refused by ClickHouse, not by a regex. It is
   for trusted code (the dashboards' parameterised queries): text a person typed goes to
   :meth:`Store.investigate`.
+* In server mode, what differs from the embedded store (no HTTP session, synchronous
+  deduplicated inserts, the single-server or cluster layout and what its statements
+  carry) is decided once at open by :mod:`~agentaudit.store._server`; the layout is
+  :attr:`Store.layout`.
 * :meth:`Store.investigate` runs investigator SQL only after the guard
   (:mod:`~agentaudit.store.sql_guard`) accepted it, on handles of its own (embedded: one
   read-only chdb handle per query slot, limits set at open; server: a second client,
@@ -46,6 +50,8 @@ from agentaudit.store._investigate import (
     Slot,
     Ticket,
 )
+from agentaudit.store._refusals import write_error
+from agentaudit.store._server import Layout, client_options, detect_layout
 from agentaudit.store._types import (
     QueryResult,
     ReadOnlyViolation,
@@ -124,8 +130,12 @@ class Store:
         reader: Any,
         lock: IO[str] | None,
         investigator: Investigator | None = None,
+        *,
+        layout: Layout | None = None,
     ) -> None:
         self.dsn = dsn
+        self.layout = layout or Layout()
+        """Where the tables live (one server or a cluster); see :mod:`._server`."""
         self._writer = writer
         self._reader = reader
         self._lock_handle = lock
@@ -160,24 +170,33 @@ class Store:
             location = {"path": str(parsed.path)} if parsed.path is not None else {}
 
             def client(source: Dsn = parsed) -> Any:
-                opened.append(driver.get_client(dsn=source.raw, **location))
+                opened.append(
+                    driver.get_client(dsn=source.raw, **location, **client_options(source))
+                )
                 return opened[-1]
 
             writer = client()
+            layout = Layout()
             if parsed.embedded:
                 reader = client()
                 _set(reader, {**READ_LIMITS, "readonly": 1})
                 investigator = _embedded_investigator(client, writer, limits)
             else:
+                layout = detect_layout(writer)
+                _client_settings(writer, {**layout.write_settings(), **layout.read_settings()})
                 reader = writer
-                investigator = _server_investigator(client, writer, limits, reader_parsed)
+                investigator = _server_investigator(
+                    client, writer, limits, reader_parsed, layout.read_settings()
+                )
         except AgentAuditError:
             _close_all(opened, lock)
             raise
         except Exception as exc:
             _close_all(opened, lock)
-            raise StoreError(f"cannot open store {safe_dsn(parsed)}: {first_line(exc)}") from exc
-        return cls(parsed, writer, reader, lock, investigator)
+            raise StoreError(
+                f"cannot open store {safe_dsn(parsed)}: {first_line(exc)}{_hint(exc)}"
+            ) from exc
+        return cls(parsed, writer, reader, lock, investigator, layout=layout)
 
     @property
     def embedded(self) -> bool:
@@ -242,13 +261,18 @@ class Store:
         return self._investigations().run(sql, ticket)
 
     def insert_arrow(self, table: str, data: Any, *, dedup_token: str | None = None) -> None:
-        """Insert an Arrow table; the same ``dedup_token`` twice inserts once."""
+        """Insert an Arrow table; the same ``dedup_token`` twice inserts once.
+
+        Raises :class:`StoreRejected` when ClickHouse refuses the rows themselves (a
+        value, a constraint, the table's schema: retrying cannot help), and
+        :class:`StoreUnavailable` for every other failure (:mod:`._refusals`).
+        """
         self._check_open()
         settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
         try:
             self._writer.insert_arrow(table, data, settings=settings)
         except Exception as exc:
-            raise StoreUnavailable(first_line(exc)) from exc
+            raise write_error(exc) from exc
 
     def _investigations(self) -> Investigator:
         if self._investigator is None:
@@ -293,6 +317,37 @@ def _close_all(clients: Sequence[Any], lock: IO[str] | None) -> None:
             client.close()
     if lock is not None:
         lock.close()
+
+
+def _client_settings(client: Any, settings: Mapping[str, Any]) -> None:
+    """Send ``settings`` with every statement of a server ``client``.
+
+    A setting the server will not let this user change (a ``readonly = 1`` profile) is
+    left to the profile, with a warning naming it.
+    """
+    for name, value in settings.items():
+        try:
+            client.set_client_setting(name, value)
+        except Exception as exc:
+            log.warning(
+                "ClickHouse setting %s = %s cannot be sent as this user (%s); set it in the "
+                "user's profile (docs/server.md)",
+                name,
+                value,
+                first_line(exc),
+            )
+
+
+UNKNOWN_DATABASE_ERROR_CODE = 81
+
+
+def _hint(exc: BaseException) -> str:
+    if error_code(exc) == UNKNOWN_DATABASE_ERROR_CODE:
+        return (
+            "; create the schema on that server first: agentaudit migrate --clickhouse DSN "
+            "(add --cluster NAME for a cluster)"
+        )
+    return ""
 
 
 def _reader_dsn(store: Dsn, reader: str | None) -> Dsn | None:
@@ -343,6 +398,7 @@ def _server_investigator(
     writer: Any,
     limits: InvestigationLimits,
     reader: Dsn | None,
+    read_settings: Mapping[str, Any] | None = None,
 ) -> Investigator:
     """Investigations on a server: a second client, each query with its own id.
 
@@ -350,10 +406,11 @@ def _server_investigator(
     profile must be read-only (``readonly`` 2, or 1 with the limits in the profile). Without
     it they run as the store's user with ``readonly = 2``. The guard's checks and the
     ``KILL QUERY`` of a cancelled query go through the store's own connection.
+    ``read_settings``: what the layout's reads need (a cluster's global joins).
     """
     investigations = client(reader) if reader is not None else client()
     investigations.database = INVESTIGATION_DATABASE
-    settings: dict[str, Any] = {**limits.engine_settings(), "readonly": 2}
+    settings: dict[str, Any] = {**limits.engine_settings(), **(read_settings or {}), "readonly": 2}
     if reader is not None:
         mode = int(investigations.query("SELECT toUInt8(getSetting('readonly'))").result_rows[0][0])
         if mode == 0:

@@ -22,6 +22,7 @@ __all__ = [
     "ReadOnlyViolation",
     "StoreError",
     "StoreLocked",
+    "StoreRejected",
     "StoreUnavailable",
 ]
 
@@ -40,6 +41,23 @@ class StoreLocked(StoreError):
 
 class StoreUnavailable(StoreError):
     """A store operation failed in a way that may succeed when retried."""
+
+
+class StoreRejected(StoreError):
+    """The store refused the data itself: sending the same rows again cannot succeed.
+
+    ``reason`` names the kind of refusal (a short, fixed label: ``constraint_violated``,
+    ``cannot_parse``, ``schema_mismatch``, ...; see :mod:`~agentaudit.store._refusals`),
+    ``code`` is ClickHouse's error code. ``row_level``: the refusal depends on the rows
+    (some rows may be fine, so splitting the insert can isolate the bad ones); when
+    False it is the table's (a missing table or column), and every row fails alike.
+    """
+
+    def __init__(self, message: str, *, reason: str, code: int, row_level: bool) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.code = code
+        self.row_level = row_level
 
 
 class ReadOnlyViolation(StoreError):

@@ -312,7 +312,7 @@ def test_pages_put_recorded_values_in_markdown_only_through_md_or_fmt(path: Path
 def test_pages_are_all_checked() -> None:
     names = {p.name for p in PAGE_SOURCES}
     assert {"overview.py", "investigate.py", "session.py", "agent.py"} <= names
-    assert {"blast_radius.py", "revoke.py", "sql.py", "app.py", "_ui.py"} <= names
+    assert {"blast_radius.py", "revoke.py", "sql.py", "app.py", "_ui.py", "agents.py"} <= names
 
 
 @pytest.mark.parametrize(

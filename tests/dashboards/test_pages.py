@@ -300,13 +300,17 @@ def test_agent_profile_unknown_agent_shows_empty_states() -> None:
     assert any("No tool calls for this agent" in i for i in texts(at.info))
 
 
-def test_blast_radius_shows_excess_scopes() -> None:
+def test_blast_radius_judges_scopes_with_the_vocabularies() -> None:
+    """No catalog is registered here: the page says so, and infers exercised scopes with
+    the scope vocabularies, which know none of the seeded agent's ``email.*`` scopes."""
     at = open_page("blast_radius", agent=DEMO_AGENT)
+    assert any("No catalog is configured" in i for i in texts(at.info))
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Scopes held"] == "3"
-    assert metrics["Scopes exercised"] == "2"
-    assert any("contacts.read" in w for w in texts(at.warning))
-    credentials = at.dataframe[1].value
+    assert metrics["Scopes presented"] == "3"
+    assert metrics["Unknown scopes"] == "3"
+    assert any("contacts.read" in i and "No scope vocabulary knows" in i for i in texts(at.info))
+    assert set(at.dataframe[0].value["tool"]) == {"read_inbox", "send_email"}
+    credentials = at.dataframe[2].value
     assert credentials["credential_id"].tolist() == ["cred-mail-7f3a"]
 
 

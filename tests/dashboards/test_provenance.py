@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from agentaudit.dashboards.provenance import ProvenanceCall, as_list, dot_escape, provenance_dot
-from agentaudit.dashboards.scopes import exercised_scopes
 
 INJECTED = ProvenanceCall(
     span_id="s2",
@@ -84,13 +83,6 @@ def test_as_list_reads_arrays_and_json_attributes() -> None:
     assert as_list("") == []
     assert as_list("plain") == ["plain"]
     assert as_list(None) == []
-
-
-def test_exercised_scopes_match_resource_types() -> None:
-    scopes = ["email.read", "email.send", "contacts.read", "calendar:write"]
-    assert exercised_scopes(scopes, ["email"]) == {"email.read", "email.send"}
-    assert exercised_scopes(scopes, ["calendar", ""]) == {"calendar:write"}
-    assert exercised_scopes(scopes, []) == set()
 
 
 def test_labels_show_entities_and_graphviz_escapes_literally() -> None:

@@ -50,6 +50,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 REPO = Path(__file__).resolve().parents[2]
+DEMO_CATALOG = REPO / "agentaudit" / "demo" / "catalog.toml"
 # The README's screenshots are refreshed only on request, so a test run leaves the
 # working tree clean: AGENTAUDIT_UPDATE_SCREENSHOTS=1 make test
 UPDATE_SCREENSHOTS = os.environ.get("AGENTAUDIT_UPDATE_SCREENSHOTS") == "1"
@@ -331,5 +332,58 @@ def test_charts_with_data_draw_marks_and_metrics_fit(open_dashboard: str, tmp_pa
             page.get_by_role("link", name=re.compile("called send_email")).click()
             expect(page.get_by_role("heading", name="Session forensics")).to_be_visible()
             assert f"session={DEMO_SESSION}" in page.url
+        finally:
+            browser.close()
+
+
+def test_agents_page_shows_the_demo_agents_card_one_click_away(tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    env = {"AGENTAUDIT_CATALOG": str(DEMO_CATALOG)}
+    with running_dashboard(tmp_path, env, "--findings") as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(base)
+            page.get_by_test_id("stSidebarNav").get_by_role("link", name="Agents").click()
+            expect(page.get_by_role("heading", name="Agents", exact=True)).to_be_visible()
+            expect(page.get_by_text(str(DEMO_CATALOG))).to_be_visible()
+            card = page.get_by_role("link", name=re.compile(f"^{DEMO_AGENT}: card unsigned"))
+            expect(card).to_contain_text("open findings 1")  # the incident's finding
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(tmp_path / "agents.png"), full_page=True)
+
+            card.click()  # one click from the list to the card
+            expect(page.get_by_role("heading", name="Identity card")).to_be_visible()
+            expect(page.get_by_text(f"Agent: {DEMO_AGENT}")).to_be_visible()
+            assert f"agent={DEMO_AGENT}" in page.url
+            expect(page.get_by_text("Unsigned: no one has signed this card off")).to_be_visible()
+            expect(page.get_by_text("Dana Reyes <dana@example.com>")).to_be_visible()
+            revocation = page.get_by_text(re.compile("^Quarantine: POST /v1/revocations"))
+            expect(revocation).to_be_visible()
+            tools = page.get_by_test_id("stDataFrame").first
+            expect(tools).to_contain_text("send_email")
+            expect(tools).to_contain_text("mail.read")  # granted beyond the minimum
+            problems = page.get_by_test_id("stDataFrame").nth(1)
+            expect(problems).to_contain_text("excess_scope")
+            page.screenshot(path=str(tmp_path / "agent-card.png"), full_page=True)
+
+            page.get_by_role("link", name="All agents").click()
+            expect(card).to_be_visible()
+
+            # Blast radius judges each tool against the card, not by scope-name prefixes.
+            page.goto(f"{base}/blast_radius?agent=calendar-assistant&window=24h")
+            expect(page.get_by_role("heading", name="Blast radius")).to_be_visible()
+            body = page.locator("body")
+            expect(body).to_contain_text("Judged against calendar-assistant's identity card")
+            expect(body).to_contain_text("Granted beyond what the tools need")
+            expect(body).to_contain_text("allows create, update, delete on calendar")
+            for label in ("Scopes granted (card)", "Excess scopes"):  # no calls here: the card's
+                metric = page.get_by_test_id("stMetric").filter(has_text=label)
+                expect(metric.get_by_test_id("stMetricValue")).to_have_text("2")
+            page.screenshot(path=str(tmp_path / "blast-radius.png"), full_page=True)
         finally:
             browser.close()

@@ -213,6 +213,13 @@ def test_every_page_shows_hostile_markup_as_text_and_loads_nothing_from_it(
             expect(page.get_by_text("Excess scopes")).to_be_visible()
             check(page, "blast_radius")
 
+            open_page(page, "agents", "Agents")  # every agent, no catalog: card none
+            expect(page.get_by_role("link", name=re.compile(re.escape("agent **bold**"))))
+            check(page, "agents")
+            open_page(page, "agents", "Agents", agent=HOSTILE_AGENT)
+            expect(page.get_by_text("has no identity card in the catalog")).to_be_visible()
+            check(page, "agents-card")
+
             open_page(page, "revoke", "Revoke")
             check(page, "revoke")  # the hostile quarantine row and history
             page.get_by_label(re.compile("^Id")).fill("agent-ok")

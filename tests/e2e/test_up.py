@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from agentaudit.store.sql_guard import quote_string
 from tests.e2e._procs import Running, agentaudit_up, cli, wait_for
 
 pytestmark = pytest.mark.e2e
+
+DEMO_QUARANTINE_SECONDS = 60
+"""From `up --demo` starting to the detector's quarantine (about 5 s on a 2-core machine)."""
 
 AGENT = textwrap.dedent(
     """
@@ -92,10 +96,10 @@ def test_tool_call_from_another_process_is_queryable(tmp_path: Path) -> None:
 
 def test_demo_lands_the_injection_incident(tmp_path: Path) -> None:
     with agentaudit_up(tmp_path, "--demo") as up:
-        sql = (
+        sql = (  # the incident's; the demo's backfilled history has ordinary replies too
             "SELECT tool_name, agent_id, user_id, source_refs, source_trust, untrusted_source, "
             "approval_status, credential_id FROM agentaudit.tool_calls "
-            "WHERE tool_name = 'send_email'"
+            "WHERE tool_name = 'send_email' AND session_id = 'sess-incident-0042'"
         )
         rows = wait_for(lambda: _rows(up, sql), timeout=30, what="the demo incident row")
         (row,) = rows
@@ -119,6 +123,72 @@ def test_demo_lands_the_injection_incident(tmp_path: Path) -> None:
         (recipient,) = resources[2]["resource_ids"]  # type: ignore[misc]
         assert recipient.startswith("hmac:email:")
         assert "exfil.example" not in recipient
+
+
+def test_demo_the_detector_quarantines_the_injected_agent_unassisted(tmp_path: Path) -> None:
+    # `up --demo` backfills twelve days of the demo agents' ordinary work, so the mail
+    # assistant's baseline is learned when the injected email makes it export the
+    # customer list: a high finding, and the detector quarantines it with no human click.
+    with agentaudit_up(tmp_path, "--demo") as up:
+        try:
+            revocations = wait_for(
+                lambda: _rows(
+                    up,
+                    "SELECT id, target, target_id, requested_by FROM agentaudit.revocations "
+                    "WHERE target_id = 'mail-assistant' LIMIT 1 BY id",
+                ),
+                timeout=DEMO_QUARANTINE_SECONDS,
+                what="the detector's quarantine of the mail assistant",
+            )
+        except AssertionError:
+            up.process.terminate()
+            raise AssertionError(up.process.communicate(timeout=60)[0][-4000:]) from None
+        (revocation,) = revocations
+        assert revocation["target"] == "agent"
+        assert revocation["requested_by"] == "detector"
+        findings = wait_for(
+            lambda: _rows(
+                up,
+                "SELECT finding_id, rule, severity, action, summary, evidence FROM ("  # noqa: S608 - a quoted literal
+                "SELECT * FROM agentaudit.findings ORDER BY updated_at DESC LIMIT 1 BY finding_id"
+                ") WHERE agent_id = 'mail-assistant' AND revocation_id = "
+                f"{quote_string(str(revocation['id']))}",
+            ),
+            timeout=30,
+            what="the finding that names the revocation",
+        )
+        finding = findings[0]
+        assert finding["severity"] in ("high", "critical")
+        assert finding["action"] == "quarantine"
+        summary = str(finding["summary"])
+        assert summary.startswith("mail-assistant ")
+        assert "email msg-42" in summary  # the injected email it followed
+        evidence = json.loads(str(finding["evidence"]))
+        assert evidence["untrusted_sources"]
+        assert any(c["tool"] == "export_customers" for c in evidence["triggering_calls"])
+        # The backfilled history (calls days old) raised nothing that acts or alerts.
+        old = _rows(
+            up,
+            "SELECT agent_id, rule, severity, action, summary FROM agentaudit.findings "
+            "WHERE ts < now64() - INTERVAL 1 HOUR AND action != 'none'",
+        )
+        assert old == []
+        wait_for(
+            lambda: _rows(
+                up,
+                "SELECT count() AS n FROM agentaudit.tool_calls "
+                "WHERE agent_id = 'mail-assistant' AND status = 'blocked'",
+            )[0]["n"],
+            timeout=30,
+            what="the mail assistant's next call refused",
+        )
+        up.process.terminate()
+        output, _ = up.process.communicate(timeout=60)
+    # The demo's alert receiver printed the finding as the on-call channel shows it.
+    assert "(HIGH, new)" in output or "(CRITICAL, new)" in output, output[-3000:]
+    assert summary in output, output[-3000:]
+    assert "Action: agent quarantined" in output
+    assert "mail-assistant was refused" in output
 
 
 def _call(url: str, method: str, token: str | None = None, body: object = None) -> int:
