@@ -13,6 +13,7 @@ from typing import Any
 from agentaudit.detector.follower import Follower, StoreSource
 from agentaudit.detector.model import Call
 from agentaudit.store import Store
+from agentaudit.store.audit_chain import AuditChain
 from tests.detector._data import NS, T0, call, store_calls
 
 
@@ -109,9 +110,11 @@ def test_every_collectors_chain_is_followed(store: Store) -> None:
 
 
 def test_a_batch_stored_through_two_chains_is_read_once(store: Store) -> None:
-    same = calls(10)
-    store_calls(store, same, batch=10, chain_id="collector-a")
-    store_calls(store, same, batch=10, chain_id="collector-b")  # deduplicated insert, 2 links
+    # Two collectors (server mode) that stored the same batch at the same moment: the
+    # insert is deduplicated by its token, and each chain links the batch.
+    store_calls(store, calls(10), batch=10, chain_id="collector-a")
+    (batch_id,) = store.query("SELECT batch_id FROM agentaudit.audit_chain").rows[0]
+    AuditChain(store).append(chain_id="collector-b", seq=1, prev_hash="", batch_id=batch_id)
     follower = Follower(StoreSource(store))
     batches = follower.poll()
     assert len(batches) == 2

@@ -165,7 +165,8 @@ def _triage(
         current["revocation_id"] = revocation
     current["updated_at"] = time.time_ns() // 1_000_000 + 1
     current["ts"] = int(current["ts"].timestamp() * 1000)
-    columns = [r[0] for r in store.query("DESCRIBE TABLE agentaudit.findings").rows]
+    described = store.query("DESCRIBE TABLE agentaudit.findings").rows
+    columns = [r[0] for r in described if r[2] not in ("MATERIALIZED", "ALIAS")]
     table = pa.Table.from_pylist([{c: current[c] for c in columns}])
     table = table.set_column(0, "ts", pa.array([current["ts"]], pa.timestamp("ms", tz="UTC")))
     index = columns.index("updated_at")
