@@ -145,9 +145,7 @@ class Exporter:
         seal_chain: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        unknown = sorted(set(sources) - set(SOURCES))
-        if unknown:
-            raise ConfigError(f"export: unknown source(s) {unknown}; known: {', '.join(SOURCES)}")
+        _check_sources(sources)
         self._store = store
         self.sink = sink
         self.checkpoint_path = checkpoint
@@ -308,6 +306,12 @@ class Exporter:
         return events
 
 
+def _check_sources(sources: Sequence[str]) -> None:
+    unknown = sorted(set(sources) - set(SOURCES))
+    if unknown:
+        raise ConfigError(f"export: unknown source(s) {unknown}; known: {', '.join(SOURCES)}")
+
+
 def build_exporter(
     store: Store,
     sections: Mapping[str, Any],
@@ -316,7 +320,10 @@ def build_exporter(
     seal_chain: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Exporter | None:
-    """The collector's continuous export from the ``[export]`` table, or None."""
+    """The collector's continuous export from the ``[export]`` table, or None.
+
+    Every setting is checked before the sink is opened, so a bad section creates no file.
+    """
     if "export" not in sections:
         return None
     section = Section(
@@ -324,6 +331,8 @@ def build_exporter(
                                          "checkpoint"}
     )  # fmt: skip
     env = os.environ if environ is None else environ
+    sources = section.strings("sources") or SOURCES
+    _check_sources(sources)
     path = section.text("ocsf_file")
     url = section.url("hec_url", required=False)
     if bool(path) == bool(url):
@@ -335,9 +344,12 @@ def build_exporter(
             raise ConfigError(f"[export] hec_url needs a token: set {HEC_TOKEN_ENV}")
         sink = HecSink(url, token)
     else:
-        sink = FileSink(Path(str(path)))
+        try:
+            sink = FileSink(Path(str(path)))
+        except OSError as error:
+            raise ConfigError(f"[export] ocsf_file {path}: {error.strerror}") from error
     checkpoint = Path(section.text("checkpoint") or state_dir / CHECKPOINT_FILE)
     return Exporter(
-        store, sink, checkpoint, sources=section.strings("sources") or SOURCES,
+        store, sink, checkpoint, sources=sources,
         seal_chain=seal_chain,
     )  # fmt: skip

@@ -160,16 +160,28 @@ def test_an_unreachable_hec_keeps_the_checkpoint(
     ("section", "message"),
     [
         ({}, "exactly one of"),
-        ({"ocsf_file": "/tmp/x", "hec_url": "https://h/e"}, "exactly one of"),
+        ({"ocsf_file": "events.jsonl", "hec_url": "https://h/e"}, "exactly one of"),
         ({"hec_url": "https://h/e"}, "needs a token"),
-        ({"ocsf_file": "/tmp/x", "sources": ["passwords"]}, "unknown source"),
-        ({"ocsf_file": "/tmp/x", "colour": "red"}, "colour"),
+        ({"ocsf_file": "events.jsonl", "sources": ["passwords"]}, "unknown source"),
+        ({"ocsf_file": "events.jsonl", "colour": "red"}, "colour"),
     ],
 )
 def test_bad_export_config_is_refused(
     store: Store, tmp_path: Path, section: dict[str, Any], message: str
 ) -> None:
+    target = tmp_path / "events.jsonl"
+    if "ocsf_file" in section:
+        section = {**section, "ocsf_file": str(target)}
     with pytest.raises(ConfigError, match=message):
+        build_exporter(store, {"export": section}, state_dir=tmp_path, environ={})
+    assert not target.exists()  # refused before the sink was opened
+
+
+def test_an_export_file_that_cannot_be_opened_is_a_config_error(
+    store: Store, tmp_path: Path
+) -> None:
+    section = {"ocsf_file": str(tmp_path)}  # a directory
+    with pytest.raises(ConfigError, match=r"\[export\] ocsf_file .*: Is a directory"):
         build_exporter(store, {"export": section}, state_dir=tmp_path, environ={})
 
 
