@@ -338,6 +338,7 @@ def run() -> str:
     by_span = {c.span_id: agent for agent, calls in corpus.benign.items() for c in calls}
     for span in corpus.labels:
         twin_calls[by_span.get(span, "?")] += 1
+    missed = _missed(results)
     attacks_per = Counter(a.agent for a in corpus.attacks)
     for agent, calls in corpus.benign.items():
         lines.append(f"| {agent} | {len(calls):,} | {twin_calls.get(agent, 0):,} | "
@@ -363,10 +364,10 @@ def run() -> str:
         *_own_table(results),
         "",
         f"Recall on the six classes: **{recall_six:.2f}** "
-        f"({sum(r.detected for _, r in six)}/{len(six)}; target 1.0). Missed:",
+        f"({sum(r.detected for _, r in six)}/{len(six)}; target 1.0). "
+        + ("Missed:" if missed else "Missed: none."),
         "",
-        *(_missed(results) or ["- none"]),
-        "",
+        *([*missed, ""] if missed else []),
         "### Recall on AgentDojo",
         "",
         *_dojo_tables(results, corpus),

@@ -223,7 +223,7 @@ def run() -> str:
         "",
         "| what | µs per call |",
         "|---|---:|",
-        f"| (a) engine, steady state (observe, 12 rules, learn; {found} findings, on "
+        f"| (a) engine, steady state (observe, {len(RULES)} rules, learn; {found} findings, on "
         f"resources the random pool rarely draws, in {ROUNDS * ROUND_CALLS:,} calls) "
         f"| {steady * 1e6:.1f} |",
         f"| (b) engine during an attack (every call hits; the finding grows) | {hit * 1e6:.1f} |",

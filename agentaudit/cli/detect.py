@@ -307,8 +307,10 @@ def render_baseline(data: Mapping[str, Any], origin: str) -> str:
         f"cadence: busiest minute {cadence['minute_max']} calls; {cadence['minutes']:,} "
         f"active minutes; per-minute histogram {cadence['histogram']}"
     )
+    reference_tools = (data.get("reference") or {}).get("per_tool", {})
     for tool, resources in data["resources_per_tool"].items():
         fanout = data["fanout"][tool]
+        approved = reference_tools.get(tool, {}).get("approved_only", {})
         lines += [
             f"{tool}: {resources['calls']:,} calls",
             f"  resource types: {_items(resources['types'])}",
@@ -319,4 +321,10 @@ def render_baseline(data: Mapping[str, Any], origin: str) -> str:
             f"  argument shapes: {_items(data['argument_keys'][tool], 4)}",
             f"  provenance: {_items(data['provenance'][tool])}",
         ]
+        if approved:
+            always = ", ".join(
+                f"{'the tool' if realm == '*' else realm} ({n:,} calls)"
+                for realm, n in approved.items()
+            )
+            lines.append(f"  always with a verified approval: {always}")
     return "\n".join(lines)

@@ -16,7 +16,9 @@ else the claimed id). It learns, from every call, by the call's own ``ts``:
   arguments, sorted and joined by ``,``); ``provenance`` — per tool how often calls
   followed untrusted content, and with which approval (``untrusted:none``,
   ``trusted:verified``, ...: :func:`~agentaudit.detector.activity.provenance_of`);
-  ``scopes`` — credential scopes exercised (each call's set of scopes, sorted and
+  ``approvals`` — per tool the realms it reached without a verified approval (``*`` for
+  the tool itself), so a realm (``deploy:production``) every call of which carried one
+  is known; ``scopes`` — credential scopes exercised (each call's set of scopes, sorted and
   joined by ``,``).
 
 Every counted item (a tool, a domain, a key …) also keeps the first and last day it was
@@ -24,8 +26,9 @@ seen and on how many days: what the reference's promotion rule needs
 (:mod:`~agentaudit.detector.reference`).
 
 Bounded memory (:class:`Bounds`, per agent): at most 256 tools, 1,024 transitions, 1,024
-resource types, 2,048 realms, 4,096 resources, 2,048 argument shapes (all tools together),
-256 scopes, 35 days of daily maxima. A family that is full stops taking new items (they
+resource types, 2,048 realms (and as many, plus one per tool, reached without a verified
+approval), 4,096 resources, 2,048 argument shapes (all tools together), 256 scopes, 35 days
+of daily maxima. A family that is full stops taking new items (they
 are counted as ``dropped``) and is then treated as open-ended: its chance of a new item
 is 1, so a new item in it is never a finding. With the live counters of
 :class:`~agentaudit.detector.activity.Activity` one agent takes about 5 MB when every
@@ -40,7 +43,8 @@ reference, never with the still-learning baseline (poisoning resistance,
 
 JSON (:meth:`Baseline.to_json`, table ``agentaudit.detector_baselines``): the keys
 ``calls, first_ts, last_ts, learning, tools, transitions, resources_per_tool, fanout,
-cadence, hours, scopes, provenance, argument_keys, reference`` (docs/detector.md).
+cadence, hours, scopes, provenance, approvals, argument_keys, reference``
+(docs/detector.md).
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ from typing import Any, Final
 from agentaudit.detector.activity import DAY_NS, Activity, Observation, provenance_of
 from agentaudit.detector.model import CallView
 from agentaudit.detector.policy import DetectorSettings
-from agentaudit.detector.reference import Reference
+from agentaudit.detector.reference import WHOLE_TOOL, Reference
 
 __all__ = [
     "FORMAT",
@@ -66,8 +70,8 @@ __all__ = [
     "parse_day",
 ]
 
-FORMAT: Final = 1
-"""Version of the baseline JSON; a baseline of another version is rebuilt."""
+FORMAT: Final = 2
+"""Version of the baseline JSON; a baseline of another version is rebuilt (2: ``approvals``)."""
 HOURS: Final = tuple(f"{hour:02d}" for hour in range(24))
 PROVISIONAL_EVERY: Final = 25
 """While learning, the provisional reference is rebuilt every this many calls."""
@@ -225,6 +229,7 @@ class ToolStats:
         "resources",
         "session_max",
         "types",
+        "unapproved",
         "window_max",
     )
 
@@ -235,6 +240,8 @@ class ToolStats:
         self.resources = Items(budgets["resources"])
         self.keys = Items(budgets["keys"])  # argument shapes: sorted keys joined by ","
         self.provenance = Items(Budget(16))  # provenance_of() categories: a handful
+        # realms reached without a verified approval, and WHOLE_TOOL for any such call
+        self.unapproved = Items(budgets["unapproved"])
         self.session_max = 0
         self.window_max = 0
         self.daily = Daily(days)  # [session max, window max] per day
@@ -272,6 +279,7 @@ class Baseline:
         self._budgets = {
             name: Budget(getattr(bounds, name)) for name in ("types", "realms", "resources", "keys")
         }
+        self._budgets["unapproved"] = Budget(bounds.realms + bounds.tools)
         self.tools = Items(Budget(bounds.tools))
         self.transitions = Items(Budget(bounds.transitions))
         self.scopes = Items(Budget(bounds.scopes))
@@ -346,6 +354,11 @@ class Baseline:
         if seen.shape:
             stats.keys.add(seen.shape, day)
         stats.provenance.add(provenance_of(call), day)
+        if not call.approval_verified:
+            unapproved = stats.unapproved
+            unapproved.add(WHOLE_TOOL, day)
+            for realm in seen.realms:
+                unapproved.add(realm, day)
         if seen.resources:
             session, window = seen.session_count, seen.window_count
             if session > stats.session_max:  # noqa: PLR1730
@@ -418,6 +431,7 @@ class Baseline:
             "hours": self.hours.to_json(),
             "scopes": self.scopes.to_json(),
             "provenance": {tool: s.provenance.to_json() for tool, s in per_tool},
+            "approvals": {tool: s.unapproved.to_json() for tool, s in per_tool},
             "argument_keys": {tool: s.keys.to_json() for tool, s in per_tool},
             "reference": self.reference.to_json() if self.reference is not None else None,
         }
@@ -448,6 +462,7 @@ class Baseline:
                 stats.resources.load(resources["resources"])
                 stats.keys.load(data["argument_keys"][tool])
                 stats.provenance.load(data["provenance"][tool])
+                stats.unapproved.load(data["approvals"][tool])
                 fanout = data["fanout"][tool]
                 stats.session_max = int(fanout["session_max"])
                 stats.window_max = int(fanout["window_max"])

@@ -228,8 +228,12 @@ class BaselineLog:
     ) -> tuple[dict[str, Baseline], dict[str, int]]:
         """The newest saved baselines (of ``agents``, or all) and the saved position.
 
-        A baseline that cannot be read (another format, damaged) is left out with a
-        warning: that agent starts learning again.
+        When a baseline cannot be read (another format after an upgrade, damaged), none
+        is loaded and no position either, with a warning: the follower then starts from
+        the first link of every chain and every baseline is rebuilt from the stored
+        history (old calls are learned, never acted on). Loading the others and going on
+        from the position would leave that agent learning from scratch — alerts only,
+        no automatic action — until it completed a new learning period.
         """
         where = ""
         parameters: dict[str, Any] = {}
@@ -243,6 +247,7 @@ class BaselineLog:
         ).rows
         baselines: dict[str, Baseline] = {}
         position: dict[str, int] = {}
+        unreadable = 0
         for agent, text in rows:
             try:
                 data = json.loads(text)
@@ -252,9 +257,15 @@ class BaselineLog:
                 else:
                     baselines[str(agent)] = Baseline.from_json(data, self._bounds)
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                log.warning(
-                    "the saved baseline of %r cannot be read (%s); it is relearned", agent, exc
-                )
+                unreadable += 1
+                log.warning("the saved baseline of %r cannot be read (%s)", agent, exc)
+        if unreadable:
+            log.warning(
+                "%d saved baseline(s) cannot be read: every baseline is rebuilt from the "
+                "stored history",
+                unreadable,
+            )
+            return {}, {}
         return baselines, position
 
     def raw(self, agent: str) -> dict[str, Any] | None:

@@ -25,6 +25,12 @@ compare with a :class:`Reference` instead:
   week at most, and is caught once it outruns ``fanout_factor`` times that level
   (tests/detector/test_poisoning.py shows a +1-recipient-a-day drift caught on day 12,
   which a comparison with the live baseline never catches).
+* **Approved-only realms.** Per tool, the realms (``deploy:production``) — and ``*``, the
+  tool itself — that it reached at least :data:`MIN_APPROVED` times, every time with a
+  verified approval (:func:`approved_only`). A refresh keeps them until calls without
+  one are settled behaviour (seen on ``promote_days`` days), and adds realms that became
+  settled with approvals only; a realm reached once without approval (an attack) stays
+  approved-only, so the next such call is flagged too.
 * **Provisional while learning.** Until learning completes, the reference holds only the
   levels of the calls so far (rebuilt every 25 calls): enough for the level rules
   (fan-out, bursts) to raise alerts, never to act; the novelty rules wait for the frozen
@@ -43,12 +49,16 @@ if TYPE_CHECKING:
     from agentaudit.detector.baseline import Baseline, Items
     from agentaudit.detector.policy import DetectorSettings
 
-__all__ = ["FROZEN", "PROVISIONAL", "RefTool", "Reference"]
+__all__ = ["FROZEN", "MIN_APPROVED", "PROVISIONAL", "WHOLE_TOOL", "RefTool", "Reference"]
 
 FROZEN: Final = "frozen"
 PROVISIONAL: Final = "provisional"
 LOOKBACK_DAYS: Final = 30
 """How far back the daily levels a refresh considers go."""
+WHOLE_TOOL: Final = "*"
+"""The approval realm of a tool itself (realms are ``@domain``, ``host:...``, ``kind:owner``)."""
+MIN_APPROVED: Final = 2
+"""Verified-approved calls a realm needs, and none without, to be approved-only."""
 
 
 def _p(items: Items) -> float:
@@ -61,6 +71,19 @@ def _members(family: str, items: Iterable[str]) -> set[str]:
     if family not in ("keys", "scopes"):
         return set(items)
     return {part for joined in items for part in joined.split(",") if part}
+
+
+def approved_only(calls: int, realms: Items, unapproved: Items) -> dict[str, int]:
+    """The realms (and :data:`WHOLE_TOOL`, for the tool's ``calls``) reached
+    :data:`MIN_APPROVED` times or more, every time with a verified approval, with how
+    often; none when either family stopped counting (full: an uncounted call may have
+    had none)."""
+    if realms.dropped or unapproved.dropped:
+        return {}
+    found = {r: entry[0] for r, entry in realms.entries.items() if entry[0] >= MIN_APPROVED}
+    if calls >= MIN_APPROVED:
+        found[WHOLE_TOOL] = calls
+    return {r: n for r, n in found.items() if r not in unapproved}
 
 
 def _grown(old: float, new: float, growth: float) -> float:
@@ -77,6 +100,7 @@ class RefTool:
     """What the reference knows of one tool."""
 
     __slots__ = (
+        "approved_only",
         "calls",
         "keys",
         "limits",
@@ -102,6 +126,7 @@ class RefTool:
         self.shapes: set[str] = set()  # argument shapes known: the keys' fast path
         self.p_types = self.p_realms = self.p_resources = self.p_keys = 1.0
         self.untrusted_unverified = 0
+        self.approved_only: dict[str, int] = {}  # realm -> calls, every one approved
         self.session_max = 0
         self.window_max = 0
         self.limits: tuple[int, int] | None = None  # fan-out limits, computed by the rule
@@ -119,6 +144,7 @@ class RefTool:
             "shapes": sorted(self.shapes),
             "p_keys": self.p_keys,
             "untrusted_unverified": self.untrusted_unverified,
+            "approved_only": dict(sorted(self.approved_only.items())),
             "session_max": self.session_max,
             "window_max": self.window_max,
         }
@@ -132,6 +158,7 @@ class RefTool:
             setattr(tool, f"p_{family}", float(data[f"p_{family}"]))
         tool.shapes = set(data["shapes"])
         tool.untrusted_unverified = int(data["untrusted_unverified"])
+        tool.approved_only = {str(k): int(v) for k, v in data["approved_only"].items()}
         tool.session_max = int(data["session_max"])
         tool.window_max = int(data["window_max"])
         return tool
@@ -227,6 +254,7 @@ class Reference:
             tool.shapes = set(stats.keys.entries)
             entries = stats.provenance.entries
             tool.untrusted_unverified = sum(entries[c][0] for c in untrusted_unverified(entries))
+            tool.approved_only = approved_only(stats.calls, stats.realms, stats.unapproved)
             tool.session_max = stats.session_max
             tool.window_max = stats.window_max
         ref.minute_max = baseline.cadence.minute_max
@@ -274,6 +302,17 @@ class Reference:
                 tool.untrusted_unverified = sum(
                     entries[c][0] for c in untrusted_unverified(entries)
                 )
+            # approved-only until calls without approval are settled; settled new realms
+            # (and the tool, when new to the reference) join when approvals covered them all
+            approved = approved_only(stats.calls, stats.realms, stats.unapproved)
+            known = old.approved_only if old else {}
+            settled_without = set(stats.unapproved.settled(today, days))
+            tool.approved_only = {
+                realm: approved.get(realm, n)
+                for realm, n in (known | approved).items()
+                if realm not in settled_without
+                and (realm in known or realm in tool.realms or realm == WHOLE_TOOL)
+            }
             base_session = old.session_max if old else self.session_max
             base_window = old.window_max if old else self.window_max
             daily = stats.daily

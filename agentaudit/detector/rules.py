@@ -35,7 +35,7 @@ from agentaudit.detector.activity import NS, Observation
 from agentaudit.detector.baseline import HOURS
 from agentaudit.detector.model import CallView
 from agentaudit.detector.policy import DetectorSettings
-from agentaudit.detector.reference import Reference, RefTool
+from agentaudit.detector.reference import WHOLE_TOOL, Reference, RefTool
 from agentaudit.schema.identifiers import same_principal
 
 __all__ = [
@@ -491,6 +491,39 @@ class UntrustedUnapproved(Rule):
         )
 
 
+class ApprovalSkipped(Rule):
+    name = "approval_skipped"
+    severity = MEDIUM
+    escalates = True
+    about = "no verified approval, where every earlier call (of the tool, or to the realm) had one"
+
+    def check(self, c: Context) -> Hit | None:
+        tool = c.tool
+        if tool is None or not tool.approved_only or c.call.approval_verified:
+            return None
+        required = tool.approved_only
+        skipped = [r for r in (*c.seen.realms, WHOLE_TOOL) if r in required]
+        if not skipped:
+            return None
+        realm = skipped[0]  # a realm rather than the whole tool, where one applies
+        approved = required[realm]
+        return self.hit(
+            _surprise(1 / (approved + 1)),
+            {"approval": c.call.approval_status or "none"},
+            {"approved_calls": approved, "days": c.ref.history_days},
+            () if realm == WHOLE_TOOL else (realm,),
+        )
+
+    def clause(self, i: Incident) -> str:
+        b = i.baseline
+        there = f" for {listing(list(i.items))}" if i.items else ""
+        return (
+            f"{i.agent} called {i.tool}{there} without a verified approval; all "
+            f"{number(b['approved_calls'])} of its earlier such calls in {history(b['days'])} "
+            "carried one"
+        )
+
+
 class NewScope(Rule):
     name = "new_scope"
     severity = MEDIUM
@@ -553,6 +586,7 @@ RULES: Final[tuple[Rule, ...]] = (
     NewResource(),
     ArgumentShape(),
     UntrustedUnapproved(),
+    ApprovalSkipped(),
     NewScope(),
     OffHours(),
     IdentityMismatch(),

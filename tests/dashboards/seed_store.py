@@ -457,7 +457,7 @@ def demo_baseline(now_ns: int) -> dict[str, Any]:
     (``Baseline.to_json``: the keys of migration 0015)."""
     hours = {f"{h:02d}": (60 if 8 <= h < 18 else 2) for h in range(24)}
     return {
-        "format": 1,
+        "format": 2,
         "agent": DEMO_AGENT,
         "calls": 1240,
         "first_ts": now_ns - 31 * 86400 * SECOND,
@@ -503,6 +503,7 @@ def demo_baseline(now_ns: int) -> dict[str, Any]:
         "hours": _items(hours),
         "scopes": _items({"email.read": 820, "email.send": 400, "contacts.read": 20}),
         "provenance": {"send_email": _items({"approval:human": 388, "untrusted": 12})},
+        "approvals": {"send_email": _items({"*": 400, "@company.example": 400})},
         "argument_keys": {"send_email": _items({"body": 400, "subject": 400, "to": 400})},
         "reference": {"taken_ns": now_ns - 7 * 86400 * SECOND, "tools": ["read_inbox"]},
     }

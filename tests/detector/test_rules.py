@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import pytest
 
+from agentaudit.cli.detect import render_baseline
 from agentaudit.detector.engine import Detector
 from agentaudit.detector.model import Call, Finding
 from agentaudit.detector.policy import DetectorSettings
@@ -307,6 +308,101 @@ def test_a_claimed_approval_is_not_a_verified_one() -> None:
     assert "a human approval was claimed for it but never verified" in finding.summary
 
 
+# -- approval_skipped ----------------------------------------------------------------------
+
+BANK = "mailbox:cfo@bank.example"
+
+
+def approved(c: Call) -> Call:
+    return replace(c, approval_status="human", approval_verified=True)
+
+
+def with_approved_mails(*, one_unapproved: bool = False) -> list[Call]:
+    """The ordinary history plus a mail to the bank's CFO on each of its first eight
+    days, every one with a verified approval (but one, when ``one_unapproved``)."""
+    extra = [
+        approved(mail(HISTORY.start + day * DAY + 15 * HOUR, to=BANK, session_id=f"bank-{day}"))
+        for day in range(8)
+    ]
+    if one_unapproved:
+        extra[3] = replace(extra[3], approval_status="none", approval_verified=False)
+    return sorted([*CALLS, *extra], key=lambda c: c.ts_ns)
+
+
+def test_approval_skipped_attack_to_a_realm_always_approved() -> None:
+    found = run(untrusted(mail(to=BANK)), history=with_approved_mails())
+    finding = found["approval_skipped"]
+    assert finding.severity == "high"  # medium, +1: it followed untrusted content
+    assert finding.summary.startswith(
+        "support-bot called send_email for @bank.example without a verified approval; all "
+        "8 of its earlier such calls in"
+    )
+    assert finding.summary.endswith("from ticket T-5512; no human approved it.")
+
+
+def test_approval_skipped_a_claimed_approval_does_not_count() -> None:
+    claimed = replace(mail(to=BANK), approval_status="human")
+    found = run(claimed, history=with_approved_mails())
+    assert found["approval_skipped"].severity == "medium"
+    assert "a human approval was claimed for it but never verified" in (
+        found["approval_skipped"].summary
+    )
+
+
+def test_approval_skipped_twins() -> None:
+    history = with_approved_mails()
+    # the same call, approved: nothing
+    assert "approval_skipped" not in run(approved(untrusted(mail(to=BANK))), history=history)
+    # the ordinary realm, never approved: nothing to skip
+    assert "approval_skipped" not in run(mail(), history=history)
+    # a realm that already had a call without approval is not approved-only
+    mixed = with_approved_mails(one_unapproved=True)
+    assert "approval_skipped" not in run(mail(to=BANK), history=mixed)
+
+
+def test_approval_skipped_until_calls_without_approval_are_settled() -> None:
+    # From day 11 the agent mails the CFO every day without approval (a policy change).
+    # Each such call is flagged until they are settled behaviour (promote_days = 3 days,
+    # the first 3 days ago) at a reference refresh (every 7 days); then no more.
+    later = History(start=HISTORY.end, days=16, seed=7).calls()
+    unapproved = [mail(HISTORY.end + day * DAY + 16 * HOUR, to=BANK, session_id=f"u-{day}")
+                  for day in range(1, 16)]  # fmt: skip
+    detector = Detector(DetectorSettings())
+    detector.process_all(with_approved_mails())
+    assert detector.take_findings() == []
+    flagged_days = set()
+    for c in sorted([*later, *unapproved], key=lambda c: c.ts_ns):
+        detector.process(c)
+        for finding in detector.take_findings():
+            if finding.rule == "approval_skipped":
+                flagged_days.add((c.ts_ns - HISTORY.end) // DAY)
+    assert {1, 2, 3} <= flagged_days  # flagged while it was new
+    assert max(flagged_days) < 15  # settled at a refresh: the last days pass
+    assert not {13, 14, 15} & flagged_days
+
+
+def test_approval_skipped_for_a_tool_always_approved() -> None:
+    refunds = [
+        approved(
+            call(
+                tool="issue_refund",
+                ts=HISTORY.start + day * DAY + 14 * HOUR,
+                session_id=f"refund-{day}",
+                arguments={"order": f"o-{day}", "amount": 20},
+            )
+        )
+        for day in range(6)
+    ]
+    history = sorted([*CALLS, *refunds], key=lambda c: c.ts_ns)
+    attempt = call(tool="issue_refund", ts=AT, session_id="s-new",
+                   arguments={"order": "o-99", "amount": 20})  # fmt: skip
+    finding = run(attempt, history=history)["approval_skipped"]
+    assert finding.summary.startswith(
+        "support-bot called issue_refund without a verified approval; all 6 of its earlier"
+    )
+    assert "approval_skipped" not in run(approved(attempt), history=history)
+
+
 # -- new_scope -----------------------------------------------------------------------------
 
 
@@ -354,3 +450,12 @@ def test_several_indicators_on_one_call_raise_each_other() -> None:
     assert found["untrusted_unapproved"].severity == "high"  # medium, +1 for the crowd
     assert found["new_resource_type"].severity == "critical"  # medium +1 risky +1 crowd
     assert "new_resource" in found["new_resource_type"].evidence["also"]
+
+
+def test_explain_names_what_was_always_approved() -> None:
+    detector = Detector(DetectorSettings())
+    detector.process_all(with_approved_mails())
+    baseline = detector.baseline("support-bot")
+    assert baseline is not None
+    text = render_baseline(baseline.to_json(), "rebuilt")
+    assert "always with a verified approval: @bank.example (8 calls)" in text

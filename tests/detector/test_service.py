@@ -33,6 +33,7 @@ COMPARED = (
     "hours",
     "scopes",
     "provenance",
+    "approvals",
     "argument_keys",
     "reference",
 )
@@ -105,6 +106,40 @@ def test_a_restart_keeps_the_baselines_and_counts_nothing_twice(store: Store) ->
     assert {k: resumed.to_json()[k] for k in COMPARED} == {
         k: reference.to_json()[k] for k in COMPARED
     }
+
+
+def test_a_baseline_of_an_older_format_rebuilds_every_baseline_from_the_history(
+    store: Store,
+) -> None:
+    # After an upgrade that changes the baseline format, the agents must not start
+    # learning from scratch from the saved position (alerts only for days): the
+    # follower starts over and the baselines are relearned from the stored calls.
+    calls = History().calls()
+    store_calls(store, calls, batch=50)
+    first = service(store)
+    first.run_once()
+    first.stop()
+    saved = store.query(
+        "SELECT baseline FROM agentaudit.detector_baselines WHERE agent_id = 'support-bot'"
+    ).rows[0][0]
+    older = __import__("json").loads(saved)
+    older["format"] = 1
+    older.pop("approvals")
+    store.command(
+        "INSERT INTO agentaudit.detector_baselines (agent_id, updated_at, watermark, baseline) "
+        "VALUES ('support-bot', now64(3) + 1, 0, {b:String})",
+        {"b": __import__("json").dumps(older)},
+    )
+
+    second = service(store)
+    assert second.follower is not None
+    assert second.follower.position == {}  # from the first link of every chain
+    second.run_once()
+    rebuilt = second.detector.baseline("support-bot")  # type: ignore[union-attr]
+    assert rebuilt is not None
+    assert rebuilt.calls == len(calls)
+    assert not rebuilt.learning
+    assert "approvals" in rebuilt.to_json()
 
 
 def test_the_saved_position_and_baselines_are_one_insert(store: Store) -> None:
