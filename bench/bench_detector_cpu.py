@@ -37,6 +37,7 @@ from agentaudit.detector.follower import Follower, StoreSource, calls_sql
 from agentaudit.detector.model import Call
 from agentaudit.detector.policy import DetectorSettings
 from agentaudit.detector.records import BaselineLog
+from agentaudit.detector.rules import RULES
 
 NS = 1_000_000_000
 DAY = 86_400 * NS
