@@ -49,7 +49,10 @@ __all__ = [
     "summary",
 ]
 
-LOW, MEDIUM, HIGH, CRITICAL = range(4)
+LOW: Final = 0
+MEDIUM: Final = 1
+HIGH: Final = 2
+CRITICAL: Final = 3
 MIN_HISTORY: Final = 50
 """Calls a provisional reference needs (of the tool, or of the agent) for a level rule."""
 CRITICAL_TIMES: Final = 10
@@ -250,9 +253,23 @@ class NewTransition(Rule):
 
 
 class _ToolNovelty(Rule):
-    """A new item in one of the tool's families (types, realms, resources, keys)."""
+    """A new item in one of the tool's families: the call's ``Observation.<seen>`` items
+    against the reference's ``RefTool.<family>`` (types, realms, resources, keys)."""
 
     noun: ClassVar[str]
+    family: ClassVar[str] = ""  # RefTool.<family>, RefTool.p_<family>
+    seen: ClassVar[str] = ""  # Observation.<seen>
+
+    def check(self, c: Context) -> Hit | None:
+        tool, found = c.tool, getattr(c.seen, self.seen)
+        if tool is None or not found:
+            return None
+        p = getattr(tool, f"p_{self.family}")
+        if p >= c.novelty:  # p is 1 until frozen
+            return None
+        known = getattr(tool, self.family)
+        new = _novel(found, known)
+        return self.found(c, tool, new, known, p) if new else None
 
     def found(
         self, c: Context, tool: RefTool, new: tuple[str, ...], known: set[str], p: float
@@ -277,14 +294,8 @@ class NewResourceType(_ToolNovelty):
     severity = MEDIUM
     escalates = True
     noun = "resource type"
+    family = seen = "types"
     about = "a resource type (the prefix of a resource id) the tool never touched"
-
-    def check(self, c: Context) -> Hit | None:
-        tool, found = c.tool, c.seen.types
-        if tool is None or not found or tool.p_types >= c.novelty:  # p is 1 until frozen
-            return None
-        new = _novel(found, tool.types)
-        return self.found(c, tool, new, tool.types, tool.p_types) if new else None
 
 
 class NewRecipientDomain(_ToolNovelty):
@@ -292,14 +303,8 @@ class NewRecipientDomain(_ToolNovelty):
     severity = MEDIUM
     escalates = True
     noun = "recipient domain, host or account"
+    family = seen = "realms"
     about = "a recipient domain, host or account (repository owner, ...) never reached"
-
-    def check(self, c: Context) -> Hit | None:
-        tool, found = c.tool, c.seen.realms
-        if tool is None or not found or tool.p_realms >= c.novelty:
-            return None
-        new = _novel(found, tool.realms)
-        return self.found(c, tool, new, tool.realms, tool.p_realms) if new else None
 
 
 class NewResource(_ToolNovelty):
@@ -307,14 +312,8 @@ class NewResource(_ToolNovelty):
     severity = LOW
     escalates = True
     noun = "resource"
+    family = seen = "resources"
     about = "a resource (recipient, repository, record) the tool never touched"
-
-    def check(self, c: Context) -> Hit | None:
-        tool, found = c.tool, c.seen.resources
-        if tool is None or not found or tool.p_resources >= c.novelty:
-            return None
-        new = _novel(found, tool.resources)
-        return self.found(c, tool, new, tool.resources, tool.p_resources) if new else None
 
 
 class ArgumentShape(_ToolNovelty):
