@@ -25,8 +25,10 @@ never given a just-in-time credential.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from opentelemetry.trace import SpanKind
 
@@ -37,9 +39,32 @@ from agentaudit.instrumentation._runtime import _as_arguments, _spec
 from agentaudit.instrumentation._settings import settings
 from agentaudit.schema import attributes as A
 
-__all__ = ["decision_attributes", "record_denied"]
+__all__ = ["Denials", "decision_attributes", "record_denied"]
 
 _APPROVING: Final = frozenset({A.DECISION_APPROVED, A.DECISION_EDITED})
+
+
+class Denials:
+    """(conversation id, tool-call id) of the denials already recorded: a framework
+    resends a denied call's answer with every later request of the conversation, and
+    the integration reads it there. Bounded (LRU)."""
+
+    limit = 4096
+    lock = threading.Lock()
+    seen: ClassVar[OrderedDict[tuple[str, str], None]] = OrderedDict()
+
+    @classmethod
+    def first(cls, conversation: str, call_id: str) -> bool:
+        """True the first time this denial is seen (and remember it)."""
+        with cls.lock:
+            key = (conversation, call_id)
+            if key in cls.seen:
+                cls.seen.move_to_end(key)
+                return False
+            cls.seen[key] = None
+            while len(cls.seen) > cls.limit:
+                cls.seen.popitem(last=False)
+            return True
 
 
 def decision_attributes(decision: str, approver: str | None = None) -> dict[str, Any]:

@@ -12,6 +12,12 @@
   ``audited_ainvoke_stream`` - wrap ``Model._invoke_with_retry`` and its three siblings,
   through which every model call of every Agno model class (a custom one included)
   goes: their ``messages`` are recorded as the prompt (:func:`canonical_messages`).
+  Before that, the run's rejected confirmations are recorded (:func:`_record_rejections`):
+  a call the human rejected (``requirement.reject()``) runs no tool hook, so its
+  ``blocked`` span, decision ``denied``, is written when the resumed run next asks the
+  model, from the run's ``ToolExecution`` that Agno marked ``confirmed = False``. Agno
+  rejects an unanswered confirmation the same way (it never runs), so that is recorded
+  as denied too: the integration sees only what Agno did.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from inspect import isawaitable
 from typing import Any, ClassVar
 
 from agentaudit.instrumentation import _context, _state
+from agentaudit.instrumentation._approvals import Denials, record_denied
 from agentaudit.instrumentation.runtime import record_prompt, tool_call
 from agentaudit.schema import attributes as A
 
@@ -90,9 +97,33 @@ def canonical_messages(messages: Any) -> list[Any]:
     return [_message(m) for m in list(messages or [])]
 
 
+def _record_rejections(run: Any) -> None:
+    """The ``blocked`` spans (decision ``denied``) of the run's rejected confirmations,
+    once per (session or run, call id): Agno keeps them in ``run.tools`` for the rest
+    of the run. They run no ``before_tool_call`` hook: nothing is minted."""
+    conversation = getattr(run, "session_id", None) or getattr(run, "run_id", None) or ""
+    for execution in getattr(run, "tools", None) or ():
+        call_id = getattr(execution, "tool_call_id", None)
+        if getattr(execution, "confirmed", None) is not False or not isinstance(call_id, str):
+            continue
+        if not call_id or not Denials.first(str(conversation), call_id):
+            continue
+        with _context.context(**_scope_of(getattr(run, "agent_name", None), conversation)):
+            record_denied(
+                str(getattr(execution, "tool_name", "") or "tool"),
+                framework=FRAMEWORK,
+                call_id=call_id,
+                arguments=getattr(execution, "tool_args", None),
+            )
+
+
 def _record(model: Any, kwargs: Mapping[str, Any]) -> None:
     if not _state.enabled():
         return
+    try:
+        _record_rejections(kwargs.get("run_response"))
+    except Exception:
+        _state.report_error("recording rejected Agno tool calls failed")
     try:
         model_id = getattr(model, "id", None)
         record_prompt(
@@ -174,13 +205,15 @@ def _call_id(run_context: Any, name: str, arguments: Mapping[str, Any]) -> str |
 
 def _scope(agent: Any, run_context: Any) -> dict[str, Any]:
     """The agent's name and Agno's session id, for the keys the app's context leaves unset."""
+    return _scope_of(getattr(agent, "name", None), getattr(run_context, "session_id", None))
+
+
+def _scope_of(name: Any, conversation: Any) -> dict[str, Any]:
     frame = _context.current_frame()
     present: Mapping[str, Any] = frame.attributes if frame is not None else {}
     extra: dict[str, Any] = {}
-    conversation = getattr(run_context, "session_id", None)
     if isinstance(conversation, str) and conversation and A.GEN_AI_CONVERSATION_ID not in present:
         extra[A.GEN_AI_CONVERSATION_ID] = conversation
-    name = getattr(agent, "name", None)
     if not isinstance(name, str) or not name:
         return extra
     if A.GEN_AI_AGENT_ID not in present and A.GEN_AI_AGENT_ID not in (

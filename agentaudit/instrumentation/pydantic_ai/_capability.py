@@ -34,7 +34,7 @@ from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.messages import ModelMessagesTypeAdapter
 
 from agentaudit.instrumentation import _context, _state
-from agentaudit.instrumentation._approvals import decision_attributes, record_denied
+from agentaudit.instrumentation._approvals import Denials, decision_attributes, record_denied
 from agentaudit.instrumentation.runtime import (
     AccessRevoked,
     PromptRecord,
@@ -186,28 +186,6 @@ def _approval(ctx: Any, call: Any) -> str | None:
     return A.DECISION_APPROVED
 
 
-class _Denied:
-    """(conversation id, tool-call id) of the denials already recorded: a denied call's
-    return part stays in the history every later request resends. Bounded (LRU)."""
-
-    limit = 4096
-    lock = threading.Lock()
-    seen: ClassVar[OrderedDict[tuple[str, str], None]] = OrderedDict()
-
-    @classmethod
-    def first(cls, conversation: str, call_id: str) -> bool:
-        """True the first time this denial is seen (and remember it)."""
-        with cls.lock:
-            key = (conversation, call_id)
-            if key in cls.seen:
-                cls.seen.move_to_end(key)
-                return False
-            cls.seen[key] = None
-            while len(cls.seen) > cls.limit:
-                cls.seen.popitem(last=False)
-            return True
-
-
 def _record_denials(ctx: Any, messages: Any) -> None:
     """Record the denied calls answered in the newest request (they never ran)."""
     messages = list(messages or ())
@@ -220,7 +198,7 @@ def _record_denials(ctx: Any, messages: Any) -> None:
         call_id = getattr(part, "tool_call_id", None)
         if getattr(part, "outcome", None) != "denied" or not isinstance(call_id, str):
             continue
-        if not call_id or not _Denied.first(conversation, call_id):
+        if not call_id or not Denials.first(conversation, call_id):
             continue
         sent = _model_call(messages, call_id)
         with _context.context(**_scope(ctx)):

@@ -159,10 +159,19 @@ def test_a_confirmed_call_is_recorded_with_the_approver_of_the_context(spans: Sp
     assert attrs[A.PROMPT_HASH] == received_hash(model.seen[1])
 
 
-def test_a_rejected_call_does_not_run_and_leaves_no_tool_span(spans: Spans) -> None:
-    _confirm(False)
+def test_a_rejected_call_does_not_run_and_is_recorded_denied_once(spans: Spans) -> None:
+    model = _confirm(False)
     assert refunds == []
-    assert spans.tools("issue_refund") == []  # Agno runs no tool hook for a rejected call
+    assert len(model.seen) >= 2  # the resumed run asked the model again (and saw the rejection)
+    [span] = spans.tools("issue_refund")  # once, though later requests resend the rejection
+    attrs = dict(span.attributes or {})
+    assert attrs[A.DECISION] == A.DECISION_BLOCKED
+    assert attrs[A.APPROVAL_DECISION] == A.DECISION_DENIED
+    assert attrs[A.APPROVAL_STATUS] == A.APPROVAL_NONE
+    assert attrs[A.GEN_AI_TOOL_CALL_ID] == "call_r"
+    assert json.loads(str(attrs[A.GEN_AI_TOOL_CALL_ARGUMENTS])) == REFUND
+    assert A.CREDENTIAL_ID not in attrs  # nothing minted for a call that never ran
+    assert attrs[A.GEN_AI_AGENT_ID] == "support-agent"
 
 
 def test_two_sessions_interleaved_keep_separate_provenance(spans: Spans) -> None:
