@@ -9,7 +9,11 @@ methods are wrapped, each restored by ``uninstrument()``:
   the contract span around it, with the model's call id; the result and exceptions pass
   through unchanged (``StaticWorkbench`` turns an exception into an error result for the
   model, as without the integration). A refusal (quarantine) raises before the tool runs
-  and reaches the model the same way;
+  and reaches the model the same way. ``FunctionTool`` runs a sync function with
+  ``loop.run_in_executor``, in a thread that does not get the caller's context, so for
+  the duration of the call the tool's ``_func`` (private) is a partial that runs the
+  function in a copy of the context the span and the per-call credential are current
+  in (:func:`_in_context`): ``current_credential()`` works in a sync tool too;
 * ``AssistantAgent._get_compatible_context(model_client, messages)``: returns the exact
   message list the agent then passes to ``model_client.create`` / ``create_stream``
   (for the tool-calling turn and for reflection) -> recorded as the prompt.
@@ -17,6 +21,9 @@ methods are wrapped, each restored by ``uninstrument()``:
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -79,6 +86,38 @@ def _as_model_text(tool: Any, result: Any) -> Any:
         return result
 
 
+_OWN_FUNC = "_agentaudit_func"
+"""Where a ``FunctionTool``'s own sync function is kept while calls bind theirs."""
+
+
+def _in_context(tool: Any) -> Callable[[], None]:
+    """For a ``FunctionTool`` with a sync function: make its ``_func`` run the function
+    in a copy of the current context (taken now: the tool span is current). ``run``
+    reads ``_func`` before its first await, so each call's executor job gets its own
+    copy, concurrent calls of one tool included; the returned function puts the tool's
+    own function back. Anything else: nothing changes."""
+    func = getattr(tool, _OWN_FUNC, None) or getattr(tool, "_func", None)
+    if func is None or not callable(func) or inspect.iscoroutinefunction(func):
+        return _nothing
+    try:
+        setattr(tool, _OWN_FUNC, func)
+        bound = functools.partial(contextvars.copy_context().run, func)
+        tool._func = bound
+    except Exception:
+        _state.report_error("carrying the context into an AutoGen sync tool failed")
+        return _nothing
+
+    def restore() -> None:
+        if getattr(tool, "_func", None) is bound:
+            tool._func = func
+
+    return restore
+
+
+def _nothing() -> None:
+    return None
+
+
 def audited_run_json(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     async def run_json(
         self: Any, args: Mapping[str, Any], cancellation_token: Any, call_id: str | None = None
@@ -95,11 +134,14 @@ def audited_run_json(original: Callable[..., Awaitable[Any]]) -> Callable[..., A
         call = tool_call(
             name, framework=FRAMEWORK, call_id=call_id, arguments=arguments, prompt=prompt
         )
+        restore = _in_context(self)
         try:
             result = await original(self, args, cancellation_token, call_id=call_id)
         except BaseException as exc:
             call.error(exc)
             raise
+        finally:
+            restore()
         call.ok(_as_model_text(self, result))
         return result
 

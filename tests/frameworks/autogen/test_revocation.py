@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from autogen_agentchat.agents import AssistantAgent
+from autogen_core.tools import FunctionTool
 
 import agentaudit
 from agentaudit.instrumentation._errors import DO_NOT_RETRY
@@ -29,10 +30,15 @@ REFUND_TOOL = "issue_refund"
 _kit: list[Revocation] = []
 
 
-async def issue_refund(order_id: str, amount: int) -> str:
-    """Refund an order (async: AutoGen runs a sync tool function in an executor thread
-    without the caller's context, where the per-call credential is not visible)."""
+def issue_refund(order_id: str, amount: int) -> str:
+    """Refund an order (sync: AutoGen runs it in an executor thread, where the
+    integration carries the call's context, so the per-call credential is visible)."""
     return "refunded " + _kit[0].server.check(REFUND_TOOL, f"tool:{REFUND_TOOL}")
+
+
+async def aissue_refund(order_id: str, amount: int) -> str:
+    """The same, async."""
+    return issue_refund(order_id, amount)
 
 
 @pytest.fixture
@@ -43,8 +49,9 @@ def kit() -> Iterator[Revocation]:
         _kit.clear()
 
 
+@pytest.mark.parametrize("refund", [issue_refund, aissue_refund], ids=["sync", "async"])
 def test_the_model_s_retry_after_a_revoked_credential_is_refused_without_a_new_mint(
-    spans: Spans, kit: Revocation
+    spans: Spans, kit: Revocation, refund: Callable[..., object]
 ) -> None:
     kit.server.revoke_next = True  # a responder revokes the credential during the call
     client = ScriptedClient(
@@ -55,7 +62,10 @@ def test_the_model_s_retry_after_a_revoked_credential_is_refused_without_a_new_m
         ]
     )
     agent = AssistantAgent(
-        "support_agent", model_client=client, tools=[issue_refund], max_tool_iterations=5
+        "support_agent",
+        model_client=client,
+        tools=[FunctionTool(refund, description="Refund an order.", name=REFUND_TOOL)],
+        max_tool_iterations=5,
     )
     with agentaudit.context(agent="support-agent", user="carol", session="sess-r"):
         asyncio.run(agent.run(task="Refund ORD-9."))
