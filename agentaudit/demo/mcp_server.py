@@ -21,18 +21,23 @@ __all__ = ["build", "main"]
 
 def build() -> Any:
     """The calendar MCP server (``list_events``, ``create_event``)."""
-    from mcp.server.mcpserver import MCPServer
+    try:
+        from mcp.server.mcpserver import MCPServer
+    except ImportError:  # mcp 1.x (crewai and strands-agents pin it)
+        from mcp.server.fastmcp import (  # type: ignore[attr-defined,no-redef,unused-ignore]
+            FastMCP as MCPServer,
+        )
 
     from agentaudit.demo import data
 
     server = MCPServer("demo-calendar")
-    # The SDK's own OpenTelemetry middleware (on by default; dropping it is its documented
-    # opt-out) would add a provenance-less tools/call span per call next to the audited
-    # SERVER span. The audit marks it `agentaudit.audited_by`, which the collector honours
-    # only when both arrive in one batch: the demo keeps one server row per call always.
-    server.middleware[:] = [
-        entry for entry in server.middleware if type(entry).__name__ != "OpenTelemetryMiddleware"
-    ]
+    # The SDK's own OpenTelemetry middleware (mcp 2.x; on by default; dropping it is its
+    # documented opt-out) would add a provenance-less tools/call span per call next to the
+    # audited SERVER span. The audit marks it `agentaudit.audited_by`, which the collector
+    # honours only when both arrive in one batch: the demo keeps one server row per call.
+    chain = getattr(server, "middleware", None)
+    if isinstance(chain, list):
+        chain[:] = [entry for entry in chain if type(entry).__name__ != "OpenTelemetryMiddleware"]
 
     @server.tool()
     def list_events(owner: str, day: str) -> list[dict[str, str]]:

@@ -70,9 +70,18 @@ def _schema(root: Any) -> dict[str, dict[int, str | None]]:
             if field.message_type is not None:
                 fields[field.number] = field.message_type.full_name
                 todo.append(field.message_type)
-            elif field.is_repeated:
+            elif _repeated(field):
                 fields[field.number] = None
     return schema
+
+
+def _repeated(field: Any) -> bool:
+    """``FieldDescriptor.is_repeated`` (protobuf 6+); ``label`` on 5.x, which some
+    frameworks pin (autogen-core: protobuf 5.29) and ``agentaudit[collector]`` allows."""
+    repeated = getattr(field, "is_repeated", None)
+    if repeated is not None:
+        return bool(repeated)
+    return bool(field.label == field.LABEL_REPEATED)
 
 
 _SCHEMA = _schema(trace_service_pb2.ExportTraceServiceRequest.DESCRIPTOR)

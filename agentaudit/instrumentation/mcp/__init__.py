@@ -1,12 +1,13 @@
-"""MCP integration (the ``mcp`` SDK 2.x), both sides, over any transport.
+"""MCP integration (the ``mcp`` SDK, 1.28 up to 2.x), both sides, over any transport.
 
 Client: an ``execute_tool`` span around ``ClientSession.call_tool`` that injects trace
 context and the provenance context into the request ``_meta`` and presents the call's
 just-in-time credential on the Streamable HTTP transport (a server's refusal raises
 :class:`ToolServerRefused`). Server: a SERVER span per ``tools/call`` (server middleware)
 that records the caller's user / session / agent / tool-call id and is parented to the
-client span. Both sides are kept and linked (one row per call: ``agentaudit.calls``).
-See docs/frameworks.md.
+client span (on mcp 1.x, which has no server middleware, around the registered
+``tools/call`` handler: :mod:`._v1`). Both sides are kept and linked (one row per call:
+``agentaudit.calls``). See docs/frameworks.md.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ MCP authorizes HTTP requests with an ``Authorization: Bearer`` header (the MCP
 authorization spec; stdio has no such header, and ``_meta`` has no credential
 convention). A just-in-time credential is minted for one tool call (audience = tool),
 so it must go on that call's ``tools/call`` POST only. The SDK's documented seam for
-HTTP settings is the ``httpx2.AsyncClient`` the transport sends with; its event hooks
+HTTP settings is the HTTP client the transport sends with (``httpx2.AsyncClient`` on
+mcp 2.x, ``httpx.AsyncClient`` on 1.x, which share this API); its event hooks
 (public httpx API, composing with any ``auth`` the application set) do the work:
 
 * the client wrapper registers the call under its ``io.agentaudit/traceparent`` (the
@@ -15,8 +16,9 @@ HTTP settings is the ``httpx2.AsyncClient`` the transport sends with; its event 
   so the per-call credential is what a guarded server checks);
 * the response hook records a 401/403 answer's ``WWW-Authenticate`` challenge for the
   call. The SDK reports such an answer as a generic ``MCPError`` ("Server returned an
-  error response"); :func:`refusal` turns it into :class:`ToolServerRefused`, an
-  ``MCPError`` (hosts that handle MCP errors keep working) that says what the server
+  error response"; on mcp 1.x the seam of :mod:`._v1` makes it do so);
+  :func:`refusal` turns it into :class:`ToolServerRefused`, an ``MCPError``
+  (``McpError`` on 1.x: hosts that handle MCP errors keep working) that says what the server
   said: for ``insufficient_scope`` the scope the call needs (the step-up error), for a
   revocation the runtime's "access revoked; do not retry" refusal as its cause, so a
   retry is refused locally and mints nothing.
@@ -27,6 +29,7 @@ The token is never put on a span, in a log line, in ``_meta`` or in an error mes
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import threading
 import weakref
@@ -35,7 +38,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from mcp.shared.exceptions import MCPError
+try:
+    from mcp.shared.exceptions import MCPError  # mcp 2.x
+except ImportError:  # mcp 1.x
+    from mcp.shared.exceptions import (  # type: ignore[attr-defined,no-redef,unused-ignore]
+        McpError as MCPError,
+    )
 
 from agentaudit.instrumentation import _state
 from agentaudit.instrumentation._errors import CredentialRevoked, _challenge_params
@@ -49,6 +57,7 @@ __all__ = [
     "detach_all",
     "presenting",
     "refusal",
+    "refused",
     "wrap_post_writer",
 ]
 
@@ -150,8 +159,15 @@ async def _on_response(response: Any) -> None:
         call.challenge = Challenge(response.status_code, header)
 
 
+def refused(request: Any) -> bool:
+    """True when ``request`` is an audited ``tools/call`` POST the server refused."""
+    call = _requests.get(request)
+    return call is not None and call.challenge is not None
+
+
 def attach(client: Any) -> None:
-    """Add the hooks to an ``httpx2.AsyncClient`` (idempotent; anything else: no-op)."""
+    """Add the hooks to the transport's HTTP client (``httpx2.AsyncClient`` on mcp 2.x,
+    ``httpx.AsyncClient`` on 1.x; idempotent; anything else: no-op)."""
     hooks = getattr(client, "event_hooks", None)
     if not isinstance(hooks, dict):
         return
@@ -191,6 +207,10 @@ def detach_all() -> None:
     _clients.clear()
 
 
+_SDK_ERROR_TAKES_DATA: Final = "code" in inspect.signature(MCPError.__init__).parameters
+"""mcp 2.x: ``MCPError(code, message, data)``; 1.x: ``McpError(ErrorData)``."""
+
+
 class ToolServerRefused(MCPError):
     """The tool server refused the call's credential (HTTP 401/403, a Bearer challenge).
 
@@ -219,12 +239,27 @@ class ToolServerRefused(MCPError):
             data["scope"] = " ".join(scopes)
         if reason:
             data["reason"] = reason
-        super().__init__(code, message, data)
+        if _SDK_ERROR_TAKES_DATA:
+            super().__init__(code, message, data)
+        else:  # mcp 1.x: McpError(ErrorData)
+            from mcp.types import ErrorData
+
+            super().__init__(ErrorData(code=code, message=message, data=data))  # type: ignore[call-arg,arg-type,unused-ignore]
         self.status = status
         self.challenge_error = challenge_error
         self.scopes = scopes
         self.reason = reason
         self.revocation = revocation
+
+    @property
+    def code(self) -> int:
+        """The JSON-RPC error code (a property of ``MCPError`` on 2.x; here on 1.x too)."""
+        return int(self.error.code)
+
+    @property
+    def data(self) -> Any:
+        """What the server said, as a mapping (see the class docstring)."""
+        return self.error.data
 
     def span_attributes(self) -> dict[str, Any]:
         """What the call's span records of the refusal."""

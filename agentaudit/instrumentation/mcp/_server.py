@@ -1,7 +1,9 @@
 """Server side: a SERVER contract span around each ``tools/call``, as server middleware.
 
 mcp 2.x servers run every inbound message through ``Server.middleware`` (the SDK's
-extension point; ``MCPServer`` shares its low-level server's list). :class:`AuditMiddleware`
+extension point; ``MCPServer`` shares its low-level server's list); on mcp 1.x, which has
+no middleware, the registered ``tools/call`` handler is run through the same
+:class:`AuditMiddleware` (:mod:`._v1`). :class:`AuditMiddleware`
 handles ``tools/call`` only: it extracts the caller's trace context and provenance from
 the request ``_meta`` (:mod:`._meta`), opens an ``execute_tool {name}`` span of kind
 SERVER parented to the client's tool span, with the caller's user / session / agent (and
@@ -53,7 +55,8 @@ def session_id_of(ctx: Any) -> str | None:
 def _is_error(result: Any) -> bool:
     if isinstance(result, Mapping):
         return result.get("isError") is True
-    return getattr(result, "is_error", None) is True
+    # ``is_error`` on mcp 2.x, ``isError`` on 1.x
+    return getattr(result, "is_error", None) is True or getattr(result, "isError", None) is True
 
 
 class AuditMiddleware:

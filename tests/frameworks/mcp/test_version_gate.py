@@ -1,8 +1,9 @@
 """The version gate against whatever mcp is really installed.
 
-In the main framework environment (mcp 2.x) the integration turns on; in the crewai
-environment (crewai pins mcp 1.x) it must stay off with one warning and leave the SDK
-untouched. Imports nothing that exists only in mcp 2.x, so it runs in both.
+The integration turns on for mcp 1.28 and later, 1.x and 2.x: in the main framework
+environment (mcp 2.x), in the crewai environment (crewai pins mcp 1.x) and in
+"mcp-oldest" (1.28). Outside that range it must stay off with one warning and leave the
+SDK untouched. Imports nothing that exists only in one major version.
 """
 
 from __future__ import annotations
