@@ -76,12 +76,13 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
     # strands-agents pins mcp<2.2, which would move the "main" group's mcp (2.3) back.
     "strands": (["fwtest", "strands"], ["strands"], []),
     "strands-oldest": (["fwtest", "strands"], ["strands"], ["strands-agents==1.40.0"]),
-    # The lower ends of Google ADK, Agno and AutoGen AgentChat: google-adk 2.5 caps
+    # The lower ends of Google ADK, Agno and AutoGen AgentChat (google-adk 1.35.0 and agno
+    # 2.6.13: their first releases of the last six months): google-adk 1.35 caps
     # opentelemetry-sdk at 1.41, which the peers' instrumentations of "oldest" cannot share.
     "adk-agno-autogen-oldest": (
         ["fwtest", "google-adk", "agno", "autogen"],
         ["google_adk", "agno", "autogen"],
-        ["google-adk==2.5.0", "agno==3.1.0", "autogen-agentchat==0.7.0"],
+        ["google-adk==1.35.0", "agno==2.6.13", "autogen-agentchat==0.7.0"],
     ),
     # crewai 1.14 pins pydantic<2.12, which the oldest openai-agents cannot share.
     "crewai-oldest": (["fwtest", "crewai"], ["crewai"], ["crewai==1.14.1"]),

@@ -8,6 +8,13 @@
   model as the failed call's error, as for any tool exception. A tool's exception is
   recorded and passes through unchanged (Agno turns it into that error too). In an async
   run the hook's ``function_call`` returns a coroutine: the span ends when it completes.
+* ``audit_tool_hook_async`` - the same hook as a coroutine function, for the async tools
+  of async runs: Agno before 3.0.11 does not await what a sync hook returns there (the
+  tool would never run), only an async hook. ``audited_arun_function_call`` (around
+  ``Model.arun_function_call``, through which every tool call of an async run goes)
+  gives such a tool's ``Function`` a hook list with this variant in place of
+  ``audit_tool_hook``, on every release alike. Sync tools keep the sync hook (Agno runs
+  them in a worker thread; a coroutine hook would move them onto the event loop).
 * ``audited_invoke`` / ``audited_ainvoke`` / ``audited_invoke_stream`` /
   ``audited_ainvoke_stream`` - wrap ``Model._invoke_with_retry`` and its three siblings,
   through which every model call of every Agno model class (a custom one included)
@@ -27,7 +34,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from inspect import isawaitable
+from inspect import isasyncgenfunction, isawaitable, iscoroutinefunction
 from typing import Any, ClassVar
 
 from agentaudit.instrumentation import _context, _state
@@ -39,8 +46,10 @@ __all__ = [
     "FRAMEWORK",
     "Hook",
     "audit_tool_hook",
+    "audit_tool_hook_async",
     "audited_ainvoke",
     "audited_ainvoke_stream",
+    "audited_arun_function_call",
     "audited_invoke",
     "audited_invoke_stream",
     "canonical_messages",
@@ -77,6 +86,36 @@ class _Taken:
 
 
 _MAX_TAKEN = 10_000
+
+
+class _Runs:
+    """Run id -> the run's output (``RunOutput``) as the last model call saw it, weakly
+    where possible; bounded, oldest first out. Agno's ``acontinue_run`` runs the
+    confirmed calls with no messages on the run context: their call ids are read from
+    the run's ``ToolExecution`` list instead."""
+
+    lock = threading.Lock()
+    runs: ClassVar[OrderedDict[str, Any]] = OrderedDict()
+
+    @classmethod
+    def remember(cls, run: Any) -> None:
+        run_id = getattr(run, "run_id", None)
+        if not isinstance(run_id, str) or not run_id:
+            return
+        with cls.lock:
+            try:
+                cls.runs[run_id] = weakref.ref(run)
+            except TypeError:
+                cls.runs[run_id] = run
+            cls.runs.move_to_end(run_id)
+            while len(cls.runs) > _MAX_TAKEN:
+                cls.runs.popitem(last=False)
+
+    @classmethod
+    def get(cls, run_id: Any) -> Any:
+        with cls.lock:
+            held = cls.runs.get(run_id) if isinstance(run_id, str) else None
+        return held() if isinstance(held, weakref.ref) else held
 
 
 def _message(message: Any) -> Any:
@@ -121,6 +160,7 @@ def _record(model: Any, kwargs: Mapping[str, Any]) -> None:
     if not _state.enabled():
         return
     try:
+        _Runs.remember(kwargs.get("run_response"))
         _record_rejections(kwargs.get("run_response"))
     except Exception:
         _state.report_error("recording rejected Agno tool calls failed")
@@ -185,7 +225,19 @@ def _arguments(value: Any) -> Any:
 
 def _call_id(run_context: Any, name: str, arguments: Mapping[str, Any]) -> str | None:
     """The id of the model's pending tool call with this name and these arguments."""
-    messages = getattr(run_context, "messages", None) or []
+    messages = getattr(run_context, "messages", None)
+    if messages is None:  # acontinue_run: the run's ToolExecution list (see _Runs)
+        run = _Runs.get(getattr(run_context, "run_id", None))
+        for execution in getattr(run, "tools", None) or ():
+            call_id = getattr(execution, "tool_call_id", None)
+            if (
+                isinstance(call_id, str)
+                and getattr(execution, "tool_name", None) == name
+                and _arguments(getattr(execution, "tool_args", None)) == dict(arguments)
+                and _Taken.take(run, call_id)
+            ):
+                return call_id
+        return None
     for message in reversed(list(messages)):
         if getattr(message, "role", None) != "assistant":
             continue
@@ -281,3 +333,44 @@ def audit_tool_hook(
     finally:
         frame.__exit__(None, None, None)
     return result
+
+
+async def audit_tool_hook_async(
+    function_name: str,
+    function_call: Callable[..., Any],
+    arguments: dict[str, Any],
+    agent: Any = None,
+    run_context: Any = None,
+) -> Any:
+    """The async variant of :func:`audit_tool_hook`, for async tools in async runs: Agno
+    awaits an async hook on every release (before 3.0.11 it does not await a sync one)."""
+    result = audit_tool_hook(function_name, function_call, arguments, agent, run_context)
+    if isawaitable(result):
+        return await result
+    return result
+
+
+def _use_async_hook(function_call: Any) -> None:
+    """Give an async tool's ``Function`` the async hook in place of the sync one (a new
+    list: the agent's own ``tool_hooks`` stay as they are)."""
+    function: Any = getattr(function_call, "function", None)
+    hooks = getattr(function, "tool_hooks", None)
+    entrypoint = getattr(function, "entrypoint", None)
+    if not hooks or audit_tool_hook not in hooks:
+        return
+    if not (iscoroutinefunction(entrypoint) or isasyncgenfunction(entrypoint)):
+        return
+    function.tool_hooks = [audit_tool_hook_async if h is audit_tool_hook else h for h in hooks]
+
+
+def audited_arun_function_call(original: Callable[..., Any]) -> Callable[..., Any]:
+    async def arun_function_call(self: Any, function_call: Any, *args: Any, **kwargs: Any) -> Any:
+        if Hook.active:
+            try:
+                _use_async_hook(function_call)
+            except Exception:
+                _state.report_error("choosing the async Agno tool hook failed")
+        return await original(self, function_call, *args, **kwargs)
+
+    arun_function_call.__wrapped__ = original  # type: ignore[attr-defined]
+    return arun_function_call

@@ -8,6 +8,8 @@ model input is read by wrapping ``Model._invoke_with_retry``,
 ``_ainvoke_with_retry``, ``_invoke_stream_with_retry`` and
 ``_ainvoke_stream_with_retry``, which every model call of every ``Model`` subclass goes
 through (private seams; checked at install, the integration stays off when one moved).
+``Model.arun_function_call`` (every tool call of an async run) is wrapped to give async
+tools the async variant of the hook, which Agno before 3.0.11 needs (see ``_hooks``).
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ MODEL_METHODS: dict[str, Callable[[Any], Any]] = {
     "_ainvoke_with_retry": _hooks.audited_ainvoke,
     "_invoke_stream_with_retry": _hooks.audited_invoke_stream,
     "_ainvoke_stream_with_retry": _hooks.audited_ainvoke_stream,
+    "arun_function_call": _hooks.audited_arun_function_call,
 }
-"""``agno.models.base.Model`` method -> its wrapper factory."""
+"""``agno.models.base.Model`` method -> its wrapper factory (the model input; and the
+async hook variant for async tools, ``_hooks.audit_tool_hook_async``)."""
 
 
 class _Installed:

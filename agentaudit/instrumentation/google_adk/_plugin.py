@@ -16,6 +16,7 @@ error. Every callback swallows its own failures (fail-open).
 
 from __future__ import annotations
 
+import inspect
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -203,12 +204,37 @@ class AuditPlugin(BasePlugin):  # type: ignore[misc]
 
 async def _needs_confirmation(tool: Any, tool_args: dict[str, Any], tool_context: Any) -> bool:
     """True when ADK's confirmation gate will pause this call for a human (it asks the
-    tool the same public question, ``BaseTool.check_require_confirmation``)."""
+    tool the same public question, ``BaseTool.check_require_confirmation``; on the
+    releases without it, what the tool was built with: :func:`_required_without_check`)."""
     check = getattr(tool, "check_require_confirmation", None)
-    if not callable(check):
-        return False
     try:
-        return (await check(tool_args, tool_context)) is True
+        if callable(check):
+            return (await check(tool_args, tool_context)) is True
+        return await _required_without_check(tool, tool_args, tool_context)
     except Exception:  # ADK's own gate will meet the same error; the call is audited
         _state.report_error("asking a Google ADK tool whether it needs confirmation failed")
         return False
+
+
+async def _required_without_check(tool: Any, tool_args: dict[str, Any], tool_context: Any) -> bool:
+    """ADK without ``check_require_confirmation`` (1.35-1.37, 2.0-2.4): the gate sits
+    inside ``FunctionTool.run_async`` / ``McpTool.run_async``, which ask the
+    ``require_confirmation`` the tool was built with (kept as ``_require_confirmation``,
+    private): a bool, or a callable given the call's arguments (``McpTool``: those its
+    signature names, and ``tool_context`` when it takes one; ``FunctionTool``: all the
+    function's, which a well-formed callable accepts). Asked here before the call starts,
+    so a call that will pause has no span and mints nothing, as on later releases."""
+    required = getattr(tool, "_require_confirmation", None)
+    if not callable(required):
+        return bool(required)
+    parameters = inspect.signature(required).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        kwargs = {**tool_args, "tool_context": tool_context}
+    else:
+        kwargs = {k: v for k, v in tool_args.items() if k in parameters}
+        if "tool_context" in parameters:
+            kwargs["tool_context"] = tool_context
+    answer = required(**kwargs)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    return bool(answer)

@@ -174,6 +174,33 @@ def test_a_rejected_call_does_not_run_and_is_recorded_denied_once(spans: Spans) 
     assert attrs[A.GEN_AI_AGENT_ID] == "support-agent"
 
 
+def test_a_confirmed_async_tool_runs_once_in_an_async_run(spans: Spans) -> None:
+    """``acontinue_run`` runs the confirmed async tool through the async hook."""
+    from agno.tools import tool
+
+    refund_tool = tool(requires_confirmation=True)(aissue_refund)
+    model = _model(refund_tool="aissue_refund")
+    agent = _agent(model, refund_tool)
+
+    async def confirm() -> Any:
+        paused = await agent.arun("Handle ticket T-1001.")
+        assert paused.is_paused
+        for requirement in paused.active_requirements:
+            if requirement.needs_confirmation:
+                requirement.confirm()
+        with agentaudit.approval("alice"):
+            return await agent.acontinue_run(run_response=paused)
+
+    with agentaudit.context(agent="support-agent", user="carol", session="sess-ac"):
+        out = asyncio.run(confirm())
+    assert out.content == "Handled."
+    assert refunds == [REFUND]
+    attrs = spans.attributes("aissue_refund")  # one span: it ran once, after confirmation
+    assert attrs[A.APPROVAL_APPROVER] == "alice"
+    assert attrs[A.GEN_AI_TOOL_CALL_ID] == "call_r"
+    assert A.RESULT_HASH in attrs
+
+
 def test_two_sessions_interleaved_keep_separate_provenance(spans: Spans) -> None:
     async def session(name: str, ticket: str) -> None:
         with agentaudit.context(agent="support-agent", user=f"user-{name}", session=name):
@@ -215,8 +242,9 @@ def test_version_gate_is_a_pure_function_of_the_version() -> None:
     from agentaudit.instrumentation.agno.package import _supported
 
     assert _version_check.check_supported(_supported, "3.1.10")
-    assert _version_check.check_supported(_supported, "3.1.0")
-    assert not _version_check.check_supported(_supported, "3.0.9")
+    assert _version_check.check_supported(_supported, "3.0.11")
+    assert _version_check.check_supported(_supported, "2.6.13")  # the window's first release
+    assert not _version_check.check_supported(_supported, "2.6.12")
     assert not _version_check.check_supported(_supported, "4.0.0")
 
 

@@ -149,6 +149,28 @@ def test_a_rejected_call_is_recorded_as_denied_and_does_not_run(spans: Spans) ->
     assert A.RESULT_HASH not in attrs
 
 
+def _large(order_id: str, amount: int) -> bool:
+    return amount >= 1000
+
+
+@pytest.mark.parametrize(("amount", "pauses"), [(5000, True), (10, False)])
+def test_a_callable_require_confirmation_is_asked_before_the_call_starts(
+    spans: Spans, amount: int, pauses: bool
+) -> None:
+    """Before ADK 2.5 the gate sits inside the tool; the plugin asks the same question
+    first, so a call that pauses for a human has no span (and mints nothing)."""
+    model = _ticket_model({"order_id": "ORD-9", "amount": amount})
+    refund_tool = FunctionTool(issue_refund, require_confirmation=_large)
+    agent = LlmAgent(name="support_agent", model=model, tools=[read_ticket, refund_tool])
+    events = run(agent, "Handle ticket T-1001.")
+    requested = [
+        c for e in events for c in e.get_function_calls() if c.name == "adk_request_confirmation"
+    ]
+    assert bool(requested) is pauses
+    assert refunds == ([] if pauses else [{"order_id": "ORD-9", "amount": amount}])
+    assert len(spans.tools("issue_refund")) == (0 if pauses else 1)
+
+
 def test_a_quarantined_agent_s_call_is_refused_by_the_real_guard(
     spans: Spans, admin: Any, guard: Any
 ) -> None:
@@ -215,8 +237,10 @@ def test_version_gate_is_a_pure_function_of_the_version() -> None:
     from agentaudit.instrumentation.google_adk.package import _supported
 
     assert _version_check.check_supported(_supported, "2.13.0")
-    assert _version_check.check_supported(_supported, "2.5.0")
-    assert not _version_check.check_supported(_supported, "2.4.9")
+    assert _version_check.check_supported(_supported, "2.3.0")
+    assert _version_check.check_supported(_supported, "1.39.1")
+    assert _version_check.check_supported(_supported, "1.35.0")  # the window's first release
+    assert not _version_check.check_supported(_supported, "1.34.3")
     assert not _version_check.check_supported(_supported, "3.0.0")
 
 
