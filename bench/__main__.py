@@ -25,7 +25,10 @@ HEADER = """# Benchmarks
 Produced by `make bench` (`python -m bench`); one benchmark alone with
 `python -m bench <name>`. Each section below was measured in one run, side by side with
 its floor and peers, and reports medians of repeated runs: these are noisy 2-core
-machines, so ratios within a run matter more than absolute numbers.
+machines, so ratios within a run matter more than absolute numbers. The ingest section
+also runs Arize Phoenix, which the bench installs into an environment of its own under
+`.bench/` (gitignored; reused once built): if Phoenix cannot be installed or started,
+the section says so with the error and the rest of the run goes on.
 """
 
 

@@ -1,4 +1,4 @@
-"""Collector ingest, end to end, side by side with its floor and the decode-only rate.
+"""Collector ingest, end to end, side by side with its floor, Phoenix and the decode-only rate.
 
 In one run, on one machine:
 
@@ -16,6 +16,10 @@ In one run, on one machine:
 (c) decode only: protobuf parse and decoding into SpanRecords of the same requests.
 (d) the clients' ceiling: the SDK's OTLP encoder alone (``encode_spans`` +
     ``SerializeToString``), the work every exported span costs its client.
+(e) a peer: Arize Phoenix, installed in its own environment and run as its own server,
+    fed the same pre-encoded requests by the same sender processes, timed until its own
+    API counts every span, with its server's CPU per span (``bench/_ingest/phoenix.py``;
+    a Phoenix that cannot be installed or started is reported, not fatal).
 
 Every end-to-end run is made twice, with the collector's detector off and on
 (``detector_mode``: the detector follows every stored batch, docs/detector.md), the two
@@ -42,187 +46,26 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from bench._ingest import phoenix
+from bench._ingest.clients import AGENT_TOKEN, LATENCY_LANES, go, start_clients
+from bench._ingest.procfs import family_cpu_seconds, load_average
+from bench._ingest.workload import EXPORT_BATCH, encoded_requests, make_spans
+
 CLIENTS = 3
 SPANS_PER_CLIENT = 20_000
-EXPORT_BATCH = 512
 LATENCY_RATE = 5_000
 LATENCY_BATCH = 50
 LATENCY_SECONDS = 15.0
-LATENCY_LANES = 4  # concurrent exporters, so a slow export does not lower the load
 LATENCY_RUNS = 3  # fresh collector each; the table shows the medians and the p99 range
 E2E_RUNS = 3  # per (client mode, receiving processes, detector off|on), interleaved
-AGENT_TOKEN = "bench-agent-token"  # noqa: S105 - a throwaway token for a local collector
 ADMIN_TOKEN = "bench-admin-token"  # noqa: S105
-EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-
-
-# -- span generation (clients and floor) -------------------------------------------------
-
-
-def make_spans(count: int, seed: int) -> list[Any]:
-    """Finished SDK spans shaped like audited tool calls (~15 attributes each)."""
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    from agentaudit.schema import attributes as A
-
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": f"agent-{seed}"}))
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("bench")
-    for n in range(count):
-        with tracer.start_as_current_span(f"execute_tool tool_{n % 12}") as span:
-            span.set_attributes(
-                {
-                    A.GEN_AI_OPERATION_NAME: A.OPERATION_EXECUTE_TOOL,
-                    A.GEN_AI_TOOL_NAME: f"tool_{n % 12}",
-                    A.GEN_AI_TOOL_CALL_ID: f"call_{seed}_{n}",
-                    A.GEN_AI_TOOL_CALL_ARGUMENTS: json.dumps(
-                        {
-                            "to": f"user{n % 97}@example.com",
-                            "subject": "quarterly report",
-                            "body": "please confirm the agenda for tomorrow",
-                            "n": n,
-                        }
-                    ),
-                    A.GEN_AI_AGENT_ID: f"agent-{seed}",
-                    A.ENDUSER_ID: f"user-{n % 50}",
-                    A.SESSION_ID: f"sess-{n % 200}",
-                    A.FRAMEWORK: "function",
-                    A.PROMPT_HASH: "sha256:" + f"{n:064x}",
-                    A.SOURCE_REFS: [f"email:msg-{n % 31}"],
-                    A.SOURCE_KINDS: ["email"],
-                    A.SOURCE_TRUST: [A.TRUST_UNTRUSTED],
-                    A.RESOURCE_IDS: [f"mailbox:user{n % 97}"],
-                    A.APPROVAL_STATUS: A.APPROVAL_NONE,
-                    A.CREDENTIAL_ID: f"cred-{n % 9}",
-                    A.ARGUMENTS_HASH: "sha256:" + f"{n * 7:064x}",
-                }
-            )
-    provider.shutdown()
-    return list(memory.get_finished_spans())
-
-
-def encoded_requests(spans: list[Any], batch: int) -> list[bytes]:
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-
-    return [
-        encode_spans(spans[i : i + batch]).SerializeToString() for i in range(0, len(spans), batch)
-    ]
-
-
-# -- the client process ---------------------------------------------------------------------
-
-
-def replay_main(port: int, seed: int, count: int) -> None:
-    """Send requests the SDK's own encoder built before the clock, over a gRPC channel.
-
-    What the collector sees is byte for byte what ``OTLPSpanExporter`` sends; only the
-    client's encoding work (~55 µs/span on these cores) is moved out of the timed window,
-    so the figure is the collector's capacity rather than the clients'.
-    """
-    import grpc
-
-    requests = encoded_requests(make_spans(count, seed), EXPORT_BATCH)
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    export = channel.unary_unary(EXPORT_METHOD, response_deserializer=lambda body: body)
-    metadata = (("authorization", f"Bearer {AGENT_TOKEN}"),)
-    print("ready", flush=True)
-    sys.stdin.readline()
-    failures = 0
-    started = time.perf_counter()
-    for body in requests:
-        for attempt in range(20):  # an UNAVAILABLE (backpressure) answer is retried
-            try:
-                export(body, timeout=30, metadata=metadata)
-                break
-            except grpc.RpcError as exc:
-                if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == 19:
-                    failures += 1
-                    break
-                time.sleep(0.05 * (attempt + 1))
-    elapsed = time.perf_counter() - started
-    channel.close()
-    print(json.dumps({"spans": count, "seconds": elapsed, "failures": failures,
-                      "latencies": []}), flush=True)  # fmt: skip
-
-
-def client_main(argv: list[str]) -> None:
-    """``python -m bench.bench_ingest client sdk|replay PORT SEED COUNT [RATE BATCH SECONDS]``."""
-    import logging
-
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.trace.export import SpanExportResult
-
-    logging.disable(logging.WARNING)
-    mode, argv = argv[0], argv[1:]
-    port, seed, count = int(argv[0]), int(argv[1]), int(argv[2])
-    if mode == "replay":
-        replay_main(port, seed, count)
-        return
-    paced = len(argv) > 3
-    rate, size, seconds = (float(argv[3]), int(argv[4]), float(argv[5])) if paced else (0, 0, 0)
-    if paced:
-        count = int(rate * seconds)
-    spans = make_spans(count, seed)
-    lanes = LATENCY_LANES if paced else 1
-    exporters = [
-        OTLPSpanExporter(
-            endpoint=f"127.0.0.1:{port}",
-            insecure=True,
-            timeout=30,
-            headers={"authorization": f"Bearer {AGENT_TOKEN}"},
-        )
-        for _ in range(lanes)
-    ]
-    print("ready", flush=True)
-    sys.stdin.readline()
-    failures = 0
-    latencies: list[float] = []
-    lock = threading.Lock()
-    started = time.perf_counter()
-
-    def lane(number: int) -> None:
-        """Send every ``lanes``-th batch at its due time (an open-loop offered load)."""
-        nonlocal failures
-        interval = size / rate
-        for i, offset in enumerate(range(0, len(spans), size)):
-            if i % lanes != number:
-                continue
-            pause = started + i * interval - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            t0 = time.perf_counter()
-            result = exporters[number].export(spans[offset : offset + size])
-            with lock:
-                latencies.append(time.perf_counter() - t0)
-                failures += result != SpanExportResult.SUCCESS
-
-    if paced:
-        threads = [threading.Thread(target=lane, args=(n,)) for n in range(lanes)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    else:
-        for offset in range(0, len(spans), EXPORT_BATCH):
-            result = exporters[0].export(spans[offset : offset + EXPORT_BATCH])
-            failures += result != SpanExportResult.SUCCESS
-    elapsed = time.perf_counter() - started
-    for exporter in exporters:
-        exporter.shutdown()
-    print(json.dumps({"spans": count, "seconds": elapsed, "failures": failures,
-                      "latencies": latencies}), flush=True)  # fmt: skip
 
 
 # -- the collector process -------------------------------------------------------------------
@@ -275,73 +118,27 @@ class CollectorProcess:
         self.process.wait(120)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its threads (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _family_cpu_seconds(pid: int) -> float:
-    """CPU seconds of a process and its live children (the collector's workers)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return _cpu_seconds(pid) + sum(_cpu_seconds(int(child)) for child in children)
-
-
-def _clients(port: int, argv_tail: list[list[str]], mode: str = "sdk") -> list[dict[str, Any]]:
-    procs = [
-        subprocess.Popen(
-            [PYTHON, "-m", "bench.bench_ingest", "client", mode, str(port), *tail],
-            cwd=REPO,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for tail in argv_tail
-    ]
-    for proc in procs:
-        assert proc.stdout is not None
-        if proc.stdout.readline().strip() != "ready":
-            raise RuntimeError("a bench client did not start")
-    return [{"proc": p} for p in procs]
-
-
-def _go(clients: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Start the clients; their results, each with the CPU seconds the client used."""
-    before = [_cpu_seconds(client["proc"].pid) for client in clients]
-    for client in clients:
-        client["proc"].stdin.write("go\n")
-        client["proc"].stdin.flush()
-    results = []
-    for client, cpu in zip(clients, before, strict=True):
-        out = client["proc"].stdout.readline()
-        result = json.loads(out)
-        result["cpu"] = _cpu_seconds(client["proc"].pid) - cpu  # not reaped yet: readable
-        client["proc"].wait(60)
-        results.append(result)
-    return results
-
-
 def end_to_end(workers: int = 1, mode: str = "sdk", detector: str = "on") -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         collector = CollectorProcess(Path(tmp), workers, detector)
         try:
             tails = [[str(seed), str(SPANS_PER_CLIENT)] for seed in range(CLIENTS)]
-            clients = _clients(collector.grpc_port, tails, mode)
+            clients = start_clients(f"127.0.0.1:{collector.grpc_port}", tails, mode)
             total = CLIENTS * SPANS_PER_CLIENT
-            collector_cpu = _family_cpu_seconds(collector.process.pid)
+            collector_cpu = family_cpu_seconds(collector.process.pid)
             started = time.perf_counter()
-            results = _go(clients)
+            results = go(clients)
             acknowledged = time.perf_counter() - started
             while collector.count() < total:
                 time.sleep(0.05)
             queryable = time.perf_counter() - started
-            cpu_queryable = _family_cpu_seconds(collector.process.pid) - collector_cpu
+            cpu_queryable = family_cpu_seconds(collector.process.pid) - collector_cpu
             lag = 0.0
             if detector == "on":  # until the detector has read every stored call
                 while collector.detector_calls() < total:
                     time.sleep(0.05)
                 lag = time.perf_counter() - started - queryable
-            cpu_all = _family_cpu_seconds(collector.process.pid) - collector_cpu
+            cpu_all = family_cpu_seconds(collector.process.pid) - collector_cpu
         finally:
             collector.stop()
     return {
@@ -361,7 +158,7 @@ def latency_at_fixed_load(workers: int = 1) -> dict[str, float]:
         collector = CollectorProcess(Path(tmp), workers)
         try:
             tail = ["99", "0", str(LATENCY_RATE), str(LATENCY_BATCH), str(LATENCY_SECONDS)]
-            [result] = _go(_clients(collector.grpc_port, [tail]))
+            [result] = go(start_clients(f"127.0.0.1:{collector.grpc_port}", [tail]))
         finally:
             collector.stop()
     latencies = sorted(result["latencies"])
@@ -449,13 +246,59 @@ def sdk_encode_rate(spans: list[Any]) -> float:
     return len(spans) / best
 
 
-def _load() -> str:
-    with open("/proc/loadavg") as handle:
-        return handle.read().split()[0]
-
-
 def _median(runs: list[dict[str, float]], key: str) -> float:
     return statistics.median(r[key] for r in runs)
+
+
+def _side_by_side(
+    e2e: dict[tuple[str, int, str], list[dict[str, float]]],
+    floor_rate: float,
+    peer: phoenix.PhoenixResult | str,
+) -> list[str]:
+    """The collector's capacity, the floor and Phoenix in one table (issue 15, item 3)."""
+    best = max((key for key in e2e if key[0] == "replay"), key=lambda k: _median(e2e[k], "rate"))
+    _mode, workers, detector = best
+    ours, ours_us = _median(e2e[best], "rate"), _median(e2e[best], "collector_us")
+    lines = [
+        "Side by side (export → queryable; each receiver gets the requests the SDK's encoder "
+        "built before the clock, from the same spans, sent by the same sender processes; "
+        "server CPU read from `/proc` over the same window):",
+        "",
+        "| receiver | spans/s | vs floor | vs Phoenix | server CPU µs/span |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    ours_row = (
+        f"| (a″) `agentaudit collector`, {workers} receiving process(es), detector {detector} "
+        f"(the fastest (a″) row below) | {ours:,.0f} | {ours / floor_rate:.1%} "
+    )
+    floor_row = (
+        "| (b) floor: the same rows pre-built as Arrow → `insert_arrow` | "
+        f"{floor_rate:,.0f} | 100% "
+    )
+    if isinstance(peer, str):
+        return [
+            *lines,
+            f"{ours_row}| — | {ours_us:.0f} |",
+            f"{floor_row}| — | — |",
+            f"| (e) Phoenix ({phoenix.REQUIREMENT}) | not measured | — | — | — |",
+            "",
+            "Phoenix could not be measured on this machine in this run:",
+            "",
+            "```text",
+            peer,
+            "```",
+        ]
+    return [
+        *lines,
+        f"{ours_row}| {ours / peer.rate:,.0f}× | {ours_us:.0f} |",
+        f"{floor_row}| {floor_rate / peer.rate:,.0f}× | — |",
+        f"| (e) Phoenix {peer.version}, {peer.transport} → SQLite | {peer.rate:,.0f} "
+        f"| {peer.rate / floor_rate:.2%} | 1× | {peer.server_us:,.0f} |",
+        "",
+        f"(e): {peer.describe()} Queryable means counted by the server's own query API: "
+        "Phoenix's GraphQL `recordCount` over its projects, as `SELECT count()` over "
+        "`otel_traces` through the admin API is for the collector (`bench/_ingest/phoenix.py`).",
+    ]
 
 
 def run() -> str:
@@ -463,7 +306,7 @@ def run() -> str:
     spans = make_spans(SPANS_PER_CLIENT, 1)
     requests = encoded_requests(spans, EXPORT_BATCH)
     count = len(spans)
-    load_before = _load()
+    load_before = load_average()
     floors = [floor(requests, count) for _ in range(3)]
     decodes = [decode_only(requests, count) for _ in range(3)]
     encoder = sdk_encode_rate(spans)
@@ -476,6 +319,7 @@ def run() -> str:
             order = ("off", "on") if n % 2 == 0 else ("on", "off")
             for detector in order:
                 e2e[(mode, workers, detector)].append(end_to_end(workers, mode, detector))
+    peer = phoenix.try_measure()  # its own environment and server; an error is reported
     latency = {
         workers: [latency_at_fixed_load(workers) for _ in range(LATENCY_RUNS)] for workers in (1, 2)
     }
@@ -500,6 +344,8 @@ def run() -> str:
         f"queryable; medians of {E2E_RUNS} runs per row, the detector-off and -on runs "
         "interleaved (each with a fresh collector and store). Load average when the run "
         f"started: {load_before} (other work on the machine makes absolute numbers noisy).",
+        "",
+        *_side_by_side(e2e, floor_rate, peer),
         "",
         "| measurement | detector off, spans/s | detector on, spans/s | on vs off "
         "| off / on vs floor | acknowledged (on), spans/s |",
@@ -535,7 +381,7 @@ def run() -> str:
         "with the detector on, the collector's CPU is counted until the detector has read "
         "the last stored call):",
         "",
-        "| run | collector CPU µs/span, detector off | on | clients CPU µs/span "
+        "| run | collector (or Phoenix) CPU µs/span, detector off | on | clients CPU µs/span "
         f"| total (on) | rate this CPU allows on {cores} cores | detector done after the "
         "last span was queryable (median, max) |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -551,6 +397,12 @@ def run() -> str:
             f"| {server_off:.0f} | {server_on:.0f} | {client:.0f} | {server_on + client:.0f} "
             f"| {cores / (server_on + client) * 1e6:,.0f} "
             f"| {statistics.median(lags):.2f} s, {max(lags):.2f} s |"
+        )
+    if isinstance(peer, phoenix.PhoenixResult):
+        total = peer.server_us + peer.senders_us
+        lines.append(
+            f"| (e) Phoenix {peer.version}, {peer.transport} replayed | {peer.server_us:,.0f} "
+            f"| — | {peer.senders_us:.0f} | {total:,.0f} | {cores / total * 1e6:,.0f} | — |"
         )
     budget = cores / 50_000 * 1e6
     encode_us = 1e6 / encoder
@@ -597,7 +449,4 @@ def run() -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "client":
-        client_main(sys.argv[2:])
-    else:
-        print(run())
+    print(run())
