@@ -144,6 +144,10 @@ def plain_strings(value: Any, limit: int = STRINGS_LIMIT) -> list[str] | None:
     kind = type(value)
     if kind is str:
         return [value] if value else []
+    if kind is list:
+        flat = _flat_messages(value, limit)
+        if flat is not None:
+            return flat
     if kind is dict or kind is list:
         walk = _Plain(limit)
         if not walk.container(value, 0) or (walk.extended and walk.oversized):
@@ -158,12 +162,40 @@ def plain_strings(value: Any, limit: int = STRINGS_LIMIT) -> list[str] | None:
     return None
 
 
+def _flat_messages(value: list[Any], limit: int) -> list[str] | None:
+    """:func:`plain_strings` of the common model input, a list of flat dicts (ASCII
+    string keys; values strings, booleans, None or safe integers), in one loop without
+    the general walk; None when ``value`` has another shape (the general walk decides).
+    Such a value is plain whatever its size (no float, no non-ASCII key)."""
+    strings: list[str] = []
+    nodes = 1
+    for item in value:
+        nodes += 1
+        if type(item) is not dict:
+            return None
+        for key in item:
+            if type(key) is not str or not key.isascii():
+                return None
+        for field in item.values():
+            nodes += 1
+            kind = type(field)
+            if kind is str:
+                if field and nodes <= limit:
+                    strings.append(field)
+            elif kind is int:
+                if not -_SAFE_INT <= field <= _SAFE_INT:
+                    return None
+            elif not (kind is bool or field is None):
+                return None
+    return strings
+
+
 def _no_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__qualname__} is not plain JSON")
 
 
-def _plain_encoder() -> Callable[[Any], str]:
-    """``json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))``,
+def _plain_encoder(*, ascii_only: bool = False) -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=ascii_only, sort_keys=True, separators=(",", ":"))``,
     with the C encoder built once instead of per call (plain values need no cycle
     check: they are at most 8 deep)."""
     make = getattr(json.encoder, "c_make_encoder", None)
@@ -172,7 +204,9 @@ def _plain_encoder() -> Callable[[Any], str]:
             encoder = make(
                 None,  # markers: no cycle check
                 _no_default,
-                json.encoder.encode_basestring,  # ensure_ascii=False
+                json.encoder.encode_basestring_ascii
+                if ascii_only
+                else json.encoder.encode_basestring,
                 None,  # indent
                 ":",
                 ",",
@@ -185,30 +219,44 @@ def _plain_encoder() -> Callable[[Any], str]:
         else:
             return lambda value: "".join(encoder(value, 0))
     return json.JSONEncoder(
-        ensure_ascii=False, sort_keys=True, separators=(",", ":"), check_circular=False
+        ensure_ascii=ascii_only, sort_keys=True, separators=(",", ":"), check_circular=False
     ).encode
 
 
 _encode_plain = _plain_encoder()
+_encode_ascii = _plain_encoder(ascii_only=True)
+"""The C encoder's ASCII mode: 2-2.5x faster on long strings (CPython 3.11). Its output
+differs from the other mode's only where a character from U+007F up is written as a
+``\\uXXXX`` escape; without any ``\\u`` in it, it is the same text."""
 
 
-def _encode_fast(value: Any) -> bytes | None:
+def _encode_fast(value: Any, *, ascii_hint: bool = False) -> bytes | None:
+    if ascii_hint:
+        try:
+            text = _encode_ascii(value)
+        except (ValueError, TypeError, RecursionError):
+            pass  # the mode below decides
+        else:
+            if "\\u" not in text:  # no character was escaped as \uXXXX: the same text
+                return text.encode("ascii")
     try:
         return _encode_plain(value).encode("utf-8")
     except (UnicodeEncodeError, ValueError, TypeError, RecursionError):
         return None  # lone surrogates and the like: let the exact path decide
 
 
-def canonical_json(value: Any, *, plain: bool | None = None) -> bytes:
+def canonical_json(value: Any, *, plain: bool | None = None, ascii_hint: bool = False) -> bytes:
     """RFC 8785 canonical UTF-8 JSON of any value (mapped through :func:`to_jsonable`).
 
     ``plain``: whether ``value`` is plain, when the caller already knows it
-    (``plain_strings(value) is not None``); None: find out.
+    (``plain_strings(value) is not None``); None: find out. ``ascii_hint``: the caller
+    saw only ASCII strings in it (its plain strings), so the C encoder's faster ASCII mode
+    is tried first; its output is used only when it provably equals the other mode's.
     """
     if plain is None:
         plain = plain_strings(value, 0) is not None
     if plain:
-        encoded = _encode_fast(value)
+        encoded = _encode_fast(value, ascii_hint=ascii_hint)
         if encoded is not None:
             return encoded
     jsonable = to_jsonable(value)

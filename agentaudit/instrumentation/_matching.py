@@ -15,9 +15,13 @@ cost:
   needle at least ``gram + stride - 1`` long covers one aligned chunk equal to one of its
   grams, so the pass misses nothing; a needle sharing a gram with the text is then
   confirmed by a C scan. Cost: one pass over the text per tier in use.
-* Many parts are joined (with a separator) and scanned once; each needle found is placed
-  in its part by the position of its first occurrence (one straddling two parts counts
-  for neither: the search goes on), and only a key's first part is reported.
+* Few needles over few parts (no gram pass in use, at most ``_NESTED`` (part, needle)
+  pairs: the usual prompt with a handful of sources) are tested part by part, in order,
+  each needle only up to the first part already holding its key: no join, no per-call
+  state.
+* Otherwise many parts are joined (with a separator) and scanned once; each needle found
+  is placed in its part by the position of its first occurrence (one straddling two
+  parts counts for neither: the search goes on), and only a key's first part is reported.
 
 Pure Python and the standard library; ``python -m bench instrumentation`` measures it
 inside the model-call step. Not thread-safe: the registry calls it under its session
@@ -53,8 +57,9 @@ over a 20-200 KB text, in substring scans of the same text by a needle of the ti
 shortest length (CPython 3.11, x86_64). A longer stride makes the pass cheaper and the
 index larger: ``stride`` grams per needle, built only once the tier's pass is used."""
 
-_NESTED = 8
-"""Up to this many (part, needle) scans, parts are scanned one by one, no join."""
+_NESTED = 32
+"""Up to this many (part, needle) pairs, parts are tested one by one, no join (measured:
+below this, a join of a 20 KB prompt costs more than the per-part tests it saves)."""
 _SEPARATOR = "\x00"
 
 Pair = tuple[str, str]
@@ -144,7 +149,7 @@ class _Tier:
 class NeedleIndex:
     """Needles by key, and which of them occur in which parts (see the module docstring)."""
 
-    __slots__ = ("_active", "_count", "_short", "_tiers")
+    __slots__ = ("_active", "_count", "_grams", "_keys", "_short", "_tiers")
 
     def __init__(self, tiers: Sequence[Tier] = TIERS) -> None:
         self._tiers = tuple(_Tier(*spec) for spec in tiers)
@@ -152,6 +157,10 @@ class NeedleIndex:
         """The tiers holding needles."""
         self._short: dict[str, tuple[str, ...]] = {}
         """Needles shorter than every tier: always scanned directly."""
+        self._keys: dict[str, tuple[str, ...]] = {}
+        """Every needle by key (all tiers), for the nested scan of few needles."""
+        self._grams = False
+        """Some tier has more needles than its threshold: its gram pass is in use."""
         self._count = 0
 
     def add(self, key: str, needles: Sequence[str]) -> None:
@@ -170,25 +179,34 @@ class NeedleIndex:
                 tier.add(key, tuple(found))
         if short:
             self._short[key] = tuple(short)
+        self._keys[key] = tuple(needle for found in (*by_tier, short) for needle in found)
         self._count += len(short) + sum(map(len, by_tier))
+        self._refresh()
+
+    def _refresh(self) -> None:
         self._active = tuple(tier for tier in self._tiers if tier.needles)
+        self._grams = any(tier.count > tier.threshold for tier in self._active)
 
     def discard(self, key: str) -> None:
         """Forget the needles of ``key`` (nothing when absent)."""
         self._count -= len(self._short.pop(key, ()))
+        self._keys.pop(key, None)
         for tier in self._tiers:
             self._count -= len(tier.needles.get(key, ()))
             tier.discard(key)
-        self._active = tuple(tier for tier in self._tiers if tier.needles)
+        self._refresh()
 
     def find(self, parts: Sequence[str], minimum: int) -> dict[str, int]:
         """Each key with a needle of at least ``minimum`` characters inside one of
         ``parts``, with the position of the first such part."""
+        if not self._count or not parts:
+            return {}
+        if not self._grams and len(parts) * self._count <= _NESTED:
+            return self._nested(parts, minimum)
         first: dict[str, int] = {}
-        if len(parts) * self._count <= _NESTED or len(parts) == 1:
-            for position, part in enumerate(parts):
-                for key, _, _ in self.occurring(part, minimum):
-                    first.setdefault(key, position)
+        if len(parts) == 1:
+            for key, _, _ in self.occurring(parts[0], minimum):
+                first[key] = 0
             return first
         text = _SEPARATOR.join(parts)
         hits = self.occurring(text, minimum, complete=True)
@@ -207,6 +225,24 @@ class NeedleIndex:
                     first[key] = where
                     break
                 at = text.find(needle, at + 1)  # it straddled two parts
+        return first
+
+    def _nested(self, parts: Sequence[str], minimum: int) -> dict[str, int]:
+        """:meth:`find` by one C substring test per (needle, part), parts in order and
+        only up to the first part that already holds the key: for few needles and parts,
+        no join, no per-call state."""
+        first: dict[str, int] = {}
+        end = len(parts)
+        for key, needles in self._keys.items():
+            best = end
+            for needle in needles:
+                if len(needle) >= minimum:
+                    for position in range(best):
+                        if needle in parts[position]:
+                            best = position
+                            break
+            if best < end:
+                first[key] = best
         return first
 
     def occurring(self, text: str, minimum: int, *, complete: bool = False) -> list[Hit]:

@@ -79,17 +79,20 @@ def record_source(content: Any, *, kind: str, ref: str, trust: str = A.TRUST_UNT
 def _link(messages: Any, model: str | None) -> PromptRecord:
     current = settings()
     parts = plain_strings(messages)  # one walk: plain for the C encoder, and the parts
-    prompt_hash = digest(canonical_json(messages, plain=parts is not None), current.hash_key)
     if parts is None:
+        encoded = canonical_json(messages, plain=False)
         parts = string_parts(messages)
+    else:  # str.isascii is O(1): an ASCII-only prompt takes the encoder's ASCII mode
+        encoded = canonical_json(messages, plain=True, ascii_hint=all(map(str.isascii, parts)))
+    prompt_hash = digest(encoded, current.hash_key)
     sources = tuple(_state.registry().match(current_session(), parts))
-    attributes = _spans.prompt_attributes(
-        prompt_hash,
-        [s.ref for s in sources],
-        [s.kind for s in sources],
-        [s.trust for s in sources],
-        [s.hash for s in sources],
-    )
+    if sources:
+        refs, kinds, trust, hashes = zip(
+            *[(s.ref, s.kind, s.trust, s.hash) for s in sources], strict=True
+        )
+        attributes = _spans.prompt_attributes(prompt_hash, refs, kinds, trust, hashes)
+    else:
+        attributes = _spans.prompt_attributes(prompt_hash, (), (), (), ())
     record = PromptRecord(prompt_hash, model, sources, attributes)
     _context.set_current_prompt(record)
     return record

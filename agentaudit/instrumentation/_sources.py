@@ -236,8 +236,7 @@ class SourceRegistry:
         with a needle of at least ``min_substring`` characters inside it, least recently
         used first. The sources found become the most recently used.
         """
-        with self._lock:
-            state = self._sessions.get(session)
+        state = self._sessions.get(session)  # one C-level read: needs no registry lock
         if state is None:
             return []
         with state.lock:
@@ -246,7 +245,6 @@ class SourceRegistry:
                 return []
             minimum = self.min_substring
             lengths = state.lengths
-            exact = state.exact
             equal: dict[int, str] = {}
             """Part position -> the ref whose needle equals the part."""
             texts: list[str] = []
@@ -254,18 +252,23 @@ class SourceRegistry:
             for position, part in enumerate(parts):
                 size = len(part)
                 if size in lengths:
-                    ref = exact.get(part)
+                    ref = state.exact.get(part)
                     if ref is not None:
                         equal[position] = ref
                 if size >= minimum:
                     texts.append(part)
                     positions.append(position)
             inside = state.index.find(texts, minimum)
-            if not inside and not equal:
-                return []
+            if not equal:
+                if not inside:
+                    return []
+                if len(inside) == 1:  # the common case: one source, nothing to order
+                    (ref,) = inside
+                    sources.move_to_end(ref)  # a source in use stays registered
+                    return [sources[ref]]
             found = self._in_order(state, equal, inside, positions)
             for source in found:
-                sources.move_to_end(source.ref)  # a source in use stays registered
+                sources.move_to_end(source.ref)
             return found
 
     @staticmethod

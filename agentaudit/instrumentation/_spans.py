@@ -56,13 +56,15 @@ def prompt_attributes(
     hashes: Sequence[str],
 ) -> dict[str, Any]:
     """Prompt linkage carried by a model-call span and the tool calls it produced."""
-    attributes: dict[str, Any] = {A.PROMPT_HASH: prompt_hash}
-    if refs:
-        attributes[A.SOURCE_REFS] = tuple(refs)
-        attributes[A.SOURCE_KINDS] = tuple(kinds)
-        attributes[A.SOURCE_TRUST] = tuple(trust)
-        attributes[A.SOURCE_HASHES] = tuple(hashes)
-    return attributes
+    if not refs:
+        return {A.PROMPT_HASH: prompt_hash}
+    return {  # tuple() of a tuple is the tuple itself: no copy on the hot path
+        A.PROMPT_HASH: prompt_hash,
+        A.SOURCE_REFS: tuple(refs),
+        A.SOURCE_KINDS: tuple(kinds),
+        A.SOURCE_TRUST: tuple(trust),
+        A.SOURCE_HASHES: tuple(hashes),
+    }
 
 
 def chat_attributes(

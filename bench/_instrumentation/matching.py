@@ -23,8 +23,8 @@ from bench._instrumentation.workload import Workload
 
 __all__ = ["COUNTS", "SIZES", "measure"]
 
-SIZES = (2_000, 50_000, 200_000)
-COUNTS = (1, 32, 128)
+SIZES = (2_000, 20_000, 200_000)
+COUNTS = (1, 10, 100)
 ROUNDS = 9
 BATCH_SECONDS = 0.02
 DIRECT: tuple[Tier, ...] = tuple((gram, stride, 10**9) for gram, stride, _ in TIERS)

@@ -9,19 +9,25 @@ building the same fresh prompt first:
 * **floor** - the same work with C-speed primitives: canonical JSON by the C ``json``
   encoder (built once, as ``json.dumps`` would build it per call), SHA-256, one substring
   test per registered source over that JSON, and two plain OTel spans carrying the same
-  attributes as ours (taken from our spans);
+  attributes as ours (taken from our spans; the tool's arguments JSON and hash computed
+  per call, by the same C encoder and SHA-256);
+* **floor_ascii** - the floor with the C encoder's ASCII mode where its output is the
+  same text (no ``\\u`` escape in it): a stricter floor, since agentaudit encodes an
+  ASCII-only prompt that way;
 * **unmatched** - the floor without the substring tests (the found sources' attributes
   are known in advance): what the step costs at C speed when matching is free;
 * **ours** - ``agentaudit.record_prompt(prompt)`` then the ``@audited_tool`` call.
 
 Cost is CPU time of the whole process (``time.process_time_ns``), so work a span
-processor does on its own thread counts too.
+processor does on its own thread counts too: each batch of steps ends with
+``force_flush`` inside the timed region, so every variant pays for exporting its own
+spans (and never for another's).
 
 For one prompt size, every (source count, span processor) point and every variant run in
 turns, with the order rotated each round. Prints one JSON line: per point, the median
 µs/step of each variant over the rounds.
 
-    python -m bench._instrumentation.step 2000 --counts 1,32 --rounds 15
+    python -m bench._instrumentation.step 2000 --counts 1,10,100 --rounds 12
 """
 
 from __future__ import annotations
@@ -53,13 +59,26 @@ from bench._instrumentation.workload import Workload
 
 __all__ = ["PROCESSORS", "VARIANTS", "measure"]
 
-VARIANTS = ("bare", "floor", "unmatched", "ours")
+VARIANTS = ("bare", "floor", "floor_ascii", "unmatched", "ours")
 PROCESSORS = ("batch", "audit")
 """The app's own SDK BatchSpanProcessor, and agentaudit's AuditSpanProcessor."""
 BATCH_SECONDS = 0.04
 """Wall time of one variant's batch of steps in one round (calibrated per point)."""
-_PER_STEP = (A.PROMPT_HASH, A.SOURCE_REFS, A.SOURCE_KINDS, A.SOURCE_TRUST, A.SOURCE_HASHES)
-"""Attributes the floor computes per step; the others are the same every step."""
+MAX_STEPS = 900
+"""Steps per batch at most: their 1,800 spans fit the BatchSpanProcessor's 2,048-span
+queue, so no variant has spans dropped (a dropped span is work not done)."""
+_PER_STEP = (
+    A.PROMPT_HASH,
+    A.SOURCE_REFS,
+    A.SOURCE_KINDS,
+    A.SOURCE_TRUST,
+    A.SOURCE_HASHES,
+    A.GEN_AI_TOOL_CALL_ARGUMENTS,
+    A.ARGUMENTS_HASH,
+)
+"""Attributes the floor computes per step (the arguments' JSON and hash too: a tool's
+arguments change from call to call); the others are the same every step (the result
+of the no-op tool is None, whose hash agentaudit also computes once)."""
 
 
 class NullExporter(SpanExporter):
@@ -80,11 +99,12 @@ def _notify(to: str, subject: str) -> None:
     return None
 
 
-def _c_encoder() -> Callable[[Any], str]:
-    """What ``json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))``
-    runs, without building the C encoder per call."""
+def _c_encoder(*, ascii_only: bool = False) -> Callable[[Any], str]:
+    """What ``json.dumps(value, ensure_ascii=ascii_only, sort_keys=True,
+    separators=(",", ":"))`` runs, without building the C encoder per call."""
+    strings = json.encoder.encode_basestring_ascii if ascii_only else json.encoder.encode_basestring
     encoder = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        None, None, json.encoder.encode_basestring, None, ":", ",", True, False, False
+        None, None, strings, None, ":", ",", True, False, False
     )
     return lambda value: "".join(encoder(value, 0))
 
@@ -153,6 +173,7 @@ def _variants(
     escaped = registered.escaped
     linkage = registered.linkage
     encode = _c_encoder()
+    encode_ascii = _c_encoder(ascii_only=True)
 
     def bare(step: int) -> None:
         workload.prompt(step)
@@ -174,13 +195,27 @@ def _variants(
             chat_name, kind=SpanKind.CLIENT, attributes={**chat_static, **linked}
         )
         chat.end()
+        arguments = {"to": "bob@example.com", "subject": "hello"}
+        text = encode(arguments)
+        linked[A.GEN_AI_TOOL_CALL_ARGUMENTS] = text
+        linked[A.ARGUMENTS_HASH] = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
         with tracer.start_as_current_span(
             "execute_tool notify", attributes={**tool_static, **linked}
         ):
-            _notify("bob@example.com", "hello")
+            _notify(**arguments)
 
     def floor(step: int) -> None:
         text = encode(workload.prompt(step))
+        prompt_hash = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+        spans([linkage[i] for i, needle in enumerate(escaped) if needle in text], prompt_hash)
+
+    def floor_ascii(step: int) -> None:
+        """The floor with the C encoder's ASCII mode where it writes the same text (no
+        ``\\u`` escape in its output), as agentaudit does for an ASCII-only prompt."""
+        prompt = workload.prompt(step)
+        text = encode_ascii(prompt)
+        if "\\u" in text:
+            text = encode(prompt)
         prompt_hash = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
         spans([linkage[i] for i, needle in enumerate(escaped) if needle in text], prompt_hash)
 
@@ -192,7 +227,13 @@ def _variants(
         agentaudit.record_prompt(workload.prompt(step), model="gpt-test")
         _audited("bob@example.com", "hello")
 
-    return {"bare": bare, "floor": floor, "unmatched": unmatched, "ours": ours}
+    return {
+        "bare": bare,
+        "floor": floor,
+        "floor_ascii": floor_ascii,
+        "unmatched": unmatched,
+        "ours": ours,
+    }
 
 
 @dataclass
@@ -214,6 +255,7 @@ class _Point:
             started = time.process_time_ns()
             for step in range(first_step, first_step + self.steps):
                 func(step)
+            self.provider.force_flush()
             elapsed = time.process_time_ns() - started
         return elapsed / self.steps / 1000
 
@@ -233,7 +275,7 @@ def measure(size: int, counts: Sequence[int], rounds: int) -> list[dict[str, Any
             point.run(name, step)
             step += 1
         took = max(point.run("ours", step) for _ in range(3))
-        point.steps = max(3, int(BATCH_SECONDS * 1e6 / took))
+        point.steps = max(3, min(MAX_STEPS, int(BATCH_SECONDS * 1e6 / took)))
         point.samples = {name: [] for name in point.variants}
     names = tuple(VARIANTS)
     for round_number in range(rounds):
@@ -262,7 +304,7 @@ def measure(size: int, counts: Sequence[int], rounds: int) -> list[dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("size", type=int)
-    parser.add_argument("--counts", default="1,32")
+    parser.add_argument("--counts", default="1,10,100")
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",")]

@@ -52,6 +52,9 @@ def test_canonical_json_equals_the_previous_algorithm(value: Any) -> None:
     assert canonical_json(value) == reference_canonical_json(value)
     plain = plain_strings(value)
     assert canonical_json(value, plain=plain is not None) == reference_canonical_json(value)
+    # The ASCII-mode attempt, even when the hint is wrong (non-ASCII strings or keys).
+    hinted = canonical_json(value, plain=plain is not None, ascii_hint=True)
+    assert hinted == reference_canonical_json(value)
 
 
 @settings(max_examples=500, deadline=None)
