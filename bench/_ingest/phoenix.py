@@ -47,8 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench._envs import Environment
 from bench._ingest.clients import go, start_clients
-from bench._ingest.environment import PeerEnvironment
 from bench._ingest.procfs import family_cpu_seconds, load_average
 
 __all__ = [
@@ -341,7 +341,7 @@ def measure(
 ) -> PhoenixResult:
     """Install (or reuse) Phoenix's environment, then ``runs`` rounds on a fresh server."""
     started = time.perf_counter()
-    env = PeerEnvironment(REQUIREMENT)
+    env = Environment(REQUIREMENT.replace("==", "-"), (REQUIREMENT,))
     try:
         built = env.ensure()
     except Exception as exc:

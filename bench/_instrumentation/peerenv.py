@@ -3,27 +3,21 @@ checkout, editable) and the LangChain instrumentations of OpenInference and Open
 installed from the package index with their versions from the ``peers`` extra of
 pyproject.toml (one place to pin them).
 
-Created under ``.bench/peers`` (gitignored) on first use, by ``uv`` when it is installed
-(``make bench`` installs it with the test extra), else (or when uv fails, e.g. cannot
-reach the index pip is configured for) by ``python -m venv`` + pip, with the interpreter
-running the bench; reused while pyproject.toml and the requirements are unchanged (a
-stamp file records them).
+Built under ``.bench/peers`` by :class:`bench._envs.Environment` (uv, else venv + pip);
+rebuilt when pyproject.toml, the requirements or the Python version change.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
+
+from bench._envs import ENVS, Environment
 
 __all__ = ["PEER_DISTRIBUTIONS", "ROOT", "ensure", "requirements"]
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV_DIR = ROOT / ".bench" / "peers"
 PEER_DISTRIBUTIONS = (
     "openinference-instrumentation-langchain",
     "opentelemetry-instrumentation-langchain",
@@ -55,55 +49,10 @@ def _peers_extra(text: str) -> list[str]:
     return list(extras.get("peers", []))
 
 
-def _python(env: Path) -> Path:
-    return env / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
-
-
-def _uv() -> str | None:
-    beside = Path(sys.executable).parent / "uv"
-    if beside.exists():
-        return str(beside)
-    return shutil.which("uv")
-
-
-def ensure(env: Path = ENV_DIR) -> Path:
-    """The interpreter of the peers' environment, created or updated when needed."""
-    wanted = requirements()
-    stamp_text = json.dumps(
-        {
-            "python": sys.version,
-            "requirements": wanted,
-            "pyproject": hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest(),
-        },
-        sort_keys=True,
-    )
-    stamp = env / ".bench-stamp"
-    python = _python(env)
-    if python.exists() and stamp.exists() and stamp.read_text() == stamp_text:
-        return python
-    uv = _uv()
-    try:
-        if uv is None:
-            raise RuntimeError("uv is not installed")
-        if not python.exists():
-            _run([uv, "venv", "--quiet", "--python", sys.executable, str(env)])
-        _run([uv, "pip", "install", "--quiet", "--python", str(python), *wanted])
-    except RuntimeError:
-        # No uv, or uv cannot reach the index pip is configured for: pip, in a fresh venv.
-        _run([sys.executable, "-m", "venv", "--clear", str(env)])
-        _run([str(python), "-m", "pip", "install", "--quiet", *wanted])
-    stamp.write_text(stamp_text)
-    return python
-
-
-def _run(command: list[str]) -> None:
-    try:
-        done = subprocess.run(
-            command, check=False, capture_output=True, text=True, timeout=1800, cwd=ROOT
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise RuntimeError(f"setting up the peers' environment failed: {error}") from error
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"setting up the peers' environment failed: {' '.join(command)}\n{done.stderr}"
-        )
+def ensure(root: Path | None = None) -> Path:
+    """The interpreter of the peers' environment, built or rebuilt when needed (a new
+    pyproject.toml, new pins, another Python)."""
+    pyproject = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    env = Environment("peers", tuple(requirements()), key=pyproject, root=root or ENVS)
+    env.ensure()
+    return env.python

@@ -1,4 +1,4 @@
-"""The Phoenix side of the ingest bench (bench/_ingest/phoenix.py, environment.py,
+"""The Phoenix side of the ingest bench (bench/_ingest/phoenix.py, bench/_envs.py,
 clients.py): the parts that need neither Phoenix installed nor the network.
 
 Nothing here installs, starts or measures anything; the bench itself does that.
@@ -7,13 +7,12 @@ Nothing here installs, starts or measures anything; the bench itself does that.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from bench._envs import STAMP, Environment, install_commands
 from bench._ingest import clients, phoenix
-from bench._ingest.environment import STAMP, PeerEnvironment, install_commands
 
 # The reply of Phoenix 20.26.1's GraphQL API to COUNT_QUERY, recorded from a server that
 # had received spans for two projects.
@@ -108,7 +107,8 @@ def test_result_takes_medians_and_names_partial_runs() -> None:
 
 
 def test_install_commands_use_uv_when_there_is_one(tmp_path: Path) -> None:
-    commands = install_commands(tmp_path / "env", "arize-phoenix==1.0", uv="/bin/uv", python="py")
+    wanted = ("arize-phoenix==1.0",)
+    commands = install_commands(tmp_path / "env", wanted, uv="/bin/uv", python="py")
     assert commands[0] == ["/bin/uv", "venv", "--quiet", "--python", "py", str(tmp_path / "env")]
     assert commands[1][:3] == ["/bin/uv", "pip", "install"]
     assert commands[1][-1] == "arize-phoenix==1.0"
@@ -116,8 +116,9 @@ def test_install_commands_use_uv_when_there_is_one(tmp_path: Path) -> None:
 
 
 def test_install_commands_fall_back_to_venv_and_pip(tmp_path: Path) -> None:
-    commands = install_commands(tmp_path / "env", "arize-phoenix==1.0", uv=None, python="py")
-    assert commands[0] == ["py", "-m", "venv", str(tmp_path / "env")]
+    wanted = ("arize-phoenix==1.0",)
+    commands = install_commands(tmp_path / "env", wanted, uv=None, python="py")
+    assert commands[0] == ["py", "-m", "venv", "--clear", str(tmp_path / "env")]
     assert commands[-1] == [
         str(tmp_path / "env" / "bin" / "python"),
         "-m",
@@ -128,18 +129,23 @@ def test_install_commands_fall_back_to_venv_and_pip(tmp_path: Path) -> None:
     ]
 
 
-def test_an_environment_is_reused_only_when_stamped_for_this_pin(tmp_path: Path) -> None:
-    env = PeerEnvironment("arize-phoenix==1.0", root=tmp_path)
+def test_an_environment_is_reused_only_when_stamped_for_these_requirements(
+    tmp_path: Path,
+) -> None:
+    env = Environment("arize-phoenix-1.0", ("arize-phoenix==1.0",), root=tmp_path)
     assert env.path == tmp_path / "arize-phoenix-1.0"
     assert not env.ready()
     env.python.parent.mkdir(parents=True)
     env.python.touch()
     assert not env.ready()  # half-built: no stamp
-    (env.path / STAMP).write_text(f"arize-phoenix==1.0\n{sys.version.split()[0]}\n")
+    (env.path / STAMP).write_text(env.stamp_text())
     assert env.ready()
     assert env.ensure() is False  # reused, nothing run
-    (env.path / STAMP).write_text("arize-phoenix==0.9\n")
+    older = Environment("arize-phoenix-1.0", ("arize-phoenix==0.9",), root=tmp_path)
+    (env.path / STAMP).write_text(older.stamp_text())
     assert not env.ready()
+    keyed = Environment("arize-phoenix-1.0", ("arize-phoenix==1.0",), key="x", root=tmp_path)
+    assert not keyed.ready()  # another key (e.g. a changed pyproject.toml)
 
 
 def test_senders_pick_the_transport_from_the_endpoint() -> None:
