@@ -60,8 +60,8 @@ def add_export_parser(commands: Any, add_setting_flags: Callable[..., Any]) -> N
     export.add_argument(
         "--source",
         action="append",
-        choices=("tool_calls", "revocations", "findings"),
-        help="what to export (repeatable; default all three)",
+        choices=("tool_calls", "tool_call_server_sides", "revocations", "findings"),
+        help="what to export (repeatable; default all)",
     )
     add_setting_flags(export, "store")
 

@@ -5,9 +5,11 @@ Every query is a constant SQL text with ClickHouse server-side parameters, run t
 module directly (they go through the cached :mod:`agentaudit.dashboards.data`); the
 benchmark and the tests do, to time and check the queries without a cache.
 
-Calls are counted and listed once: ``tool_calls`` keeps both sides of an MCP call (the
-agent's row and the tool server's), and every query over calls folds the server row
-into its caller's row (:data:`ONE_PER_CALL`, the rule of :mod:`agentaudit.schema.calls`).
+Calls are counted and listed once: the queries read every recorded side of a call
+(:data:`~agentaudit.schema.calls.ALL_SIDES`: ``tool_calls`` and, for an MCP call the
+caller linked, the tool server's record in ``tool_call_server_sides``), and every query
+over calls folds the server's record into its caller's row (:data:`ONE_PER_CALL`, the
+rule of :mod:`agentaudit.schema.calls`), so no call is lost and none counts twice.
 """
 
 # S608: the f-strings below only splice module constants and whitelisted column names;
@@ -24,7 +26,13 @@ import pandas as pd
 
 from agentaudit.dashboards.filters import TIME_WHERE, Filters, TimeRange, span_bucket_seconds
 from agentaudit.schema import attributes as A
-from agentaudit.schema.calls import folded_server_rows, one_per_call
+from agentaudit.schema.calls import (
+    ALL_SIDES,
+    CALLS_TABLE,
+    SERVER_SIDES_TABLE,
+    folded_server_rows,
+    one_per_call,
+)
 from agentaudit.store import QueryResult, Store
 
 __all__ = [
@@ -92,7 +100,7 @@ def _activity(store: Store, params: Mapping[str, Any], step: int) -> pd.DataFram
         "toStartOfInterval(ts, toIntervalSecond({step:UInt32})) AS bucket, "
         "bucket + toIntervalSecond({step:UInt32}) AS bucket_end, agent_id, tool_name, "
         "count() AS calls, countIf(status != 'ok') AS failed_or_blocked, uniq(agent_id) AS agents "
-        f"FROM agentaudit.tool_calls WHERE {TIME_WHERE} AND {ONE_PER_CALL} "
+        f"FROM {ALL_SIDES} WHERE {TIME_WHERE} AND {ONE_PER_CALL} "
         "GROUP BY GROUPING SETS ((bucket, agent_id), (tool_name))"
     )
     return _query(store, sql, {**params, "step": step})
@@ -146,7 +154,7 @@ def unasked_calls(store: Store, window: TimeRange, limit: int = 50) -> pd.DataFr
     """Unapproved calls prompted by untrusted content, newest first."""
     sql = (
         "SELECT ts, agent_id, user_id, session_id, tool_name, source_refs, resource_ids, "
-        "credential_id, status, trace_id FROM agentaudit.tool_calls "
+        f"credential_id, status, trace_id FROM {ALL_SIDES} "
         f"WHERE {TIME_WHERE} AND {UNAPPROVED_UNTRUSTED} AND {ONE_PER_CALL} "
         "ORDER BY ts DESC LIMIT {limit:UInt32}"
     )
@@ -165,7 +173,8 @@ def ingest_health(store: Store) -> dict[str, Any]:
     fast on a large store.
     """
     totals = store.read_only(
-        "SELECT (SELECT count() FROM agentaudit.tool_calls) AS rows, "
+        f"SELECT (SELECT count() FROM {CALLS_TABLE}) "
+        f"+ (SELECT count() FROM {SERVER_SIDES_TABLE}) AS rows, "
         "(SELECT count() FROM agentaudit.otel_traces) AS spans"
     ).as_dicts()[0]
     recent = store.read_only(
@@ -174,7 +183,7 @@ def ingest_health(store: Store) -> dict[str, Any]:
         "countIf(received_at >= now64(3) - INTERVAL 5 MINUTE) AS last_5m, "
         "uniqExact(batch_id) AS batches_1h, "
         "avg(toUnixTimestamp64Milli(received_at) - toUnixTimestamp64Milli(ts)) AS lag_ms_1h "
-        f"FROM agentaudit.tool_calls WHERE {_LAST_HOUR}"
+        f"FROM {ALL_SIDES} WHERE {_LAST_HOUR}"
     ).as_dicts()[0]
     return {**totals, **recent}
 
@@ -271,7 +280,7 @@ def triggering_calls(store: Store, calls: Sequence[tuple[str, str]]) -> pd.DataF
         "SELECT ts, agent_id, session_id, tool_name, status, resource_ids, approval_status, "
         "untrusted_source, trace_id, span_id, "
         f"call_side = 'server' AND (trace_id, span_id) IN ({folded_server_rows(in_traces)}) "
-        f"AS folded FROM agentaudit.tool_calls WHERE {in_traces} ORDER BY ts LIMIT 5000"
+        f"AS folded FROM {ALL_SIDES} WHERE {in_traces} ORDER BY ts LIMIT 5000"
     )
     frame = _query(store, sql, {"traces": traces}) if traces else pd.DataFrame()
     if frame.empty:
@@ -315,7 +324,7 @@ def investigate(
     if sort != "ts":
         order += ", ts DESC"
     sql = (
-        f"SELECT {_CALL_COLUMNS} FROM agentaudit.tool_calls WHERE {where} AND {ONE_PER_CALL} "
+        f"SELECT {_CALL_COLUMNS} FROM {ALL_SIDES} WHERE {where} AND {ONE_PER_CALL} "
         f"ORDER BY {order} LIMIT {{limit:UInt32}}"
     )
     return _query(store, sql, {**params, "limit": limit})
@@ -323,8 +332,7 @@ def investigate(
 
 def agents(store: Store, window: TimeRange) -> list[str]:
     sql = (
-        f"SELECT DISTINCT agent_id FROM agentaudit.tool_calls WHERE {TIME_WHERE} "
-        "ORDER BY agent_id LIMIT 1000"
+        f"SELECT DISTINCT agent_id FROM {ALL_SIDES} WHERE {TIME_WHERE} ORDER BY agent_id LIMIT 1000"
     )
     return [str(row[0]) for row in store.read_only(sql, window.params()).rows]
 
@@ -348,10 +356,10 @@ def session_tool_calls(store: Store, *, session: str = "", trace: str = "") -> p
         "untrusted_source, resource_ids, approval_status, approver, credential_id, "
         "credential_scopes, credential_expires_at, decision, status, error_type, redactions, "
         f"{APPROVAL}, approval_grant_id, {SENT_BY}, agent_mismatch, call_side "
-        f"FROM agentaudit.tool_calls WHERE {condition} AND {one_per_call(condition)} "
+        f"FROM {ALL_SIDES} WHERE {condition} AND {one_per_call(condition)} "
         "ORDER BY ts LIMIT 5000) AS c LEFT JOIN (SELECT trace_id AS s_trace_id, "
         "parent_span_id AS s_parent_span_id, service_name AS s_service, "
-        "resource_ids AS s_resource_ids FROM agentaudit.tool_calls "
+        f"resource_ids AS s_resource_ids FROM {ALL_SIDES} "
         f"WHERE (trace_id, span_id) IN ({folded_server_rows(condition)})) AS s "
         "ON c.trace_id = s.s_trace_id AND c.span_id = s.s_parent_span_id ORDER BY c.ts"
     )
@@ -437,7 +445,7 @@ def _window_vs_baseline(
     baseline_days: int,
     *,
     key: str,
-    source: str = "agentaudit.tool_calls",
+    source: str = ALL_SIDES,
     tail: str,
 ) -> pd.DataFrame:
     """Calls of ``agent`` per ``key``: in the window, and in the baseline before it.
@@ -478,7 +486,7 @@ def agent_resources(
     """Resources touched in the window, with how often they were touched before it."""
     return _window_vs_baseline(
         store, agent, window, baseline_days, key="resource",
-        source="agentaudit.tool_calls ARRAY JOIN resource_ids AS resource",
+        source=f"{ALL_SIDES} ARRAY JOIN resource_ids AS resource",
         tail="GROUP BY resource HAVING window_calls > 0 ORDER BY window_calls DESC LIMIT 100",
     )  # fmt: skip
 
@@ -489,7 +497,7 @@ def agent_scopes(
     """Credential scopes used in the window vs. the baseline."""
     return _window_vs_baseline(
         store, agent, window, baseline_days, key="scope",
-        source="agentaudit.tool_calls ARRAY JOIN credential_scopes AS scope",
+        source=f"{ALL_SIDES} ARRAY JOIN credential_scopes AS scope",
         tail="GROUP BY scope ORDER BY window_calls DESC LIMIT 200",
     )  # fmt: skip
 
@@ -508,26 +516,26 @@ def agent_window_profile(store: Store, agent: str, window: TimeRange) -> dict[st
     transitions = (
         "SELECT pair.1 AS from_tool, pair.2 AS to_tool, count() AS calls FROM ("
         "SELECT arrayMap(c -> c.2, arraySort(c -> c.1, groupArray((ts, tool_name)))) AS seq "
-        f"FROM agentaudit.tool_calls WHERE {where} GROUP BY session_id) "
+        f"FROM {ALL_SIDES} WHERE {where} GROUP BY session_id) "
         "ARRAY JOIN arrayZip(arrayPopBack(seq), arrayPopFront(seq)) AS pair "
         "GROUP BY from_tool, to_tool ORDER BY calls DESC, from_tool, to_tool LIMIT 200"
     )
     resource_types = (
         "SELECT tool_name, splitByChar(':', resource)[1] AS resource_type, count() AS calls "
-        f"FROM agentaudit.tool_calls ARRAY JOIN resource_ids AS resource WHERE {where} "
+        f"FROM {ALL_SIDES} ARRAY JOIN resource_ids AS resource WHERE {where} "
         "GROUP BY tool_name, resource_type ORDER BY calls DESC LIMIT 200"
     )
     fanout = (
         "SELECT tool_name, max(per_session) AS max_per_session, max(per_hour) AS max_per_hour, "
         "max(total) AS resources FROM ("
         "SELECT tool_name, uniqExact(resource) AS per_session, 0 AS per_hour, 0 AS total "
-        f"FROM agentaudit.tool_calls ARRAY JOIN resource_ids AS resource WHERE {where} "
+        f"FROM {ALL_SIDES} ARRAY JOIN resource_ids AS resource WHERE {where} "
         "GROUP BY tool_name, session_id UNION ALL "
         "SELECT tool_name, 0, uniqExact(resource), 0 "
-        f"FROM agentaudit.tool_calls ARRAY JOIN resource_ids AS resource WHERE {where} "
+        f"FROM {ALL_SIDES} ARRAY JOIN resource_ids AS resource WHERE {where} "
         "GROUP BY tool_name, toStartOfHour(ts) UNION ALL "
         "SELECT tool_name, 0, 0, uniqExact(resource) "
-        f"FROM agentaudit.tool_calls ARRAY JOIN resource_ids AS resource WHERE {where} "
+        f"FROM {ALL_SIDES} ARRAY JOIN resource_ids AS resource WHERE {where} "
         "GROUP BY tool_name) GROUP BY tool_name ORDER BY max_per_session DESC LIMIT 200"
     )
     cadence = (
@@ -535,7 +543,7 @@ def agent_window_profile(store: Store, agent: str, window: TimeRange) -> dict[st
         "max(per_hour) AS calls_per_hour_max, max(c) AS burst_max_per_minute FROM ("
         "SELECT toStartOfMinute(ts) AS minute, count() AS c, "
         "sum(count()) OVER (PARTITION BY toStartOfHour(minute)) AS per_hour "
-        f"FROM agentaudit.tool_calls WHERE {where} GROUP BY minute)"
+        f"FROM {ALL_SIDES} WHERE {where} GROUP BY minute)"
     )
     return {
         "transitions": _query(store, transitions, params),
@@ -557,7 +565,7 @@ def blast_tools(store: Store, agent: str, window: TimeRange) -> pd.DataFrame:
         "arraySort(groupUniqArrayArray(arrayMap(r -> splitByChar(':', r)[1], resource_ids))) "
         "AS resource_types, uniqArray(resource_ids) AS resources, "
         "arraySlice(arraySort(groupUniqArrayArray(100)(resource_ids)), 1, 20) AS sample_resources "
-        f"FROM agentaudit.tool_calls WHERE agent_id = {{agent:String}} AND {TIME_WHERE} "
+        f"FROM {ALL_SIDES} WHERE agent_id = {{agent:String}} AND {TIME_WHERE} "
         "GROUP BY tool_name ORDER BY calls DESC LIMIT 200"
     )
     return _query(store, sql, {**window.params(), "agent": agent})
@@ -569,7 +577,7 @@ def blast_credentials(store: Store, agent: str, window: TimeRange) -> pd.DataFra
         "SELECT credential_id, arraySort(groupUniqArrayArray(credential_scopes)) AS scopes, "
         "min(ts) AS first_used, max(ts) AS last_used, max(credential_expires_at) AS expires_at, "
         f"countIf({ONE_PER_CALL}) AS calls, uniq(tool_name) AS tools "
-        f"FROM agentaudit.tool_calls WHERE agent_id = {{agent:String}} AND {TIME_WHERE} "
+        f"FROM {ALL_SIDES} WHERE agent_id = {{agent:String}} AND {TIME_WHERE} "
         "AND credential_id != '' GROUP BY credential_id ORDER BY last_used DESC LIMIT 500"
     )
     return _query(store, sql, {**window.params(), "agent": agent})

@@ -28,15 +28,16 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import pyarrow as pa
 
 from agentaudit.detector.baseline import Baseline, Bounds
 from agentaudit.detector.model import Finding
+from agentaudit.detector.unrecorded import Cursor
 from agentaudit.store import Store
 
-__all__ = ["POSITION_AGENT", "BaselineLog", "FindingLog"]
+__all__ = ["POSITION_AGENT", "BaselineLog", "FindingLog", "Saved"]
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,14 @@ def _row(finding: Finding) -> dict[str, Any]:
     }
 
 
+class Saved(NamedTuple):
+    """What :meth:`BaselineLog.load` read."""
+
+    baselines: dict[str, Baseline]
+    position: dict[str, int]
+    unrecorded: Cursor | None
+
+
 class BaselineLog:
     """Saves and loads baselines with the follower's position (module docstring)."""
 
@@ -197,8 +206,15 @@ class BaselineLog:
         self._bounds = bounds
         self._clock = _Clock()
 
-    def save(self, baselines: Mapping[str, Baseline], position: Mapping[str, int]) -> int:
-        """One insert: every baseline given, and the position. Returns the bytes written."""
+    def save(
+        self,
+        baselines: Mapping[str, Baseline],
+        position: Mapping[str, int],
+        unrecorded: Cursor | None = None,
+    ) -> int:
+        """One insert: every baseline given, the position and the cursor of the
+        unrecorded-call sweep (:mod:`~agentaudit.detector.unrecorded`). Returns the bytes
+        written."""
         now_ms = self._clock.next_ms()
         rows: list[dict[str, Any]] = [
             {
@@ -215,7 +231,14 @@ class BaselineLog:
                 "agent_id": POSITION_AGENT,
                 "updated_at": now_ms,
                 "watermark": 0,
-                "baseline": json.dumps({"follower": {"position": dict(sorted(position.items()))}}),
+                "baseline": json.dumps(
+                    {
+                        "follower": {
+                            "position": dict(sorted(position.items())),
+                            "unrecorded": list(unrecorded) if unrecorded else None,
+                        }
+                    }
+                ),
             }
         )
         self._store.insert_arrow(
@@ -223,10 +246,9 @@ class BaselineLog:
         )
         return sum(len(r["baseline"]) for r in rows)
 
-    def load(
-        self, agents: Sequence[str] | None = None
-    ) -> tuple[dict[str, Baseline], dict[str, int]]:
-        """The newest saved baselines (of ``agents``, or all) and the saved position.
+    def load(self, agents: Sequence[str] | None = None) -> Saved:
+        """The newest saved baselines (of ``agents``, or all), the saved position and the
+        unrecorded-call sweep's cursor.
 
         When a baseline cannot be read (another format after an upgrade, damaged), none
         is loaded and no position either, with a warning: the follower then starts from
@@ -247,6 +269,7 @@ class BaselineLog:
         ).rows
         baselines: dict[str, Baseline] = {}
         position: dict[str, int] = {}
+        cursor: Cursor | None = None
         unreadable = 0
         for agent, text in rows:
             try:
@@ -254,6 +277,9 @@ class BaselineLog:
                 if agent == POSITION_AGENT:
                     saved = data["follower"]["position"]
                     position = {str(chain): int(seq) for chain, seq in saved.items()}
+                    swept = data["follower"].get("unrecorded")
+                    if swept:
+                        cursor = (int(swept[0]), str(swept[1]), str(swept[2]))
                 else:
                     baselines[str(agent)] = Baseline.from_json(data, self._bounds)
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -265,8 +291,8 @@ class BaselineLog:
                 "stored history",
                 unreadable,
             )
-            return {}, {}
-        return baselines, position
+            return Saved({}, {}, cursor)
+        return Saved(baselines, position, cursor)
 
     def raw(self, agent: str) -> dict[str, Any] | None:
         """The newest saved baseline JSON of one agent, as stored."""

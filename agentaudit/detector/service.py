@@ -11,11 +11,14 @@
    ``false_positive``;
 3. read new batches until there are none (or ``MAX_CALLS_PER_CYCLE``), evaluating each
    call, and hand every decided action to the runner at once (latency matters there);
-4. write the findings that changed (one version each) and hand them to ``on_finding``
+4. every :data:`SWEEP_SECONDS`, sweep for calls a tool server ran that the caller
+   claimed to record and never did (:mod:`~agentaudit.detector.unrecorded`: findings of
+   rule ``unrecorded_call``, alert only);
+5. write the findings that changed (one version each) and hand them to ``on_finding``
    (the alert router) — a finding whose automatic action is under way goes there with
    its next version, once the action's outcome (its revocation id) is in;
-5. every ``checkpoint_seconds``, and at stop, save the changed baselines with the
-   follower's position (one insert).
+6. every ``checkpoint_seconds``, and at stop, save the changed baselines with the
+   follower's position and the sweep's cursor (one insert).
 
 A cycle runs every ``interval`` seconds, and at once when :meth:`DetectorService.wake`
 is called (the collector's writer calls it after each stored batch). While it catches
@@ -33,6 +36,7 @@ that include it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -47,6 +51,7 @@ from agentaudit.detector.follower import Follower, Source, StoreSource
 from agentaudit.detector.model import Finding
 from agentaudit.detector.policy import DetectorSettings
 from agentaudit.detector.records import BaselineLog, FindingLog
+from agentaudit.detector.unrecorded import GRACE_SECONDS, Cursor, unrecorded_calls
 from agentaudit.store import Store, StoreError
 
 __all__ = ["DetectorService"]
@@ -54,6 +59,8 @@ __all__ = ["DetectorService"]
 log = logging.getLogger(__name__)
 
 MAX_CALLS_PER_CYCLE: Final = 200_000
+SWEEP_SECONDS: Final = 5.0
+"""How often the unrecorded-call sweep runs (its grace is 60 s: no need to run it often)."""
 """A long backlog is read in several cycles, so findings and checkpoints keep coming."""
 
 
@@ -80,6 +87,7 @@ class DetectorService:
         bounds: Bounds | None = None,
         on_finding: Callable[[Finding], object] | None = None,
         catalog: CatalogSource | None = None,
+        unrecorded_grace_seconds: float = GRACE_SECONDS,
     ) -> None:
         self.store = store
         self._catalog = catalog  # rule off_card's identity-card catalog (engine.py)
@@ -102,6 +110,9 @@ class DetectorService:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one cycle at a time (the thread, stop, tests)
         self._unwritten: list[Finding] = []
+        self._unrecorded: Cursor | None = None  # the unrecorded-call sweep's position
+        self._unrecorded_grace = unrecorded_grace_seconds
+        self._last_sweep = 0.0
         self._unsaved: dict[str, Baseline] = {}
         self._last_checkpoint = 0.0
         self._last_exceptions = 0.0
@@ -114,7 +125,7 @@ class DetectorService:
     def open(self) -> DetectorService:
         """Load the saved baselines and position; nothing runs yet (tests drive
         :meth:`run_once`)."""
-        baselines, position = self.baselines.load()
+        baselines, position, self._unrecorded = self.baselines.load()
         self.detector = Detector(
             self.settings,
             baselines=baselines,
@@ -191,6 +202,9 @@ class DetectorService:
                 self._last_exceptions = now
                 self.detector.suppress(self.findings.false_positives())
             read = self._read()
+            if now - self._last_sweep >= SWEEP_SECONDS:
+                self._last_sweep = now
+                self._sweep_unrecorded()
             self._write_findings()
             if time.monotonic() - self._last_checkpoint >= self._checkpoint_seconds:
                 self.checkpoint()
@@ -220,6 +234,19 @@ class DetectorService:
             self._dispatch()
             self._pace(time.thread_time() - cpu, time.monotonic() - wall)
         return read
+
+    def _sweep_unrecorded(self) -> None:
+        """Findings for the calls a tool server ran that the caller claimed to record and
+        never did (:mod:`~agentaudit.detector.unrecorded`). Action ``alert``, never an
+        automatic one: the agent the finding names is what the caller put in the request,
+        so acting on it would let anyone who can call the tool server quarantine any
+        agent."""
+        sweep = unrecorded_calls(
+            self.store, after=self._unrecorded, grace_seconds=self._unrecorded_grace
+        )
+        self._unrecorded = sweep.cursor
+        for finding in sweep.findings:
+            self._unwritten.append(dataclasses.replace(finding, action="alert"))
 
     def _pace(self, cpu: float, wall: float) -> None:
         """Pause so this thread uses at most ``max_cpu`` of a core while it catches up
@@ -267,7 +294,7 @@ class DetectorService:
         assert self.detector is not None
         assert self.follower is not None
         self._unsaved.update(self.detector.take_baselines())
-        self.baselines.save(self._unsaved, self.follower.position)
+        self.baselines.save(self._unsaved, self.follower.position, self._unrecorded)
         self._unsaved = {}
         self._last_checkpoint = time.monotonic()
 

@@ -5,9 +5,11 @@ evidence covers, in order, and every event knows its place in it:
 
 * tool calls — the tool_calls batch chain (``audit_chain``), link by link per chain: the
   rows of each batch;
-* revocations and findings — one seal chain (``audit_seals``; the collector's own, or the
-  longest one), link by link: the rows each link sealed (every version, while merges have
-  not dropped it; a backfill of an old store exports the versions still there).
+* the tool servers' records of calls (``tool_call_server_sides``,
+  :mod:`agentaudit.schema.calls`), revocations and findings — one seal chain
+  (``audit_seals``; the collector's own, or the longest one), link by link: the rows each
+  link sealed (every version, while merges have not dropped it; a backfill of an old store
+  exports the versions still there).
 
 After each unit it sends the unit's events to the sink and then saves the checkpoint (a
 JSON file, replaced atomically): per tool_calls chain the last link exported, the seal
@@ -21,7 +23,7 @@ Configuration of the collector's continuous export::
     [export]
     ocsf_file = "/var/log/agentaudit/ocsf.jsonl"      # or
     hec_url = "https://splunk:8088/services/collector/event"   # token: AGENTAUDIT_HEC_TOKEN
-    sources = ["tool_calls", "revocations", "findings"]        # default: all three
+    sources = ["tool_calls", "tool_call_server_sides", "revocations", "findings"]  # default: all
     checkpoint = "/var/lib/agentaudit/export.checkpoint.json"  # default: <state dir>/...
 """
 
@@ -50,7 +52,8 @@ __all__ = ["SOURCES", "Checkpoint", "Exporter", "build_exporter"]
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("tool_calls", "revocations", "findings")
+SERVER_SIDES = "tool_call_server_sides"
+SOURCES = ("tool_calls", SERVER_SIDES, "revocations", "findings")
 HEC_TOKEN_ENV = "AGENTAUDIT_HEC_TOKEN"  # noqa: S105 - a variable's name
 CHECKPOINT_FILE = "export.checkpoint.json"
 
@@ -64,6 +67,11 @@ _TOOL_CALL_COLUMNS = (
     "approval_verified", "approval_grant_id", "call_side",
 )  # fmt: skip
 _SEALED_SQL = {
+    SERVER_SIDES: (
+        "toUnixTimestamp64Nano(ts) AS ts_ns, "
+        + ", ".join(_TOOL_CALL_COLUMNS)
+        + ", toUnixTimestamp(credential_expires_at) AS credential_expires_at"
+    ),
     "revocations": (
         "id, action, target, target_id, reason, requested_by, status, results, "
         "toUnixTimestamp64Milli(requested_at) AS requested_ms, "
@@ -301,6 +309,13 @@ class Exporter:
                 "seal", unit.chain_id, unit.seq, unit.chain_hash, str(row["row_hash"]),
                 written_us=int(row["written_us"]), columns=unit.columns,
             )  # fmt: skip
+            if unit.source == SERVER_SIDES:
+                events.append(
+                    tool_call_event(
+                        row, position, logged_ms=logged, log_name=f"agentaudit.{SERVER_SIDES}"
+                    )
+                )
+                continue
             make = finding_event if unit.source == "findings" else revocation_event
             events.append(make(row, position, logged_ms=logged))
         return events

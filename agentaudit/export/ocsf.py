@@ -2,8 +2,10 @@
 
 Classes (OCSF 1.8.0 unless noted):
 
-* a tool call -> **API Activity** (class 6003, category 6 Application Activity) with the
-  **AI Operation** profile (``ai_operation``, new in OCSF 1.8): ``activity_id`` 99 Other
+* a tool call (a ``tool_calls`` row, or a tool server's record of a call in
+  ``tool_call_server_sides``: ``metadata.log_name`` says which) -> **API Activity**
+  (class 6003, category 6 Application Activity) with the **AI Operation** profile
+  (``ai_operation``, new in OCSF 1.8): ``activity_id`` 99 Other
   (``activity_name`` "Tool Call": OCSF's API activities are create/read/update/delete and
   a tool call is any of them); ``actor`` = the agent (``app_name``; ``app_uid`` = the
   registered agent whose token sent it), the user it acted for (``actor.user``) and the
@@ -126,9 +128,14 @@ def _arguments(raw: str) -> Any:
 
 
 def tool_call_event(
-    row: Mapping[str, Any], position: Position, *, logged_ms: int
+    row: Mapping[str, Any],
+    position: Position,
+    *,
+    logged_ms: int,
+    log_name: str = "agentaudit.tool_calls",
 ) -> dict[str, Any]:
-    """The API Activity event of one ``tool_calls`` row (times in ``ts_ns``/``duration_ns``)."""
+    """The API Activity event of one ``tool_calls`` row (times in ``ts_ns``/``duration_ns``),
+    or of a tool server's record in ``tool_call_server_sides`` (``log_name`` names it)."""
     ts_ms = int(row["ts_ns"]) // 1_000_000
     duration_ms = int(row.get("duration_ns") or 0) // 1_000_000
     failed = row.get("status") != "ok"
@@ -180,7 +187,7 @@ def tool_call_event(
             "version": OCSF_VERSION,
             "product": _product("audit"),
             "uid": position.uid,
-            "log_name": "agentaudit.tool_calls",
+            "log_name": log_name,
             "profiles": ["ai_operation"],
             "logged_time": logged_ms,
         },

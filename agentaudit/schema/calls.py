@@ -1,34 +1,47 @@
-"""One row per tool call: when a tool server's row is folded into its caller's row.
+"""One row per tool call: where each side of a call is stored, and how sides are folded.
 
-``agentaudit.tool_calls`` keeps every recorded side of a call. A call an agent makes to
-an MCP server is recorded twice, by different processes that may export to different
-collectors, in batches that arrive in any order: by the agent (``call_side =
-'client'``: arguments, the model's sources and prompt, approval, credential) and by the
-server (``'server'``: its service, the resources it touched, the MCP session, its own
-outcome). Both rows are kept; readers that count or list *calls* fold the server row into
-its client row with this rule (the ``agentaudit.calls`` view of migration 0041, the
-dashboards, the detector):
+A call an agent makes to an MCP server is recorded twice, by different processes that
+may export to different collectors, in batches that arrive in any order: by the agent
+(``call_side = 'client'``: arguments, the model's sources and prompt, approval,
+credential) and by the server (``'server'``: its service, the resources it touched, the
+MCP session, its own outcome). Since migration 0042 the writer stores them apart:
 
-A server row is folded into a client row when
+* ``agentaudit.tool_calls`` — one row per call: client, local and legacy (``''``) rows,
+  and a server row whose caller sent no link (an uninstrumented MCP client: the
+  server's record is the only record of that call);
+* ``agentaudit.tool_call_server_sides`` — the server's record of a call its caller
+  *linked* to its own record (:func:`is_linked_server_side`: ``call_side = 'server'``,
+  a ``tool_call_id`` and a parent span, which our MCP client sends in the request
+  ``_meta``, and an arguments hash, which only agentaudit's instrumentation computes).
+  Same columns as ``tool_calls``.
+
+So with instrumented callers ``SELECT count() FROM agentaudit.tool_calls`` is the number
+of calls. Rows written before 0042 keep both sides in ``tool_calls``.
+
+The link is the caller's claim (hostile input): a caller can claim to record a call and
+never send its row. Readers that must not lose a call, or need the server's facts, read
+the view ``agentaudit.calls`` (migration 0042), or the fragments below over
+:data:`ALL_SIDES`; :mod:`agentaudit.detector.unrecorded` finds the claims that were not
+kept. A server record (in either table) is folded into a client row when
 
 * both are in the same trace and the server row's ``parent_span_id`` is the client
   row's ``span_id`` (the MCP client sends its span context in the request ``_meta``);
 * they record the same action: same ``tool_name``, ``tool_call_id`` and non-empty
   ``arguments_hash``;
-* it is that client row's first server row (smallest ``span_id``): a client row folds
-  one server row at most.
+* it is that client row's first server record (smallest ``span_id``): a client row
+  folds one server record at most.
 
-Every other row is a call of its own: a server row whose caller exported nothing (an
-uninstrumented MCP client), one that names a client span that is not stored, one that
-records another action than its client row, a second server row under one client row.
-A span therefore cannot hide a call by claiming to be a server-side duplicate: what it
-claims (its side, its parent, its call id) only folds it into a stored row that records
-the same action, once - the property :func:`agentaudit.collector.writer.normalise.duplicates`
-gives within a batch, here at read time, across batches and collectors.
+Every other server record is a call of its own: one whose caller exported nothing, one
+that names a client span that is not stored, one that records another action than its
+client row, a second record under one client row. A span therefore cannot hide a call
+by claiming to be a server-side duplicate: what it claims (its side, its parent, its
+call id) only folds it into a stored row that records the same action, once - the
+property :func:`agentaudit.collector.writer.normalise.duplicates` gives within a batch,
+here at read time, across batches and collectors.
 
-The fragments below are SQL text over ``agentaudit.tool_calls``; ``where`` is a
-condition on the server rows considered (e.g. the time window of the outer query),
-spliced verbatim: pass module constants, never input.
+The fragments below are SQL text; ``where`` is a condition on the server rows considered
+(e.g. the time window of the outer query), spliced verbatim: pass module constants,
+never input.
 """
 
 from __future__ import annotations
@@ -37,42 +50,91 @@ from typing import Final
 
 from agentaudit.schema import attributes as A
 
-__all__ = ["FOLDED", "ONE_PER_CALL", "SIDES", "folded_server_rows", "one_per_call"]
+__all__ = [
+    "ALL_SIDES",
+    "CALLS_TABLE",
+    "FOLDED",
+    "LINKED_SERVER_SIDE",
+    "ONE_PER_CALL",
+    "SERVER_SIDES_TABLE",
+    "SIDES",
+    "folded_server_rows",
+    "is_linked_server_side",
+    "one_per_call",
+]
 
 SIDES: Final = (A.CALL_SIDE_CLIENT, A.CALL_SIDE_SERVER, A.CALL_SIDE_LOCAL)
 """The values of ``tool_calls.call_side`` (``''`` on rows written before migration 0040)."""
+
+CALLS_TABLE: Final = "agentaudit.tool_calls"
+SERVER_SIDES_TABLE: Final = "agentaudit.tool_call_server_sides"
+
+ALL_SIDES: Final = f"(SELECT * FROM {CALLS_TABLE} UNION ALL SELECT * FROM {SERVER_SIDES_TABLE})"  # noqa: S608
+"""Every recorded side of every call, as one table expression (what ``tool_calls`` held
+before migration 0042): read it with :func:`one_per_call` to count calls once, or without
+to see every side (e.g. the resources a tool server touched)."""
+
+LINKED_SERVER_SIDE: Final = (
+    f"(call_side = '{A.CALL_SIDE_SERVER}' AND tool_call_id != '' AND parent_span_id != '' "
+    "AND arguments_hash != '')"
+)
+"""SQL form of :func:`is_linked_server_side` over a tool-call row."""
+
+
+def is_linked_server_side(
+    call_side: str, tool_call_id: str, parent_span_id: str, arguments_hash: str
+) -> bool:
+    """Whether a tool-call row is a server's record that its caller linked to its own
+    record (stored in ``tool_call_server_sides``): the caller sent its span context and
+    tool-call id. Every other row is stored in ``tool_calls``.
+
+    The arguments hash is required too: only agentaudit's instrumentation computes it,
+    and the fold needs it, so a peer's server span (another vendor's MCP or HTTP server
+    instrumentation, which may carry a parent span and a call id of its own) is never
+    taken out of ``tool_calls`` on a link that could not be matched.
+    """
+    return (
+        call_side == A.CALL_SIDE_SERVER
+        and bool(tool_call_id)
+        and bool(parent_span_id)
+        and bool(arguments_hash)
+    )
+
 
 _CLIENT = f"'{A.CALL_SIDE_CLIENT}'"
 _SERVER = f"'{A.CALL_SIDE_SERVER}'"
 
 
 def folded_server_rows(where: str = "1") -> str:
-    """``SELECT trace_id, span_id`` of the folded server rows among those matching ``where``.
+    """``SELECT trace_id, span_id`` of the folded server records (in either table)
+    among those matching ``where``.
 
-    The client rows are looked up only in the traces of those server rows (the bloom
+    The client rows are looked up only in the traces of those server records (the bloom
     filter on ``trace_id`` skips the rest).
     """
     servers = f"call_side = {_SERVER} AND ({where})"
     return (
-        f"SELECT trace_id, min(span_id) FROM agentaudit.tool_calls WHERE {servers} "  # noqa: S608 - constants only
+        f"SELECT trace_id, min(span_id) FROM {ALL_SIDES} WHERE {servers} "  # noqa: S608 - constants only
         "AND (trace_id, parent_span_id, tool_name, tool_call_id, arguments_hash) IN ("
         "SELECT trace_id, span_id, tool_name, tool_call_id, arguments_hash "
-        f"FROM agentaudit.tool_calls WHERE call_side = {_CLIENT} AND arguments_hash != '' "
-        f"AND trace_id IN (SELECT trace_id FROM agentaudit.tool_calls WHERE {servers})) "
+        f"FROM {CALLS_TABLE} WHERE call_side = {_CLIENT} AND arguments_hash != '' "
+        f"AND trace_id IN (SELECT trace_id FROM {ALL_SIDES} WHERE {servers})) "
         "GROUP BY trace_id, parent_span_id"
     )
 
 
 def one_per_call(where: str = "1") -> str:
-    """A condition keeping one row per call: every row but the folded server rows.
+    """A condition keeping one row per call: every row but the folded server records.
 
-    ``where`` narrows the server rows looked at (it must hold for every server row the
-    outer query reads, e.g. the same time window), so the lookup stays small.
+    Over :data:`ALL_SIDES` it gives every call once (what ``agentaudit.calls`` counts);
+    over ``tool_calls`` alone it folds the rows written before migration 0042. ``where``
+    narrows the server rows looked at (it must hold for every server row the outer query
+    reads, e.g. the same time window), so the lookup stays small.
     """
     return f"(call_side != {_SERVER} OR (trace_id, span_id) NOT IN ({folded_server_rows(where)}))"
 
 
 FOLDED: Final = folded_server_rows()
-"""Every folded server row of the table."""
+"""Every folded server record of the store."""
 ONE_PER_CALL: Final = one_per_call()
-"""One row per call over the whole table."""
+"""One row per call over the whole store (read from :data:`ALL_SIDES`)."""

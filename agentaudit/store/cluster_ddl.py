@@ -23,11 +23,13 @@ single-node statement                     on cluster NAME (every statement ``ON 
 anything else                             refused with :class:`ClusterDdlError`
 ========================================  =================================================
 
-Sharding keys (:func:`sharding_key`): ``tool_calls`` and ``otel_traces`` by session (the
-span's trace when it has none): the forensic unit is the session (a session's calls, its
-model calls and the untrusted content that steered them answer one incident), sessions
-are many and small so shards fill evenly, and a hot agent, which holds most of the
-traffic in a typical deployment, is spread over every shard instead of filling one. The
+Sharding keys (:func:`sharding_key`): ``tool_calls``, ``tool_call_server_sides`` and
+``otel_traces`` by session (the span's trace when it has none; a tool server records the
+caller's session and trace, so both records of an MCP call land on one shard): the
+forensic unit is the session (a session's calls, its model calls and the untrusted
+content that steered them answer one incident), sessions are many and small so shards
+fill evenly, and a hot agent, which holds most of the traffic in a typical deployment,
+is spread over every shard instead of filling one. The
 agent questions (profile, blast radius, baselines) are aggregations every shard answers
 for its part, pruned by the ``(agent_id, ts)`` ordering key. Every other table by the
 first column of its ordering key (a chain, an agent, a finding, a revocation stays on one
@@ -61,6 +63,7 @@ __all__ = [
 _SESSION_ATTRIBUTE = A.SESSION_ID
 SHARDING_KEYS: Final[Mapping[str, str]] = {
     "tool_calls": "cityHash64(if(session_id != '', session_id, trace_id))",
+    "tool_call_server_sides": "cityHash64(if(session_id != '', session_id, trace_id))",
     "otel_traces": (
         f"cityHash64(if(SpanAttributes['{_SESSION_ATTRIBUTE}'] != '', "
         f"SpanAttributes['{_SESSION_ATTRIBUTE}'], TraceId))"

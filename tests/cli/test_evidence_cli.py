@@ -18,6 +18,7 @@ import pytest
 from agentaudit.collector.evidence import EvidenceService
 from agentaudit.config import embedded_dsn
 from agentaudit.errors import ExitCode
+from agentaudit.schema import attributes as A
 from agentaudit.store import Store
 from agentaudit.store.migrations import apply_migrations, load_migrations
 from tests.cli.test_cli import error_line, run
@@ -49,12 +50,23 @@ def _state(store: Store) -> dict[str, Any]:
 
 @pytest.fixture
 def sealed(tmp_path: Path, make_span: SpanFactory) -> Path:
-    """A stopped store with rows in every audit table, sealed, and one signed digest in
+    """A stopped store with rows in every audit table (a tool server's record of a call
+    too), sealed, and one signed digest in
     ``<tmp>/.agentaudit/digests`` (the state directory a command run in tmp uses)."""
     directory = tmp_path / "store"
     with _open(directory) as store:
         apply_migrations(store)
-        write_spans(store, tmp_path / "wal", [make_span() for _ in range(12)])
+        spans = [make_span() for _ in range(12)]
+        caller = spans[-1]  # and a tool server's linked record of its call
+        spans.append(
+            make_span(
+                trace_id=caller.trace_id,
+                parent_span_id=caller.span_id,
+                kind="Server",
+                attributes={**caller.attributes, A.CALL_SIDE: A.CALL_SIDE_SERVER},
+            )
+        )
+        write_spans(store, tmp_path / "wal", spans)
         for table, rows in ROWS.items():
             if table != "card_signoffs":  # their own per-agent chain needs real sign-offs
                 for values in rows:
@@ -124,6 +136,22 @@ def test_verify_with_digests_catches_truncation(
     assert caught.returncode == ExitCode.TAMPERED, caught.stdout + caught.stderr
     assert f"had link {newest}" in caught.stdout
     assert "newest links (and what they chained) were removed" in caught.stdout
+
+
+def test_verify_names_a_changed_server_record_of_a_call(
+    sealed: Path, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    assert _verify(tmp_path, subprocess_env).returncode == ExitCode.OK
+    with _open(sealed) as store:
+        assert store.query("SELECT count() FROM agentaudit.tool_call_server_sides").rows == [(1,)]
+        mutate(
+            store,
+            "ALTER TABLE agentaudit.tool_call_server_sides UPDATE resource_ids = ['forged'] "
+            "WHERE 1",
+        )
+    done = _verify(tmp_path, subprocess_env)
+    assert done.returncode == ExitCode.TAMPERED, done.stdout + done.stderr
+    assert "tool_call_server_sides" in done.stdout
 
 
 @pytest.mark.parametrize(

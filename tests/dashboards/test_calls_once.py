@@ -1,10 +1,12 @@
-"""The dashboards count an MCP call once, though ``tool_calls`` keeps both of its sides.
+"""The dashboards count an MCP call once and keep what the tool server recorded of it.
 
 A store of its own (the shared seeded store has no MCP calls): an agent's three calls to
 an MCP server (the agent's row and the server's row of each), two local calls, a server
 row whose client exported nothing (an uninstrumented caller: a call of its own) and a
 server row under one of the agent's calls that records another action (a forged
-duplicate claim: a call of its own too). Seven calls in ten rows; every query agrees.
+duplicate claim: a call of its own too). Seven calls in ten rows: six in ``tool_calls``
+(the calls the agent recorded, and the orphan), four linked server records in
+``tool_call_server_sides``; every query agrees.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from agentaudit.store.migrations import apply_migrations
 AGENT = "calendar-assistant"
 SESSION = "sess-mcp-once"
 TRACE = "0c" * 16
-CALLS, ROWS = 7, 10
+CALLS, ROWS, SERVER_SIDES = 7, 10, 4
 _ids = itertools.count(1)
 
 
@@ -119,7 +121,9 @@ def _day() -> TimeRange:
 
 
 def test_the_store_holds_both_sides(store: Store) -> None:
-    assert store.query("SELECT count() FROM agentaudit.tool_calls").rows[0][0] == ROWS
+    sides = store.query("SELECT count() FROM agentaudit.tool_call_server_sides").rows[0][0]
+    assert sides == SERVER_SIDES
+    assert store.query("SELECT count() FROM agentaudit.tool_calls").rows[0][0] == ROWS - sides
     assert store.query("SELECT count() FROM agentaudit.calls").rows[0][0] == CALLS
 
 

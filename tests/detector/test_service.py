@@ -15,10 +15,12 @@ from agentaudit.collector.admin.revocation import build_revocation_path
 from agentaudit.detector.actions import ServiceActions
 from agentaudit.detector.baseline import Baseline
 from agentaudit.detector.engine import Detector
-from agentaudit.detector.model import Call
+from agentaudit.detector.model import Call, Finding
 from agentaudit.detector.records import FindingLog
 from agentaudit.detector.service import DetectorService
+from agentaudit.schema import attributes as A
 from agentaudit.store import Store
+from tests.collector.writer.mcp_spans import server_of, store_batches, tool_span
 from tests.detector._data import DAY, NS, History, call, store_calls, untrusted
 
 COMPARED = (
@@ -356,3 +358,33 @@ def test_an_agent_token_cannot_make_the_detector_act(store: Store, tmp_path: Any
         assert finding["action"] == "alert"  # it failed: a human must act
     finally:
         collector.stop()
+
+
+def test_unrecorded_calls_are_alerted_once_and_the_sweep_survives_a_restart(
+    store: Store,
+) -> None:
+    # A tool server ran a call whose caller claimed to record it and never did: the
+    # service's sweep raises one `unrecorded_call` finding, alert only (the agent it
+    # names is the caller's claim), and after a restart does not raise it again.
+    alerted: list[Finding] = []
+    claimed = tool_span(side=A.CALL_SIDE_CLIENT, call_id="call_ghost")
+    store_batches(store, [server_of(claimed)])
+    first = service(store, unrecorded_grace_seconds=0.0, on_finding=alerted.append)
+    first.run_once()
+    first.stop()
+    rows = store.query(
+        "SELECT rule, severity, action, agent_id FROM agentaudit.findings "
+        "WHERE rule = 'unrecorded_call'"
+    ).rows
+    assert rows == [("unrecorded_call", "high", "alert", "calendar-assistant")]
+    assert [f.rule for f in alerted] == ["unrecorded_call"]
+
+    second = service(store, unrecorded_grace_seconds=0.0, on_finding=alerted.append)
+    second.run_once()
+    second.stop()
+    versions = store.query(
+        "SELECT count() FROM agentaudit.findings WHERE rule = 'unrecorded_call'"
+    ).rows
+    assert versions == [(1,)]  # the cursor was saved with the position: not re-examined
+    assert len(alerted) == 1
+    assert store.query("SELECT count() FROM agentaudit.revocations").rows == [(0,)]

@@ -23,14 +23,20 @@ def test_verify_names_the_tampered_batch(tmp_path: Path) -> None:
         def sent() -> bool:
             done = cli(
                 "sql",
-                "SELECT count() AS n FROM agentaudit.tool_calls",
+                "SELECT (SELECT count() FROM agentaudit.tool_calls) AS n, "
+                "(SELECT count() FROM agentaudit.tool_call_server_sides) AS served",
                 "--api",
                 up.api,
                 "--format",
                 "json",
                 env=up.responder_env,
             )
-            return done.returncode == 0 and json.loads(done.stdout)[0]["n"] >= 8
+            if done.returncode:
+                return False
+            # The demo's seven calls (three mail, four calendar), and the MCP server's
+            # records of the four calendar calls: verify covers both tables.
+            (counts,) = json.loads(done.stdout)
+            return bool(counts["n"] >= 7 and counts["served"] >= 4)
 
         wait_for(sent, timeout=30, what="the demo rows")
     intact = cli("verify", "--store", str(up.store))

@@ -80,6 +80,10 @@ def test_events_are_valid_ocsf_and_carry_their_chain_position(
         by_class.setdefault(event["class_uid"], []).append(event)
     calls, revocations, findings = by_class[6003], by_class[3004], by_class[2004]
     assert len(calls) == 6  # the six tool calls (the chat span is no tool call)
+    # One of them is a tool server's linked record: sealed, and named as such.
+    (server,) = [c for c in calls if c["unmapped"]["agentaudit"]["integrity"]["chain"] == "seal"]
+    assert server["metadata"]["log_name"] == "agentaudit.tool_call_server_sides"
+    assert server["unmapped"]["agentaudit"]["provenance"]["call_side"] == "server"
     assert len(revocations) == 3  # every version of the revocation rows
     assert len(findings) == 2
 

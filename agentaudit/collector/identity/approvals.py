@@ -40,6 +40,7 @@ from agentaudit.collector.model import (
     SpanRecord,
 )
 from agentaudit.schema import attributes as A
+from agentaudit.schema.calls import ALL_SIDES
 from agentaudit.schema.identifiers import MAX_ID_CHARS, canonical_id, same_principal
 
 __all__ = [
@@ -315,7 +316,8 @@ class GrantLedger:
     Bounded: an id is remembered for :data:`LEDGER_SECONDS` after its first use (a grant
     lives at most :data:`MAX_LIFETIME` s, so a later call cannot verify with it anyway;
     a span replayed from the WAL after that long is the same stored row, deduplicated).
-    The store-owning process rebuilds the ledger from ``tool_calls`` at start.
+    The store-owning process rebuilds the ledger from the stored calls (``tool_calls`` and
+    the tool servers' records, ``tool_call_server_sides``) at start.
     """
 
     def __init__(self, used: Iterable[str] = (), *, clock: Callable[[], float] = time.time) -> None:
@@ -340,7 +342,7 @@ def used_grants(store: Any) -> list[str]:
     """Grant ids that verified a call in the last :data:`LEDGER_SECONDS` (rebuilds the
     ledger at start, so a restart does not make a used grant usable again)."""
     rows = store.query(
-        "SELECT DISTINCT approval_grant_id FROM agentaudit.tool_calls "
+        f"SELECT DISTINCT approval_grant_id FROM {ALL_SIDES} "  # noqa: S608 - a constant
         "WHERE approval_verified = 1 AND received_at > now() - INTERVAL {s:UInt32} SECOND",
         {"s": LEDGER_SECONDS},
     ).rows

@@ -2,8 +2,10 @@
 
 Seam: the writer's builder thread calls :meth:`BatchBuilder.build` with the spans of
 one batch (each with its receive time) and gets a :class:`Batch`: the ``otel_traces``
-table (one row per span), the ``tool_calls`` table (one row per tool call that another
-span of the batch does not already record) and the batch id. Spans that cannot become
+table (one row per span), the tool-call rows (one per tool call that another span of
+the batch does not already record; :meth:`Batch.split` parts them into the rows of
+``tool_calls`` and of ``tool_call_server_sides``, :mod:`agentaudit.schema.calls`) and
+the batch id. Spans that cannot become
 rows go to the dead-letter file (``reason = "unconvertible"``) and the batch is built
 from the others.
 
@@ -18,10 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from agentaudit.collector.model import SpanRecord
 from agentaudit.collector.writer.arrow_tables import rows_table, traces_table
@@ -33,8 +36,9 @@ from agentaudit.collector.writer.normalise import (
     tool_call_row,
 )
 from agentaudit.collector.writer.table_schemas import TOOL_CALLS
+from agentaudit.schema import attributes as A
 
-__all__ = ["Batch", "BatchBuilder", "batch_id_of"]
+__all__ = ["Batch", "BatchBuilder", "Rows", "batch_id_of", "linked_server_sides"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,19 @@ def batch_id_of(spans: Iterable[SpanRecord]) -> str:
         digest.update(span.trace_id.encode())
         digest.update(span.span_id.encode())
     return digest.hexdigest()[:32]
+
+
+Rows = tuple[pa.Table, list[int]]
+"""Tool-call rows and, for row j, the position of its span in the batch."""
+
+
+def linked_server_sides(calls: pa.Table) -> pa.ChunkedArray:
+    """Per tool-call row: whether it goes to ``tool_call_server_sides`` (a server's record
+    its caller linked to its own: :func:`agentaudit.schema.calls.is_linked_server_side`)."""
+    linked = pc.equal(calls.column("call_side"), A.CALL_SIDE_SERVER)
+    for column in ("tool_call_id", "parent_span_id", "arguments_hash"):
+        linked = pc.and_(linked, pc.not_equal(calls.column(column), ""))
+    return linked
 
 
 @dataclass
@@ -81,6 +98,27 @@ class Batch:
             calls = calls.set_column(_BATCH_ID, "batch_id", ids) if calls.num_rows else None
         traces = self.traces.filter(pa.array(kept, pa.bool_()))
         return Batch(batch_id, traces, calls, spans, calls_of)
+
+    def split(self, refused: Collection[int] = ()) -> tuple[Rows | None, Rows | None]:
+        """The ``tool_calls`` rows and the ``tool_call_server_sides`` rows (None when
+        there are none), leaving out the rows of the spans at ``refused`` positions."""
+        calls, calls_of = self.calls, self.calls_of
+        if calls is None:
+            return None, None
+        if refused:
+            keep = [i not in refused for i in calls_of]
+            calls = calls.filter(pa.array(keep, pa.bool_()))
+            calls_of = [i for i, k in zip(calls_of, keep, strict=True) if k]
+        if not calls.num_rows:
+            return None, None
+        sides = linked_server_sides(calls)
+        if not pc.any(sides).as_py():
+            return (calls, calls_of), None
+        is_side = sides.to_pylist()
+        own = [i for i, side in zip(calls_of, is_side, strict=True) if not side]
+        server = [i for i, side in zip(calls_of, is_side, strict=True) if side]
+        rest = calls.filter(pc.invert(sides))
+        return ((rest, own) if own else None), (calls.filter(sides), server)
 
 
 class BatchBuilder:

@@ -8,9 +8,10 @@ typed provenance columns of DESIGN §4. Attribute names come from
 
 ``call_side`` says which side of a call the row records (``client`` / ``server`` /
 ``local``): both sides of an MCP call become rows, linked by trace, parent span and
-``tool_call_id``, and readers fold the server's into the client's at read time
-(:mod:`agentaudit.schema.calls`; the two often arrive in different batches, so
-:func:`duplicates` cannot pair them here).
+``tool_call_id``; the writer stores a server row its caller linked in
+``tool_call_server_sides`` and every other row in ``tool_calls``, and readers fold the
+server's record into the client's row at read time (:mod:`agentaudit.schema.calls`; the
+two often arrive in different batches, so :func:`duplicates` cannot pair them here).
 
 Peers' tool spans land too (names in :mod:`agentaudit.schema.peers`): OpenInference
 (``openinference.span.kind=TOOL``), OpenLLMetry/Traceloop (``traceloop.span.kind=tool``),

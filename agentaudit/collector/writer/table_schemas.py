@@ -2,7 +2,8 @@
 
 The schemas are the single description of each table's insert columns on the write
 path; they must match ``schema/migrations`` (a test inserts one of each and reads it
-back). Timestamps are nanoseconds since the epoch, UTC.
+back). Timestamps are nanoseconds since the epoch, UTC. :data:`TOOL_CALLS` is also the
+schema of ``tool_call_server_sides`` (the same columns, migration 0042).
 """
 
 from __future__ import annotations

@@ -5,14 +5,17 @@ its LSN, when a WAL is attached). Two background threads form a pipeline: the bu
 groups spans into batches (``batch_rows`` spans or ``batch_seconds`` of waiting,
 whichever comes first) and converts each into Arrow tables (Python work, holding the
 GIL); the inserter stores each converted batch into ``otel_traces`` and, for tool
-calls, ``tool_calls``, then appends an audit-chain link (ClickHouse work, the GIL
-released). So the next batch is converted while the previous one is being stored, and
-at most three batches are in memory (building, waiting, storing).
+calls, ``tool_calls`` (the tool server's record of a call its caller linked to its own:
+``tool_call_server_sides``, :mod:`agentaudit.schema.calls`), then appends an audit-chain
+link over the batch's ``tool_calls`` rows (ClickHouse work, the GIL released). So the
+next batch is converted while the previous one is being stored, and at most three
+batches are in memory (building, waiting, storing).
 
 Invariants:
 
 * Each batch carries a deterministic ``batch_id`` (SHA-256 over its span ids, in
-  order) used as ClickHouse's insert deduplication token, so inserting the same batch
+  order) used as ClickHouse's insert deduplication token (each table keeps its own
+  tokens, so one batch's rows in several tables share it), so inserting the same batch
   twice (a retry after a timeout, a replay) stores its rows once.
 * Exactly once per span (:mod:`~agentaudit.collector.writer.dedup`): right before a
   batch is inserted, spans that occur earlier in it, that another writer of this
@@ -73,6 +76,7 @@ from agentaudit.collector.writer.dedup import SpanClaims, span_key, stored_keys
 from agentaudit.collector.writer.isolate import RowIsolator
 from agentaudit.collector.writer.normalise import BlockedCheck
 from agentaudit.config import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_SECONDS
+from agentaudit.schema import calls as call_tables
 from agentaudit.store import Store, StoreUnavailable
 from agentaudit.store.audit_chain import CHAIN_TABLE, AuditChain
 
@@ -80,7 +84,8 @@ __all__ = ["WalLike", "Writer", "WriterStats", "batch_id_of"]
 
 log = logging.getLogger(__name__)
 
-TOOL_CALLS_TABLE = "agentaudit.tool_calls"
+TOOL_CALLS_TABLE = call_tables.CALLS_TABLE
+SERVER_SIDES_TABLE = call_tables.SERVER_SIDES_TABLE
 OTEL_TRACES_TABLE = "agentaudit.otel_traces"
 MAX_BACKOFF_SECONDS = 5.0
 _T = TypeVar("_T")
@@ -104,6 +109,7 @@ class WalLike(Protocol):
 class WriterStats:
     spans_written: int = 0
     tool_calls_written: int = 0
+    server_sides_written: int = 0
     batches_written: int = 0
     duplicates_dropped: int = 0
     dead_lettered: int = 0
@@ -513,7 +519,7 @@ class Writer:
         if self._wal is not None:
             inflight = dataclasses.replace(self._checkpoint, inflight=end, inflight_dropped=dropped)
             self._retry(lambda: self._save(inflight))
-        spans, calls, link = self._insert(tables, replayed=prepared.replayed is not None)
+        spans, calls, sides, link = self._insert(tables, replayed=prepared.replayed is not None)
         self._retry(lambda: self._commit(end, link))
         self._claims.release(self, owned)
         if link is not None and self._on_stored is not None:
@@ -523,32 +529,45 @@ class Writer:
                 log.exception("the on_stored hook failed")
         self.stats.spans_written += spans
         self.stats.tool_calls_written += calls
+        self.stats.server_sides_written += sides
         self.stats.batches_written += 1
         if self._metrics is not None:
             self._metrics.written.inc(spans, "otel_traces")
             self._metrics.written.inc(calls, "tool_calls")
+            if sides:
+                self._metrics.written.inc(sides, "tool_call_server_sides")
             self._metrics.batches.inc()
             self._metrics.batch_seconds.observe(time.perf_counter() - prepared.started)
 
     def _insert(
         self, batch: Batch, *, replayed: bool = False
-    ) -> tuple[int, int, tuple[int, str] | None]:
-        """Insert both tables and the chain link: (spans stored, tool calls stored, link)."""
+    ) -> tuple[int, int, int, tuple[int, str] | None]:
+        """Insert the tables and the chain link: (spans stored, tool calls stored, server
+        sides stored, link).
+
+        A linked server side (:mod:`agentaudit.schema.calls`) goes to
+        ``tool_call_server_sides``, sealed like the other audit tables; the chain link
+        covers the batch's ``tool_calls`` rows.
+        """
         every = list(range(len(batch.spans)))
         refused = self._isolator.insert(OTEL_TRACES_TABLE, batch.traces, batch, every)
-        calls, calls_of = batch.calls, batch.calls_of
-        if calls is not None and refused:  # a span whose trace row was refused is all refused
-            keep = [i not in refused for i in calls_of]
-            calls = calls.filter(pa.array(keep, pa.bool_()))
-            calls_of = [i for i, k in zip(calls_of, keep, strict=True) if k]
+        # A span whose trace row was refused is all refused.
+        calls, sides = batch.split(refused)
         stored_calls = 0
-        if calls is not None and calls.num_rows:
-            stored_calls = calls.num_rows - len(
-                self._isolator.insert(TOOL_CALLS_TABLE, calls, batch, calls_of)
+        if calls is not None:
+            rows, rows_of = calls
+            stored_calls = rows.num_rows - len(
+                self._isolator.insert(TOOL_CALLS_TABLE, rows, batch, rows_of)
+            )
+        stored_sides = 0
+        if sides is not None:
+            rows, rows_of = sides
+            stored_sides = rows.num_rows - len(
+                self._isolator.insert(SERVER_SIDES_TABLE, rows, batch, rows_of)
             )
         spans = len(batch.spans) - len(refused)
         if not stored_calls or self._chain is None:
-            return spans, stored_calls, None
+            return spans, stored_calls, stored_sides, None
         chain = self._chain
         checkpoint = self._checkpoint
         attempts = 0
@@ -569,7 +588,7 @@ class Writer:
             )
             return link.seq, link.chain_hash
 
-        return spans, stored_calls, self._retry(append)
+        return spans, stored_calls, stored_sides, self._retry(append)
 
     def _stored_link(self, chain_id: str, seq: int, batch_id: str) -> str | None:
         """The hash of link ``seq`` of ``chain_id`` for ``batch_id``, if it is stored.

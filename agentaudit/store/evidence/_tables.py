@@ -7,7 +7,8 @@ once it declares ``_written_at``), except the chain's own tables and the migrati
 * ``tool_calls`` — ``batches``: chained per writer batch by
   :mod:`agentaudit.store.audit_chain` (the writer appends a link after each batch);
 * a plain ``MergeTree`` — ``rows``: sealed per insert (the rows sharing one
-  ``_written_at``: their count and digest);
+  ``_written_at``: their count and digest); ``tool_call_server_sides`` (the tool
+  servers' linked records of calls, :mod:`agentaudit.schema.calls`) is one;
 * a ``ReplacingMergeTree`` — ``versions``: sealed per row (its hash, sorting key and
   version), because a merge legitimately drops superseded versions;
 * any other engine — ``unsupported`` (named by ``verify``): on a ClickHouse cluster the
@@ -70,6 +71,7 @@ class HoldColumns:
 
 HOLD_COLUMNS: dict[str, HoldColumns] = {
     "tool_calls": HoldColumns("session_id", "agent_id", "user_id", "ts"),
+    "tool_call_server_sides": HoldColumns("session_id", "agent_id", "user_id", "ts"),
     "otel_traces": HoldColumns(
         f"SpanAttributes['{A.SESSION_ID}']",
         f"SpanAttributes['{A.GEN_AI_AGENT_ID}']",

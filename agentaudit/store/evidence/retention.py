@@ -8,6 +8,10 @@ Configuration (the config file)::
     findings = 730
     approvals = 365
 
+``tool_call_server_sides`` (the tool servers' records of the calls,
+:mod:`agentaudit.schema.calls`) follows ``tool_calls`` unless it is named itself, so both
+records of a call expire together.
+
 Only the event tables (:data:`~agentaudit.store.evidence._tables.HOLD_COLUMNS`) may expire:
 state tables (deny-list, quarantine, agents, revocations) never do, since deleting their
 rows would lift revocations. :func:`apply_retention` (at collector start, and after a hold
@@ -37,7 +41,13 @@ import pyarrow as pa
 
 from agentaudit.errors import ConfigError
 from agentaudit.store import Store
-from agentaudit.store.evidence._tables import HOLD_COLUMNS, WRITTEN_AT, audit_tables, ident
+from agentaudit.store.evidence._tables import (
+    BATCH_TABLE,
+    HOLD_COLUMNS,
+    WRITTEN_AT,
+    audit_tables,
+    ident,
+)
 from agentaudit.store.evidence.holds import active_holds, holds_condition
 
 __all__ = [
@@ -58,6 +68,8 @@ EXPIRY_SLACK_US = 60_000_000
 """A unit's time in the chain may be a little later than its rows' ``_written_at`` (the
 batch link is written after the insert): expiry is judged with this much slack."""
 POLICIES_TABLE = "agentaudit.retention_policies"
+SERVER_SIDES = "tool_call_server_sides"
+"""The tool servers' records of the calls in ``tool_calls`` (:mod:`agentaudit.schema.calls`)."""
 _SCHEMA = pa.schema(
     [
         ("table", pa.string()),
@@ -85,6 +97,8 @@ def parse_retention(section: Mapping[str, Any]) -> dict[str, int]:
         if isinstance(days, bool) or not isinstance(days, int) or days < 0:
             raise ConfigError(f"{where}: {days!r} is not a whole number of days (0 = forever)")
         policy[table] = days * DAY_SECONDS
+    if BATCH_TABLE in policy:  # the halves of the calls expire together unless told apart
+        policy.setdefault(SERVER_SIDES, policy[BATCH_TABLE])
     return policy
 
 

@@ -1,119 +1,59 @@
-"""One row per tool call: ``call_side``, and folding a tool server's row into its caller's.
+"""One row per tool call: ``call_side``, where each side is stored, and the fold.
 
 Rows go through the real writer into a real embedded store, each side in a batch of its
-own (the server's first, as it usually arrives); the ``agentaudit.calls`` view (migration
-0041), :data:`agentaudit.schema.calls.ONE_PER_CALL` and the detector's follower must
-agree on what a call is, and no span may hide a call by claiming to be a duplicate.
+own (the server's first, as it usually arrives). ``tool_calls`` holds one row per call
+when the caller is instrumented (the server's linked record goes to
+``tool_call_server_sides``); the ``agentaudit.calls`` view (migration 0042),
+:data:`agentaudit.schema.calls.ONE_PER_CALL` over every side and the detector's follower
+must agree on what a call is, and no span may hide a call by claiming to be a duplicate.
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
 from typing import Any
 
 import pytest
 
 from agentaudit.collector.model import SpanRecord
+from agentaudit.collector.writer.arrow_tables import rows_table
 from agentaudit.collector.writer.normalise import tool_call_row
-from agentaudit.collector.writer.writer import Writer
+from agentaudit.collector.writer.table_schemas import TOOL_CALLS
+from agentaudit.collector.writer.writer import TOOL_CALLS_TABLE
 from agentaudit.detector.follower import Follower, StoreSource, agent_calls_sql
 from agentaudit.schema import attributes as A
-from agentaudit.schema.calls import ONE_PER_CALL
+from agentaudit.schema.calls import ALL_SIDES, ONE_PER_CALL, is_linked_server_side
 from agentaudit.store import Store
 from agentaudit.store.audit_chain import AuditChain
-
-_ids = itertools.count(1)
-T0 = 1_700_000_000_000_000_000
-TRACE = "ab" * 16
+from tests.collector.writer.mcp_spans import T0, server_of, store_batches, tool_span
 
 
-def _hash(arguments: dict[str, Any]) -> str:
-    return "sha256:" + hashlib.sha256(json.dumps(arguments, sort_keys=True).encode()).hexdigest()
-
-
-def tool_span(
-    *,
-    side: str | None = None,
-    kind: str = "Internal",
-    parent: str = "",
-    call_id: str = "call_1",
-    tool: str = "create_event",
-    arguments: dict[str, Any] | None = None,
-    service: str = "calendar-agent",
-    resources: tuple[str, ...] = ("calendar:alice/2026-11-29",),
-    trace_id: str = TRACE,
-) -> SpanRecord:
-    n = next(_ids)
-    arguments = {"owner": "alice", "title": "Prep"} if arguments is None else arguments
-    attributes: dict[str, Any] = {
-        A.GEN_AI_OPERATION_NAME: A.OPERATION_EXECUTE_TOOL,
-        A.GEN_AI_TOOL_NAME: tool,
-        A.GEN_AI_TOOL_CALL_ID: call_id,
-        A.GEN_AI_TOOL_CALL_ARGUMENTS: json.dumps(arguments),
-        A.ARGUMENTS_HASH: _hash(arguments),
-        A.GEN_AI_AGENT_ID: "calendar-assistant",
-        A.ENDUSER_ID: "alice",
-        A.SESSION_ID: "sess-a",
-        A.FRAMEWORK: "mcp",
-        A.RESOURCE_IDS: list(resources),
-    }
-    if side is not None:
-        attributes[A.CALL_SIDE] = side
-    return SpanRecord(
-        trace_id,
-        f"{n:016x}",
-        f"execute_tool {tool}",
-        T0 + n * 1_000_000,
-        T0 + n * 1_000_000 + 500,
-        parent_span_id=parent,
-        kind=kind,
-        attributes=attributes,
-        resource_attributes={A.SERVICE_NAME: service},
-    )
-
-
-def server_of(client: SpanRecord, **overrides: Any) -> SpanRecord:
-    """The tool server's span of ``client``'s call (as the MCP integration records it)."""
-    fields: dict[str, Any] = {
-        "side": A.CALL_SIDE_SERVER,
-        "kind": "Server",
-        "parent": client.span_id,
-        "call_id": str(client.attributes[A.GEN_AI_TOOL_CALL_ID]),
-        "tool": str(client.attributes[A.GEN_AI_TOOL_NAME]),
-        "arguments": json.loads(str(client.attributes[A.GEN_AI_TOOL_CALL_ARGUMENTS])),
-        "service": "calendar-server",
-        "resources": ("calendar:evt-777",),
-        "trace_id": client.trace_id,
-    }
-    fields.update(overrides)
-    return tool_span(**fields)
-
-
-def store_batches(store: Store, *batches: list[SpanRecord]) -> None:
-    """Each list in a batch (and audit-chain link) of its own, in this order."""
-    writer = Writer(store, chain=AuditChain(store))
-    for batch in batches:
-        writer.enqueue(batch)
-        writer.flush()
+def store_legacy(store: Store, *spans: SpanRecord) -> None:
+    """Rows as the writer stored them before migration 0042: every side in tool_calls."""
+    rows = [tool_call_row(span, received_ns=T0) | {"batch_id": "legacy"} for span in spans]
+    store.insert_arrow(TOOL_CALLS_TABLE, rows_table(TOOL_CALLS, rows))
 
 
 def scalar(store: Store, sql: str) -> Any:
     return store.query(sql).rows[0][0]
 
 
-def calls(store: Store) -> int:
-    """Calls counted three ways, which must agree."""
+def calls(store: Store, *, followed: bool = True) -> int:
+    """Calls counted three ways, which must agree (the follower reads the chained
+    ``tool_calls`` batches, so it sees the calls the callers recorded)."""
     view = int(scalar(store, "SELECT count() FROM agentaudit.calls"))
-    fold = int(scalar(store, f"SELECT count() FROM agentaudit.tool_calls WHERE {ONE_PER_CALL}"))  # noqa: S608
-    followed = sum(len(rows) for _, rows in Follower(StoreSource(store)).poll())
-    assert view == fold == followed
+    fold = int(scalar(store, f"SELECT count() FROM {ALL_SIDES} WHERE {ONE_PER_CALL}"))  # noqa: S608
+    assert view == fold
+    if followed:
+        assert view == sum(len(rows) for _, rows in Follower(StoreSource(store)).poll())
     return view
 
 
-def rows(store: Store) -> int:
-    return int(scalar(store, "SELECT count() FROM agentaudit.tool_calls"))
+def rows(store: Store, table: str = "tool_calls") -> int:
+    return int(scalar(store, f"SELECT count() FROM agentaudit.{table}"))  # noqa: S608
+
+
+def sides(store: Store) -> int:
+    return rows(store, "tool_call_server_sides")
 
 
 @pytest.mark.parametrize(
@@ -134,10 +74,36 @@ def test_call_side_is_the_attribute_else_the_kind(
     assert tool_call_row(tool_span(side=side, kind=kind), received_ns=0)["call_side"] == expected
 
 
-def test_both_sides_are_stored_and_the_call_counts_once(store: Store) -> None:
+@pytest.mark.parametrize(
+    ("side", "call_id", "parent", "hashed", "linked"),
+    [
+        ("server", "call_1", "1" * 16, "sha256:ab", True),
+        ("server", "", "1" * 16, "sha256:ab", False),  # no tool-call id: no link sent
+        ("server", "call_1", "", "sha256:ab", False),  # no trace context
+        ("server", "call_1", "1" * 16, "", False),  # a peer's span: nothing it could fold into
+        ("client", "call_1", "1" * 16, "sha256:ab", False),
+        ("local", "call_1", "1" * 16, "sha256:ab", False),
+        ("", "call_1", "1" * 16, "sha256:ab", False),  # written before migration 0040
+    ],
+)
+def test_only_a_server_row_its_caller_linked_is_a_server_side(  # noqa: PLR0917 - pytest passes parameters positionally
+    store: Store, side: str, call_id: str, parent: str, hashed: str, linked: bool
+) -> None:
+    assert is_linked_server_side(side, call_id, parent, hashed) is linked
+    if not side:
+        return  # the writer always gives a side
+    span = tool_span(side=side, kind="Server", call_id=call_id, parent=parent)
+    if not hashed:
+        del span.attributes[A.ARGUMENTS_HASH]
+    store_batches(store, [span])  # where the writer puts it
+    assert (rows(store), sides(store)) == ((0, 1) if linked else (1, 0))
+
+
+def test_an_instrumented_call_is_one_tool_calls_row_and_one_server_side(store: Store) -> None:
     client = tool_span(side=A.CALL_SIDE_CLIENT)
     store_batches(store, [server_of(client)], [client])  # the server's row arrives first
-    assert rows(store) == 2
+    assert rows(store) == 1
+    assert sides(store) == 1
     assert calls(store) == 1
     (row,) = store.query(
         "SELECT span_id, call_side, service_name, tool_call_id, server_service, "
@@ -150,11 +116,13 @@ def test_both_sides_are_stored_and_the_call_counts_once(store: Store) -> None:
     assert row["server_service"] == "calendar-server"  # what only the server knows, kept
     assert row["server_resource_ids"] == ["calendar:evt-777"]
     server = store.query(
-        "SELECT service_name, resource_ids, tool_call_id, parent_span_id "
-        "FROM agentaudit.tool_calls WHERE call_side = 'server'"
+        "SELECT span_id, call_side, service_name, resource_ids, tool_call_id, parent_span_id "
+        "FROM agentaudit.tool_call_server_sides"
     ).as_dicts()
     assert server == [
         {
+            "span_id": row["server_span_id"],
+            "call_side": "server",
             "service_name": "calendar-server",
             "resource_ids": ["calendar:evt-777"],
             "tool_call_id": "call_1",
@@ -163,21 +131,54 @@ def test_both_sides_are_stored_and_the_call_counts_once(store: Store) -> None:
     ]
 
 
-def test_an_investigator_counts_calls_through_the_view(store: Store) -> None:
-    """``agentaudit sql`` runs the guarded path: the view passes it, either spelling."""
+def test_an_investigator_counts_calls_in_either_place(store: Store) -> None:
+    """``agentaudit sql`` runs the guarded path: the view and both tables pass it."""
     client = tool_span(side=A.CALL_SIDE_CLIENT)
     store_batches(store, [server_of(client)], [client])
-    for table in ("agentaudit.calls", "calls"):
+    for table in ("agentaudit.calls", "calls", "agentaudit.tool_calls", "tool_calls"):
         (row,) = store.investigate(f"SELECT count() AS n FROM {table}").as_dicts()  # noqa: S608
         assert row["n"] == 1
-    (row,) = store.investigate("SELECT count() AS n FROM agentaudit.tool_calls").as_dicts()
-    assert row["n"] == 2
+    (row,) = store.investigate("SELECT count() AS n FROM tool_call_server_sides").as_dicts()
+    assert row["n"] == 1
 
 
-def test_a_server_row_without_its_client_row_is_a_call(store: Store) -> None:
+def test_a_server_row_without_a_link_is_a_call_in_tool_calls(store: Store) -> None:
     """An uninstrumented MCP client: the server's row is the only record of the call."""
-    store_batches(store, [tool_span(side=A.CALL_SIDE_SERVER, kind="Server")])
-    assert calls(store) == 1
+    store_batches(
+        store,
+        [tool_span(side=A.CALL_SIDE_SERVER, kind="Server", call_id="")],
+        [tool_span(side=A.CALL_SIDE_SERVER, kind="Server", parent="e" * 16, call_id="")],
+    )
+    assert (rows(store), sides(store)) == (2, 0)
+    assert calls(store) == 2
+
+
+def test_a_claimed_link_whose_caller_row_never_comes_is_still_a_call(store: Store) -> None:
+    """The link is the caller's claim: its record may never arrive; the call still counts."""
+    client = tool_span(side=A.CALL_SIDE_CLIENT)
+    store_batches(store, [server_of(client)])  # the caller never sends its row
+    assert (rows(store), sides(store)) == (0, 1)
+    assert calls(store, followed=False) == 1
+    (row,) = store.query(
+        "SELECT call_side, service_name, server_service FROM agentaudit.calls"
+    ).as_dicts()
+    assert row == {"call_side": "server", "service_name": "calendar-server", "server_service": ""}
+
+
+def test_rows_written_before_the_split_still_count_once(store: Store) -> None:
+    """Both sides in tool_calls (as stored before migration 0042), next to new rows."""
+    old_client = tool_span(side=A.CALL_SIDE_CLIENT, call_id="call_old")
+    store_legacy(store, server_of(old_client), old_client)
+    new_client = tool_span(side=A.CALL_SIDE_CLIENT)
+    store_batches(store, [server_of(new_client)], [new_client])
+    assert (rows(store), sides(store)) == (3, 1)
+    assert calls(store, followed=False) == 2
+    found = store.query(
+        "SELECT tool_call_id, server_service FROM agentaudit.calls ORDER BY tool_call_id"
+    ).rows
+    assert found == [("call_1", "calendar-server"), ("call_old", "calendar-server")]
+    legacy_fold = f"SELECT count() FROM agentaudit.tool_calls WHERE {ONE_PER_CALL}"  # noqa: S608
+    assert scalar(store, legacy_fold) == 2
 
 
 def test_a_forged_duplicate_claim_cannot_hide_a_call(store: Store) -> None:
@@ -200,11 +201,12 @@ def test_a_forged_duplicate_claim_cannot_hide_a_call(store: Store) -> None:
         server_of(client, trace_id="cd" * 16),
     ]
     store_batches(store, [real_server, *forged], [client, local])
-    assert rows(store) == 2 + len(forged) + 1
-    assert calls(store) == 1 + len(forged) + 1  # only the real server row is folded
-    folded_sql = f"SELECT span_id FROM agentaudit.tool_calls WHERE NOT {ONE_PER_CALL}"  # noqa: S608
-    folded = store.query(folded_sql).rows
-    assert folded == [(real_server.span_id,)]
+    assert (rows(store), sides(store)) == (2, 1 + len(forged))
+    assert calls(store, followed=False) == 1 + len(forged) + 1  # only the real one is folded
+    folded_sql = f"SELECT span_id FROM {ALL_SIDES} WHERE NOT {ONE_PER_CALL}"  # noqa: S608
+    assert store.query(folded_sql).rows == [(real_server.span_id,)]
+    joined = "SELECT server_span_id FROM agentaudit.calls WHERE span_id = {s:String}"
+    assert store.query(joined, {"s": client.span_id}).rows == [(real_server.span_id,)]
 
 
 def test_the_client_row_alone_folds_nothing_it_claims(store: Store) -> None:
@@ -212,16 +214,18 @@ def test_the_client_row_alone_folds_nothing_it_claims(store: Store) -> None:
     client = tool_span(side=A.CALL_SIDE_CLIENT)
     other_client = tool_span(side=A.CALL_SIDE_CLIENT, call_id="call_2")
     store_batches(store, [server_of(client)], [other_client])  # the real client never came
-    assert calls(store) == 2
+    assert calls(store, followed=False) == 2
 
 
-def test_the_follower_reads_a_folded_row_without_handing_it_over(store: Store) -> None:
+def test_the_follower_reads_a_folded_legacy_row_without_handing_it_over(store: Store) -> None:
+    """A batch replayed from before migration 0042 holds both sides in tool_calls."""
     client = tool_span(side=A.CALL_SIDE_CLIENT)
     store_batches(store, [client])
     follower = Follower(StoreSource(store))
     assert [len(rows) for _, rows in follower.poll()] == [1]
     other = tool_span(call_id="call_3")
-    store_batches(store, [server_of(client), other])
+    store_legacy(store, server_of(client), other)
+    AuditChain(store).append(chain_id="legacy", seq=1, prev_hash="", batch_id="legacy")
     (batch,) = follower.poll()  # complete (2 rows stored), one of them folded
     link, handed = batch
     assert link.row_count == 2
@@ -229,12 +233,13 @@ def test_the_follower_reads_a_folded_row_without_handing_it_over(store: Store) -
     assert follower.poll() == []
 
 
-def test_the_follower_hands_over_a_server_row_read_before_its_client_row(store: Store) -> None:
-    """Never skipped on its claim alone: the detector sees that call twice, not zero times."""
+def test_the_follower_hands_over_each_recorded_call_once(store: Store) -> None:
+    """The server's linked record arrives first: the detector is handed the call once,
+    when the caller's row comes (the server side is not a tool_calls row)."""
     client = tool_span(side=A.CALL_SIDE_CLIENT)
     store_batches(store, [server_of(client)])
     follower = Follower(StoreSource(store))
-    assert [len(rows) for _, rows in follower.poll()] == [1]
+    assert follower.poll() == []
     store_batches(store, [client])
     assert [len(rows) for _, rows in follower.poll()] == [1]
 

@@ -26,7 +26,13 @@ from agentaudit.collector.writer.dedup import (
     span_key,
     stored_keys,
 )
-from agentaudit.collector.writer.writer import OTEL_TRACES_TABLE, TOOL_CALLS_TABLE, Writer
+from agentaudit.collector.writer.writer import (
+    OTEL_TRACES_TABLE,
+    SERVER_SIDES_TABLE,
+    TOOL_CALLS_TABLE,
+    Writer,
+)
+from agentaudit.schema import attributes as A
 from agentaudit.store import Store, StoreUnavailable
 from agentaudit.store.audit_chain import AuditChain, verify_chain
 
@@ -399,3 +405,81 @@ def test_the_lookup_takes_hostile_span_ids_as_data(
     hostile = make_span(span_id=span_id, start_ns=stored.start_ns)
     assert stored_keys(store, [hostile, copies([stored])[0]]) == {span_key(stored)}
     assert counts(store)["otel_traces"] == {stored.span_id: 1}
+
+
+# -- both tool-call tables: a linked server side and its caller's row ----------------------
+
+
+def _mcp_call(make_span: SpanFactory) -> list[SpanRecord]:
+    """An MCP call's two spans: the caller's and the tool server's linked record of it."""
+    client = make_span()
+    client.attributes[A.CALL_SIDE] = A.CALL_SIDE_CLIENT
+    server_attributes = {**client.attributes, A.CALL_SIDE: A.CALL_SIDE_SERVER}
+    server = make_span(
+        trace_id=client.trace_id,
+        parent_span_id=client.span_id,
+        kind="Server",
+        attributes=server_attributes,
+        resource_attributes={A.SERVICE_NAME: "mail-server"},
+    )
+    return [client, server]
+
+
+def per_table(store: Store) -> dict[str, dict[str, int]]:
+    """Rows per span id in tool_calls and tool_call_server_sides (no FINAL)."""
+    found = {}
+    for table in (TOOL_CALLS_TABLE, SERVER_SIDES_TABLE):
+        result = store.query(f"SELECT span_id, count() FROM {table} GROUP BY span_id")  # noqa: S608
+        found[table] = {str(s): int(n) for s, n in result.rows}
+    return found
+
+
+def test_a_request_resent_after_a_lost_ack_stores_each_side_once(
+    store: Store, tmp_path: Path, make_span: SpanFactory
+) -> None:
+    """The exporter never heard back and sent the identical request again, to a collector
+    that had stored it: neither tool-call table gets a second row."""
+    spans = _mcp_call(make_span) + _mcp_call(make_span)
+    wal = Wal(tmp_path / "wal")
+    writer = Writer(store, wal=wal, chain=AuditChain(store))
+    wal.append(spans, on_written=writer.enqueue_entry)
+    writer.flush()  # stored; the acknowledgement is lost on the way back
+    wal.append(copies(spans), on_written=writer.enqueue_entry)
+    writer.flush()
+    wal.close()
+    clients, servers = spans[0::2], spans[1::2]
+    assert per_table(store) == {
+        TOOL_CALLS_TABLE: {s.span_id: 1 for s in clients},
+        SERVER_SIDES_TABLE: {s.span_id: 1 for s in servers},
+    }
+    assert writer.stats.duplicates_dropped == len(spans)
+    assert (writer.stats.tool_calls_written, writer.stats.server_sides_written) == (2, 2)
+    assert store.query("SELECT count() FROM agentaudit.calls").rows == [(2,)]
+    assert verify_chain(store) == []
+
+
+@pytest.mark.parametrize("landed", [False, True])
+def test_a_crash_at_the_server_side_insert_stores_nothing_twice(
+    store: Store, tmp_path: Path, make_span: SpanFactory, landed: bool
+) -> None:
+    """The process died at the tool_call_server_sides insert (before it, or after it and
+    before hearing back); the WAL replay and the client's resend store each side once."""
+    spans = _mcp_call(make_span)
+    wal_dir = tmp_path / "wal"
+    wal = Wal(wal_dir)
+    crashing = cast(Store, CrashingStore(store, SERVER_SIDES_TABLE, landed=landed))
+    doomed = Writer(crashing, wal=wal, chain=AuditChain(crashing))
+    wal.append(spans, on_written=doomed.enqueue_entry)
+    with pytest.raises(Crash):
+        doomed.flush()
+    wal.close()
+    wal = Wal(wal_dir)
+    restarted = Writer(store, wal=wal, chain=AuditChain(store))
+    wal.append(copies(spans), on_written=restarted.enqueue_entry)  # and the client resends
+    restarted.flush()
+    wal.close()
+    assert per_table(store) == {
+        TOOL_CALLS_TABLE: {spans[0].span_id: 1},
+        SERVER_SIDES_TABLE: {spans[1].span_id: 1},
+    }
+    assert verify_chain(store) == []

@@ -4,8 +4,9 @@ Real processes end to end: a collector (``tests.collector._collector_process``, 
 store), the demo's LangGraph calendar agent in this process exporting over OTLP/HTTP as
 ``calendar-agent``, and the demo's MCP server subprocess (``agentaudit.demo.mcp_server``,
 ``import agentaudit.auto``) exporting on its own as ``agentaudit-demo-calendar-server``.
-Both sides of every call are stored; ``agentaudit.calls``, the dashboards and the
-detector's follower count each call once, and the server's facts are kept.
+``tool_calls`` holds one row per call (the agent's), the server's linked record of each
+is in ``tool_call_server_sides``; ``agentaudit.calls``, the dashboards and the detector's
+follower count each call once, and the server's facts are kept.
 """
 
 from __future__ import annotations
@@ -60,11 +61,14 @@ def _run_the_calendar_agent(endpoint: str) -> None:
 
 
 def _sides(collector: Proc) -> dict[str, int]:
+    """Rows per table and side: ``tool_calls.<side>`` and ``tool_call_server_sides``."""
     found = collector.sql(
-        "SELECT call_side, count() FROM agentaudit.tool_calls "  # noqa: S608 - constants
-        f"WHERE {CALENDAR_TOOLS} GROUP BY call_side"
+        "SELECT 'tool_calls.' || call_side, count() FROM agentaudit.tool_calls "  # noqa: S608
+        f"WHERE {CALENDAR_TOOLS} GROUP BY call_side UNION ALL "
+        "SELECT 'tool_call_server_sides', count() FROM agentaudit.tool_call_server_sides "
+        f"WHERE {CALENDAR_TOOLS}"
     )
-    return {str(side): int(n) for side, n in found}
+    return {str(side): int(n) for side, n in found if int(n)}
 
 
 def test_each_mcp_call_of_the_demo_is_stored_once_as_a_call(
@@ -82,7 +86,12 @@ def test_each_mcp_call_of_the_demo_is_stored_once_as_a_call(
         monkeypatch.setenv("AGENTAUDIT_QUARANTINE_CHECK", "0")
         _run_the_calendar_agent(endpoint)
         made = 2 * len(data.CALENDAR_SESSIONS)  # list_events and create_event per session
-        wait_for(lambda: _sides(collector) == {"client": made, "server": made}, timeout=60)
+        stored = {"tool_calls.client": made, "tool_call_server_sides": made}
+        wait_for(lambda: _sides(collector) == stored, timeout=60)
+        # The done-when of issue #14: tool_calls counts the calls the agents made.
+        assert collector.sql(
+            f"SELECT count() FROM agentaudit.tool_calls WHERE {CALENDAR_TOOLS}"  # noqa: S608
+        ) == [[made]]
         calls = collector.sql(
             "SELECT count() FROM agentaudit.calls WHERE " + CALENDAR_TOOLS  # noqa: S608
         )
@@ -101,7 +110,7 @@ def test_each_mcp_call_of_the_demo_is_stored_once_as_a_call(
         assert joined == expected
         servers = collector.sql(
             "SELECT tool_call_id, framework, service_name, resource_ids, conversation_id "
-            "FROM agentaudit.tool_calls WHERE call_side = 'server' ORDER BY tool_call_id"
+            "FROM agentaudit.tool_call_server_sides ORDER BY tool_call_id"
         )
         assert [row[:4] for row in servers] == [
             [call_id, "mcp", SERVER_SERVICE, resource] for call_id, _, _, _, resource in expected

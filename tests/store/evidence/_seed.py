@@ -1,6 +1,7 @@
 """A store with rows in every audit table, written the way the components write them:
-tool calls and spans through the real writer (with its chain), the other tables one
-INSERT per change (so each is an insert of its own, as the components do)."""
+tool calls and spans through the real writer (with its chain; one call's linked server
+record lands in tool_call_server_sides), the other tables one INSERT per change (so each
+is an insert of its own, as the components do)."""
 
 # ruff: noqa: S608 - test SQL splices constants and ids the test made itself
 
@@ -16,7 +17,7 @@ from tests.conftest import SpanFactory
 
 SEALED_TABLES = (
     "otel_traces", "revocations", "quarantine", "denylist", "agents", "approvals", "findings",
-    "detector_baselines", "card_signoffs",
+    "detector_baselines", "card_signoffs", "tool_call_server_sides",
 )  # fmt: skip
 """The audit tables the sealer chains that the components (not the evidence) write."""
 
@@ -114,7 +115,12 @@ def write_spans(
 
 def seed(store: Store, tmp_path: Path, make_span: SpanFactory) -> Sealer:
     """Rows in every audit table, then a seal of all of them; returns the sealer."""
-    spans = [make_span() for _ in range(6)]
+    spans = [make_span() for _ in range(5)]
+    # The sixth call's record by a tool server its caller linked: tool_call_server_sides.
+    caller = spans[-1]
+    server = {**caller.attributes, "agentaudit.call.side": "server"}
+    spans.append(make_span(trace_id=caller.trace_id, parent_span_id=caller.span_id,
+                           kind="Server", attributes=server))  # fmt: skip
     spans.append(make_span(name="chat gpt", attributes={"gen_ai.operation.name": "chat"}))
     write_spans(store, tmp_path / "wal", spans)
     for table, rows in ROWS.items():

@@ -36,7 +36,15 @@ def _subject_span(make_span: SpanFactory) -> Any:
 
 def _seed_subject(store: Store, tmp_path: Path, make_span: SpanFactory) -> None:
     sealer = seed(store, tmp_path, make_span)  # other users' rows in every table
-    write_spans(store, tmp_path / "wal2", [_subject_span(make_span) for _ in range(3)])
+    calls = [_subject_span(make_span) for _ in range(3)]
+    caller = calls[0]  # and the tool server's record of it (tool_call_server_sides)
+    server = make_span(
+        trace_id=caller.trace_id,
+        parent_span_id=caller.span_id,
+        kind="Server",
+        attributes={**caller.attributes, A.CALL_SIDE: A.CALL_SIDE_SERVER},
+    )
+    write_spans(store, tmp_path / "wal2", [*calls, server])
     insert(
         store,
         "denylist",
@@ -83,7 +91,9 @@ def test_erasure_leaves_no_identifier_and_verify_passes(
     store: Store, store_dir: Path, tmp_path: Path, make_span: SpanFactory
 ) -> None:
     _seed_subject(store, tmp_path, make_span)
-    assert _mentions(store, SUBJECT).keys() >= {"tool_calls", "otel_traces", "denylist"}
+    assert _mentions(store, SUBJECT).keys() >= {
+        "tool_calls", "tool_call_server_sides", "otel_traces", "denylist",
+    }  # fmt: skip
     others_before = _mentions(store, "user-1")
     evidence = EvidenceService(store, state_dir=tmp_path / "state", offline=True)
 
@@ -92,7 +102,9 @@ def test_erasure_leaves_no_identifier_and_verify_passes(
     )
 
     assert report.rows_changed >= 3 + 3 + 1 + 1  # tool calls, their spans, deny-list, finding
-    assert {"tool_calls", "otel_traces", "denylist", "findings"} <= set(report.tables)
+    assert {"tool_calls", "tool_call_server_sides", "otel_traces", "denylist", "findings"} <= set(
+        report.tables
+    )
     assert report.replacement.startswith("erased:")
     assert report.parts_left == 0
     for term in (SUBJECT, EMAIL):

@@ -126,6 +126,45 @@ def test_a_released_hold_lets_its_rows_expire(
         evidence.release_hold(hold.hold_id, actor="legal", reason="again")
 
 
+def test_the_servers_records_of_calls_expire_with_them_unless_held(
+    store: Store, tmp_path: Path, make_span: SpanFactory, evidence: EvidenceService
+) -> None:
+    calls = [_span(make_span, "sess-held" if i % 2 else "sess-free") for i in range(4)]
+    servers = [
+        make_span(
+            trace_id=call.trace_id,
+            parent_span_id=call.span_id,
+            kind="Server",
+            attributes={**call.attributes, A.CALL_SIDE: A.CALL_SIDE_SERVER},
+        )
+        for call in calls
+    ]
+    write_spans(store, tmp_path / "wal", [*calls, *servers], batch_rows=8)
+    evidence.seal()
+    evidence.place_hold(kind="session", value="sess-held", actor="legal", reason="m-8")
+    policy = parse_retention({"tool_calls": 1})
+    assert policy["tool_call_server_sides"] == policy["tool_calls"]  # they go together
+    changed = apply_retention(store, {"tool_calls": 1, "tool_call_server_sides": 1}, actor="t")
+    assert sorted(changed) == ["tool_call_server_sides", "tool_calls"]
+    time.sleep(2.5)
+    _expire(store, ("tool_calls", "tool_call_server_sides"))
+    assert _sessions(store) == {"sess-held": 2}
+    kept = store.query(
+        "SELECT session_id, count() FROM agentaudit.tool_call_server_sides GROUP BY session_id"
+    ).rows
+    assert kept == [("sess-held", 2)]
+    evidence.seal()
+    report = verify_store(store)
+    assert report.problems == []
+    assert "tool_call_server_sides: " in "\n".join(report.notes)
+
+
+def test_the_servers_records_can_be_kept_apart_from_the_calls() -> None:
+    policy = parse_retention({"tool_calls": 30, "tool_call_server_sides": 0})
+    assert policy == {"tool_calls": 30 * DAY_SECONDS, "tool_call_server_sides": 0}
+    assert parse_retention({"otel_traces": 7}) == {"otel_traces": 7 * DAY_SECONDS}
+
+
 @pytest.mark.parametrize(
     ("section", "message"),
     [

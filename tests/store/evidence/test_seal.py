@@ -27,6 +27,7 @@ MODIFY = {
     "findings": ("severity = 'low'", "finding_id = 'f-2'"),
     "detector_baselines": ("baseline = '{}'", "agent_id = 'agent-2'"),
     "card_signoffs": ("signed_by = 'mallory'", "agent = 'agent-2'"),
+    "tool_call_server_sides": ("resource_ids = ['mailbox:forged']", "1"),
 }
 
 
@@ -48,7 +49,7 @@ def test_every_audit_table_is_covered(store: Store) -> None:
     }  # fmt: skip
     assert {name for name, t in tables.items() if t.kind == ROWS} >= {
         "otel_traces", "card_signoffs", "legal_holds", "hold_units", "erasures",
-        "erasure_units", "retention_policies",
+        "erasure_units", "retention_policies", "tool_call_server_sides",
     }  # fmt: skip
     uncovered = [n for n, t in tables.items() if t.kind not in (BATCHES, ROWS, VERSIONS)]
     unsealable = [n for n, t in tables.items() if not t.written_at]
@@ -97,6 +98,10 @@ def test_inserted_rows_are_named_in_every_table(
     seed(store, tmp_path, make_span)
     store.command(
         "INSERT INTO agentaudit.otel_traces (TraceId, SpanName) VALUES ('forged', 'chat x')"
+    )
+    store.command(  # a server's record of a call nobody made, claimed to be linked
+        "INSERT INTO agentaudit.tool_call_server_sides (trace_id, span_id, tool_name, "
+        "call_side) VALUES ('forged', 'forged', 'delete_all', 'server')"
     )
     for table, rows in SEED_ROWS.items():
         insert(store, table, rows[-1])

@@ -1,4 +1,5 @@
-"""The alert context of a revocation: the triggering tool call, read from ``tool_calls``.
+"""The alert context of a revocation: the triggering tool call, read from ``tool_calls``
+(or, for a call only a tool server recorded, ``tool_call_server_sides``).
 
 With an explicit trigger (``trace_id`` + ``span_id`` in the request) that call is used;
 otherwise the newest call of the revoked agent / user / session / credential that no
@@ -15,6 +16,7 @@ from typing import Final
 from urllib.parse import quote
 
 from agentaudit.collector.admin.revocation.model import AlertContext
+from agentaudit.schema.calls import ALL_SIDES
 from agentaudit.store import Store, StoreError
 
 __all__ = ["ContextLoader", "forensics_link", "tool_call_context"]
@@ -30,9 +32,9 @@ TARGET_COLUMNS: Final = {
     "credential": "credential_id",
 }
 _SELECT: Final = (
-    "SELECT agent_id, user_id, session_id, tool_name, arguments, resource_ids, source_refs, "
+    "SELECT agent_id, user_id, session_id, tool_name, arguments, resource_ids, source_refs, "  # noqa: S608 - a constant
     "source_kinds, source_trust, approval_status, credential_id, trace_id, span_id, "
-    "toString(ts) FROM agentaudit.tool_calls "
+    f"toString(ts) FROM {ALL_SIDES} "
 )
 
 
