@@ -6,8 +6,10 @@ just-in-time credential on the Streamable HTTP transport (a server's refusal rai
 :class:`ToolServerRefused`). Server: a SERVER span per ``tools/call`` (server middleware)
 that records the caller's user / session / agent / tool-call id and is parented to the
 client span (on mcp 1.x, which has no server middleware, around the registered
-``tools/call`` handler: :mod:`._v1`). Both sides are kept and linked (one row per call:
-``agentaudit.calls``). See docs/frameworks.md.
+``tools/call`` handler: :mod:`._v1`). Both sides are kept and linked: the client's row
+in ``agentaudit.tool_calls`` (one row per call), the server's record of it in
+``agentaudit.tool_call_server_sides`` (:mod:`agentaudit.schema.calls`). See
+docs/frameworks.md.
 """
 
 from __future__ import annotations
