@@ -68,7 +68,7 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
             "langgraph==0.3.*",
             "openai-agents==0.17.0",
             "openai==2.36.0",
-            "pydantic-ai-slim==2.28.0",
+            "pydantic-ai-slim==1.107.0",
             "llama-index-core==0.14.20",
             "smolagents==1.24.0",
         ],

@@ -17,8 +17,12 @@ call id). Results and exceptions pass through unchanged, with one exception: a c
 refused because its access was revoked (:class:`AccessRevoked`: the agent is
 quarantined, or its credential was revoked) reaches Pydantic AI as ``ToolFailed``, the
 framework's terminal tool failure, which the model reads ("access revoked; do not
-retry") and which, unlike ``ModelRetry``, asks for no retry; the run goes on. Without
-``ToolFailed`` (older releases) the refusal ends the run, as other tool exceptions do.
+retry") as a ``ToolReturnPart(outcome='failed')`` and which, unlike ``ModelRetry``, asks
+for no retry; the run goes on. Releases before 2.16 have no ``ToolFailed`` (no tool
+failure the agent loop hands to the model): there the refusal is the call's result, and
+the next model request (:meth:`AuditCapability.wrap_model_request`, whose request the
+hook may change) marks that ``ToolReturnPart`` ``outcome='failed'``, so the model reads
+the same part as on later releases.
 """
 
 from __future__ import annotations
@@ -63,16 +67,58 @@ def _mark_duplicate(native: Any, call_id: Any, audited: Any) -> None:
         native.set_attribute(A.AUDITED_BY, format(audited.span.get_span_context().span_id, "016x"))
 
 
-def _for_the_model(refused: AccessRevoked) -> BaseException:
-    """A revocation refusal as Pydantic AI's terminal tool failure (the model sees it)."""
+def _for_the_model(refused: AccessRevoked) -> BaseException | None:
+    """A revocation refusal as Pydantic AI's terminal tool failure (the model sees it), or
+    None before 2.16, which has no ``ToolFailed``."""
     from pydantic_ai import exceptions
 
     tool_failed = getattr(exceptions, "ToolFailed", None)
     if tool_failed is None:
-        return refused
+        return None
     failure: BaseException = tool_failed(str(refused))
     failure.__cause__ = refused
     return failure
+
+
+class _Failed:
+    """(conversation id, tool-call id) of the refusals returned as results (releases
+    without ``ToolFailed``) whose ``ToolReturnPart`` the next model request marks
+    ``failed``. Bounded (LRU)."""
+
+    limit = 4096
+    lock = threading.Lock()
+    calls: ClassVar[OrderedDict[tuple[str, str], None]] = OrderedDict()
+
+    @classmethod
+    def add(cls, conversation: str, call_id: str) -> None:
+        with cls.lock:
+            cls.calls[(conversation, call_id)] = None
+            cls.calls.move_to_end((conversation, call_id))
+            while len(cls.calls) > cls.limit:
+                cls.calls.popitem(last=False)
+
+    @classmethod
+    def take(cls, conversation: str, call_id: str) -> bool:
+        """True (once) when this call's refusal was returned as its result."""
+        with cls.lock:
+            if (conversation, call_id) not in cls.calls:
+                return False
+            del cls.calls[(conversation, call_id)]
+            return True
+
+
+def _mark_failed(ctx: Any, messages: Any) -> None:
+    """Mark the refusals answered in the newest request as failed tool results."""
+    messages = list(messages or ())
+    if not messages or getattr(messages[-1], "kind", "") != "request":
+        return
+    conversation = _conversation(ctx)
+    for part in getattr(messages[-1], "parts", ()) or ():
+        call_id = getattr(part, "tool_call_id", None)
+        if getattr(part, "part_kind", "") != "tool-return" or not isinstance(call_id, str):
+            continue
+        if _Failed.take(conversation, call_id):
+            part.outcome = "failed"
 
 
 def canonical_messages(messages: Any) -> Any:
@@ -229,6 +275,11 @@ class AuditCapability(AbstractCapability[Any]):  # type: ignore[misc,unused-igno
             _record_denials(ctx, request_context.messages)
         except Exception:
             _state.report_error("recording denied Pydantic AI tool calls failed")
+        if _Failed.calls:
+            try:
+                _mark_failed(ctx, request_context.messages)
+            except Exception:
+                _state.report_error("marking refused Pydantic AI tool calls failed")
         try:
             messages = canonical_messages(request_context.messages)
             model = _model_name(getattr(request_context, "model", None))
@@ -277,7 +328,13 @@ class AuditCapability(AbstractCapability[Any]):  # type: ignore[misc,unused-igno
                     prompt=prompt,
                 )
             except AccessRevoked as refused:
-                raise _for_the_model(refused) from refused
+                failure = _for_the_model(refused)
+                if failure is not None:
+                    raise failure from refused
+                if not isinstance(call_id, str) or not call_id:
+                    raise
+                _Failed.add(_conversation(ctx), call_id)
+                return str(refused)
             try:
                 _mark_duplicate(native, call_id, audited)
             except Exception:

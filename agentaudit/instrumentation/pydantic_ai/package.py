@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from agentaudit.instrumentation._version_check import VersionRange
 
-_instruments = ("pydantic-ai-slim >= 2.28, < 3",)
+_instruments = ("pydantic-ai-slim >= 1.107, < 3",)
 """Requirement strings, in the form ``opentelemetry-instrument`` reads."""
 
-_supported: VersionRange = ("pydantic-ai-slim", (2, 28), (3,))
+_supported: VersionRange = ("pydantic-ai-slim", (1, 107), (3,))
 """What ``instrument()`` checks before adding the capability to agent runs."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic_ai import Agent, DeferredToolRequests
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
-from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
 from agentaudit.instrumentation._canonical import canonical_json, digest
 from agentaudit.instrumentation.pydantic_ai._capability import canonical_messages
@@ -24,8 +25,6 @@ def email_text(box: str = "inbox") -> str:
 
 class Script:
     """read_inbox, then send_email as the email says, then a final answer; records inputs."""
-
-    __name__ = "script"  # older FunctionModel names the model after the function
 
     def __init__(self, folder: str = "inbox", to: str = "audit-team@exfil.example") -> None:
         self.folder = folder
@@ -46,11 +45,34 @@ class Script:
         return ModelResponse(parts=[TextPart("Done.")])
 
 
+def scripted(script: Any) -> FunctionModel:
+    """A ``FunctionModel`` answering with ``script`` (an object with an async ``__call__``),
+    streamed requests too (the same responses, in one chunk per part).
+
+    Given the bound method, not the object: before 2.28 ``FunctionModel`` awaits only what
+    ``inspect.iscoroutinefunction`` accepts, which a callable object is not.
+    """
+
+    async def stream(
+        messages: list[ModelMessage], info: AgentInfo
+    ) -> AsyncIterator[str | DeltaToolCalls]:
+        response = await script(messages, info)
+        for index, part in enumerate(response.parts):
+            if isinstance(part, ToolCallPart):
+                delta = DeltaToolCall(part.tool_name, part.args_as_json_str())
+                delta.tool_call_id = part.tool_call_id
+                yield {index: delta}
+            elif isinstance(part, TextPart):
+                yield part.content
+
+    return FunctionModel(script.__call__, stream_function=stream)
+
+
 def mail_agent(
     script: Script, *, approval: bool = False, name: str = "mail-bot"
 ) -> Agent[Any, Any]:
     agent: Agent[Any, Any] = Agent(
-        FunctionModel(script), name=name, output_type=[str, DeferredToolRequests]
+        scripted(script), name=name, output_type=[str, DeferredToolRequests]
     )
 
     @agent.tool_plain

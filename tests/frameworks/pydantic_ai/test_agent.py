@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from importlib import metadata
 from typing import Any
 
 import pytest
@@ -16,14 +17,20 @@ from pydantic_ai import (
     RunContext,
 )
 from pydantic_ai.messages import ToolReturnPart
-from pydantic_ai.models.function import FunctionModel
 
 import agentaudit
 from agentaudit.instrumentation import _version_check
 from agentaudit.instrumentation import pydantic_ai as pydantic_ai_integration
+from agentaudit.instrumentation.pydantic_ai import _install
 from agentaudit.schema import attributes as A
 from tests.frameworks.conftest import Spans, instrument_unsupported, quarantined
-from tests.frameworks.pydantic_ai._scripted import Script, email_text, mail_agent, prompt_hash
+from tests.frameworks.pydantic_ai._scripted import (
+    Script,
+    email_text,
+    mail_agent,
+    prompt_hash,
+    scripted,
+)
 
 
 def _returns(result: Any) -> list[Any]:
@@ -136,23 +143,55 @@ def test_two_sessions_interleaved_keep_separate_provenance(spans: Spans) -> None
     assert hashes["s-a"] != hashes["s-b"]
 
 
+def _new_seam() -> bool:
+    return _version_check.parse_version(metadata.version("pydantic-ai-slim")) >= (2, 28)
+
+
 def test_uninstrument_restores_the_agent(spans: Spans) -> None:
     from pydantic_ai import Agent
 
-    assert hasattr(Agent._bind_run_capabilities, "__wrapped__")
+    seam = _install.seam()
+    # the seam of this release: 2.28 and later bind every run's capabilities in one method
+    assert seam == ("_bind_run_capabilities" if _new_seam() else "iter")
+    original = Agent.__dict__[seam].__wrapped__
     agentaudit.uninstrument()
-    assert not hasattr(Agent._bind_run_capabilities, "__wrapped__")
+    assert Agent.__dict__[seam] is original
+    assert _install.seam() is None
     result = mail_agent(Script()).run_sync("Summarise my new email.")
     assert result.output == "Done."
     assert spans.all() == []
 
 
+def test_every_way_to_run_an_agent_is_audited(spans: Spans) -> None:
+    """``run_sync`` and ``run`` above; ``iter``, ``run_stream`` and ``run_stream_events`` here."""
+    agent = mail_agent(Script())
+
+    async def runs() -> None:
+        async with agent.iter("Summarise my new email.") as run:
+            async for _ in run:
+                pass
+        async with agent.run_stream("Summarise my new email.") as streamed:
+            await streamed.get_output()
+        async with agent.run_stream_events("Summarise my new email.") as events:
+            async for _ in events:
+                pass
+
+    asyncio.run(runs())
+    sends = spans.tools("send_email")
+    assert len(sends) == 3
+    for send in sends:
+        refs = list((send.attributes or {})[A.SOURCE_REFS])  # type: ignore[call-overload]
+        assert "tool:read_inbox#call_1" in refs
+
+
 def test_version_gate_is_a_pure_function_of_the_version() -> None:
     from agentaudit.instrumentation.pydantic_ai.package import _supported
 
-    assert _version_check.check_supported(_supported, "2.28.0")
-    assert _version_check.check_supported(_supported, "2.68.0")
-    assert not _version_check.check_supported(_supported, "2.27.1")
+    assert _version_check.check_supported(_supported, "1.107.0")  # first of the window
+    assert _version_check.check_supported(_supported, "1.107.10")
+    assert _version_check.check_supported(_supported, "2.0.0")
+    assert _version_check.check_supported(_supported, "2.78.0")
+    assert not _version_check.check_supported(_supported, "1.106.0")
     assert not _version_check.check_supported(_supported, "3.0.0")
 
 
@@ -161,7 +200,7 @@ def test_unsupported_installed_version_warns_once_and_patches_nothing(
 ) -> None:
     from pydantic_ai import Agent
 
-    original = Agent._bind_run_capabilities
+    before = dict(Agent.__dict__)
     instrument_unsupported(
         monkeypatch,
         caplog,
@@ -170,7 +209,7 @@ def test_unsupported_installed_version_warns_once_and_patches_nothing(
         distribution="pydantic-ai",
         version="1.2.0",
     )
-    assert Agent._bind_run_capabilities is original
+    assert dict(Agent.__dict__) == before
     assert not pydantic_ai_integration.instrumented()
     monkeypatch.undo()
     assert mail_agent(Script()).run_sync("Summarise my new email.").output == "Done."
@@ -197,7 +236,7 @@ def test_a_quarantined_agent_s_tool_call_is_refused_before_it_runs(spans: Spans)
 def test_a_tool_that_asks_for_approval_itself(spans: Spans) -> None:
     script = Script()
     agent: Agent[Any, Any] = Agent(
-        FunctionModel(script), name="mail-bot", output_type=[str, DeferredToolRequests]
+        scripted(script), name="mail-bot", output_type=[str, DeferredToolRequests]
     )
 
     @agent.tool_plain

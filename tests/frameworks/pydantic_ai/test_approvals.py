@@ -25,13 +25,13 @@ from pydantic_ai import (
     UserError,
 )
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart, ToolReturnPart
-from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.models.function import AgentInfo
 
 import agentaudit
 from agentaudit.instrumentation import ToolCallInfo, add_before_tool_call
 from agentaudit.schema import attributes as A
 from tests.frameworks.conftest import Spans
-from tests.frameworks.pydantic_ai._scripted import Script, mail_agent, prompt_hash
+from tests.frameworks.pydantic_ai._scripted import Script, mail_agent, prompt_hash, scripted
 
 ASKED = {"to": "audit-team@exfil.example", "body": "customer list"}
 
@@ -169,7 +169,7 @@ def test_override_with_the_model_s_own_arguments_is_approved(spans: Spans) -> No
 def test_an_approval_value_pydantic_ai_cannot_read_never_counts_as_approved(
     spans: Spans, hooked: list[str]
 ) -> None:
-    """Pydantic AI never runs a tool on such a value: 2.78 rejects it (``UserError``);
+    """Pydantic AI never runs a tool on such a value: 2.42+ rejects it (``UserError``);
     older releases hand the value itself to the model as the tool's result."""
     agent, first = _pause(Script())
     outcome: Any
@@ -187,7 +187,7 @@ def test_an_approval_value_pydantic_ai_cannot_read_never_counts_as_approved(
 
 def test_a_tool_that_asks_for_approval_itself_and_is_denied(spans: Spans) -> None:
     agent: Agent[Any, Any] = Agent(
-        FunctionModel(Script()), name="mail-bot", output_type=[str, DeferredToolRequests]
+        scripted(Script()), name="mail-bot", output_type=[str, DeferredToolRequests]
     )
     sent: list[str] = []
 
@@ -215,8 +215,6 @@ def test_a_tool_that_asks_for_approval_itself_and_is_denied(spans: Spans) -> Non
 class TwoSends:
     """Asks for two send_email calls in one response, then answers."""
 
-    __name__ = "two_sends"
-
     async def __call__(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         if not any(message.kind == "response" for message in messages):
             return ModelResponse(
@@ -231,7 +229,7 @@ class TwoSends:
 
 def test_each_call_of_one_response_gets_its_own_decision(spans: Spans) -> None:
     agent: Agent[Any, Any] = Agent(
-        FunctionModel(TwoSends()), name="mail-bot", output_type=[str, DeferredToolRequests]
+        scripted(TwoSends()), name="mail-bot", output_type=[str, DeferredToolRequests]
     )
 
     @agent.tool_plain(requires_approval=True)
@@ -282,7 +280,7 @@ def test_decisions_of_an_in_run_handler_are_recorded_too(spans: Spans) -> None:
         )
 
     agent: Agent[Any, Any] = Agent(
-        FunctionModel(TwoSends()),
+        scripted(TwoSends()),
         name="mail-bot",
         capabilities=[HandleDeferredToolCalls(handler=reviewer)],
     )

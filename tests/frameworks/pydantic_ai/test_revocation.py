@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 from pydantic_ai import Agent, ModelRetry
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
-from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.models.function import AgentInfo
 
 import agentaudit
 from agentaudit.broker import CredentialRefused
 from agentaudit.instrumentation._errors import DO_NOT_RETRY
 from agentaudit.schema import attributes as A
 from tests.frameworks.conftest import Spans
+from tests.frameworks.pydantic_ai._scripted import scripted
 from tests.frameworks.revocation import Revocation, jit_credentials
 
 pytestmark = pytest.mark.timeout(120)
@@ -33,8 +34,6 @@ ARGS = {"to": "audit-team@exfil.example", "body": "customer list"}
 
 class Script:
     """Calls send_email on each of the first ``attempts`` turns, then answers."""
-
-    __name__ = "script"  # older FunctionModel names the model after the function
 
     def __init__(self, attempts: int = 2) -> None:
         self.attempts = attempts
@@ -60,7 +59,7 @@ def kit() -> Iterator[Revocation]:
 
 
 def _agent(kit: Revocation, script: Script) -> Agent[Any, str]:
-    agent: Agent[Any, str] = Agent(FunctionModel(script), name="mail-bot")
+    agent: Agent[Any, str] = Agent(scripted(script), name="mail-bot")
 
     @agent.tool_plain(retries=3)
     def send_email(to: str, body: str) -> str:
