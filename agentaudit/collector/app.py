@@ -77,7 +77,7 @@ from agentaudit.collector.serving.server import HttpServer
 from agentaudit.collector.wal.log import Wal
 from agentaudit.collector.workers.pool import DEAD_LETTER_FILE, ApprovalKeys, WorkerPool
 from agentaudit.collector.writer.dedup import SpanClaims
-from agentaudit.collector.writer.writer import WalLike, Writer
+from agentaudit.collector.writer.writer import StoredBatch, WalLike, Writer
 from agentaudit.config import Config
 from agentaudit.config.tokens import ensure_tokens
 from agentaudit.detector.actions import ServiceActions
@@ -349,11 +349,12 @@ class Collector:
             claims=self._claims,
         )
 
-    def _batch_stored(self) -> None:
-        """The writer stored a batch of tool calls: the detector reads it now."""
+    def _batch_stored(self, batch: StoredBatch) -> None:
+        """The writer stored a batch of tool calls: the detector reads it now (its rows
+        handed over, no query)."""
         detector = self.detector
         if detector is not None:
-            detector.wake()
+            detector.offer(batch)
 
     def _detector(self, store: Store, teardown: contextlib.ExitStack) -> DetectorService | None:
         """The detector of this process and its alert router, or None (``detector_mode``,

@@ -19,6 +19,17 @@ once. A server row whose client row is not stored yet when its batch is read is 
 over (the detector then sees that call twice, never not at all): the fold never skips a
 row on the strength of what the row claims alone.
 
+**Handed batches.** In the process whose writer stores the batches (``agentaudit up``,
+``agentaudit collector``) the writer hands each stored batch to :meth:`Follower.offer`
+with its link and the ``tool_calls`` rows exactly as inserted: the follower takes such a
+batch when it is the next link of its chain, without a query (reading a batch back by
+``batch_id`` reads whole granules and cost ~20-40 ms of CPU per poll, whatever its size:
+most of the detector's cost to ingest). Anything else — a gap, a batch handed without
+its rows, another collector's chain, a restart's backlog — is read from the store as
+above, which the follower then polls at most every ``store_seconds`` while batches are
+handed to it. The arguments' shape and realms of a handed row are computed in Python
+(``activity.arguments_parts``), as ClickHouse computes them for a read row.
+
 So with several collectors writing one ClickHouse server, one follower sees every
 collector's batches (each has its own chain), and a restart that loads a saved position
 (:class:`~agentaudit.detector.records.BaselineLog`) continues exactly where it stopped.
@@ -41,7 +52,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -54,9 +65,11 @@ __all__ = [
     "ApiSource",
     "CallRow",
     "Follower",
+    "Handed",
     "Link",
     "Source",
     "StoreSource",
+    "handed_rows",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,6 +78,8 @@ MAX_LINKS: Final = 256
 MAX_ROWS: Final = 50_000
 """Rows read per poll at most (a long backlog is read in slices of about this size)."""
 REMEMBERED_BATCHES: Final = 10_000
+MAX_HANDED: Final = 64
+"""Handed batches waiting at most (each holds its rows)."""
 
 _REALMS_SQL: Final = (
     r"extractAllGroupsVertical(lower(arguments), '(@|://)([a-z0-9][a-z0-9.-]*\\.[a-z]{2,})')"
@@ -79,6 +94,19 @@ _EXPRESSIONS: Final = {
 _COLUMNS: Final = ", ".join([*(_EXPRESSIONS.get(c, c) for c in CALL_COLUMNS), _REALMS_SQL])
 """:data:`CALL_COLUMNS` (with the arguments' shape in place of their text), then the
 arguments' realms as ``[[separator, name], ...]``."""
+
+
+class Handed(Protocol):
+    """A batch the writer of this process stored (``collector.writer.StoredBatch``)."""
+
+    @property
+    def chain_id(self) -> str: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def batch_id(self) -> str: ...
+    @property
+    def calls(self) -> Any: ...  # pyarrow.Table of tool_calls rows, or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +189,37 @@ class CallRow:
     @property
     def principal(self) -> str:
         return self.authenticated_agent or self.agent_id
+
+
+_NS_COLUMNS: Final = frozenset({"ts", "received_at"})
+_MS: Final = 1_000_000
+
+
+def handed_rows(table: Any) -> list[CallRow]:
+    """The :class:`CallRow` of each ``tool_calls`` row of an Arrow table, in ``ts`` order
+    (as :func:`calls_sql` reads them); the arguments' text is kept for Python to take
+    their shape and realms from."""
+    import pyarrow as pa
+
+    columns = []
+    for name in CALL_COLUMNS:
+        column = table.column(name)
+        if name in _NS_COLUMNS:
+            column = column.cast(pa.int64())
+        values = column.to_pylist()
+        if name == "received_at":  # stored as DateTime64(3): what a read gives back
+            values = [ns - ns % _MS for ns in values]
+        columns.append(values)
+    columns.append([None] * table.num_rows)  # the realms: from the arguments, in Python
+    rows = []
+    for values in zip(*columns, strict=True):
+        row = CallRow(values)
+        row.arguments = values[8]
+        row.argument_shape = None
+        row.argument_realms = None
+        rows.append(row)
+    rows.sort(key=lambda r: (r.ts_ns, r.span_id))
+    return rows
 
 
 def links_sql(position: Mapping[str, int], *, limit: int, since_ms: int | None = None) -> str:
@@ -253,6 +312,7 @@ class Follower:
         since_ns: int | None = None,
         contiguous: bool = True,
         gap_seconds: float = 30.0,
+        store_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
@@ -266,7 +326,12 @@ class Follower:
         self._clock = clock
         self._waiting: dict[tuple[str, int], float] = {}  # (chain, seq) -> first noticed
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self._handed: deque[Handed] = deque(maxlen=MAX_HANDED)
+        self._store_seconds = store_seconds
+        self._store_polled = float("-inf")
+        self._handed_at = float("-inf")
         self.batches_read = 0
+        self.batches_handed = 0
         self.rows_read = 0
 
     def _waited(self, key: tuple[str, int], what: str) -> bool:
@@ -311,8 +376,49 @@ class Follower:
                 break
         return taken
 
+    def offer(self, batch: Handed) -> None:
+        """A batch the writer of this process just stored (any thread; never blocks). At
+        most :data:`MAX_HANDED` wait: older ones are then read from the store."""
+        self._handed.append(batch)
+
+    def _take_handed(self) -> list[tuple[Link, list[CallRow]]]:
+        """The handed batches that are the next links of their chains, in order."""
+        done: list[tuple[Link, list[CallRow]]] = []
+        while self._handed:
+            batch = self._handed[0]
+            last = self.position.get(batch.chain_id)
+            if last is not None and batch.seq <= last:
+                self._handed.popleft()  # read already (from the store)
+                continue
+            if batch.seq != (last or 0) + 1 or batch.calls is None:
+                break  # a gap, or rows to read from the store: the store path reads it
+            self._handed.popleft()
+            calls = [] if batch.batch_id in self._seen else handed_rows(batch.calls)
+            self._remember(batch.batch_id)
+            link = Link(batch.chain_id, batch.seq, batch.batch_id, len(calls), 0)
+            self.position[batch.chain_id] = batch.seq
+            self.batches_read += 1
+            self.batches_handed += 1
+            self.rows_read += len(calls)
+            done.append((link, calls))
+        return done
+
     def poll(self) -> list[tuple[Link, list[CallRow]]]:
         """The next new batches and their calls, in order; advances the position."""
+        handed = self._take_handed()
+        now = self._clock()
+        if handed:
+            self._handed_at = now
+        # While the writer hands batches over, the store is read every store_seconds
+        # (for other chains, and whatever was not handed); otherwise at every poll.
+        handing = now - self._handed_at < self._store_seconds
+        waiting = bool(self._handed)  # a handed batch waits for one the store holds
+        if handing and not waiting and now - self._store_polled < self._store_seconds:
+            return handed
+        self._store_polled = now
+        return handed + self._poll_store()
+
+    def _poll_store(self) -> list[tuple[Link, list[CallRow]]]:
         links = self._next_links()
         if not links:
             return []

@@ -47,7 +47,7 @@ from agentaudit.catalog.enforcement import CatalogSource
 from agentaudit.detector.actions import ActionRunner, Actions
 from agentaudit.detector.baseline import Baseline, Bounds
 from agentaudit.detector.engine import Detector
-from agentaudit.detector.follower import Follower, Source, StoreSource
+from agentaudit.detector.follower import Follower, Handed, Source, StoreSource
 from agentaudit.detector.model import Finding
 from agentaudit.detector.policy import DetectorSettings
 from agentaudit.detector.records import BaselineLog, FindingLog
@@ -154,7 +154,15 @@ class DetectorService:
         return self
 
     def wake(self) -> None:
-        """Run a cycle now (the writer calls this after it stored a batch)."""
+        """Run a cycle now."""
+        self._wake.set()
+
+    def offer(self, batch: Handed) -> None:
+        """The writer of this process stored a batch: read it (from ``batch`` itself when
+        it carries its rows, :class:`~agentaudit.detector.follower.Follower`) now."""
+        follower = self.follower
+        if follower is not None:
+            follower.offer(batch)
         self._wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -306,6 +314,7 @@ class DetectorService:
             "detector_calls": detector.calls if detector else 0,
             "detector_agents": len(detector.agents) if detector else 0,
             "detector_batches": follower.batches_read if follower else 0,
+            "detector_batches_handed": follower.batches_handed if follower else 0,
             "detector_errors": self.errors,
             "detector_paused_seconds": round(self.paused, 3),
         }

@@ -173,14 +173,21 @@ def span_of(c: Call) -> Any:
     )
 
 
-def store_calls(store: Any, calls: Iterable[Call], *, batch: int = 500, chain_id: str = "") -> int:
+def store_calls(
+    store: Any,
+    calls: Iterable[Call],
+    *,
+    batch: int = 500,
+    chain_id: str = "",
+    on_stored: Any = None,
+) -> int:
     """Write ``calls`` through the real writer in batches of ``batch``; the number of
-    batches (each is one audit-chain link)."""
+    batches (each is one audit-chain link). ``on_stored``: the writer's hook."""
     from agentaudit.collector.wal.log import Checkpoint
     from agentaudit.collector.writer.writer import Writer
     from agentaudit.store.audit_chain import AuditChain
 
-    writer = Writer(store, batch_rows=batch, chain=AuditChain(store))
+    writer = Writer(store, batch_rows=batch, chain=AuditChain(store), on_stored=on_stored)
     if chain_id:
         writer._checkpoint = Checkpoint(chain_id=chain_id)
     spans = [span_of(c) for c in calls]

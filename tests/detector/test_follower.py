@@ -6,10 +6,12 @@ the collector stores them). A recording source keeps every SQL text the follower
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from typing import Any
 
+from agentaudit.detector import activity
 from agentaudit.detector.follower import Follower, StoreSource
 from agentaudit.detector.model import Call
 from agentaudit.store import Store
@@ -151,3 +153,84 @@ def test_rows_not_yet_visible_are_waited_for(store: Store) -> None:
     assert follower.poll() == []
     assert follower.position == {}
     assert [len(c) for _, c in follower.poll()] == [10]
+
+
+# -- batches handed over by the writer of this process ---------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _fields(row: Any) -> tuple[Any, ...]:
+    names = ("ts_ns", "trace_id", "span_id", "agent_id", "authenticated_agent", "user_id",
+             "session_id", "tool_name", "arguments_hash", "resource_ids", "source_refs",
+             "source_kinds", "source_trust", "untrusted_source", "approval_status",
+             "approval_verified", "credential_id", "credential_scopes", "status",
+             "received_ns", "batch_id")  # fmt: skip
+    return tuple(getattr(row, name) for name in names)
+
+
+def test_handed_batches_are_read_without_a_query_and_as_the_store_reads_them(
+    store: Store,
+) -> None:
+    handed: list[Any] = []
+    mixed = [
+        call(ts=T0 + i * NS, session_id="s", resource_ids=(f"mailbox:{i}@x.example",),
+             arguments={"to": f"a{i}@corp{i % 3}.example", "cc": "https://files.example/x",
+                        "n": i})
+        for i in range(30)
+    ]  # fmt: skip
+    store_calls(store, mixed, batch=10, on_stored=handed.append)
+    assert len(handed) == 3
+
+    clock, source = Clock(), Recording(store)
+    follower = Follower(source, clock=clock)
+    for batch in handed:
+        follower.offer(batch)
+    got = [row for _, rows in follower.poll() for row in rows]
+    assert not any("batch_id IN" in sql for sql, _ in source.take())  # rows not read back
+    assert follower.batches_handed == 3
+
+    expected = [row for _, rows in Follower(StoreSource(store)).poll() for row in rows]
+    assert [_fields(r) for r in got] == [_fields(r) for r in expected]
+    for mine, theirs in zip(got, expected, strict=True):  # shape and realms, in Python
+        assert activity.arguments_parts(mine.arguments, mine.arguments_hash) == (
+            theirs.argument_shape,
+            theirs.argument_realms,
+        )
+
+    # While batches are handed over, the store itself is read every store_seconds only.
+    assert follower.poll() == []
+    assert source.take() == []
+    clock.now += 2.5
+    assert follower.poll() == []
+    assert len(source.take()) == 1  # the links after the position: none
+
+
+def test_a_gap_or_a_batch_without_its_rows_is_read_from_the_store(store: Store) -> None:
+    handed: list[Any] = []
+    store_calls(store, calls(40), batch=10, on_stored=handed.append)
+    first, second, third, fourth = handed
+    clock, source = Clock(), Recording(store)
+    follower = Follower(source, clock=clock)
+    follower.poll()  # the store is polled first: nothing was offered yet
+    assert follower.position  # ... and it read all four batches from it
+    follower = Follower(source, clock=clock)
+    follower.offer(first)
+    follower.offer(dataclasses.replace(second, calls=None))  # some rows were refused
+    follower.offer(fourth)  # the third was not handed over
+    source.take()
+    done = follower.poll()
+    assert [link.seq for link, _ in done] == [1, 2, 3, 4]
+    assert sum(len(rows) for _, rows in done) == 40
+    assert follower.batches_handed == 1  # the first; the rest came from the store
+    read = [read_ids(sql) for sql, _ in source.take() if "batch_id IN" in sql]
+    assert read == [{second.batch_id, third.batch_id, fourth.batch_id}]
+    follower.offer(third)  # late: read already, dropped
+    clock.now += 5
+    assert follower.poll() == []

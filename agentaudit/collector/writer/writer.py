@@ -47,8 +47,11 @@ Invariants:
 * :meth:`Writer.stop` returns after everything enqueued before it was written, or
   after its timeout.
 * ``on_stored`` (optional) is called on the inserter thread after a batch of tool calls
-  and its chain link are stored and committed (the detector wakes to read it); it must
-  return quickly, and an exception from it is logged, never raised into the writer.
+  and its chain link are stored and committed, with a :class:`StoredBatch`: the link and
+  the ``tool_calls`` rows exactly as inserted (None when some were refused, or the link
+  was found stored already: then they are read back from the store), so the detector of
+  this process reads them without a query. It must return quickly, and an exception
+  from it is logged, never raised into the writer.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ from agentaudit.schema import calls as call_tables
 from agentaudit.store import Store, StoreUnavailable
 from agentaudit.store.audit_chain import CHAIN_TABLE, AuditChain
 
-__all__ = ["WalLike", "Writer", "WriterStats", "batch_id_of"]
+__all__ = ["StoredBatch", "WalLike", "Writer", "WriterStats", "batch_id_of"]
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +145,27 @@ class _Taken:
     forced: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class StoredBatch:
+    """A batch of tool calls stored and committed, with its audit-chain link: what
+    ``on_stored`` is given. ``calls``: the ``tool_calls`` rows exactly as inserted, or
+    None when that is not known for sure (a reader then reads the batch from the store)."""
+
+    chain_id: str
+    seq: int
+    batch_id: str
+    calls: pa.Table | None
+
+
+@dataclass(frozen=True)
+class _Inserted:
+    spans: int
+    calls: int
+    sides: int
+    link: tuple[int, str] | None
+    rows: pa.Table | None  # the tool_calls rows as inserted, when every one was
+
+
 @dataclass
 class _Prepared:
     """A batch taken from the queue and converted, waiting to be stored."""
@@ -179,7 +203,7 @@ class Writer:
         dead_letter: Path | None = None,
         was_blocked: BlockedCheck | None = None,
         first_use: Callable[[str], bool] | None = None,
-        on_stored: Callable[[], None] | None = None,
+        on_stored: Callable[[StoredBatch], None] | None = None,
         claims: SpanClaims | None = None,
     ) -> None:
         self._store = store
@@ -519,12 +543,14 @@ class Writer:
         if self._wal is not None:
             inflight = dataclasses.replace(self._checkpoint, inflight=end, inflight_dropped=dropped)
             self._retry(lambda: self._save(inflight))
-        spans, calls, sides, link = self._insert(tables, replayed=prepared.replayed is not None)
+        chain_id = self._checkpoint.chain_id
+        done = self._insert(tables, replayed=prepared.replayed is not None)
+        spans, calls, sides, link = done.spans, done.calls, done.sides, done.link
         self._retry(lambda: self._commit(end, link))
         self._claims.release(self, owned)
         if link is not None and self._on_stored is not None:
             try:
-                self._on_stored()
+                self._on_stored(StoredBatch(chain_id, link[0], tables.batch_id, done.rows))
             except Exception:  # a listener's bug must not stop the writer
                 log.exception("the on_stored hook failed")
         self.stats.spans_written += spans
@@ -539,11 +565,9 @@ class Writer:
             self._metrics.batches.inc()
             self._metrics.batch_seconds.observe(time.perf_counter() - prepared.started)
 
-    def _insert(
-        self, batch: Batch, *, replayed: bool = False
-    ) -> tuple[int, int, int, tuple[int, str] | None]:
-        """Insert the tables and the chain link: (spans stored, tool calls stored, server
-        sides stored, link).
+    def _insert(self, batch: Batch, *, replayed: bool = False) -> _Inserted:
+        """Insert the tables and the chain link: spans, tool calls and server sides
+        stored, the link, and the tool-call rows when every one was stored.
 
         A linked server side (:mod:`agentaudit.schema.calls`) goes to
         ``tool_call_server_sides``, sealed like the other audit tables; the chain link
@@ -554,11 +578,13 @@ class Writer:
         # A span whose trace row was refused is all refused.
         calls, sides = batch.split(refused)
         stored_calls = 0
+        inserted: pa.Table | None = None
         if calls is not None:
             rows, rows_of = calls
             stored_calls = rows.num_rows - len(
                 self._isolator.insert(TOOL_CALLS_TABLE, rows, batch, rows_of)
             )
+            inserted = rows if stored_calls == rows.num_rows else None
         stored_sides = 0
         if sides is not None:
             rows, rows_of = sides
@@ -567,18 +593,21 @@ class Writer:
             )
         spans = len(batch.spans) - len(refused)
         if not stored_calls or self._chain is None:
-            return spans, stored_calls, stored_sides, None
+            return _Inserted(spans, stored_calls, stored_sides, None, None)
         chain = self._chain
         checkpoint = self._checkpoint
         attempts = 0
 
+        found_stored = False
+
         def append() -> tuple[int, str]:
-            nonlocal attempts
+            nonlocal attempts, found_stored
             attempts += 1
             seq = checkpoint.chain_seq + 1
             if replayed or attempts > 1:  # the link may be stored already: take that one
                 stored = self._stored_link(checkpoint.chain_id, seq, batch.batch_id)
                 if stored is not None:
+                    found_stored = True
                     return seq, stored
             link = chain.append(
                 chain_id=checkpoint.chain_id,
@@ -588,7 +617,11 @@ class Writer:
             )
             return link.seq, link.chain_hash
 
-        return spans, stored_calls, stored_sides, self._retry(append)
+        link = self._retry(append)
+        # A link stored before (a replay after a crash) may cover rows an earlier attempt
+        # stored: the reader takes the batch from the store then.
+        handed = None if (replayed or found_stored) else inserted
+        return _Inserted(spans, stored_calls, stored_sides, link, handed)
 
     def _stored_link(self, chain_id: str, seq: int, batch_id: str) -> str | None:
         """The hash of link ``seq`` of ``chain_id`` for ``batch_id``, if it is stored.

@@ -19,6 +19,7 @@ from agentaudit.collector.writer.table_schemas import OTEL_TRACES, TOOL_CALLS
 from agentaudit.collector.writer.writer import (
     OTEL_TRACES_TABLE,
     TOOL_CALLS_TABLE,
+    StoredBatch,
     Writer,
     batch_id_of,
 )
@@ -411,21 +412,42 @@ def test_on_stored_is_called_once_a_batch_and_its_chain_link_are_stored(
     store: Store, make_span: SpanFactory
 ) -> None:
     seen: list[tuple[int, int]] = []
+    handed: list[StoredBatch] = []
 
-    def on_stored() -> None:  # what the detector's wake sees at that moment
+    def on_stored(batch: StoredBatch) -> None:  # what the detector sees at that moment
         links = store.query("SELECT count() FROM agentaudit.audit_chain").rows[0][0]
         seen.append((count(store, TOOL_CALLS_TABLE), int(links)))
+        handed.append(batch)
 
     writer = Writer(store, batch_rows=5, chain=AuditChain(store), on_stored=on_stored)
     writer.enqueue([make_span() for _ in range(10)])
     writer.flush()
     assert seen == [(5, 1), (10, 2)]
+    links = store.query(
+        "SELECT chain_id, seq, batch_id FROM agentaudit.audit_chain ORDER BY seq"
+    ).rows
+    assert [(b.chain_id, b.seq, b.batch_id) for b in handed] == [tuple(r) for r in links]
+    for batch in handed:  # the rows handed over are the rows stored, exactly
+        assert batch.calls is not None
+        stored = store.query(
+            f"SELECT span_id, arguments FROM {TOOL_CALLS_TABLE} "  # noqa: S608
+            "WHERE batch_id = {b:String} ORDER BY span_id",
+            {"b": batch.batch_id},
+        ).rows
+        given = sorted(
+            zip(
+                batch.calls.column("span_id").to_pylist(),
+                batch.calls.column("arguments").to_pylist(),
+                strict=True,
+            )
+        )
+        assert [tuple(r) for r in stored] == given
 
 
 def test_a_failing_on_stored_hook_does_not_stop_the_writer(
     store: Store, make_span: SpanFactory
 ) -> None:
-    def broken() -> None:
+    def broken(batch: StoredBatch) -> None:
         raise RuntimeError("a listener's bug")
 
     writer = Writer(store, batch_rows=5, chain=AuditChain(store), on_stored=broken)
