@@ -35,7 +35,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from inspect import isasyncgenfunction, isawaitable, iscoroutinefunction
-from typing import Any, ClassVar
+from typing import Any
 
 from agentaudit.instrumentation import _context, _state
 from agentaudit.instrumentation._approvals import Denials, record_denied
@@ -58,64 +58,56 @@ __all__ = [
 FRAMEWORK = "agno"
 
 
-class _Taken:
-    """The tool calls already given a span: (id of the assistant message, call id) ->
-    that message (weakly where possible), so a reused ``id()`` is not taken for it;
-    bounded, oldest first out."""
+class _Recent:
+    """A bounded map (oldest first out) from a key to an object, held weakly where the
+    object allows it; thread-safe."""
 
-    lock = threading.Lock()
-    keys: ClassVar[OrderedDict[tuple[int, str], Any]] = OrderedDict()
+    def __init__(self, limit: int) -> None:
+        self._lock = threading.Lock()
+        self._held: OrderedDict[Any, Any] = OrderedDict()
+        self._limit = limit
 
-    @classmethod
-    def take(cls, message: Any, call_id: str) -> bool:
-        key = (id(message), call_id)
-        with cls.lock:
-            held = cls.keys.get(key)
-            if held is not None:
-                current = held() if isinstance(held, weakref.ref) else held
-                if current is message:
-                    return False
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            held = self._held.get(key)
+        return held() if isinstance(held, weakref.ref) else held
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
             try:
-                cls.keys[key] = weakref.ref(message)
+                self._held[key] = weakref.ref(value)
             except TypeError:
-                cls.keys[key] = message
-            cls.keys.move_to_end(key)
-            while len(cls.keys) > _MAX_TAKEN:
-                cls.keys.popitem(last=False)
-            return True
+                self._held[key] = value
+            self._held.move_to_end(key)
+            while len(self._held) > self._limit:
+                self._held.popitem(last=False)
 
 
 _MAX_TAKEN = 10_000
 
+_taken = _Recent(_MAX_TAKEN)
+"""The tool calls already given a span: (id of the assistant message, call id) -> that
+message, so a reused ``id()`` is not taken for it."""
 
-class _Runs:
-    """Run id -> the run's output (``RunOutput``) as the last model call saw it, weakly
-    where possible; bounded, oldest first out. Agno's ``acontinue_run`` runs the
-    confirmed calls with no messages on the run context: their call ids are read from
-    the run's ``ToolExecution`` list instead."""
+_runs = _Recent(_MAX_TAKEN)
+"""Run id -> the run's output (``RunOutput``) as the last model call saw it. Agno's
+``acontinue_run`` runs the confirmed calls with no messages on the run context: their
+call ids are read from the run's ``ToolExecution`` list instead."""
 
-    lock = threading.Lock()
-    runs: ClassVar[OrderedDict[str, Any]] = OrderedDict()
 
-    @classmethod
-    def remember(cls, run: Any) -> None:
-        run_id = getattr(run, "run_id", None)
-        if not isinstance(run_id, str) or not run_id:
-            return
-        with cls.lock:
-            try:
-                cls.runs[run_id] = weakref.ref(run)
-            except TypeError:
-                cls.runs[run_id] = run
-            cls.runs.move_to_end(run_id)
-            while len(cls.runs) > _MAX_TAKEN:
-                cls.runs.popitem(last=False)
+def _take(message: Any, call_id: str) -> bool:
+    """True the first time this call of this message is taken (and remember it)."""
+    key = (id(message), call_id)
+    if _taken.get(key) is message:
+        return False
+    _taken.put(key, message)
+    return True
 
-    @classmethod
-    def get(cls, run_id: Any) -> Any:
-        with cls.lock:
-            held = cls.runs.get(run_id) if isinstance(run_id, str) else None
-        return held() if isinstance(held, weakref.ref) else held
+
+def _remember_run(run: Any) -> None:
+    run_id = getattr(run, "run_id", None)
+    if isinstance(run_id, str) and run_id:
+        _runs.put(run_id, run)
 
 
 def _message(message: Any) -> Any:
@@ -160,7 +152,7 @@ def _record(model: Any, kwargs: Mapping[str, Any]) -> None:
     if not _state.enabled():
         return
     try:
-        _Runs.remember(kwargs.get("run_response"))
+        _remember_run(kwargs.get("run_response"))
         _record_rejections(kwargs.get("run_response"))
     except Exception:
         _state.report_error("recording rejected Agno tool calls failed")
@@ -226,15 +218,15 @@ def _arguments(value: Any) -> Any:
 def _call_id(run_context: Any, name: str, arguments: Mapping[str, Any]) -> str | None:
     """The id of the model's pending tool call with this name and these arguments."""
     messages = getattr(run_context, "messages", None)
-    if messages is None:  # acontinue_run: the run's ToolExecution list (see _Runs)
-        run = _Runs.get(getattr(run_context, "run_id", None))
+    if messages is None:  # acontinue_run: the run's ToolExecution list (see _runs)
+        run = _runs.get(getattr(run_context, "run_id", None))
         for execution in getattr(run, "tools", None) or ():
             call_id = getattr(execution, "tool_call_id", None)
             if (
                 isinstance(call_id, str)
                 and getattr(execution, "tool_name", None) == name
                 and _arguments(getattr(execution, "tool_args", None)) == dict(arguments)
-                and _Taken.take(run, call_id)
+                and _take(run, call_id)
             ):
                 return call_id
         return None
@@ -248,7 +240,7 @@ def _call_id(run_context: Any, name: str, arguments: Mapping[str, Any]) -> str |
                 isinstance(call_id, str)
                 and function.get("name") == name
                 and _arguments(function.get("arguments")) == dict(arguments)
-                and _Taken.take(message, call_id)
+                and _take(message, call_id)
             ):
                 return call_id
         return None
