@@ -259,12 +259,17 @@ class _ToolNovelty(Rule):
     noun: ClassVar[str]
     family: ClassVar[str] = ""  # RefTool.<family>, RefTool.p_<family>
     seen: ClassVar[str] = ""  # Observation.<seen>
+    p_family: ClassVar[str] = ""
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls.p_family = f"p_{cls.family}"  # named once: check() runs for every call
 
     def check(self, c: Context) -> Hit | None:
         tool, found = c.tool, getattr(c.seen, self.seen)
         if tool is None or not found:
             return None
-        p = getattr(tool, f"p_{self.family}")
+        p = getattr(tool, self.p_family)
         if p >= c.novelty:  # p is 1 until frozen
             return None
         known = getattr(tool, self.family)
