@@ -8,9 +8,9 @@ reversed, both on a clean stop and when start-up fails half-way. Construction or
 2. the revocation path and the admin API (its port bound, not yet serving)
 3. the WAL (its directory locked; what it holds that the store does not is loaded)
 4. the writer (which replays that first), the pipeline
-5. the detector, when it runs in this process (``detector_mode``; docs/detector.md): it
-   follows the batches the writer stores (the writer wakes it after each) and acts
-   through the revocation path
+5. the detector, when this collector runs it (``detector_mode``; docs/detector.md): a
+   process of its own (``detector/host.py``), handed each batch the writer stores; it
+   reads and writes through this process's store and acts through its revocation path
 6. the worker pool (with ``workers > 1`` it holds the OTLP ports; always, it drains
    worker WALs an earlier run left), then the OTLP receivers, bound (``workers = 1``)
 
@@ -82,8 +82,8 @@ from agentaudit.config import Config
 from agentaudit.config.tokens import ensure_tokens
 from agentaudit.detector.actions import ServiceActions
 from agentaudit.detector.alerts import build_alert_sinks
+from agentaudit.detector.host import DetectorProcess
 from agentaudit.detector.policy import load_detector_settings
-from agentaudit.detector.service import DetectorService
 from agentaudit.errors import ConfigError
 from agentaudit.store import Store
 from agentaudit.store.audit_chain import AuditChain
@@ -150,7 +150,7 @@ class Collector:
         self.registry: AgentRegistry | None = None
         self.approvals: ApprovalVerifier | None = None
         self.grants: GrantLedger | None = None
-        self.detector: DetectorService | None = None
+        self.detector: DetectorProcess | None = None
         self.evidence: EvidenceService | None = None
         self.authenticator = Authenticator(
             agent_token=None, admin_token=None, open_mode=config.insecure_no_auth
@@ -356,7 +356,7 @@ class Collector:
         if detector is not None:
             detector.offer(batch)
 
-    def _detector(self, store: Store, teardown: contextlib.ExitStack) -> DetectorService | None:
+    def _detector(self, store: Store, teardown: contextlib.ExitStack) -> DetectorProcess | None:
         """The detector of this process and its alert router, or None (``detector_mode``,
         ``[detector]``); the router closes after the detector stopped."""
         config = self.config
@@ -373,12 +373,12 @@ class Collector:
         router = teardown.enter_context(
             build_alert_sinks(config.sections, dashboard_url=revocation.get("dashboard_url"))
         )
-        return DetectorService(
+        return DetectorProcess(
             store,
             settings,
             actions=ServiceActions(self.revocation.service),
             on_finding=router.submit,
-            catalog=self.revocation.catalog,  # the broker's catalog: rule off_card reads it
+            catalog=config.catalog,  # the broker's catalog file: rule off_card reads it
         )
 
     def _grpc_receiver(self, pipeline: Pipeline) -> GrpcReceiver:

@@ -10,7 +10,10 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+if TYPE_CHECKING:
+    from agentaudit.store import QueryResult
 
 __all__ = [
     "ACTIONS",
@@ -20,6 +23,7 @@ __all__ = [
     "Call",
     "CallView",
     "Finding",
+    "StoreHandle",
     "severity_at_least",
 ]
 
@@ -34,6 +38,15 @@ CALL_COLUMNS: Final = (
     "credential_id", "credential_scopes", "status", "received_at", "batch_id",
 )  # fmt: skip
 """The ``tool_calls`` columns a :class:`Call` is read from, in this order."""
+
+
+class StoreHandle(Protocol):
+    """What the detector needs of a store: trusted queries and Arrow inserts (an
+    ``agentaudit.store.Store``, or the collector's through ``channel.RemoteStore``)."""
+
+    def query(self, sql: str, parameters: Any = None) -> QueryResult: ...
+
+    def insert_arrow(self, table: str, data: Any, *, dedup_token: str | None = None) -> None: ...
 
 
 def severity_at_least(severity: str, floor: str) -> bool:

@@ -33,9 +33,8 @@ from typing import Any, Final, NamedTuple
 import pyarrow as pa
 
 from agentaudit.detector.baseline import Baseline, Bounds
-from agentaudit.detector.model import Finding
+from agentaudit.detector.model import Finding, StoreHandle
 from agentaudit.detector.unrecorded import Cursor
-from agentaudit.store import Store
 
 __all__ = ["POSITION_AGENT", "BaselineLog", "FindingLog", "Saved"]
 
@@ -98,7 +97,7 @@ class _Clock:
 class FindingLog:
     """Writes finding versions, keeping responders' triage (module docstring)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: StoreHandle) -> None:
         self._store = store
         self._clock = _Clock()
 
@@ -201,7 +200,7 @@ class Saved(NamedTuple):
 class BaselineLog:
     """Saves and loads baselines with the follower's position (module docstring)."""
 
-    def __init__(self, store: Store, *, bounds: Bounds | None = None) -> None:
+    def __init__(self, store: StoreHandle, *, bounds: Bounds | None = None) -> None:
         self._store = store
         self._bounds = bounds
         self._clock = _Clock()

@@ -48,11 +48,11 @@ from agentaudit.detector.actions import ActionRunner, Actions
 from agentaudit.detector.baseline import Baseline, Bounds
 from agentaudit.detector.engine import Detector
 from agentaudit.detector.follower import Follower, Handed, Source, StoreSource
-from agentaudit.detector.model import Finding
+from agentaudit.detector.model import Finding, StoreHandle
 from agentaudit.detector.policy import DetectorSettings
 from agentaudit.detector.records import BaselineLog, FindingLog
 from agentaudit.detector.unrecorded import GRACE_SECONDS, Cursor, unrecorded_calls
-from agentaudit.store import Store, StoreError
+from agentaudit.store import StoreError
 
 __all__ = ["DetectorService"]
 
@@ -75,7 +75,7 @@ class DetectorService:
 
     def __init__(
         self,
-        store: Store,
+        store: StoreHandle,
         settings: DetectorSettings | None = None,
         *,
         actions: Actions | None = None,

@@ -41,9 +41,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from agentaudit.detector.model import Finding
+from agentaudit.detector.model import Finding, StoreHandle
 from agentaudit.schema.calls import SERVER_SIDES_TABLE, folded_server_rows
-from agentaudit.store import Store
 
 __all__ = [
     "GRACE_SECONDS",
@@ -187,7 +186,7 @@ def _iso(ns: int) -> str:
 
 
 def unrecorded_calls(
-    store: Store,
+    store: StoreHandle,
     *,
     after: Cursor | None = None,
     grace_seconds: float = GRACE_SECONDS,
