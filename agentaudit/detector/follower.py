@@ -27,7 +27,9 @@ batch when it is the next link of its chain, without a query (reading a batch ba
 most of the detector's cost to ingest). Anything else — a gap, a batch handed without
 its rows, another collector's chain, a restart's backlog — is read from the store as
 above, which the follower then polls at most every ``store_seconds`` while batches are
-handed to it. The arguments' shape and realms of a handed row are computed in Python
+handed to it, leaving out the links written in the last ``in_flight_seconds`` (their
+batches are on their way here) unless a handed batch waits for one of them. The
+arguments' shape and realms of a handed row are computed in Python
 (``activity.arguments_parts``), as ClickHouse computes them for a read row.
 
 So with several collectors writing one ClickHouse server, one follower sees every
@@ -222,8 +224,15 @@ def handed_rows(table: Any) -> list[CallRow]:
     return rows
 
 
-def links_sql(position: Mapping[str, int], *, limit: int, since_ms: int | None = None) -> str:
-    """The links after ``position`` (every chain not in it from its start)."""
+def links_sql(
+    position: Mapping[str, int],
+    *,
+    limit: int,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+) -> str:
+    """The links after ``position`` (every chain not in it from its start), written from
+    ``since_ms`` and up to ``until_ms`` when given."""
     if position:
         known = sorted(position)
         after = [f"(chain_id = {quote_string(c)} AND seq > {int(position[c])})" for c in known]
@@ -233,6 +242,8 @@ def links_sql(position: Mapping[str, int], *, limit: int, since_ms: int | None =
         condition = "1"
     if since_ms is not None:
         condition = f"({condition}) AND written_at >= fromUnixTimestamp64Milli({int(since_ms)})"
+    if until_ms is not None:
+        condition = f"({condition}) AND written_at <= fromUnixTimestamp64Milli({int(until_ms)})"
     return (
         "SELECT chain_id, seq, batch_id, row_count, toUnixTimestamp64Milli(written_at) "  # noqa: S608 - quoted literals
         f"FROM agentaudit.audit_chain WHERE {condition} "
@@ -313,7 +324,9 @@ class Follower:
         contiguous: bool = True,
         gap_seconds: float = 30.0,
         store_seconds: float = 2.0,
+        in_flight_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.source = source
         self.position: dict[str, int] = dict(position or {})
@@ -328,6 +341,8 @@ class Follower:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._handed: deque[Handed] = deque(maxlen=MAX_HANDED)
         self._store_seconds = store_seconds
+        self._in_flight_ms = int(in_flight_seconds * 1000)
+        self._wall = wall
         self._store_polled = float("-inf")
         self._handed_at = float("-inf")
         self.batches_read = 0
@@ -346,9 +361,11 @@ class Follower:
         )
         return True
 
-    def _next_links(self) -> list[Link]:
+    def _next_links(self, until_ms: int | None) -> list[Link]:
         found = self.source.rows(
-            links_sql(self.position, limit=self._max_links, since_ms=self._since_ms)
+            links_sql(
+                self.position, limit=self._max_links, since_ms=self._since_ms, until_ms=until_ms
+            )
         )
         links = [Link(str(r[0]), int(r[1]), str(r[2]), int(r[3]), int(r[4])) for r in found]
         taken: list[Link] = []
@@ -416,10 +433,15 @@ class Follower:
         if handing and not waiting and now - self._store_polled < self._store_seconds:
             return handed
         self._store_polled = now
-        return handed + self._poll_store()
+        # Links the writer stored moments ago are on their way here: reading them back
+        # would cost the store-owning process a query for rows it is about to hand over.
+        until_ms = None
+        if handing and not waiting:
+            until_ms = int(self._wall() * 1000) - self._in_flight_ms
+        return handed + self._poll_store(until_ms)
 
-    def _poll_store(self) -> list[tuple[Link, list[CallRow]]]:
-        links = self._next_links()
+    def _poll_store(self, until_ms: int | None = None) -> list[tuple[Link, list[CallRow]]]:
+        links = self._next_links(until_ms)
         if not links:
             return []
         fresh = [link.batch_id for link in links if link.batch_id not in self._seen]

@@ -22,6 +22,7 @@ and baselines — or as soon as the collector's end closes.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from multiprocessing.connection import Connection
@@ -43,6 +44,8 @@ __all__ = ["HEALTH_SECONDS", "main"]
 log = logging.getLogger(__name__)
 
 HEALTH_SECONDS: Final = 0.25
+NICE: Final = 10
+"""Added to the process's nice value: when ingest needs every core, detection waits."""
 
 
 def _connection(argument: str) -> Connection:
@@ -77,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s detector %(levelname)s %(name)s: %(message)s"
     )
+    os.nice(NICE)
     batches, store, events_connection = map(_connection, (argv or sys.argv[1:])[:3])
     kind, settings, catalog_path = batches.recv()
     assert kind == "init", kind

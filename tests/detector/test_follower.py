@@ -212,6 +212,27 @@ def test_handed_batches_are_read_without_a_query_and_as_the_store_reads_them(
     assert len(source.take()) == 1  # the links after the position: none
 
 
+def test_a_batch_on_its_way_is_not_read_back_while_batches_are_handed(store: Store) -> None:
+    handed: list[Any] = []
+    store_calls(store, calls(30), batch=10, on_stored=handed.append)
+    first, second, third = handed  # all three links stored just now
+    clock, source = Clock(), Recording(store)
+    follower = Follower(source, clock=clock, store_seconds=2.0, in_flight_seconds=2.0)
+    follower.offer(first)
+    assert [link.seq for link, _ in follower.poll()] == [1]
+    (links_query,) = [sql for sql, _ in source.take()]  # the store: no link old enough
+    assert "written_at <=" in links_query
+    clock.now += 2.1
+    follower.offer(second)
+    assert [link.seq for link, _ in follower.poll()] == [2]
+    assert not any("batch_id IN" in sql for sql, _ in source.take())  # no rows read back
+    # The third never arrives: once nothing is handed, the store has it.
+    clock.now += 2.1
+    assert [(link.seq, len(rows)) for link, rows in follower.poll()] == [(3, 10)]
+    assert [read_ids(sql) for sql, _ in source.take() if "batch_id IN" in sql] == [{third.batch_id}]
+    assert follower.batches_handed == 2
+
+
 def test_a_gap_or_a_batch_without_its_rows_is_read_from_the_store(store: Store) -> None:
     handed: list[Any] = []
     store_calls(store, calls(40), batch=10, on_stored=handed.append)
