@@ -232,12 +232,17 @@ class DetectorProcess:
 
     # -- what it reports ---------------------------------------------------------------
 
-    def health(self) -> dict[str, Any]:
+    @property
+    def pid(self) -> int | None:
+        """The running detector process's id (None while it is down)."""
         child = self._child
-        running = child is not None and child.process.poll() is None
+        return child.process.pid if child is not None and child.process.poll() is None else None
+
+    def health(self) -> dict[str, Any]:
+        """The process's last counters and the host's own (no pid: ``/healthz`` is open)."""
         return {
             **self._health,
-            "detector_process": child.process.pid if running and child else None,
+            "detector_running": self.pid is not None,
             "detector_restarts": self.restarts,
             "detector_dropped_batches": self.dropped,
         }
