@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from agentaudit.config.values import Section
 from agentaudit.detector.model import ACTIONS, SEVERITIES
+from agentaudit.detector.unrecorded import GRACE_SECONDS
 from agentaudit.errors import ConfigError
 
 __all__ = [
@@ -169,6 +170,9 @@ class DetectorSettings:
     max_cpu: float = 0.25
     """The most of one core the detector's thread may use while it catches up (a
     backlog): past it, it pauses between reads, so ingest keeps its share; 1: no bound."""
+    unrecorded_grace_seconds: float = GRACE_SECONDS
+    """How long a tool server's record of a call waits for its caller's record before it
+    is a finding of rule ``unrecorded_call`` (callers that export late need more)."""
     policy: Policy = field(default_factory=Policy)
 
 
@@ -187,6 +191,7 @@ _TOP_KEYS: Final = {
     "growth",
     "group_seconds",
     "max_cpu",
+    "unrecorded_grace_seconds",
     "actions",
     "rules",
     "agents",
@@ -243,5 +248,8 @@ def load_detector_settings(
         growth=growth,
         group_seconds=_positive(section, "group_seconds", defaults.group_seconds),
         max_cpu=max_cpu,
+        unrecorded_grace_seconds=_positive(
+            section, "unrecorded_grace_seconds", defaults.unrecorded_grace_seconds
+        ),
         policy=Policy(_scope(section.data, "detector", known_rules), agents),
     )

@@ -51,7 +51,7 @@ from agentaudit.detector.follower import Follower, Handed, Source, StoreSource
 from agentaudit.detector.model import Finding, StoreHandle
 from agentaudit.detector.policy import DetectorSettings
 from agentaudit.detector.records import BaselineLog, FindingLog
-from agentaudit.detector.unrecorded import GRACE_SECONDS, Cursor, unrecorded_calls
+from agentaudit.detector.unrecorded import Cursor, unrecorded_calls
 from agentaudit.store import StoreError
 
 __all__ = ["DetectorService"]
@@ -87,7 +87,6 @@ class DetectorService:
         bounds: Bounds | None = None,
         on_finding: Callable[[Finding], object] | None = None,
         catalog: CatalogSource | None = None,
-        unrecorded_grace_seconds: float = GRACE_SECONDS,
     ) -> None:
         self.store = store
         self._catalog = catalog  # rule off_card's identity-card catalog (engine.py)
@@ -111,7 +110,6 @@ class DetectorService:
         self._lock = threading.Lock()  # one cycle at a time (the thread, stop, tests)
         self._unwritten: list[Finding] = []
         self._unrecorded: Cursor | None = None  # the unrecorded-call sweep's position
-        self._unrecorded_grace = unrecorded_grace_seconds
         self._last_sweep = 0.0
         self._unsaved: dict[str, Baseline] = {}
         self._last_checkpoint = 0.0
@@ -250,7 +248,7 @@ class DetectorService:
         so acting on it would let anyone who can call the tool server quarantine any
         agent."""
         sweep = unrecorded_calls(
-            self.store, after=self._unrecorded, grace_seconds=self._unrecorded_grace
+            self.store, after=self._unrecorded, grace_seconds=self.settings.unrecorded_grace_seconds
         )
         self._unrecorded = sweep.cursor
         for finding in sweep.findings:

@@ -87,12 +87,22 @@ def test_precedence_agent_rule_then_agent_then_rule_then_default(tmp_path: Path)
         ("[detector]\nnovelty = 2", "[detector].novelty must be between 0 and 1"),
         ("[detector]\nwindow_seconds = 0", "[detector].window_seconds must be greater than zero"),
         ("[detector]\nmax_cpu = 1.5", "[detector].max_cpu must be above 0 and at most 1"),
+        (
+            "[detector]\nunrecorded_grace_seconds = 0",
+            "[detector].unrecorded_grace_seconds must be greater than zero",
+        ),
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         settings_from(tmp_path, text)
     assert message in str(caught.value)
+
+
+def test_the_unrecorded_call_grace_is_a_setting(tmp_path: Path) -> None:
+    assert settings_from(tmp_path, "").unrecorded_grace_seconds == 60.0
+    late = settings_from(tmp_path, "[detector]\nunrecorded_grace_seconds = 900")
+    assert late.unrecorded_grace_seconds == 900.0
 
 
 def test_detector_mode_setting(tmp_path: Path) -> None:

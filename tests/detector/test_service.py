@@ -16,6 +16,7 @@ from agentaudit.detector.actions import ServiceActions
 from agentaudit.detector.baseline import Baseline
 from agentaudit.detector.engine import Detector
 from agentaudit.detector.model import Call, Finding
+from agentaudit.detector.policy import DetectorSettings
 from agentaudit.detector.records import FindingLog
 from agentaudit.detector.service import DetectorService
 from agentaudit.schema import attributes as A
@@ -277,8 +278,6 @@ def test_an_agent_principal_cannot_suppress_its_findings_with_its_spans(store: S
 
 
 def test_a_backlog_is_read_within_the_cpu_bound(store: Store) -> None:
-    from agentaudit.detector.policy import DetectorSettings
-
     calls = History(days=3).calls()
     store_calls(store, calls, batch=20)
     bounded = service(store, settings=DetectorSettings(max_cpu=0.05))
@@ -369,7 +368,9 @@ def test_unrecorded_calls_are_alerted_once_and_the_sweep_survives_a_restart(
     alerted: list[Finding] = []
     claimed = tool_span(side=A.CALL_SIDE_CLIENT, call_id="call_ghost")
     store_batches(store, [server_of(claimed)])
-    first = service(store, unrecorded_grace_seconds=0.0, on_finding=alerted.append)
+    first = service(
+        store, settings=DetectorSettings(unrecorded_grace_seconds=0.0), on_finding=alerted.append
+    )
     first.run_once()
     first.stop()
     rows = store.query(
@@ -379,7 +380,9 @@ def test_unrecorded_calls_are_alerted_once_and_the_sweep_survives_a_restart(
     assert rows == [("unrecorded_call", "high", "alert", "calendar-assistant")]
     assert [f.rule for f in alerted] == ["unrecorded_call"]
 
-    second = service(store, unrecorded_grace_seconds=0.0, on_finding=alerted.append)
+    second = service(
+        store, settings=DetectorSettings(unrecorded_grace_seconds=0.0), on_finding=alerted.append
+    )
     second.run_once()
     second.stop()
     versions = store.query(
