@@ -51,7 +51,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench._ingest import phoenix
+from bench._ingest import engine_decode, phoenix
 from bench._ingest.clients import AGENT_TOKEN, LATENCY_LANES, go, start_clients
 from bench._ingest.procfs import family_cpu_seconds, load_average
 from bench._ingest.workload import EXPORT_BATCH, encoded_requests, make_spans
@@ -309,6 +309,7 @@ def run() -> str:
     load_before = load_average()
     floors = [floor(requests, count) for _ in range(3)]
     decodes = [decode_only(requests, count) for _ in range(3)]
+    in_engine = engine_decode.measure(requests, count)
     encoder = sdk_encode_rate(spans)
     cases = [(mode, workers) for mode in ("sdk", "replay") for workers in (1, 2)]
     e2e: dict[tuple[str, int, str], list[dict[str, float]]] = {
@@ -373,6 +374,9 @@ def run() -> str:
         f"| (c) decode only: protobuf → SpanRecord (3 runs) | "
         f"{statistics.median(d[0] for d in decodes):,.0f} |",
         f"| (c′) decode + redaction | {statistics.median(d[1] for d in decodes):,.0f} |",
+        "| (c″) decode in the engine: chDB's Protobuf input format → span columns as Arrow, "
+        f"{in_engine['cpu_us']:.1f} µs of CPU per span (issue 15's route; no redaction, "
+        f"`bench/_ingest/engine_decode.py`; 3 runs) | {in_engine['rate']:,.0f} |",
         f"| (d) the SDK's OTLP encoder alone, one core | {encoder:,.0f} |",
         f"| (d) the same on all {cores} cores, with no collector running | "
         f"{encoder * cores:,.0f} |",
