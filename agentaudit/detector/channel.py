@@ -168,6 +168,10 @@ def serve(
             message = connection.recv()
         except (EOFError, OSError):
             return
+        except Exception:  # a message cut in half: nothing after it can be trusted
+            log.exception("detector process: an unreadable message; closing its connection")
+            connection.close()
+            return
         kind, arguments = message[0], message[1:]
         if kind in notices:
             try:

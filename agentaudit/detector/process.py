@@ -16,13 +16,15 @@ the health counters every :data:`HEALTH_SECONDS`.
 
 Invariants: this process never opens the store, holds no token and listens on nothing;
 it stops at ``("stop",)`` — finishing its cycle, its actions, and saving its findings
-and baselines — or as soon as the collector's end closes.
+and baselines — or as soon as the collector's end closes, and at nothing else (SIGINT
+and SIGTERM are ignored: the collector stops it in order).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import time
 from multiprocessing.connection import Connection
@@ -81,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s detector %(levelname)s %(name)s: %(message)s"
     )
     os.nice(NICE)
+    # Stopped by its collector only (("stop",), or its end closing): a Ctrl-C or a
+    # SIGTERM sent to the whole process group must not cut a message or a checkpoint
+    # in half; the collector stops it in order as it stops itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     batches, store, events_connection = map(_connection, (argv or sys.argv[1:])[:3])
     kind, settings, catalog_path = batches.recv()
     assert kind == "init", kind

@@ -191,6 +191,28 @@ def test_a_killed_detector_process_is_restarted_and_misses_nothing(store: Store)
     assert baselines["support-bot"].calls == len(calls)
 
 
+def test_only_its_collector_stops_the_detector_process(store: Store) -> None:
+    # A Ctrl-C or a SIGTERM to the whole process group reaches the detector too; it
+    # goes on until the collector stops it in order (and saves what it learned).
+    calls = History(days=2).calls()
+    process = _process(store, []).start()
+    pid = process.pid
+    assert pid is not None
+    try:
+        wait_for("the process following", lambda: process.reports > 0)
+        os.kill(pid, signal.SIGINT)
+        os.kill(pid, signal.SIGTERM)
+        store_calls(store, calls, batch=50, on_stored=process.offer)
+        wait_for("every call read", lambda: _calls(process) == len(calls))
+        assert process.pid == pid
+        assert process.restarts == 0
+    finally:
+        process.stop()
+    assert process.pid is None
+    baselines, _, _ = BaselineLog(store).load()
+    assert baselines["support-bot"].calls == len(calls)
+
+
 def test_a_stalled_detector_process_never_blocks_the_writer(store: Store) -> None:
     calls = History(days=30).calls()
     process = _process(store, []).start()
