@@ -52,6 +52,9 @@ from agentaudit.schema import attributes as A
 
 __all__ = [
     "ALL_SIDES",
+    "AUTH_AGENT_TOKEN",
+    "AUTH_NONE",
+    "AUTH_SHARED_TOKEN",
     "CALLS_TABLE",
     "FOLDED",
     "LINKED_SERVER_SIDE",
@@ -74,15 +77,27 @@ ALL_SIDES: Final = f"(SELECT * FROM {CALLS_TABLE} UNION ALL SELECT * FROM {SERVE
 before migration 0042): read it with :func:`one_per_call` to count calls once, or without
 to see every side (e.g. the resources a tool server touched)."""
 
+AUTH_AGENT_TOKEN: Final = "agent_token"  # noqa: S105 - a label, not a secret
+AUTH_SHARED_TOKEN: Final = "shared_token"  # noqa: S105 - a label, not a secret
+AUTH_NONE: Final = "none"
+"""Values of ``authentication``: the sender's own registered token, the shared agent
+token, no authentication (``--insecure-no-auth``); ``''`` on rows of a server store."""
+
 LINKED_SERVER_SIDE: Final = (
     f"(call_side = '{A.CALL_SIDE_SERVER}' AND tool_call_id != '' AND parent_span_id != '' "
-    "AND arguments_hash != '')"
+    f"AND arguments_hash != '' AND NOT (authentication = '{AUTH_AGENT_TOKEN}' "
+    "AND agent_mismatch = 0))"
 )
 """SQL form of :func:`is_linked_server_side` over a tool-call row."""
 
 
-def is_linked_server_side(
-    call_side: str, tool_call_id: str, parent_span_id: str, arguments_hash: str
+def is_linked_server_side(  # noqa: PLR0917 - the row's columns, in order
+    call_side: str,
+    tool_call_id: str,
+    parent_span_id: str,
+    arguments_hash: str,
+    authentication: str = "",
+    agent_mismatch: int = 0,
 ) -> bool:
     """Whether a tool-call row is a server's record that its caller linked to its own
     record (stored in ``tool_call_server_sides``): the caller sent its span context and
@@ -92,12 +107,19 @@ def is_linked_server_side(
     and the fold needs it, so a peer's server span (another vendor's MCP or HTTP server
     instrumentation, which may carry a parent span and a call id of its own) is never
     taken out of ``tool_calls`` on a link that could not be matched.
+
+    And an agent cannot take its own calls out of ``tool_calls`` (and so out of its
+    detector baseline) by labelling them server records: a row sent with the registered
+    token of the very agent it names (``authentication = 'agent_token'``,
+    ``agent_mismatch = 0``) is that agent's record of its call. A tool server's record
+    names its caller, so it is sent with the shared token or a token of its own.
     """
     return (
         call_side == A.CALL_SIDE_SERVER
         and bool(tool_call_id)
         and bool(parent_span_id)
         and bool(arguments_hash)
+        and not (authentication == AUTH_AGENT_TOKEN and agent_mismatch == 0)
     )
 
 

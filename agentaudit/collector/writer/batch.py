@@ -37,6 +37,7 @@ from agentaudit.collector.writer.normalise import (
 )
 from agentaudit.collector.writer.table_schemas import TOOL_CALLS
 from agentaudit.schema import attributes as A
+from agentaudit.schema.calls import AUTH_AGENT_TOKEN
 
 __all__ = ["Batch", "BatchBuilder", "Rows", "batch_id_of", "linked_server_sides"]
 
@@ -67,7 +68,11 @@ def linked_server_sides(calls: pa.Table) -> pa.ChunkedArray:
     linked = pc.equal(calls.column("call_side"), A.CALL_SIDE_SERVER)
     for column in ("tool_call_id", "parent_span_id", "arguments_hash"):
         linked = pc.and_(linked, pc.not_equal(calls.column(column), ""))
-    return linked
+    own_token = pc.and_(
+        pc.equal(calls.column("authentication"), AUTH_AGENT_TOKEN),
+        pc.equal(calls.column("agent_mismatch"), 0),
+    )
+    return pc.and_(linked, pc.invert(own_token))
 
 
 @dataclass

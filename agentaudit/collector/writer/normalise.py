@@ -40,6 +40,7 @@ from agentaudit.collector.model import (
 )
 from agentaudit.schema import attributes as A
 from agentaudit.schema import peers as P
+from agentaudit.schema.calls import AUTH_AGENT_TOKEN, AUTH_NONE, AUTH_SHARED_TOKEN
 from agentaudit.schema.identifiers import same_principal
 
 __all__ = [
@@ -357,11 +358,6 @@ def _status(
     if span.status_code == "Error" or span.attributes.get(A.ERROR_TYPE):
         return STATUS_ERROR
     return STATUS_OK
-
-
-AUTH_AGENT_TOKEN = "agent_token"  # noqa: S105 - a label, not a secret
-AUTH_SHARED_TOKEN = "shared_token"  # noqa: S105 - a label, not a secret
-AUTH_NONE = "none"
 
 
 def _attribution(span: SpanRecord, claimed_agent: str) -> tuple[str, str, int]:

@@ -14,14 +14,20 @@ from typing import Any
 
 import pytest
 
-from agentaudit.collector.model import SpanRecord
+from agentaudit.collector.identity.principals import AGENT
+from agentaudit.collector.model import VERIFIED_AGENT, VERIFIED_PRINCIPAL, SpanRecord
 from agentaudit.collector.writer.arrow_tables import rows_table
 from agentaudit.collector.writer.normalise import tool_call_row
 from agentaudit.collector.writer.table_schemas import TOOL_CALLS
 from agentaudit.collector.writer.writer import TOOL_CALLS_TABLE
 from agentaudit.detector.follower import Follower, StoreSource, agent_calls_sql
 from agentaudit.schema import attributes as A
-from agentaudit.schema.calls import ALL_SIDES, ONE_PER_CALL, is_linked_server_side
+from agentaudit.schema.calls import (
+    ALL_SIDES,
+    LINKED_SERVER_SIDE,
+    ONE_PER_CALL,
+    is_linked_server_side,
+)
 from agentaudit.store import Store
 from agentaudit.store.audit_chain import AuditChain
 from tests.collector.writer.mcp_spans import T0, server_of, store_batches, tool_span
@@ -90,6 +96,8 @@ def test_only_a_server_row_its_caller_linked_is_a_server_side(  # noqa: PLR0917 
     store: Store, side: str, call_id: str, parent: str, hashed: str, linked: bool
 ) -> None:
     assert is_linked_server_side(side, call_id, parent, hashed) is linked
+    assert not is_linked_server_side(side, call_id, parent, hashed, "agent_token", 0)
+    assert is_linked_server_side(side, call_id, parent, hashed, "agent_token", 1) is linked
     if not side:
         return  # the writer always gives a side
     span = tool_span(side=side, kind="Server", call_id=call_id, parent=parent)
@@ -207,6 +215,47 @@ def test_a_forged_duplicate_claim_cannot_hide_a_call(store: Store) -> None:
     assert store.query(folded_sql).rows == [(real_server.span_id,)]
     joined = "SELECT server_span_id FROM agentaudit.calls WHERE span_id = {s:String}"
     assert store.query(joined, {"s": client.span_id}).rows == [(real_server.span_id,)]
+
+
+LINKED_IN_ALL_SIDES = f"SELECT count() FROM {ALL_SIDES} WHERE {LINKED_SERVER_SIDE}"  # noqa: S608
+
+
+def _sent_by(span: SpanRecord, principal: str) -> SpanRecord:
+    """``span`` as the pipeline stamps it when ``principal``'s own token sent it."""
+    span.verified.update({VERIFIED_PRINCIPAL: AGENT, VERIFIED_AGENT: principal})
+    return span
+
+
+def test_an_agent_cannot_make_its_own_calls_server_records(store: Store) -> None:
+    # The agent's own token sends a "server record" naming the agent itself, linked to a
+    # span of its own: it is the agent's record of its call, kept where its baseline
+    # (the detector reads tool_calls) sees it.
+    decoy = tool_span(side=A.CALL_SIDE_CLIENT, call_id="call_decoy")
+    hidden = server_of(decoy, tool="export_customers", call_id="call_decoy")
+    store_batches(store, [_sent_by(hidden, "calendar-assistant")])
+    assert (rows(store), sides(store)) == (1, 0)
+    assert scalar(store, LINKED_IN_ALL_SIDES) == 0  # the SQL form says the same
+    follower = Follower(StoreSource(store))
+    assert [row.tool_name for _, got in follower.poll() for row in got] == ["export_customers"]
+    assert calls(store, followed=False) == 1
+
+
+@pytest.mark.parametrize("principal", ["calendar-server", ""])
+def test_a_tool_servers_record_is_a_server_side_whatever_its_token(
+    store: Store, principal: str
+) -> None:
+    # A tool server's record names its caller: sent with a token of its own (agent
+    # mismatch) or the shared token (no principal), it is a server side as before.
+    client = tool_span(side=A.CALL_SIDE_CLIENT)
+    server = server_of(client)
+    if principal:
+        _sent_by(server, principal)
+    else:
+        server.verified.update({VERIFIED_PRINCIPAL: AGENT})
+    store_batches(store, [server], [_sent_by(client, "calendar-assistant")])
+    assert (rows(store), sides(store)) == (1, 1)
+    assert scalar(store, LINKED_IN_ALL_SIDES) == 1
+    assert calls(store) == 1
 
 
 def test_the_client_row_alone_folds_nothing_it_claims(store: Store) -> None:
