@@ -167,9 +167,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("refuse_agent_mismatch", v.parse_bool, "server", "refuse spans whose agent id is "
             "not the agent whose own token sent them (default: store them, flagged "
             "agent_mismatch = 1)"),
-    Setting("detector_mode", _detector_mode, "server", "run the detector in this process: "
-            "auto (default: with the embedded store), on, off (with a ClickHouse server run "
-            "it in one process only: here, or as `agentaudit detect --follow`)",
+    Setting("detector_mode", _detector_mode, "server", "run the detector beside this collector "
+            "(a process it starts and supervises): auto (default: with the embedded store), "
+            "on, off (with a ClickHouse server run it once only: here, or as "
+            "`agentaudit detect --follow`)",
             "auto|on|off"),
     Setting("insecure_no_auth", v.parse_bool, "server", "INSECURE: run without tokens; any "
             "local process (an agent too) can query, revoke and lift a quarantine. Loopback "

@@ -168,7 +168,7 @@ class DetectorSettings:
     group_seconds: float = 3600.0
     """An incident (agent, rule, session) stays one finding while hits are this close."""
     max_cpu: float = 0.25
-    """The most of one core the detector's thread may use while it catches up (a
+    """The most of one core the detector's cycle may use while it catches up (a
     backlog): past it, it pauses between reads, so ingest keeps its share; 1: no bound."""
     unrecorded_grace_seconds: float = GRACE_SECONDS
     """How long a tool server's record of a call waits for its caller's record before it
