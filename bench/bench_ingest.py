@@ -53,7 +53,12 @@ from typing import Any
 
 from bench._ingest import engine_decode, phoenix
 from bench._ingest.clients import AGENT_TOKEN, LATENCY_LANES, go, start_clients
-from bench._ingest.procfs import family_cpu_seconds, load_average
+from bench._ingest.procfs import (
+    children_cpu_seconds,
+    cpu_seconds,
+    family_cpu_seconds,
+    load_average,
+)
 from bench._ingest.workload import EXPORT_BATCH, encoded_requests, make_spans
 
 CLIENTS = 3
@@ -118,6 +123,12 @@ class CollectorProcess:
         self.process.wait(120)
 
 
+def _cpu_by_process(pid: int) -> dict[str, float]:
+    """CPU seconds of the store-owning process (``store``) and of its children by kind
+    (``workers.process``: receiving processes; ``detector.process``: the detector)."""
+    return {"store": cpu_seconds(pid), **children_cpu_seconds(pid)}
+
+
 def end_to_end(workers: int = 1, mode: str = "sdk", detector: str = "on") -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         collector = CollectorProcess(Path(tmp), workers, detector)
@@ -126,6 +137,7 @@ def end_to_end(workers: int = 1, mode: str = "sdk", detector: str = "on") -> dic
             clients = start_clients(f"127.0.0.1:{collector.grpc_port}", tails, mode)
             total = CLIENTS * SPANS_PER_CLIENT
             collector_cpu = family_cpu_seconds(collector.process.pid)
+            split_before = _cpu_by_process(collector.process.pid)
             started = time.perf_counter()
             results = go(clients)
             acknowledged = time.perf_counter() - started
@@ -133,6 +145,7 @@ def end_to_end(workers: int = 1, mode: str = "sdk", detector: str = "on") -> dic
                 time.sleep(0.05)
             queryable = time.perf_counter() - started
             cpu_queryable = family_cpu_seconds(collector.process.pid) - collector_cpu
+            split = _cpu_by_process(collector.process.pid)
             lag = 0.0
             if detector == "on":  # until the detector has read every stored call
                 while collector.detector_calls() < total:
@@ -141,6 +154,10 @@ def end_to_end(workers: int = 1, mode: str = "sdk", detector: str = "on") -> dic
             cpu_all = family_cpu_seconds(collector.process.pid) - collector_cpu
         finally:
             collector.stop()
+    spent = {  # CPU µs per span of each kind of process, from the clock's start to queryable
+        kind: (split.get(kind, 0.0) - split_before.get(kind, 0.0)) / total * 1e6
+        for kind in ("store", "workers.process")
+    }
     return {
         "spans": total,
         "rate": total / queryable,
@@ -148,6 +165,8 @@ def end_to_end(workers: int = 1, mode: str = "sdk", detector: str = "on") -> dic
         "failures": sum(r["failures"] for r in results),
         "collector_us": cpu_queryable / total * 1e6,
         "collector_all_us": cpu_all / total * 1e6,
+        "store_us": spent["store"],
+        "receivers_us": spent["workers.process"],
         "detector_lag": lag,
         "clients_us": sum(r["cpu"] for r in results) / total * 1e6,
     }
@@ -199,7 +218,9 @@ def _rows(requests: list[bytes]) -> tuple[list[Any], list[Any]]:
     return traces, calls
 
 
-def floor(requests: list[bytes], count: int) -> float:
+def floor(requests: list[bytes], count: int) -> tuple[float, float]:
+    """Spans/s of inserting the pre-built rows, and the CPU µs per span it took (this
+    process's threads, ClickHouse's included)."""
     from agentaudit.config import embedded_dsn
     from agentaudit.store import Store
     from agentaudit.store.migrations import apply_migrations
@@ -207,11 +228,12 @@ def floor(requests: list[bytes], count: int) -> float:
     traces, calls = _rows(requests)
     with tempfile.TemporaryDirectory() as tmp, Store.open(embedded_dsn(Path(tmp))) as store:
         apply_migrations(store)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for n, (trace_table, call_table) in enumerate(zip(traces, calls, strict=True)):
             store.insert_arrow("agentaudit.otel_traces", trace_table, dedup_token=f"t{n}")
             store.insert_arrow("agentaudit.tool_calls", call_table, dedup_token=f"t{n}")
-        return count / (time.perf_counter() - started)
+        spent = time.process_time() - cpu
+        return count / (time.perf_counter() - started), spent / count * 1e6
 
 
 def decode_only(requests: list[bytes], count: int) -> tuple[float, float]:
@@ -250,9 +272,49 @@ def _median(runs: list[dict[str, float]], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
+def _per_process(e2e: dict[tuple[str, int, str], list[dict[str, float]]], cores: int) -> list[str]:
+    """Replayed requests, detector off: the store-owning process's CPU and the receivers'."""
+    lines = [
+        "",
+        "The same replayed runs (detector off) per process: the store-owning process "
+        "runs the writer, the inserter and ClickHouse (and the receivers, with one "
+        "receiving process); with two, the receivers run in worker processes. Its Python "
+        "threads share one interpreter lock, so near one core it is the limit:",
+        "",
+        "| receiving processes | store-owning process CPU µs/span | receiving processes CPU "
+        "µs/span | cores the store-owning process used at that rate |",
+        "|---:|---:|---:|---:|",
+    ]
+    for (mode, workers, detector), runs in e2e.items():
+        if mode != "replay" or detector != "off":
+            continue
+        store, receivers = _median(runs, "store_us"), _median(runs, "receivers_us")
+        used = store * _median(runs, "rate") / 1e6
+        lines.append(f"| {workers} | {store:.0f} | {receivers:.0f} | {used:.2f} of {cores} |")
+    return lines
+
+
+def _capacity_budget(
+    e2e: dict[tuple[str, int, str], list[dict[str, float]]], budget: float, floor_us: float
+) -> list[str]:
+    """What the capacity target leaves for the collector, against what it spends now."""
+    runs = e2e[("replay", 2, "off")]
+    senders, spent = _median(runs, "clients_us"), _median(runs, "collector_us")
+    left = budget - senders
+    return [
+        f"Capacity (issue 15: 50,000 spans/s with replayed requests) leaves {left:.0f} µs of "
+        f"collector CPU per span once the senders' {senders:.0f} µs are paid. Inserting the "
+        f"pre-built rows (b) alone takes {floor_us:.0f} µs of it, which leaves "
+        f"{left - floor_us:.0f} µs for receiving, decoding, redaction, the WAL with fsync, "
+        f"deduplication and the audit chain; they take {spent - floor_us:.0f} µs now "
+        f"(the collector's {spent:.0f} µs with two receiving processes, less the floor's).",
+    ]
+
+
 def _side_by_side(
     e2e: dict[tuple[str, int, str], list[dict[str, float]]],
     floor_rate: float,
+    floor_us: float,
     peer: phoenix.PhoenixResult | str,
 ) -> list[str]:
     """The collector's capacity, the floor and Phoenix in one table (issue 15, item 3)."""
@@ -279,7 +341,7 @@ def _side_by_side(
         return [
             *lines,
             f"{ours_row}| — | {ours_us:.0f} |",
-            f"{floor_row}| — | — |",
+            f"{floor_row}| — | {floor_us:.0f} |",
             f"| (e) Phoenix ({phoenix.REQUIREMENT}) | not measured | — | — | — |",
             "",
             "Phoenix could not be measured on this machine in this run:",
@@ -291,7 +353,7 @@ def _side_by_side(
     return [
         *lines,
         f"{ours_row}| {ours / peer.rate:,.0f}× | {ours_us:.0f} |",
-        f"{floor_row}| {floor_rate / peer.rate:,.0f}× | — |",
+        f"{floor_row}| {floor_rate / peer.rate:,.0f}× | {floor_us:.0f} |",
         f"| (e) Phoenix {peer.version}, {peer.transport} → SQLite | {peer.rate:,.0f} "
         f"| {peer.rate / floor_rate:.2%} | 1× | {peer.server_us:,.0f} |",
         "",
@@ -324,7 +386,8 @@ def run() -> str:
     latency = {
         workers: [latency_at_fixed_load(workers) for _ in range(LATENCY_RUNS)] for workers in (1, 2)
     }
-    floor_rate = statistics.median(floors)
+    floor_rate = statistics.median(rate for rate, _ in floors)
+    floor_us = statistics.median(us for _, us in floors)
     failures = sum(r["failures"] for runs in e2e.values() for r in runs)
     failures += sum(r["failures"] for runs in latency.values() for r in runs)
     labels = {
@@ -346,7 +409,7 @@ def run() -> str:
         "interleaved (each with a fresh collector and store). Load average when the run "
         f"started: {load_before} (other work on the machine makes absolute numbers noisy).",
         "",
-        *_side_by_side(e2e, floor_rate, peer),
+        *_side_by_side(e2e, floor_rate, floor_us, peer),
         "",
         "| measurement | detector off, spans/s | detector on, spans/s | on vs off "
         "| off / on vs floor | acknowledged (on), spans/s |",
@@ -408,6 +471,7 @@ def run() -> str:
             f"| (e) Phoenix {peer.version}, {peer.transport} replayed | {peer.server_us:,.0f} "
             f"| — | {peer.senders_us:.0f} | {total:,.0f} | {cores / total * 1e6:,.0f} | — |"
         )
+    lines += _per_process(e2e, cores)
     budget = cores / 50_000 * 1e6
     encode_us = 1e6 / encoder
     capacity = max(
@@ -427,6 +491,8 @@ def run() -> str:
         f"more than ~{encoder * cores:,.0f} spans/s even with no collector running: the end-"
         f"to-end target is out of reach here whatever the collector does. The collector "
         f"itself peaks at {capacity:,.0f} spans/s (a″).",
+        "",
+        *_capacity_budget(e2e, budget, floor_us),
         "",
         f"Export latency at a fixed offered load of {LATENCY_RATE:,} spans/s "
         f"({LATENCY_BATCH}-span exports from {LATENCY_LANES} concurrent SDK exporters for "

@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
 
         spans = make_spans(20_000, 1)
         requests = encoded_requests(spans, EXPORT_BATCH)
-        floor_rate = statistics.median(floor(requests, len(spans)) for _ in range(3))
+        floor_rate = statistics.median(floor(requests, len(spans))[0] for _ in range(3))
         print(
             f"floor: {floor_rate:,.0f} spans/s; Phoenix at {result.rate / floor_rate:.2%} "
             "of the floor"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cpu_seconds", "family_cpu_seconds", "load_average"]
+__all__ = ["children_cpu_seconds", "cpu_seconds", "family_cpu_seconds", "load_average"]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -18,6 +18,22 @@ def family_cpu_seconds(pid: int) -> float:
     """CPU seconds of a process and its live children (a server's workers)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
+
+
+def children_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds of each live child of ``pid``, summed by its command line's last
+    module name (``-m agentaudit.collector.workers.process`` -> ``workers.process``)."""
+    found: dict[str, float] = {}
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            seconds = cpu_seconds(int(child))
+        except FileNotFoundError:  # it exited meanwhile: nothing left to count
+            continue
+        name = argv[argv.index(b"-m") + 1] if b"-m" in argv[:-1] else argv[0]
+        kind = ".".join(name.decode(errors="replace").split(".")[-2:])
+        found[kind] = found.get(kind, 0.0) + seconds
+    return found
 
 
 def load_average() -> str:
