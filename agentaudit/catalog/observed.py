@@ -9,7 +9,8 @@ few rows per agent and tool whatever the number of calls.
 
 The agent of a call is the one the collector authenticated (``authenticated_agent``),
 else the id the span claims (``agent_id``): a call sent with agent B's token that
-claims to be agent A counts against B's card, not A's.
+claims to be agent A counts against B's card, not A's. A tool server's record (sent with
+its own token) names its caller: it counts against the caller it names.
 
 The *observed lifetime* of a credential is a lower bound on its real lifetime:
 ``max(expires_at - first use, last use - first use)`` (spans carry no issue time).
@@ -28,6 +29,7 @@ from typing import Any, Final, Protocol
 
 from agentaudit.config.values import parse_since
 from agentaudit.schema.attributes import CREDENTIAL_ISSUER
+from agentaudit.schema.calls import CALLER_AGENT_SQL
 from agentaudit.schema.identifiers import canonical_id
 from agentaudit.store.sql_guard import quote_string
 
@@ -49,7 +51,7 @@ __all__ = [
 DEFAULT_WINDOW: Final = "30d"
 CREDENTIAL_SAMPLE: Final = 200
 """Distinct credential ids kept per agent and tool (to check the catalog's pattern)."""
-AGENT_SQL: Final = "if(authenticated_agent != '', authenticated_agent, agent_id)"
+AGENT_SQL: Final = f"if({CALLER_AGENT_SQL} != '', {CALLER_AGENT_SQL}, agent_id)"
 
 
 class Source(Protocol):
@@ -280,10 +282,11 @@ def observe(
 
 
 def registry_owners(source: Source) -> dict[str, str]:
-    """Canonical agent id -> owner, from the agent registry (``agentaudit.agents``)."""
+    """Canonical agent id -> owner, from the agent registry (``agentaudit.agents``; its
+    agents, not its tool servers)."""
     rows = source.rows(
-        "SELECT name, owner FROM (SELECT name, owner, updated_at FROM agentaudit.agents "
-        "ORDER BY updated_at DESC LIMIT 1 BY name)"
+        "SELECT name, owner FROM (SELECT name, owner, kind, updated_at FROM agentaudit.agents "
+        "ORDER BY updated_at DESC LIMIT 1 BY name) WHERE kind = 'agent'"
     )
     return {canonical_id(str(r[0])) or str(r[0]): str(r[1]) for r in rows if str(r[1])}
 

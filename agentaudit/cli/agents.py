@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agentaudit.client import AdminClient
+from agentaudit.collector.identity.principals import TOOL_SERVER
 from agentaudit.config import Config
 from agentaudit.config.tokens import responder_token
 from agentaudit.errors import AgentAuditError, ConfigError, ExitCode
@@ -41,6 +42,14 @@ def add_agents_parser(
     add.add_argument(
         "--rotate", action="store_true", help="replace the token of a registered agent"
     )
+    add.add_argument(
+        "--tool-server",
+        action="store_true",
+        help="register a tool server (an MCP server, say), not an agent: its spans are the "
+        "server's records of the calls it ran, which name their callers; its token reads "
+        "any agent's quarantine state and gets no credentials. With --rotate, makes a "
+        "registered agent a tool server",
+    )
     listing = actions.add_parser("list", help="the registered agents (never their tokens)")
     listing.add_argument("--format", choices=("table", "json"), default="table")
     revoke = actions.add_parser("revoke", help="refuse an agent's token from now on")
@@ -65,14 +74,19 @@ def _client(args: argparse.Namespace, config: Config) -> AdminClient | None:
     return client if client.healthy() else None
 
 
+def _kind(args: argparse.Namespace) -> str | None:
+    """The kind ``add`` asks for; None keeps a rotated registration's kind."""
+    return TOOL_SERVER if args.tool_server else None
+
+
 def _print_agents(agents: list[dict[str, Any]], fmt: str) -> None:
     if fmt == "json":
         print(json.dumps(agents))
         return
     for agent in agents:
         print(
-            f"{agent['name']:<32} {agent['state']:<8} owner={agent['owner']} "
-            f"token={agent['token_hint']}…"
+            f"{agent['name']:<32} {agent.get('kind', 'agent'):<11} {agent['state']:<8} "
+            f"owner={agent['owner']} token={agent['token_hint']}…"
         )
     print(f"({len(agents)} agent{'s' if len(agents) != 1 else ''})")
 
@@ -102,6 +116,7 @@ def _direct(args: argparse.Namespace, config: Config) -> Any:
                     description=args.description,
                     actor=actor,
                     rotate=args.rotate,
+                    kind=_kind(args),
                 )
                 return {"agent": record.to_json(), "token": token}
             if args.agents_command == "revoke":
@@ -122,7 +137,11 @@ def run_agents(
         answer = _direct(args, config)
     elif args.agents_command == "add":
         answer = client.add_agent(
-            args.name, owner=args.owner, description=args.description, rotate=args.rotate
+            args.name,
+            owner=args.owner,
+            description=args.description,
+            rotate=args.rotate,
+            kind=_kind(args),
         )
     elif args.agents_command == "revoke":
         answer = client.revoke_agent(args.name, reason=args.reason, requested_by=args.by or "cli")
@@ -136,9 +155,10 @@ def run_agents(
         token = answer.get("token")
         if not isinstance(token, str):
             raise AgentAuditError("the admin API answered without a token")
+        what = "tool server" if agent.get("kind") == TOOL_SERVER else "agent"
         print(
-            f"agentaudit: agent {agent.get('name')} registered (owner {agent.get('owner')}); "
-            "its token follows, shown this once: give it to the agent as AGENTAUDIT_TOKEN",
+            f"agentaudit: {what} {agent.get('name')} registered (owner {agent.get('owner')}); "
+            f"its token follows, shown this once: give it to the {what} as AGENTAUDIT_TOKEN",
             file=sys.stderr,
         )
         print(token)

@@ -306,10 +306,24 @@ class AdminClient:
     # -- agents (responder) ------------------------------------------------------------
 
     def add_agent(
-        self, name: str, *, owner: str, description: str = "", rotate: bool = False
+        self,
+        name: str,
+        *,
+        owner: str,
+        description: str = "",
+        rotate: bool = False,
+        kind: str | None = None,
     ) -> dict[str, Any]:
-        """Register an agent (or rotate its token); the answer holds the token, once."""
-        body = {"name": name, "owner": owner, "description": description, "rotate": rotate}
+        """Register an agent, or a tool server with ``kind="tool_server"`` (or rotate its
+        token); the answer holds the token, once."""
+        body: dict[str, Any] = {
+            "name": name,
+            "owner": owner,
+            "description": description,
+            "rotate": rotate,
+        }
+        if kind is not None:
+            body["kind"] = kind
         return self.request("POST", "/v1/agents", body, what="agent registration")
 
     def agents(self) -> list[dict[str, Any]]:

@@ -125,10 +125,11 @@ def _catalog() -> tuple[Catalog, str]:
 
 
 def _registry(source: StoreSource) -> dict[str, tuple[str, str]]:
-    """Canonical agent id -> (state, owner) of each registered agent's newest version."""
+    """Canonical agent id -> (state, owner) of each registered agent's newest version
+    (tool servers are registered too; they have no card)."""
     rows = source.rows(
-        "SELECT name, state, owner FROM (SELECT name, state, owner, updated_at FROM "
-        "agentaudit.agents ORDER BY updated_at DESC LIMIT 1 BY name)"
+        "SELECT name, state, owner FROM (SELECT name, state, owner, kind, updated_at FROM "
+        "agentaudit.agents ORDER BY updated_at DESC LIMIT 1 BY name) WHERE kind = 'agent'"
     )
     return {canonical_id(str(r[0])) or str(r[0]): (str(r[1]), str(r[2])) for r in rows}
 

@@ -68,7 +68,8 @@ APPROVAL: Final = (
 """Verified (a signed grant the collector checked for exactly this call), claimed (the
 agent's runtime says so) or none."""
 SENT_BY: Final = (
-    "multiIf(authenticated_agent != '', authenticated_agent, authentication = 'shared_token', "
+    "multiIf(authentication = 'tool_server_token', concat(authenticated_agent, ' (tool server)'), "
+    "authenticated_agent != '', authenticated_agent, authentication = 'shared_token', "
     "'(shared token)', authentication = 'none', '(open mode)', '') AS sent_by"
 )
 """Who sent the span, as the collector authenticated it (never what the span claims)."""

@@ -74,8 +74,8 @@ def decode_table(data: bytes) -> pa.Table:
 
 
 def encode_calls(calls: pa.Table) -> bytes:
-    """The columns of stored ``tool_calls`` rows the detector reads."""
-    return encode_table(calls.select(list(CALL_COLUMNS)))
+    """The columns of stored ``tool_calls`` rows the detector reads (``handed_rows``)."""
+    return encode_table(calls.select([*CALL_COLUMNS, "authentication"]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,12 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from agentaudit.detector.model import CALL_COLUMNS
-from agentaudit.schema.calls import folded_server_rows, one_per_call
+from agentaudit.schema.calls import (
+    AUTH_TOOL_SERVER_TOKEN,
+    CALLER_AGENT_SQL,
+    folded_server_rows,
+    one_per_call,
+)
 from agentaudit.store.sql_guard import quote_string
 
 __all__ = [
@@ -92,6 +97,8 @@ _EXPRESSIONS: Final = {
     # ClickHouse extracts what the rules need of the arguments (their shape and realms,
     # as activity.arguments_parts does in Python); the text itself is not read.
     "arguments": "arrayStringConcat(arraySort(arrayDistinct(JSONExtractKeys(arguments))), ',')",
+    # A tool server's token proves the server, not the caller its record names.
+    "authenticated_agent": CALLER_AGENT_SQL,
 }
 _COLUMNS: Final = ", ".join([*(_EXPRESSIONS.get(c, c) for c in CALL_COLUMNS), _REALMS_SQL])
 """:data:`CALL_COLUMNS` (with the arguments' shape in place of their text), then the
@@ -198,14 +205,19 @@ _MS: Final = 1_000_000
 
 
 def handed_rows(table: Any) -> list[CallRow]:
-    """The :class:`CallRow` of each ``tool_calls`` row of an Arrow table, in ``ts`` order
-    (as :func:`calls_sql` reads them); the arguments' text is kept for Python to take
-    their shape and realms from."""
+    """The :class:`CallRow` of each ``tool_calls`` row of an Arrow table (of
+    :data:`CALL_COLUMNS` and ``authentication``), in ``ts`` order (as :func:`calls_sql`
+    reads them); the arguments' text is kept for Python to take their shape and realms
+    from."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     columns = []
     for name in CALL_COLUMNS:
         column = table.column(name)
+        if name == "authenticated_agent":  # as CALLER_AGENT_SQL reads it
+            by_server = pc.equal(table.column("authentication"), AUTH_TOOL_SERVER_TOKEN)
+            column = pc.if_else(by_server, "", column)
         if name in _NS_COLUMNS:
             column = column.cast(pa.int64())
         values = column.to_pylist()

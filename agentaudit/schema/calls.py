@@ -55,6 +55,8 @@ __all__ = [
     "AUTH_AGENT_TOKEN",
     "AUTH_NONE",
     "AUTH_SHARED_TOKEN",
+    "AUTH_TOOL_SERVER_TOKEN",
+    "CALLER_AGENT_SQL",
     "CALLS_TABLE",
     "FOLDED",
     "LINKED_SERVER_SIDE",
@@ -78,26 +80,32 @@ before migration 0042): read it with :func:`one_per_call` to count calls once, o
 to see every side (e.g. the resources a tool server touched)."""
 
 AUTH_AGENT_TOKEN: Final = "agent_token"  # noqa: S105 - a label, not a secret
+AUTH_TOOL_SERVER_TOKEN: Final = "tool_server_token"  # noqa: S105 - a label, not a secret
 AUTH_SHARED_TOKEN: Final = "shared_token"  # noqa: S105 - a label, not a secret
 AUTH_NONE: Final = "none"
-"""Values of ``authentication``: the sender's own registered token, the shared agent
-token, no authentication (``--insecure-no-auth``); ``''`` on rows of a server store."""
+"""Values of ``authentication``: an agent's own registered token, a tool server's
+registered token (``agentaudit agents add --tool-server``), the shared agent token, no
+authentication (``--insecure-no-auth``); ``''`` on rows of a server store."""
+
+CALLER_AGENT_SQL: Final = (
+    f"if(authentication = '{AUTH_TOOL_SERVER_TOKEN}', '', authenticated_agent)"
+)
+"""The registered agent a row is authenticated as: ``authenticated_agent``, except on a
+tool server's record (its token proves the server, not the caller it names)."""
 
 LINKED_SERVER_SIDE: Final = (
     f"(call_side = '{A.CALL_SIDE_SERVER}' AND tool_call_id != '' AND parent_span_id != '' "
-    f"AND arguments_hash != '' AND NOT (authentication = '{AUTH_AGENT_TOKEN}' "
-    "AND agent_mismatch = 0))"
+    f"AND arguments_hash != '' AND authentication != '{AUTH_AGENT_TOKEN}')"
 )
 """SQL form of :func:`is_linked_server_side` over a tool-call row."""
 
 
-def is_linked_server_side(  # noqa: PLR0917 - the row's columns, in order
+def is_linked_server_side(
     call_side: str,
     tool_call_id: str,
     parent_span_id: str,
     arguments_hash: str,
     authentication: str = "",
-    agent_mismatch: int = 0,
 ) -> bool:
     """Whether a tool-call row is a server's record that its caller linked to its own
     record (stored in ``tool_call_server_sides``): the caller sent its span context and
@@ -108,18 +116,19 @@ def is_linked_server_side(  # noqa: PLR0917 - the row's columns, in order
     instrumentation, which may carry a parent span and a call id of its own) is never
     taken out of ``tool_calls`` on a link that could not be matched.
 
-    And an agent cannot take its own calls out of ``tool_calls`` (and so out of its
-    detector baseline) by labelling them server records: a row sent with the registered
-    token of the very agent it names (``authentication = 'agent_token'``,
-    ``agent_mismatch = 0``) is that agent's record of its call. A tool server's record
-    names its caller, so it is sent with the shared token or a token of its own.
+    And no agent can make a server record: a row sent with an agent's own registered
+    token (``authentication = 'agent_token'``) is that agent's record, whichever agent it
+    names, so an agent can neither take its own calls out of ``tool_calls`` (out of its
+    detector baseline) nor file a record under another agent's call. A tool server's
+    record comes with its own token (``tool_server_token``: registered with
+    ``--tool-server``) or the shared one.
     """
     return (
         call_side == A.CALL_SIDE_SERVER
         and bool(tool_call_id)
         and bool(parent_span_id)
         and bool(arguments_hash)
-        and not (authentication == AUTH_AGENT_TOKEN and agent_mismatch == 0)
+        and authentication != AUTH_AGENT_TOKEN
     )
 
 

@@ -85,6 +85,17 @@ def test_registry_owners_are_offered_in_comments(store: Store) -> None:
     assert parse_catalog(draft).agent("mail-assistant").owner == ""  # type: ignore[union-attr]
 
 
+def test_a_registered_tool_server_is_not_an_agent_of_the_catalog(store: Store) -> None:
+    # Registered first as an agent, then made a tool server (the newest version wins).
+    store.command(
+        "INSERT INTO agentaudit.agents (name, updated_at, state, owner, kind) VALUES "
+        "('calendar-mcp', now64(6) - 1, 'active', 'platform', 'agent'), "
+        "('calendar-mcp', now64(6), 'active', 'platform', 'tool_server'), "
+        "('mail-assistant', now64(6), 'active', 'secops', 'agent')"
+    )
+    assert registry_owners(StoreSource(store)) == {"mail-assistant": "secops"}
+
+
 def test_hostile_observed_names_cannot_inject_toml(store: Store) -> None:
     names = [
         'x"]\n[agents.evil]\nowner = "me',

@@ -126,8 +126,9 @@ def test_handed_rows_cross_as_the_columns_the_detector_reads(store: Store) -> No
     store_calls(store, History(days=1).calls()[:30], batch=30, on_stored=handed.append)
     (batch,) = handed
     crossed = decode_table(encode_calls(batch.calls))
-    assert crossed.column_names == list(CALL_COLUMNS)
-    assert crossed.equals(batch.calls.select(list(CALL_COLUMNS)))
+    columns = [*CALL_COLUMNS, "authentication"]  # handed_rows reads who sent each row
+    assert crossed.column_names == columns
+    assert crossed.equals(batch.calls.select(columns))
 
 
 # -- the process ----------------------------------------------------------------------

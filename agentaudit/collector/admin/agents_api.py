@@ -1,8 +1,8 @@
 """Admin routes of the agent registry (responder only).
 
-* ``POST /v1/agents`` ``{name, owner, description?, rotate?, requested_by?}``: register an
-  agent (or rotate its token); 201 with the agent and its ``token``, the only time the
-  token is shown.
+* ``POST /v1/agents`` ``{name, owner, description?, rotate?, kind?, requested_by?}``:
+  register an agent (``kind``: ``agent``, the default, or ``tool_server``), or rotate its
+  token; 201 with the agent and its ``token``, the only time the token is shown.
 * ``GET /v1/agents``: the registered agents (never a token or its digest).
 * ``DELETE /v1/agents/{name}`` ``{reason, requested_by}``: revoke the agent's token.
 
@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agentaudit.collector.admin.gate import Gate
+from agentaudit.collector.identity.principals import KINDS
 from agentaudit.collector.identity.registry import (
     AgentExists,
     AgentRegistry,
@@ -53,6 +54,9 @@ def agent_routes(registry: AgentRegistry, gate: Gate) -> list[Route]:
         rotate = data.get("rotate", False)
         if not isinstance(rotate, bool):
             return json_error(400, '"rotate" must be true or false')
+        kind = data.get("kind")
+        if kind is not None and kind not in KINDS:
+            return json_error(400, f'"kind" must be one of {", ".join(KINDS)}')
         try:
             record, token = await run_in_threadpool(
                 registry.add,
@@ -61,6 +65,7 @@ def agent_routes(registry: AgentRegistry, gate: Gate) -> list[Route]:
                 description=_text(data, "description"),
                 actor=_text(data, "requested_by") or who.label,
                 rotate=rotate,
+                kind=kind,
             )
         except AgentExists as exc:
             return json_error(409, str(exc), reason="exists")

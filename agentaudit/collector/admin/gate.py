@@ -3,12 +3,12 @@
 Every admin endpoint states its principal (DESIGN §5; docs/revocation.md lists them):
 
 * responder endpoints (revocations, releases, queries, agents, approvals, findings,
-  metrics) take
-  the responder token only. An agent token presented there is refused with 403 and the
-  attempt is recorded (aggregated per principal and minute, see
+  metrics) take the responder token only. An agent's or a tool server's token presented
+  there is refused with 403 and the attempt is recorded (aggregated per principal and
+  minute, see
   :meth:`~agentaudit.collector.admin.revocation.service.RevocationService.record_refused`);
 * agent endpoints (quarantine reads, credentials, the deny-list) take an agent token
-  (per-agent or shared) or the responder token;
+  (per-agent or shared), a tool server's token, or the responder token;
 * ``/healthz`` and ``/v1/jwks`` are open.
 
 In open mode (``--insecure-no-auth``) every request passes as the :data:`OPEN` principal.
@@ -24,7 +24,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from agentaudit.collector.identity.principals import (
-    AGENT,
     OPEN,
     RESPONDER,
     Authenticator,
@@ -86,7 +85,7 @@ class Gate:
         if self.is_responder(principal):
             assert principal is not None
             return principal
-        if principal is not None and principal.role == AGENT:
+        if principal is not None and principal.agent_side:
             return await self.refuse_agent(request, principal, action, target, target_id)
         return json_error(401, NEEDS_ADMIN)
 

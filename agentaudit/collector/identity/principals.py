@@ -5,7 +5,10 @@ Three kinds of caller (DESIGN §5):
 * an **agent**: exports spans, reads its quarantine state, asks for credentials. It
   presents either its own token (``agentaudit agents add``: the principal is that agent,
   ``attributed``) or the shared ``AGENTAUDIT_TOKEN`` (an agent, but not which one:
-  unattributed, kept for compatibility);
+  unattributed, kept for compatibility); a **tool server** registered as one
+  (``agentaudit agents add --tool-server``) presents a token of its own: it exports the
+  server's records of the calls it ran (which name their callers) and reads any agent's
+  quarantine state to enforce it, and gets no credentials;
 * a **responder**: revocations, releases, queries, approvals; presents
   ``AGENTAUDIT_ADMIN_TOKEN``, which is never given to an agent;
 * nobody, in **open** mode (no token configured, an explicit flag): every request is
@@ -27,23 +30,30 @@ from typing import Final
 
 __all__ = [
     "AGENT",
+    "KINDS",
     "OPEN",
     "RESPONDER",
+    "TOOL_SERVER",
     "Authenticator",
     "Principal",
+    "Registration",
     "TokenLookup",
     "bearer_token",
     "token_digest",
 ]
 
 AGENT: Final = "agent"
+TOOL_SERVER: Final = "tool_server"
 RESPONDER: Final = "responder"
 OPEN: Final = "open"
+KINDS: Final = (AGENT, TOOL_SERVER)
+"""The kinds of registered token (``agentaudit.agents.kind``): each is the role it proves."""
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who sent a request. ``agent`` is the registered agent name ("" when unattributed)."""
+    """Who sent a request. ``agent`` is the registered name ("" when unattributed): an
+    agent's, or a tool server's when ``role`` is :data:`TOOL_SERVER`."""
 
     role: str
     agent: str = ""
@@ -54,15 +64,31 @@ class Principal:
         return self.role == AGENT and self.agent != ""
 
     @property
+    def agent_side(self) -> bool:
+        """An agent or a tool server: never allowed on a responder endpoint."""
+        return self.role in KINDS
+
+    @property
     def label(self) -> str:
-        """For logs and refusal records: ``agent:mail-assistant``, ``agent:(shared token)``."""
+        """For logs and refusal records: ``agent:mail-assistant``, ``agent:(shared token)``,
+        ``tool_server:mail-mcp``."""
         if self.role == AGENT:
             return f"agent:{self.agent or '(shared token)'}"
+        if self.role == TOOL_SERVER:
+            return f"tool_server:{self.agent}"
         return self.role
 
 
-TokenLookup = Callable[[str], "str | None"]
-"""``lookup(token_digest) -> agent name | None``: the registry of per-agent tokens."""
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What a registered token proves: a name and its kind (one of :data:`KINDS`)."""
+
+    name: str
+    kind: str = AGENT
+
+
+TokenLookup = Callable[[str], "Registration | None"]
+"""``lookup(token_digest) -> Registration | None``: the registry of per-principal tokens."""
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -112,7 +138,8 @@ class Authenticator:
         return self._open
 
     def agent(self, authorization: str | None) -> Principal | None:
-        """The agent principal of an export, quarantine read or credential request."""
+        """The agent-side principal of an export, quarantine read or credential request:
+        an agent, or a tool server presenting its registered token."""
         if self._open:
             return Principal(OPEN)
         token = bearer_token(authorization)
@@ -121,9 +148,9 @@ class Authenticator:
         if _same(token, self._agent_token):
             return Principal(AGENT)
         if self._lookup is not None:
-            name = self._lookup(token_digest(token))
-            if name:
-                return Principal(AGENT, name)
+            found = self._lookup(token_digest(token))
+            if found is not None and found.name:  # an unknown kind proves no more than an agent
+                return Principal(TOOL_SERVER if found.kind == TOOL_SERVER else AGENT, found.name)
         return None
 
     def responder(self, authorization: str | None) -> Principal | None:

@@ -3,7 +3,9 @@
 ``agentaudit agents add NAME --owner ...`` registers an agent and prints its token once;
 spans exported with it are attributed to that agent (``tool_calls.authenticated_agent``),
 its quarantine reads and credential requests are limited to itself. The shared
-``AGENTAUDIT_TOKEN`` keeps working, unattributed.
+``AGENTAUDIT_TOKEN`` keeps working, unattributed. ``--tool-server`` registers a tool
+server instead (``kind``): its spans are the server's records of calls, which name their
+callers (:data:`~agentaudit.collector.identity.principals.TOOL_SERVER`).
 
 Invariants:
 
@@ -31,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from agentaudit.collector.identity.principals import token_digest
+from agentaudit.collector.identity.principals import AGENT, KINDS, Registration, token_digest
 from agentaudit.config.tokens import new_token
 from agentaudit.schema.identifiers import MAX_ID_CHARS, canonical_id
 
@@ -84,15 +86,21 @@ class AgentRecord:
     updated_at: float
     actor: str
     reason: str = ""
+    kind: str = AGENT
 
     @property
     def active(self) -> bool:
         return self.state == ACTIVE
 
+    @property
+    def registration(self) -> Registration:
+        return Registration(self.name, self.kind)
+
     def to_json(self) -> dict[str, Any]:
         """For listings: everything but the digest."""
         return {
             "name": self.name,
+            "kind": self.kind,
             "state": self.state,
             "owner": self.owner,
             "description": self.description,
@@ -121,10 +129,11 @@ class ClickHouseAgentStore:
     def save(self, record: AgentRecord) -> None:
         self._store.command(
             "INSERT INTO agentaudit.agents (name, updated_at, state, owner, description, "
-            "token_digest, token_hint, created_at, actor, reason) VALUES ({name:String}, "
+            "token_digest, token_hint, created_at, actor, reason, kind) VALUES ({name:String}, "
             "fromUnixTimestamp64Micro({updated:Int64}), {state:String}, {owner:String}, "
             "{description:String}, {digest:String}, {hint:String}, "
-            "fromUnixTimestamp64Micro({created:Int64}), {actor:String}, {reason:String})",
+            "fromUnixTimestamp64Micro({created:Int64}), {actor:String}, {reason:String}, "
+            "{kind:String})",
             parameters={
                 "name": record.name,
                 "updated": round(record.updated_at * 1e6),
@@ -136,6 +145,7 @@ class ClickHouseAgentStore:
                 "created": round(record.created_at * 1e6),
                 "actor": record.actor,
                 "reason": record.reason,
+                "kind": record.kind,
             },
         )
 
@@ -143,10 +153,12 @@ class ClickHouseAgentStore:
         rows = self._store.query(
             "SELECT name, state, owner, description, token_digest, token_hint, "
             "toUnixTimestamp64Micro(created_at), toUnixTimestamp64Micro(updated_at), actor, "
-            "reason FROM agentaudit.agents ORDER BY updated_at DESC LIMIT 1 BY name"
+            "reason, kind FROM agentaudit.agents ORDER BY updated_at DESC LIMIT 1 BY name"
         ).rows
         return [
-            AgentRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6] / 1e6, r[7] / 1e6, r[8], r[9])
+            AgentRecord(
+                r[0], r[1], r[2], r[3], r[4], r[5], r[6] / 1e6, r[7] / 1e6, r[8], r[9], r[10]
+            )
             for r in rows
         ]
 
@@ -164,29 +176,30 @@ class TokenSnapshot:
     """The active token digests in a file, for worker processes that do not open the store.
 
     Written atomically (temporary file, fsync, rename; mode 0600) by the store-owning
-    process; read by :meth:`lookup`, which reloads the file when its modification time
-    changes, at most once per ``interval`` seconds.
+    process, as ``{digest: [name, kind]}``; read by :meth:`lookup`, which reloads the file
+    when its modification time changes, at most once per ``interval`` seconds. A
+    snapshot of an earlier version (``{digest: name}``) reads as agents.
     """
 
     def __init__(self, path: Path, *, interval: float = 1.0) -> None:
         self.path = path
         self._interval = interval
-        self._digests: dict[str, str] = {}
+        self._digests: dict[str, Registration] = {}
         self._stamp: float | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
 
-    def write(self, digests: dict[str, str]) -> None:
+    def write(self, digests: dict[str, Registration]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            json.dump(digests, handle)
+            json.dump({d: [r.name, r.kind] for d, r in digests.items()}, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, self.path)
 
-    def lookup(self, digest: str) -> str | None:
+    def lookup(self, digest: str) -> Registration | None:
         now = time.monotonic()
         if now - self._checked >= self._interval:
             with self._lock:
@@ -207,8 +220,21 @@ class TokenSnapshot:
             log.error("cannot read the agent token snapshot %s: %s", self.path, exc)
             return
         if isinstance(loaded, dict):
-            self._digests = {str(k): str(v) for k, v in loaded.items()}
+            self._digests = {
+                str(digest): found
+                for digest, value in loaded.items()
+                if (found := _registration(value)) is not None
+            }
             self._stamp = stamp
+
+
+def _registration(value: object) -> Registration | None:
+    """A snapshot entry: ``[name, kind]``, or a bare name (an earlier version's agent)."""
+    if isinstance(value, str):
+        return Registration(value)
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        return Registration(value[0], value[1])
+    return None
 
 
 class AgentRegistry:
@@ -226,7 +252,7 @@ class AgentRegistry:
         self._clock = clock
         self._lock = threading.Lock()
         self._agents: dict[str, AgentRecord] = {}
-        self._digests: dict[str, str] = {}
+        self._digests: dict[str, Registration] = {}
         self.reload()
 
     def reload(self) -> None:
@@ -243,7 +269,7 @@ class AgentRegistry:
             self._index()
 
     def _index(self) -> None:
-        self._digests = {r.token_digest: r.name for r in self._agents.values() if r.active}
+        self._digests = {r.token_digest: r.registration for r in self._agents.values() if r.active}
         if self._snapshot is not None:
             self._snapshot.write(dict(self._digests))
 
@@ -254,8 +280,8 @@ class AgentRegistry:
         self._index()
         return record
 
-    def lookup(self, digest: str) -> str | None:
-        """The agent whose active token has this digest (the Authenticator's lookup)."""
+    def lookup(self, digest: str) -> Registration | None:
+        """Whose active token has this digest (the Authenticator's lookup)."""
         return self._digests.get(digest)
 
     def get(self, name: str) -> AgentRecord | None:
@@ -268,10 +294,24 @@ class AgentRegistry:
             return sorted(self._agents.values(), key=lambda r: r.name)
 
     def add(
-        self, name: str, *, owner: str, description: str = "", actor: str, rotate: bool = False
+        self,
+        name: str,
+        *,
+        owner: str,
+        description: str = "",
+        actor: str,
+        rotate: bool = False,
+        kind: str | None = None,
     ) -> tuple[AgentRecord, str]:
         """Register ``name`` (or, with ``rotate``, give it a new token); returns the record
-        and the token, which is not kept anywhere."""
+        and the token, which is not kept anywhere.
+
+        ``kind`` (one of :data:`~agentaudit.collector.identity.principals.KINDS`): an
+        agent by default; a rotation keeps the current kind unless one is given, so a tool
+        server registered as an agent is re-registered with ``rotate`` and its kind.
+        """
+        if kind is not None and kind not in KINDS:
+            raise RegistryError(f"the kind must be one of {', '.join(KINDS)}, not {kind!r}")
         canonical = canonical_id(name)
         if canonical is None:
             raise RegistryError(
@@ -285,11 +325,18 @@ class AgentRegistry:
         with self._lock:
             now = self._clock()
             current = self._agents.get(canonical)
-            if current is not None and current.active and not rotate:
+            active = current if current is not None and current.active else None
+            if active is not None and not rotate:
                 raise AgentExists(
-                    f"agent {canonical} is registered already (owner {current.owner}); "
+                    f"agent {canonical} is registered already (owner {active.owner}); "
                     "rotate its token with --rotate, or revoke it first"
                 )
+            chosen = kind or (active.kind if active is not None else AGENT)
+            reason = ""
+            if active is not None:
+                reason = "token rotated"
+                if chosen != active.kind:
+                    reason += f"; kind {active.kind} -> {chosen}"
             record = AgentRecord(
                 name=canonical,
                 state=ACTIVE,
@@ -300,7 +347,8 @@ class AgentRegistry:
                 created_at=current.created_at if current is not None else now,
                 updated_at=max(now, current.updated_at + 1e-6) if current else now,
                 actor=actor,
-                reason="token rotated" if current is not None and current.active else "",
+                reason=reason,
+                kind=chosen,
             )
             return self._put(record), token
 

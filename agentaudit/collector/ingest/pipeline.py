@@ -203,7 +203,7 @@ class Pipeline:
         ``SpanRecord.verified``), so each stored row says who sent it.
         """
         valid, reasons = validate(spans, self._limits)
-        if self._refuse_mismatch and principal is not None and principal.agent:
+        if self._refuse_mismatch and principal is not None and principal.attributed:
             valid = _claiming_their_own(valid, principal.agent, reasons)
         for reason, count in reasons.items():
             self.metrics.rejected.inc(count, reason)

@@ -68,11 +68,7 @@ def linked_server_sides(calls: pa.Table) -> pa.ChunkedArray:
     linked = pc.equal(calls.column("call_side"), A.CALL_SIDE_SERVER)
     for column in ("tool_call_id", "parent_span_id", "arguments_hash"):
         linked = pc.and_(linked, pc.not_equal(calls.column(column), ""))
-    own_token = pc.and_(
-        pc.equal(calls.column("authentication"), AUTH_AGENT_TOKEN),
-        pc.equal(calls.column("agent_mismatch"), 0),
-    )
-    return pc.and_(linked, pc.invert(own_token))
+    return pc.and_(linked, pc.not_equal(calls.column("authentication"), AUTH_AGENT_TOKEN))
 
 
 @dataclass

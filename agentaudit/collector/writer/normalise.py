@@ -29,7 +29,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agentaudit.collector.identity.principals import AGENT, OPEN
+from agentaudit.collector.identity.principals import AGENT, OPEN, TOOL_SERVER
 from agentaudit.collector.model import (
     VERIFIED_AGENT,
     VERIFIED_APPROVAL_GRANT,
@@ -40,7 +40,12 @@ from agentaudit.collector.model import (
 )
 from agentaudit.schema import attributes as A
 from agentaudit.schema import peers as P
-from agentaudit.schema.calls import AUTH_AGENT_TOKEN, AUTH_NONE, AUTH_SHARED_TOKEN
+from agentaudit.schema.calls import (
+    AUTH_AGENT_TOKEN,
+    AUTH_NONE,
+    AUTH_SHARED_TOKEN,
+    AUTH_TOOL_SERVER_TOKEN,
+)
 from agentaudit.schema.identifiers import same_principal
 
 __all__ = [
@@ -368,6 +373,8 @@ def _attribution(span: SpanRecord, claimed_agent: str) -> tuple[str, str, int]:
         if not agent:
             return "", AUTH_SHARED_TOKEN, 0
         return agent, AUTH_AGENT_TOKEN, 0 if same_principal(agent, claimed_agent) else 1
+    if role == TOOL_SERVER:  # its records name their callers: no mismatch to flag
+        return agent, AUTH_TOOL_SERVER_TOKEN, 0
     return "", AUTH_NONE if role == OPEN else "", 0
 
 

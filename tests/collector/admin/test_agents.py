@@ -17,7 +17,14 @@ from starlette.applications import Starlette
 
 from agentaudit.collector.admin.agents_api import agent_routes
 from agentaudit.collector.admin.revocation import RevocationPath, build_revocation_path
-from agentaudit.collector.identity.principals import Authenticator, token_digest
+from agentaudit.collector.identity.principals import (
+    AGENT,
+    TOOL_SERVER,
+    Authenticator,
+    Principal,
+    Registration,
+    token_digest,
+)
 from agentaudit.collector.identity.registry import (
     AgentExists,
     AgentRegistry,
@@ -82,8 +89,9 @@ def _name(prefix: str = "agent") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def _register(api: httpx.Client, name: str) -> str:
-    reply = api.post("/v1/agents", json={"name": name, "owner": "secops"}, headers=AS_ADMIN)
+def _register(api: httpx.Client, name: str, **more: object) -> str:
+    body = {"name": name, "owner": "secops", **more}
+    reply = api.post("/v1/agents", json=body, headers=AS_ADMIN)
     assert reply.status_code == 201, reply.text
     token = reply.json()["token"]
     assert isinstance(token, str)
@@ -113,7 +121,7 @@ def test_the_token_is_shown_once_and_stored_only_as_a_digest(
         assert "token" not in row
         assert "token_digest" not in row
     snapshot = json.loads((state / "agent-tokens.json").read_text())
-    assert snapshot[token_digest(token)] == name
+    assert snapshot[token_digest(token)] == [name, "agent"]
     assert token not in (state / "agent-tokens.json").read_text()
     assert (state / "agent-tokens.json").stat().st_mode & 0o077 == 0
 
@@ -130,7 +138,7 @@ def test_registering_twice_needs_rotate_and_rotation_replaces_the_token(
     )
     assert rotated.status_code == 201
     new = rotated.json()["token"]
-    assert registry.lookup(token_digest(new)) == name
+    assert registry.lookup(token_digest(new)) == Registration(name, AGENT)
     assert registry.lookup(token_digest(old)) is None
 
 
@@ -166,9 +174,79 @@ def test_workers_see_registrations_through_the_snapshot(
 ) -> None:
     reader = TokenSnapshot(state / "agent-tokens.json", interval=0.0)
     record, token = registry.add(_name("worker"), owner="o", actor="t")
-    assert reader.lookup(token_digest(token)) == record.name
+    assert reader.lookup(token_digest(token)) == Registration(record.name, AGENT)
     registry.revoke(record.name, actor="t", reason="r")
     assert reader.lookup(token_digest(token)) is None
+
+
+def test_a_tool_server_is_registered_with_its_kind_everywhere_it_is_read(
+    api: httpx.Client, store: Store, state: Path
+) -> None:
+    name = _name("mcp")
+    token = _register(api, name, kind=TOOL_SERVER)
+    listed = {
+        a["name"]: a["kind"] for a in api.get("/v1/agents", headers=AS_ADMIN).json()["agents"]
+    }
+    assert listed[name] == TOOL_SERVER
+    stored = store.query(
+        "SELECT kind FROM agentaudit.agents WHERE name = {n:String}", {"n": name}
+    ).rows
+    assert stored == [(TOOL_SERVER,)]
+    assert json.loads((state / "agent-tokens.json").read_text())[token_digest(token)] == [
+        name,
+        TOOL_SERVER,
+    ]
+    restarted = AgentRegistry(ClickHouseAgentStore(store))
+    assert restarted.lookup(token_digest(token)) == Registration(name, TOOL_SERVER)
+    worker = TokenSnapshot(state / "agent-tokens.json", interval=0.0)
+    assert worker.lookup(token_digest(token)) == Registration(name, TOOL_SERVER)
+
+
+def test_an_unknown_kind_is_refused(api: httpx.Client, registry: AgentRegistry) -> None:
+    for kind in ("responder", "open", "", 7, ["tool_server"]):
+        reply = api.post(
+            "/v1/agents", json={"name": _name(), "owner": "o", "kind": kind}, headers=AS_ADMIN
+        )
+        assert reply.status_code == 400, kind
+        assert reply.json()["error"] == '"kind" must be one of agent, tool_server'
+    with pytest.raises(RegistryError, match="kind"):
+        registry.add(_name(), owner="o", actor="t", kind="responder")
+
+
+def test_a_rotation_keeps_the_kind_unless_it_is_given(registry: AgentRegistry) -> None:
+    name = _name("server")
+    registry.add(name, owner="o", actor="t")
+    moved, token = registry.add(name, owner="o", actor="t", rotate=True, kind=TOOL_SERVER)
+    assert (moved.kind, moved.reason) == (TOOL_SERVER, "token rotated; kind agent -> tool_server")
+    kept, newer = registry.add(name, owner="o", actor="t", rotate=True)
+    assert kept.kind == TOOL_SERVER
+    assert registry.lookup(token_digest(newer)) == Registration(name, TOOL_SERVER)
+    assert registry.lookup(token_digest(token)) is None
+
+
+def test_a_snapshot_of_an_earlier_version_reads_as_agents(tmp_path: Path) -> None:
+    path = tmp_path / "agent-tokens.json"
+    path.write_text(
+        json.dumps({"d1": "mail-assistant", "d2": ["mcp", TOOL_SERVER], "d3": 7, "d4": ["a"]})
+    )
+    reader = TokenSnapshot(path, interval=0.0)
+    assert reader.lookup("d1") == Registration("mail-assistant", AGENT)
+    assert reader.lookup("d2") == Registration("mcp", TOOL_SERVER)
+    assert reader.lookup("d3") is None  # not an entry: no principal
+    assert reader.lookup("d4") is None
+
+
+def test_a_registration_of_no_known_kind_proves_an_agent_at_most() -> None:
+    # A snapshot file is outside the process; whatever kind it names, a token proves an
+    # agent or a tool server, never a responder.
+    by_digest = {
+        token_digest("d1"): Registration("x", "responder"),
+        token_digest("d2"): Registration("y", TOOL_SERVER),
+    }
+    auth = Authenticator(agent_token=SHARED, admin_token=ADMIN, lookup=by_digest.get)
+    assert auth.agent("Bearer d1") == Principal(AGENT, "x")
+    assert auth.agent("Bearer d2") == Principal(TOOL_SERVER, "y")
+    assert auth.responder("Bearer d1") is None
 
 
 # --- who may do what ------------------------------------------------------------------
@@ -213,6 +291,27 @@ def test_an_agent_gets_credentials_only_for_itself(api: httpx.Client) -> None:
     other = api.post("/v1/credentials", json={**body, "agent": "victim"}, headers=_as(token))
     assert other.status_code == 403
     assert other.json()["reason"] == "not_your_agent"
+
+
+def test_a_tool_server_reads_any_agents_state_and_gets_no_credentials(
+    api: httpx.Client, store: Store
+) -> None:
+    name = _name("mcp")
+    token = _register(api, name, kind=TOOL_SERVER)
+    state = api.get("/v1/quarantine", params={"agent": "mail-assistant"}, headers=_as(token))
+    assert state.status_code == 200
+    assert state.json()["allowed"] is True
+    body = {"user": "u", "tool": TOOL, "resource": "mail:1", "agent": "mail-assistant"}
+    minted = api.post("/v1/credentials", json=body, headers=_as(token))
+    assert minted.status_code == 403
+    assert minted.json()["reason"] == "tool_server"
+    assert api.get("/v1/agents", headers=_as(token)).status_code == 403
+    refused = store.query(
+        "SELECT count() FROM agentaudit.revocations FINAL "
+        "WHERE status = 'refused' AND requested_by = {who:String}",
+        {"who": f"tool_server:{name}"},
+    ).rows
+    assert refused[0][0] >= 1
 
 
 def test_a_look_alike_cannot_mint_while_the_agent_is_quarantined(api: httpx.Client) -> None:

@@ -21,7 +21,7 @@ from agentaudit.collector.admin.erasure_api import erasure_routes
 from agentaudit.collector.admin.gate import Gate
 from agentaudit.collector.admin.holds_api import hold_routes
 from agentaudit.collector.evidence import EvidenceService
-from agentaudit.collector.identity.principals import Authenticator, token_digest
+from agentaudit.collector.identity.principals import Authenticator, Registration, token_digest
 from agentaudit.collector.serving.server import HttpServer
 from agentaudit.config import embedded_dsn
 from agentaudit.store import Store
@@ -32,9 +32,9 @@ AGENT = "shared-agent-token-for-evidence-012345"
 PER_AGENT = "per-agent-token-of-mail-agent-0123456"
 
 
-def _lookup(digest: str) -> str | None:
-    """The registry's seam (token digest -> agent name), knowing one agent."""
-    return "mail-agent" if digest == token_digest(PER_AGENT) else None
+def _lookup(digest: str) -> Registration | None:
+    """The registry's seam (token digest -> registration), knowing one agent."""
+    return Registration("mail-agent") if digest == token_digest(PER_AGENT) else None
 
 
 @pytest.fixture(scope="module")

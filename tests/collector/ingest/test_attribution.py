@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agentaudit.collector.identity.principals import AGENT, OPEN, Principal
+from agentaudit.collector.identity.principals import AGENT, OPEN, TOOL_SERVER, Principal
 from agentaudit.collector.ingest.pipeline import Pipeline
 from agentaudit.collector.model import VERIFIED_AGENT, VERIFIED_PRINCIPAL
 from agentaudit.collector.wal.codec import decode_spans, encode_spans
@@ -47,6 +47,7 @@ def test_the_sender_is_stamped_survives_the_wal_and_fills_the_columns(
     pipeline.accept([forged], principal=own)
     pipeline.accept([_span(make_span, "anyone")], principal=Principal(AGENT))
     pipeline.accept([_span(make_span, "anyone")], principal=Principal(OPEN))
+    pipeline.accept([_span(make_span, "its-caller")], principal=Principal(TOOL_SERVER, "mcp"))
     writer.flush()
     wal.close()
     assert _rows(store) == [
@@ -54,6 +55,7 @@ def test_the_sender_is_stamped_survives_the_wal_and_fills_the_columns(
         ("anyone", "", "none", 0),
         ("anyone", "", "shared_token", 0),
         ("billing-agent", "mail-assistant", "agent_token", 1),
+        ("its-caller", "mcp", "tool_server_token", 0),  # a server's record names its caller
     ]
 
 
@@ -87,3 +89,6 @@ def test_mismatches_can_be_refused(store: Store, tmp_path: Path, make_span: Span
     # the shared token proves no agent in particular: nothing to mismatch
     shared = pipeline.accept([_span(make_span, "billing-agent")], principal=Principal(AGENT))
     assert shared.rejected == 0
+    # nor does a tool server's token: its records name the agents that called it
+    server = Principal(TOOL_SERVER, "calendar-mcp")
+    assert pipeline.accept([_span(make_span, "billing-agent")], principal=server).rejected == 0

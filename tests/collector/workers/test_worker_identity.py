@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from agentaudit.collector.app import Collector
+from agentaudit.collector.identity.principals import TOOL_SERVER
 from agentaudit.config import load_config
 from agentaudit.schema import attributes as A
 from tests.collector._otlp import export_request, tool_attributes
@@ -73,9 +74,9 @@ def _attribution(collector: Collector, span_ids: list[str]) -> list[tuple[Any, .
         time.sleep(0.1)
 
 
-def _registered(collector: Collector, name: str) -> str:
+def _registered(collector: Collector, name: str, kind: str | None = None) -> str:
     assert collector.registry is not None
-    _, token = collector.registry.add(name, owner="ops", actor="test")
+    _, token = collector.registry.add(name, owner="ops", actor="test", kind=kind)
     return token
 
 
@@ -117,3 +118,17 @@ def test_a_worker_refuses_a_mismatch_when_configured(collector: Collector) -> No
     assert _attribution(collector, ids) == [("mail-assistant", "mail-assistant", "agent_token", 0)]
     assert collector.store is not None
     assert collector.store.query("SELECT count() FROM agentaudit.tool_calls").rows[0][0] == 1
+
+
+@pytest.mark.parametrize("collector", [True], indirect=True)
+def test_a_worker_takes_a_tool_servers_records_of_its_callers(collector: Collector) -> None:
+    # Even with mismatches refused: a tool server's records name the agents that called
+    # it, and its own token says it is a tool server (the kind travels in the snapshot).
+    token = _registered(collector, "calendar-mcp", kind=TOOL_SERVER)
+    time.sleep(1.2)
+    reply, ids = _export(collector, token, "mail-assistant")
+    assert reply.status_code == 200
+    assert "agent_mismatch" not in reply.content.decode(errors="replace")
+    assert _attribution(collector, ids) == [
+        ("mail-assistant", "calendar-mcp", "tool_server_token", 0)
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from collections.abc import Callable
 from typing import Any
 
 from agentaudit.collector.model import SpanRecord
@@ -86,9 +87,12 @@ def server_of(client: SpanRecord, **overrides: Any) -> SpanRecord:
     return tool_span(**fields)
 
 
-def store_batches(store: Store, *batches: list[SpanRecord]) -> None:
-    """Each list in a batch (and audit-chain link) of its own, in this order."""
-    writer = Writer(store, chain=AuditChain(store))
+def store_batches(
+    store: Store, *batches: list[SpanRecord], on_stored: Callable[[Any], None] | None = None
+) -> None:
+    """Each list in a batch (and audit-chain link) of its own, in this order;
+    ``on_stored`` gets each stored batch, as the writer hands it to the detector."""
+    writer = Writer(store, chain=AuditChain(store), on_stored=on_stored)
     for batch in batches:
         writer.enqueue(batch)
         writer.flush()

@@ -14,13 +14,15 @@ from typing import Any
 
 import pytest
 
-from agentaudit.collector.identity.principals import AGENT
+from agentaudit.collector.identity.principals import AGENT, TOOL_SERVER
 from agentaudit.collector.model import VERIFIED_AGENT, VERIFIED_PRINCIPAL, SpanRecord
 from agentaudit.collector.writer.arrow_tables import rows_table
 from agentaudit.collector.writer.normalise import tool_call_row
 from agentaudit.collector.writer.table_schemas import TOOL_CALLS
 from agentaudit.collector.writer.writer import TOOL_CALLS_TABLE
-from agentaudit.detector.follower import Follower, StoreSource, agent_calls_sql
+from agentaudit.dashboards.queries import SENT_BY
+from agentaudit.detector.channel import decode_table, encode_calls
+from agentaudit.detector.follower import Follower, StoreSource, agent_calls_sql, handed_rows
 from agentaudit.schema import attributes as A
 from agentaudit.schema.calls import (
     ALL_SIDES,
@@ -96,8 +98,9 @@ def test_only_a_server_row_its_caller_linked_is_a_server_side(  # noqa: PLR0917 
     store: Store, side: str, call_id: str, parent: str, hashed: str, linked: bool
 ) -> None:
     assert is_linked_server_side(side, call_id, parent, hashed) is linked
-    assert not is_linked_server_side(side, call_id, parent, hashed, "agent_token", 0)
-    assert is_linked_server_side(side, call_id, parent, hashed, "agent_token", 1) is linked
+    assert not is_linked_server_side(side, call_id, parent, hashed, "agent_token")
+    assert is_linked_server_side(side, call_id, parent, hashed, "tool_server_token") is linked
+    assert is_linked_server_side(side, call_id, parent, hashed, "shared_token") is linked
     if not side:
         return  # the writer always gives a side
     span = tool_span(side=side, kind="Server", call_id=call_id, parent=parent)
@@ -220,9 +223,10 @@ def test_a_forged_duplicate_claim_cannot_hide_a_call(store: Store) -> None:
 LINKED_IN_ALL_SIDES = f"SELECT count() FROM {ALL_SIDES} WHERE {LINKED_SERVER_SIDE}"  # noqa: S608
 
 
-def _sent_by(span: SpanRecord, principal: str) -> SpanRecord:
-    """``span`` as the pipeline stamps it when ``principal``'s own token sent it."""
-    span.verified.update({VERIFIED_PRINCIPAL: AGENT, VERIFIED_AGENT: principal})
+def _sent_by(span: SpanRecord, principal: str, role: str = AGENT) -> SpanRecord:
+    """``span`` as the pipeline stamps it when ``principal``'s own token sent it (an
+    agent's, or a tool server's with ``role=TOOL_SERVER``; ``""``: the shared token)."""
+    span.verified.update({VERIFIED_PRINCIPAL: role, VERIFIED_AGENT: principal})
     return span
 
 
@@ -240,22 +244,69 @@ def test_an_agent_cannot_make_its_own_calls_server_records(store: Store) -> None
     assert calls(store, followed=False) == 1
 
 
-@pytest.mark.parametrize("principal", ["calendar-server", ""])
-def test_a_tool_servers_record_is_a_server_side_whatever_its_token(
-    store: Store, principal: str
-) -> None:
-    # A tool server's record names its caller: sent with a token of its own (agent
-    # mismatch) or the shared token (no principal), it is a server side as before.
+def test_an_agent_cannot_file_a_server_record_under_another_agents_call(store: Store) -> None:
+    # Agent mail-assistant, with its own token, sends a "server record" that names
+    # calendar-assistant and links to that agent's real call: it is mail-assistant's
+    # record (flagged as a mismatch), kept in tool_calls where its baseline sees it, not
+    # a server side filed under the other agent's call.
     client = tool_span(side=A.CALL_SIDE_CLIENT)
-    server = server_of(client)
-    if principal:
-        _sent_by(server, principal)
-    else:
-        server.verified.update({VERIFIED_PRINCIPAL: AGENT})
+    forged = server_of(client, tool="export_customers")
+    store_batches(
+        store, [_sent_by(forged, "mail-assistant")], [_sent_by(client, "calendar-assistant")]
+    )
+    assert (rows(store), sides(store)) == (2, 0)
+    assert scalar(store, LINKED_IN_ALL_SIDES) == 0
+    stored = store.query(
+        "SELECT authenticated_agent, authentication, agent_mismatch FROM agentaudit.tool_calls "
+        "WHERE tool_name = 'export_customers'"
+    ).rows
+    assert stored == [("mail-assistant", "agent_token", 1)]
+    followed = {
+        row.tool_name: row.principal
+        for _, got in Follower(StoreSource(store)).poll()
+        for row in got
+    }
+    assert followed == {"create_event": "calendar-assistant", "export_customers": "mail-assistant"}
+    assert calls(store) == 2
+
+
+@pytest.mark.parametrize(("principal", "role"), [("calendar-server", TOOL_SERVER), ("", AGENT)])
+def test_a_tool_servers_record_is_a_server_side_with_its_own_or_the_shared_token(
+    store: Store, principal: str, role: str
+) -> None:
+    # A tool server's record names its caller: sent with the server's registered token
+    # (kind tool_server) or the shared token (no principal), it is a server side.
+    client = tool_span(side=A.CALL_SIDE_CLIENT)
+    server = _sent_by(server_of(client), principal, role)
     store_batches(store, [server], [_sent_by(client, "calendar-assistant")])
     assert (rows(store), sides(store)) == (1, 1)
     assert scalar(store, LINKED_IN_ALL_SIDES) == 1
     assert calls(store) == 1
+    stored = store.query(
+        "SELECT authenticated_agent, authentication, agent_mismatch "
+        "FROM agentaudit.tool_call_server_sides"
+    ).rows
+    expected = "tool_server_token" if principal else "shared_token"
+    assert stored == [(principal, expected, 0)]
+
+
+def test_a_tool_servers_unlinked_record_counts_for_the_caller_it_names(store: Store) -> None:
+    # No caller span to link to (an uninstrumented caller): the server's record stays in
+    # tool_calls, as a call of the agent it names; the server's token is the sender, not
+    # the agent, so the detector neither keys it to the server nor flags a mismatch.
+    record = _sent_by(
+        tool_span(side=A.CALL_SIDE_SERVER, kind="Server"), "calendar-server", TOOL_SERVER
+    )
+    handed: list[Any] = []
+    store_batches(store, [record], on_stored=handed.append)
+    assert (rows(store), sides(store)) == (1, 0)
+    (followed,) = [row for _, got in Follower(StoreSource(store)).poll() for row in got]
+    assert (followed.principal, followed.authenticated_agent) == ("calendar-assistant", "")
+    (batch,) = handed
+    (crossed,) = handed_rows(decode_table(encode_calls(batch.calls)))
+    assert (crossed.principal, crossed.authenticated_agent) == ("calendar-assistant", "")
+    sent_by = store.query(f"SELECT {SENT_BY} FROM agentaudit.tool_calls").rows  # noqa: S608
+    assert sent_by == [("calendar-server (tool server)",)]
 
 
 def test_the_client_row_alone_folds_nothing_it_claims(store: Store) -> None:

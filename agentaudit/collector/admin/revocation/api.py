@@ -5,7 +5,8 @@ Principals (DESIGN §5, :mod:`~agentaudit.collector.admin.gate`): the responder 
 tokens. Responder endpoints never accept an agent token: presenting it there answers 403
 and records a ``refused`` row in ``agentaudit.revocations`` (aggregated per principal and
 minute). An agent with its own token reads only its own quarantine state and is minted
-credentials only for itself; agent ids are compared as principals (case-folded, ASCII
+credentials only for itself; a tool server's token reads any agent's state (to enforce
+it) and is minted none; agent ids are compared as principals (case-folded, ASCII
 only), so a look-alike id is refused rather than waved past a quarantine.
 
 Routes (who may call them):
@@ -39,7 +40,7 @@ from agentaudit.collector.admin.gate import Gate
 from agentaudit.collector.admin.revocation.model import TARGETS
 from agentaudit.collector.admin.revocation.quarantine import NotQuarantined
 from agentaudit.collector.admin.revocation.service import RevocationService
-from agentaudit.collector.identity.principals import AGENT
+from agentaudit.collector.identity.principals import TOOL_SERVER
 from agentaudit.collector.serving.auth import json_error, read_json_object
 from agentaudit.schema.identifiers import same_principal
 from agentaudit.store import StoreError
@@ -72,7 +73,7 @@ class _RevocationApi:
 
     async def revoke(self, request: Request) -> Response:
         principal = self.gate.principal(request)
-        if principal is not None and principal.role == AGENT:  # record what it tried
+        if principal is not None and principal.agent_side:  # record what it tried
             attempted = await read_json_object(request, max_bytes=MAX_BODY_BYTES)
             attempted = attempted if isinstance(attempted, dict) else {}
             return await self.gate.refuse_agent(
@@ -203,6 +204,12 @@ class _RevocationApi:
         if isinstance(data, Response):
             return data
         agent = _text(data, "agent")
+        if principal.role == TOOL_SERVER:  # it checks credentials; it never holds one
+            return json_error(
+                403,
+                f"the token of tool server {principal.agent} gets no credentials",
+                reason="tool_server",
+            )
         if principal.attributed and not same_principal(agent, principal.agent):
             return json_error(
                 403,
