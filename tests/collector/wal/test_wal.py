@@ -268,3 +268,46 @@ def test_follower_reads_complete_records_across_segments(
     reopened = Wal(tmp_path, shared=True)  # a restarted worker continues the numbering
     assert reopened.append([make_span()]).lsn == 7
     reopened.close()
+
+
+def test_a_follower_reads_only_what_was_appended_since_its_last_poll(
+    tmp_path: Path, make_span: SpanFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Polling a growing segment costs what was appended, not the whole segment (the
+    store-owning process polls each worker's WAL every 10 ms)."""
+    from agentaudit.collector.wal.follower import WalFollower
+
+    read: list[int] = []
+    opened = Path.open
+
+    def counting_open(path: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        handle = opened(path, mode, *args, **kwargs)
+        if path.suffix != ".wal":
+            return handle
+        plain_read = handle.read
+
+        def counted(size: int = -1) -> Any:
+            data = plain_read(size)
+            read.append(len(data))
+            return data
+
+        handle.read = counted
+        return handle
+
+    follower = WalFollower(tmp_path)
+    appender = Wal(tmp_path, shared=True)
+    for _ in range(20):  # a segment of 20 records already taken
+        _append(appender, make_span, 5)
+    assert len(follower.take_replay()) == 20
+    (segment,) = tmp_path.glob("*.wal")
+    before = segment.stat().st_size
+    monkeypatch.setattr(Path, "open", counting_open)
+    spans = _append(appender, make_span, 5)
+    [entry] = follower.take_replay()
+    assert entry.spans == spans
+    appended = segment.stat().st_size - before
+    assert sum(read) <= appended + 64  # the new record and the segment's magic bytes
+    read.clear()
+    assert follower.take_replay() == []
+    assert sum(read) <= 64  # nothing new: only the magic bytes are read
+    appender.close()
