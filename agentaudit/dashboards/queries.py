@@ -28,6 +28,9 @@ from agentaudit.dashboards.filters import TIME_WHERE, Filters, TimeRange, span_b
 from agentaudit.schema import attributes as A
 from agentaudit.schema.calls import (
     ALL_SIDES,
+    AUTH_NONE,
+    AUTH_SHARED_TOKEN,
+    AUTH_TOOL_SERVER_TOKEN,
     CALLS_TABLE,
     SERVER_SIDES_TABLE,
     folded_server_rows,
@@ -68,9 +71,11 @@ APPROVAL: Final = (
 """Verified (a signed grant the collector checked for exactly this call), claimed (the
 agent's runtime says so) or none."""
 SENT_BY: Final = (
-    "multiIf(authentication = 'tool_server_token', concat(authenticated_agent, ' (tool server)'), "
-    "authenticated_agent != '', authenticated_agent, authentication = 'shared_token', "
-    "'(shared token)', authentication = 'none', '(open mode)', '') AS sent_by"
+    f"multiIf(authentication = '{AUTH_TOOL_SERVER_TOKEN}', "
+    "concat(authenticated_agent, ' (tool server)'), "
+    "authenticated_agent != '', authenticated_agent, "
+    f"authentication = '{AUTH_SHARED_TOKEN}', '(shared token)', "
+    f"authentication = '{AUTH_NONE}', '(open mode)', '') AS sent_by"
 )
 """Who sent the span, as the collector authenticated it (never what the span claims)."""
 _CALL_COLUMNS: Final = (
