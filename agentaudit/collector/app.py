@@ -165,7 +165,7 @@ class Collector:
     def spans_received(self) -> int:
         """Spans this process received, plus those drained from its workers' WALs."""
         own = self.pipeline.spans_received if self.pipeline else 0
-        return own + int(self.metrics.received.value("worker"))
+        return own + int(self.metrics.drained.value())
 
     @property
     def grpc_port(self) -> int:
@@ -459,16 +459,26 @@ class Collector:
         metrics = self.metrics
 
         def wal_bytes() -> float:
-            return float(self.wal.bytes) if self.wal else 0.0
+            own = self.wal.bytes if self.wal else 0
+            return float(own + (self.pool.wal_bytes if self.pool else 0))
 
         def wal_age() -> float:
-            oldest = self.writer.oldest_pending_ns() if self.writer else None
+            found = [
+                self.writer.oldest_pending_ns() if self.writer else None,
+                self.pool.oldest_pending_ns() if self.pool else None,
+            ]
+            oldest = min((ns for ns in found if ns is not None), default=None)
             return 0.0 if oldest is None else max(0.0, time.time() - oldest / 1e9)
 
         def pending() -> float:
-            return float(self.writer.pending) if self.writer else 0.0
+            own = self.writer.pending if self.writer else 0
+            return float(own + (self.pool.pending if self.pool else 0))
 
-        metrics.gauge("agentaudit_wal_bytes", "Bytes of WAL segments on disk.", wal_bytes)
+        metrics.gauge(
+            "agentaudit_wal_bytes",
+            "Bytes of WAL segments on disk (the workers' included).",
+            wal_bytes,
+        )
         metrics.gauge(
             "agentaudit_wal_oldest_age_seconds",
             "Age of the oldest acknowledged span not yet in the store.",

@@ -5,7 +5,8 @@ reserved, and starts N worker processes (:mod:`~agentaudit.collector.workers.pro
 that listen on them. Each worker's WAL directory (``<wal_dir>/worker-<n>``) is followed
 by a :class:`~agentaudit.collector.wal.follower.WalFollower` feeding a writer of its own
 here, so converting and storing batches has this interpreter to itself. A worker WAL
-left by an earlier run with more workers is drained too.
+left by an earlier run with more workers is drained too. Each worker's metrics reports
+(:mod:`~agentaudit.collector.workers.reports`) join this process's ``/metrics``.
 
 Invariants: a worker that dies is restarted (its WAL is intact; the follower keeps
 reading); :meth:`WorkerPool.stop` first stops the workers' receivers (SIGTERM: in-flight
@@ -34,6 +35,7 @@ from agentaudit.collector.metrics import CollectorMetrics
 from agentaudit.collector.serving.server import bind_socket
 from agentaudit.collector.wal.follower import WalFollower
 from agentaudit.collector.wal.log import WalEntry
+from agentaudit.collector.workers.reports import WorkerReports
 from agentaudit.collector.writer.writer import Writer
 from agentaudit.config import SETTINGS, Config
 
@@ -103,8 +105,10 @@ def worker_spec(
     )
 
 
-def _spawn(number: int, argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    """Start a worker process and wait until it serves."""
+def _spawn(
+    number: int, argv: list[str], env: dict[str, str], reports: WorkerReports
+) -> tuple[subprocess.Popen[str], threading.Thread]:
+    """Start a worker process, wait until it serves, and follow its metrics reports."""
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
     assert process.stdout is not None
     if process.stdout.readline().strip() != "ready":
@@ -112,7 +116,14 @@ def _spawn(number: int, argv: list[str], env: dict[str, str]) -> subprocess.Pope
         raise CollectorError(
             f"worker {number} did not start (exit code {process.returncode}); see its log"
         )
-    return process
+    reader = threading.Thread(
+        target=reports.follow,
+        args=(number, process.stdout),
+        name=f"worker-{number}-reports",
+        daemon=True,
+    )
+    reader.start()
+    return process, reader
 
 
 @dataclass
@@ -139,7 +150,14 @@ class _Worker:
     process: subprocess.Popen[str] | None
     follower: WalFollower
     writer: Writer
+    reports: threading.Thread | None = None  # reads the process's metrics reports
     restarts: int = 0
+
+    def retire(self, reports: WorkerReports) -> None:
+        """The process exited: read its last reports, then fold them into the retired."""
+        if self.reports is not None:
+            self.reports.join(5)
+        reports.retire(self.number)
 
 
 class WorkerPool:
@@ -164,6 +182,8 @@ class WorkerPool:
         self._metrics = metrics
         self._make_writer = make_writer
         self._workers: list[_Worker] = []
+        self._reports = WorkerReports()
+        metrics.include(self._reports.total)
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._held: list[socket.socket] = []
@@ -197,6 +217,16 @@ class WorkerPool:
     @property
     def pending(self) -> int:
         return sum(w.writer.pending for w in self._workers)
+
+    @property
+    def wal_bytes(self) -> int:
+        """Bytes of the running workers' WAL segments, as they last reported."""
+        return self._reports.total().wal_bytes
+
+    def oldest_pending_ns(self) -> int | None:
+        """Receive time of the oldest span the drains have not stored yet."""
+        found = [w.writer.oldest_pending_ns() for w in self._workers]
+        return min((ns for ns in found if ns is not None), default=None)
 
     @property
     def tool_calls_written(self) -> int:
@@ -258,10 +288,10 @@ class WorkerPool:
         return drain
 
     def _start_draining(self, follower: WalFollower, writer: Writer) -> None:
-        received = self._metrics.received
+        drained = self._metrics.drained
 
         def drain(entry: WalEntry) -> None:
-            received.inc(len(entry.spans), "worker")
+            drained.inc(len(entry.spans))
             writer.enqueue_entry(entry)
 
         writer.start()
@@ -295,10 +325,10 @@ class WorkerPool:
         if self._config.token:
             env["AGENTAUDIT_TOKEN"] = self._config.token
         argv = [sys.executable, "-m", "agentaudit.collector.workers.process", spec]
-        process = _spawn(number, argv, env)
+        process, reports = _spawn(number, argv, env, self._reports)
         self._start_draining(drain.follower, drain.writer)
         log.info("worker %d (pid %d) receiving, WAL %s", number, process.pid, drain.path)
-        return _Worker(number, argv, env, process, drain.follower, drain.writer)
+        return _Worker(number, argv, env, process, drain.follower, drain.writer, reports)
 
     def _supervise(self) -> None:
         """Restart a worker that died (its WAL is intact; the follower keeps reading)."""
@@ -309,8 +339,11 @@ class WorkerPool:
                 if code is None or self._stopping.is_set():
                     continue
                 log.error("worker %d exited with %s; restarting it", worker.number, code)
+                worker.retire(self._reports)
                 try:
-                    worker.process = _spawn(worker.number, worker.argv, worker.env)
+                    worker.process, worker.reports = _spawn(
+                        worker.number, worker.argv, worker.env, self._reports
+                    )
                     worker.restarts += 1
                 except CollectorError as exc:
                     log.error("%s", exc)
@@ -332,6 +365,7 @@ class WorkerPool:
                 except subprocess.TimeoutExpired:
                     worker.process.kill()
                     worker.process.wait(10)
+                worker.retire(self._reports)
             worker.follower.stop()
             worker.writer.stop()
         self._workers = []

@@ -20,7 +20,8 @@ receives an export never changes what is recorded.
 Invariant: this process imports the receivers, redaction and the WAL, never the writer,
 the store or pyarrow (a test imports this module and asserts it on ``sys.modules``).
 
-The worker prints ``ready`` once serving and stops gracefully on SIGTERM (in-flight
+The worker prints ``ready`` once serving, then its metrics whenever they changed
+(:mod:`~agentaudit.collector.workers.reports`), and stops gracefully on SIGTERM (in-flight
 exports finish), or within a second of the store-owning process dying, so a restarted
 collector finds its ports and WAL directories free.
 """
@@ -47,8 +48,10 @@ from agentaudit.collector.ingest.receiver_grpc import GrpcReceiver
 from agentaudit.collector.ingest.receiver_http import build_otlp_http_app
 from agentaudit.collector.ingest.redaction import Redactor
 from agentaudit.collector.interpreter import WORKER_SWITCH_INTERVAL, tune_process
+from agentaudit.collector.metrics import CollectorMetrics
 from agentaudit.collector.serving.server import HttpServer
 from agentaudit.collector.wal.log import Wal
+from agentaudit.collector.workers.reports import REPORT_INTERVAL, format_report
 from agentaudit.config import Config, load_config
 
 __all__ = ["main"]
@@ -75,12 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     assert config.wal_dir is not None
     state_dir = Path(spec["state_dir"])
     redact = Redactor.from_config(config.sections.get("redaction", {}), state_dir=state_dir).redact
+    metrics = CollectorMetrics()
     wal = Wal(
         config.wal_dir,
         max_bytes=config.wal_max_bytes,
         segment_bytes=config.wal_segment_bytes,
         fsync=config.fsync,
         shared=True,
+        observe_fsync=metrics.fsync_seconds.observe,
     )
     approvals = spec.get("approvals")
     verifier = (
@@ -92,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         redact=redact,
         verify_approvals=verifier.stamp if verifier else None,
         refuse_mismatch=config.refuse_agent_mismatch,
+        metrics=metrics,
     )
     authenticator = Authenticator(
         agent_token=config.token,
@@ -110,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         tls_cert=config.tls_cert,
         tls_key=config.tls_key,
         reuse_port=True,
+        latency=metrics.export_seconds,
     )
     http = HttpServer(
         build_otlp_http_app(
@@ -117,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             authenticate=authenticator.agent,
             max_bytes=config.max_request_bytes,
             budget=budget,
+            latency=metrics.export_seconds,
+            reject=pipeline.reject,
         ),
         host=config.host,
         port=config.http_port,
@@ -134,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     http.start()
     tune_process(WORKER_SWITCH_INTERVAL)
     print("ready", flush=True)
-    while not stop.wait(0.5):
+    reporter = _Reporter(metrics, wal)
+    while not stop.wait(REPORT_INTERVAL):
+        reporter.send()
         if os.getppid() != parent:
             # The store-owning process died (SIGKILL, OOM): nothing drains this WAL now,
             # and its restart needs the ports and this WAL's lock. Stop receiving; what
@@ -143,8 +154,28 @@ def main(argv: list[str] | None = None) -> int:
             break
     grpc_receiver.stop()
     http.stop()
+    reporter.send()  # what the last exports counted
     wal.close()
     return 0
+
+
+class _Reporter:
+    """Prints this worker's metrics for the pool (:mod:`.reports`) when they changed."""
+
+    def __init__(self, metrics: CollectorMetrics, wal: Wal) -> None:
+        self._metrics, self._wal = metrics, wal
+        self._last = ""
+
+    def send(self) -> None:
+        line = format_report(self._metrics.report(wal_bytes=self._wal.bytes))
+        if line == self._last:
+            return
+        try:
+            print(line, flush=True)
+        except BrokenPipeError:  # the pool is gone: nobody to report to, now or at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return
+        self._last = line
 
 
 if __name__ == "__main__":
