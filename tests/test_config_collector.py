@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,21 @@ def test_flag_and_environment_override_the_file(tmp_path: Path) -> None:
     assert (config.workers, config.wal_max_bytes) == (3, 8192)
 
 
+@pytest.mark.parametrize(
+    ("platform", "cores", "expected"),
+    [("linux", 1, 1), ("linux", 2, 2), ("linux", 16, 2), ("darwin", 8, 1), ("win32", 8, 1)],
+)
+def test_workers_default_to_two_on_linux_with_two_cores_or_more(
+    monkeypatch: pytest.MonkeyPatch, platform: str, cores: int, expected: int
+) -> None:
+    monkeypatch.setattr(sys, "platform", platform)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)), raising=False)
+    assert load_config({}, environ={}).workers == expected  # not set: auto
+    assert load_config({"workers": "auto"}, environ={}).workers == expected
+    assert load_config({}, environ={"AGENTAUDIT_WORKERS": " AUTO "}).workers == expected
+    assert load_config({"workers": 1}, environ={}).workers == 1  # set: as given
+
+
 def test_the_old_collector_table_is_refused_with_the_way_out(tmp_path: Path) -> None:
     path = _config_file(tmp_path, "[collector]\nworkers = 2\n")
     with pytest.raises(ConfigError, match=r"\[collector\] table is gone.*top-level"):
@@ -49,6 +66,8 @@ def test_chain_key_file_is_read(tmp_path: Path) -> None:
     [
         ({"workers": 0}, "--workers"),
         ({"workers": "two"}, "--workers"),
+        ({"workers": "auto2"}, "--workers"),
+        ({"workers": ""}, "--workers"),
         ({"wal_max_bytes": -5}, "--wal-max-bytes"),
         ({"batch_seconds": "nan"}, "--batch-seconds"),
         ({"tls_cert": "/x/cert.pem"}, "--tls-cert and --tls-key"),

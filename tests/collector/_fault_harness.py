@@ -51,9 +51,34 @@ RETRYABLE = frozenset(
 """What the OTel exporters retry (their list, plus what a SIGKILLed server looks like)."""
 
 
+_HOLD_WAL = (
+    "import sys, time\n"
+    "from pathlib import Path\n"
+    "from agentaudit.collector.wal.log import Wal\n"
+    "wal = Wal(Path(sys.argv[1]))\n"
+    "print('held', flush=True)\n"
+    "time.sleep(float(sys.argv[2]))\n"
+)
+
+
+def hold_wal_lock(directory: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process holding ``directory``'s WAL lock for ``seconds`` (returns once held)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_WAL, str(directory), str(seconds)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
 def settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
-    """A collector's settings for a fault test (small, frequent batches)."""
+    """A collector's settings for a fault test (small, frequent batches; one process
+    unless a test asks for ``workers``: the crash hook runs in-process receivers)."""
     return {
+        "workers": 1,
         "store": str(tmp_path / "store"),
         "wal_dir": str(tmp_path / "wal"),
         "grpc_port": 0,

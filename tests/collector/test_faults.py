@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from tests.collector._fault_harness import (
     Load,
     Proc,
     assert_exactly_once,
+    hold_wal_lock,
     settings,
     wait_for,
 )
@@ -322,3 +324,33 @@ def test_workers_stop_when_the_collector_is_killed_and_a_restart_drains_them(
         ).rows
         _assert_exactly_once([list(r) for r in calls], acked, "tool_calls")
         assert verify_chain(store) == []
+
+
+def test_a_restart_waits_for_workers_of_the_killed_run_to_let_go_of_their_wals(
+    dirs: dict[str, Any], tmp_path: Path, make_span: SpanFactory
+) -> None:
+    """A supervisor restarts a killed collector at once, while that run's orphaned workers
+    still hold their WALs (they stop within ~6 s): the new workers wait for the locks
+    instead of failing the start, and what the old WAL holds lands."""
+    wal = tmp_path / "wal" / "worker-1"
+    left = Wal(wal, shared=True)
+    spans = [make_span() for _ in range(7)]
+    left.append(spans)
+    left.close()
+    holder = hold_wal_lock(wal, 12.0)  # the orphan, still stopping (longer than a start)
+    try:
+        started = time.monotonic()
+        proc = Proc(dirs, {"workers": 2})
+        assert time.monotonic() - started >= 11.0  # it waited for the lock
+    finally:
+        holder.kill()
+        holder.wait(10)
+    try:
+        _wait(lambda: proc.sql("SELECT count() FROM agentaudit.tool_calls")[0][0] >= len(spans))
+    finally:
+        proc.terminate()
+    with Store.open(embedded_dsn(Path(dirs["store"]))) as store:
+        calls = store.query(
+            "SELECT span_id, count() FROM agentaudit.tool_calls GROUP BY span_id"
+        ).rows
+        _assert_exactly_once([list(r) for r in calls], [s.span_id for s in spans], "tool_calls")

@@ -171,7 +171,10 @@ class Wal:
         fsync: bool = True,
         observe_fsync: Callable[[float], None] | None = None,
         shared: bool = False,
+        lock_wait: float = 0.0,
     ) -> None:
+        """``lock_wait``: seconds to wait for a directory another process holds (a worker
+        of a killed collector is still stopping) before giving up with :class:`WalError`."""
         self.directory = Path(directory)
         self._observe_fsync = observe_fsync
         self._shared = shared  # drained by a WalFollower in another process
@@ -187,7 +190,7 @@ class Wal:
         self._fd = -1
         self._segments: list[_Segment] = []
         self._closed = False
-        self._lock_handle = self._take_lock()
+        self._lock_handle = self._take_lock(lock_wait)
         try:
             self._checkpoint = self._load_checkpoint()
             self._pending: list[WalEntry] = []
@@ -200,7 +203,7 @@ class Wal:
 
     # -- opening ---------------------------------------------------------------------
 
-    def _take_lock(self) -> IO[str]:
+    def _take_lock(self, wait: float) -> IO[str]:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             handle = (self.directory / LOCK_FILE).open("a+")
@@ -209,15 +212,20 @@ class Wal:
                 f"cannot use WAL directory {self.directory}: {exc.strerror}; "
                 "choose a writable directory with --wal-dir DIR"
             ) from None
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise WalError(
-                f"WAL directory {self.directory} is in use by another process; "
-                "give each collector (and each worker) its own --wal-dir"
-            ) from None
-        return handle
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return handle
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                handle.close()
+                raise WalError(
+                    f"WAL directory {self.directory} is in use by another process; "
+                    "give each collector (and each worker) its own --wal-dir"
+                ) from None
 
     def _load_checkpoint(self) -> Checkpoint:
         path = self.directory / CHECKPOINT_FILE

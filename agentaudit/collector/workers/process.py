@@ -58,6 +58,11 @@ __all__ = ["main"]
 
 log = logging.getLogger(__name__)
 
+WAL_LOCK_WAIT = 30.0
+"""Seconds a worker waits for its WAL directory's lock. A collector restarted right after
+it was killed finds that run's workers still stopping (they notice within 0.5 s, then
+give in-flight exports up to 5 s): the restart waits for them instead of failing."""
+
 
 def _settings(spec: dict[str, Any]) -> Config:
     """The worker's settings: what the spec names, its token from the environment."""
@@ -86,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         fsync=config.fsync,
         shared=True,
         observe_fsync=metrics.fsync_seconds.observe,
+        lock_wait=WAL_LOCK_WAIT,
     )
     approvals = spec.get("approvals")
     verifier = (

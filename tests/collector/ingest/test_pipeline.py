@@ -172,9 +172,10 @@ def _wait(condition: Callable[[], bool], timeout: float = 60.0) -> None:
 def test_the_composed_collector_serves_both_protocols_and_metrics(
     store: Store, tmp_path: Path
 ) -> None:
+    # One process: this test composes its receivers (with workers: test_worker_metrics).
     config = load_config(
-        {"wal_dir": str(tmp_path / "wal"), "grpc_port": 0, "http_port": 0, "api_port": 0,
-         "batch_seconds": 0.05},
+        {"workers": 1, "wal_dir": str(tmp_path / "wal"), "grpc_port": 0, "http_port": 0,
+         "api_port": 0, "batch_seconds": 0.05},
         environ={},
     )  # fmt: skip
     collector = Collector(config, store=store)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 import httpx
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -54,10 +55,18 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def test_receivers_and_admin_serve_tls(store: Store, tmp_path: Path) -> None:
+def _tool_calls_written(collector: Collector) -> int:
+    """By this process's writer and by those draining the workers' WALs."""
+    drained = collector.pool.tool_calls_written if collector.pool else 0
+    return int(collector.health()["tool_calls_written"]) + drained
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["one process", "two workers"])
+def test_receivers_and_admin_serve_tls(store: Store, tmp_path: Path, workers: int) -> None:
     cert, key = _self_signed(tmp_path)
     config = load_config(
         {
+            "workers": workers,
             "wal_dir": str(tmp_path / "wal"),
             "grpc_port": 0,
             "http_port": 0,
@@ -71,27 +80,28 @@ def test_receivers_and_admin_serve_tls(store: Store, tmp_path: Path) -> None:
     trust = ssl.create_default_context(cafile=str(cert))
     collector.start()
     try:
-        assert collector.grpc is not None
-        assert collector.http is not None
         assert collector.admin is not None
         authorization = f"Bearer {collector.config.token}"
         request, _ = export_request(2)
         reply = httpx.post(
-            f"https://127.0.0.1:{collector.http.port}/v1/traces",
+            f"https://127.0.0.1:{collector.http_port}/v1/traces",
             content=request.SerializeToString(),
             headers={"content-type": "application/x-protobuf", "authorization": authorization},
             verify=trust,
         )
         assert reply.status_code == 200
         credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
-        with grpc.secure_channel(f"127.0.0.1:{collector.grpc.port}", credentials) as channel:
+        with grpc.secure_channel(f"127.0.0.1:{collector.grpc_port}", credentials) as channel:
             trace_service_pb2_grpc.TraceServiceStub(channel).Export(
                 export_request(1)[0], metadata=(("authorization", authorization),), timeout=10
             )
+        deadline = time.monotonic() + 60
+        while collector.health()["spans_received"] < 3:  # with workers: once drained
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         health = httpx.get(f"https://127.0.0.1:{collector.admin.port}/healthz", verify=trust)
         assert health.json()["spans_received"] == 3
-        deadline = time.monotonic() + 60
-        while collector.health()["tool_calls_written"] < 3:
+        while _tool_calls_written(collector) < 3:
             assert time.monotonic() < deadline
             time.sleep(0.05)
     finally:
