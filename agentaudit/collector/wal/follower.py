@@ -11,9 +11,10 @@ crash replay are the same code.
 Invariants: the follower owns ``checkpoint.json`` and deletes segments wholly before the
 committed position (never the newest file); it reads a record only when its length and
 CRC are complete, and moves to the next segment only once a newer file exists (the
-appender has closed the older one). A record may reach the store before the worker's
-fsync returns: that only matters if the machine (not a process) crashes, and then the
-client never got its acknowledgement.
+appender has closed the older one). A poll lists the directory only when the current
+segment has nothing new, so a poll that reads costs a ``stat`` and a read. A record may
+reach the store before the worker's fsync returns: that only matters if the machine
+(not a process) crashes, and then the client never got its acknowledgement.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import threading
 import uuid
 import zlib
@@ -44,17 +46,24 @@ log = logging.getLogger(__name__)
 
 
 class WalFollower:
-    """Reads a WAL written by another process and feeds its records to ``on_entry``."""
+    """Reads a WAL written by another process and feeds its records to ``on_entry``.
 
-    def __init__(self, directory: Path, *, poll_seconds: float = 0.01) -> None:
+    ``poll_seconds``: a poll that finds nothing cost ~0.15 ms of CPU (thread wake-up
+    included, 2-core box), so polling every 10 ms cost the store-owning process 1.6% of a
+    core per worker, ~2.7 µs per span at 6,000 spans/s. Every 50 ms, a record reaches
+    the writer at most 50 ms later; the writer waits up to ``batch_seconds`` (0.5 s) to
+    fill a batch anyway.
+    """
+
+    def __init__(self, directory: Path, *, poll_seconds: float = 0.05) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._poll = poll_seconds
         self._checkpoint = self._load_checkpoint()
-        self._segment: Path | None = None
-        self._finished: Path | None = None
+        self._segment: str | None = None  # segments by file name: cheaper than Paths
+        self._finished: str | None = None
         self._offset = 0
-        self._last_lsn: dict[Path, int] = {}
+        self._last_lsn: dict[str, int] = {}
         self._fed = self._checkpoint.committed.lsn - 1
         self._on_entry: Callable[[WalEntry], None] | None = None
         self._stop = threading.Event()
@@ -84,20 +93,20 @@ class WalFollower:
         temporary.write_text(checkpoint.to_json())
         temporary.replace(path)
         self._checkpoint = checkpoint
-        files = sorted(self.directory.glob("*.wal"))
+        files = self._segment_files()
         for segment in files[:-1]:
             last = self._last_lsn.get(segment)
             if last is not None and last < checkpoint.committed.lsn and segment != self._segment:
                 with contextlib.suppress(FileNotFoundError):
-                    segment.unlink()
+                    (self.directory / segment).unlink()
                 self._last_lsn.pop(segment, None)
 
     @property
     def bytes(self) -> int:
         total = 0
-        for segment in self.directory.glob("*.wal"):
+        for segment in self._segment_files():
             with contextlib.suppress(FileNotFoundError):
-                total += segment.stat().st_size
+                total += (self.directory / segment).stat().st_size
         return total
 
     # -- following ---------------------------------------------------------------------
@@ -122,7 +131,7 @@ class WalFollower:
         assert self._on_entry is not None
         while not self._stop.wait(self._poll):
             try:
-                self._read(self._on_entry)
+                self._read(self._on_entry, quick=True)
             except Exception:
                 log.exception("reading WAL %s failed; retrying", self.directory)
 
@@ -137,10 +146,22 @@ class WalFollower:
         except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
             raise WalError(f"WAL checkpoint {path} is corrupt: {exc}") from None
 
-    def _read(self, emit: Callable[[WalEntry], None]) -> None:
+    def _segment_files(self) -> list[str]:
+        """The names of the segment files, oldest first (a third of the cost of ``Path.glob``)."""
+        return sorted(name for name in os.listdir(self.directory) if name.endswith(".wal"))
+
+    def _read(self, emit: Callable[[WalEntry], None], *, quick: bool = False) -> None:
+        """Emit the complete records after the read position, up to the newest segment's.
+
+        ``quick`` (the polling thread): when the current segment grew, read only that;
+        the directory is listed for newer segments once a poll finds it unchanged.
+        """
         with self._read_lock:
+            current = self._segment
+            if quick and current is not None and self._consume(current, emit, final=False):
+                return
             while True:
-                files = sorted(self.directory.glob("*.wal"))
+                files = self._segment_files()
                 if not files:
                     return
                 if self._segment is None or self._segment not in files:
@@ -155,37 +176,43 @@ class WalFollower:
                     return
                 self._finished, self._segment = self._segment, None  # on to the next file
 
-    def _consume(self, segment: Path, emit: Callable[[WalEntry], None], *, final: bool) -> None:
-        """Emit the complete records of ``segment`` from the read position on.
+    def _consume(self, segment: str, emit: Callable[[WalEntry], None], *, final: bool) -> bool:
+        """Emit the complete records of ``segment`` from the read position on; whether the
+        position moved.
 
         Reads only what lies beyond the position (a segment grows to
         ``wal_segment_bytes``; reading it whole on every poll cost the store-owning
-        process a copy of the segment every 10 ms).
+        process a copy of the segment every poll), and opens the file only when it is
+        larger than that (a ``final`` segment is read regardless, to count a bad header).
         """
+        path = self.directory / segment
         try:
-            with segment.open("rb") as handle:
+            if not final and os.stat(path).st_size <= self._offset:
+                return False
+            with path.open("rb") as handle:
                 header = handle.read(len(MAGIC))
                 handle.seek(self._offset)
                 data = handle.read()
         except FileNotFoundError:
-            return
+            return False
         if header != MAGIC:
             if final:
                 self.corrupt_records += 1
-                log.error("WAL segment %s has no valid header; skipping it", segment)
-            return
+                log.error("WAL segment %s has no valid header; skipping it", path)
+            return False
         base, offset = self._offset, 0  # ``data`` starts at ``base`` in the segment
+        view = memoryview(data)  # records are checked and decoded without a copy
         committed = self._checkpoint.committed
         while offset + _HEADER.size <= len(data):
             length, crc, lsn, received = _HEADER.unpack_from(data, offset)
             end = offset + _HEADER.size + length
             if end > len(data):
                 break
-            payload = data[offset + _HEADER.size : end]
+            payload = view[offset + _HEADER.size : end]
             if crc != zlib.crc32(payload, zlib.crc32(_CRC_PART.pack(lsn, received))):
                 if final:
                     self.corrupt_records += 1
-                    log.error("WAL %s: corrupt record at offset %d", segment, base + offset)
+                    log.error("WAL %s: corrupt record at offset %d", path, base + offset)
                     offset = len(data)
                 break  # otherwise a write still in progress: read it next time
             offset = end
@@ -196,8 +223,9 @@ class WalFollower:
                 spans = decode_spans(payload)
             except CodecError as exc:
                 self.corrupt_records += 1
-                log.error("WAL %s: record %d does not decode: %s", segment, lsn, exc)
+                log.error("WAL %s: record %d does not decode: %s", path, lsn, exc)
                 continue
             self._fed = lsn
             emit(WalEntry(lsn, received, spans, _HEADER.size + length))
         self._offset = base + offset
+        return offset > 0
