@@ -1,19 +1,20 @@
-"""Arrow tables built column by column: the writer's fast path for the span tables.
+"""Arrow tables built in bulk: the writer's fast path for the span tables.
 
-:func:`traces_table` builds ``otel_traces`` straight from spans (no per-row dicts), and
-:func:`rows_table` turns row dicts (``tool_call_row``) into a table; both build map
-columns from flat key/value arrays and offsets instead of per-row lists of tuples, and
-stringify a resource's attributes once per batch, not once per span.
+:func:`traces_table` builds ``otel_traces`` straight from spans, column by column, with
+map columns from flat key/value arrays and offsets (no per-row lists of tuples) and a
+resource's attributes stringified once per batch, not once per span.
+:func:`tuples_table` converts one tuple per row (``normalise.tool_call_values``) in a
+single pass, as a struct array, next to columns built elsewhere; :func:`rows_table` does
+the same for row dicts (``normalise.tool_call_row``).
 
 Invariant: the tables are equal to ``to_arrow(OTEL_TRACES, [trace_row(s) ...])`` and
-``to_arrow(schema, rows)`` of :mod:`agentaudit.collector.writer.table_schemas` (a test
-compares them); semantics stay in :mod:`~agentaudit.collector.writer.normalise`.
+``to_arrow(schema, rows)`` of :mod:`agentaudit.collector.writer.table_schemas` (tests
+compare them); semantics stay in :mod:`~agentaudit.collector.writer.normalise`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
@@ -23,7 +24,7 @@ from agentaudit.collector.writer.normalise import stringify
 from agentaudit.collector.writer.table_schemas import OTEL_TRACES
 from agentaudit.schema import attributes as A
 
-__all__ = ["rows_table", "traces_table"]
+__all__ = ["rows_table", "traces_table", "tuples_table"]
 
 _STR = pa.string()
 _STR_MAP = pa.map_(pa.string(), pa.string())
@@ -55,12 +56,6 @@ class _MapBuilder:
             self.values += _strings(attributes.values())
         self.offsets.append(len(self.keys))
 
-    def add_strings(self, attributes: Mapping[str, str]) -> None:
-        """Add a map whose values are strings already."""
-        self.keys += attributes
-        self.values += attributes.values()
-        self.offsets.append(len(self.keys))
-
     def array(self, kind: pa.DataType = _STR_MAP) -> pa.Array:
         return pa.MapArray.from_arrays(
             pa.array(self.offsets, pa.int32()),
@@ -88,27 +83,16 @@ def _empty_lists(count: int, kind: pa.DataType) -> pa.Array:
     return pa.ListArray.from_arrays(offsets, pa.array([], kind.value_type), type=kind)
 
 
-def traces_table(
-    spans: Sequence[SpanRecord],
-    *,
-    attribute_strings: Sequence[Mapping[str, str]] | None = None,
-) -> pa.Table:
-    """The ``otel_traces`` rows of ``spans`` as one Arrow table.
-
-    ``attribute_strings``: ``normalise.string_map`` of each span's attributes, when the
-    caller has them already (the writer shares them with ``tool_calls``).
-    """
+def traces_table(spans: Sequence[SpanRecord]) -> pa.Table:
+    """The ``otel_traces`` rows of ``spans`` as one Arrow table."""
     resources = _MapBuilder()
     attributes = _MapBuilder()
     service: dict[int, str] = {}
     services = []
-    for number, span in enumerate(spans):
+    for span in spans:
         resource = span.resource_attributes
         resources.add(resource, shared=True)
-        if attribute_strings is None:
-            attributes.add(span.attributes)
-        else:
-            attributes.add_strings(attribute_strings[number])
+        attributes.add(span.attributes)
         name = service.get(id(resource))
         if name is None:
             value = resource.get(A.SERVICE_NAME)
@@ -156,36 +140,27 @@ def traces_table(
     return pa.Table.from_arrays(arrays, schema=OTEL_TRACES)
 
 
-def rows_table(
+def tuples_table(
     schema: pa.Schema,
-    rows: Sequence[Mapping[str, Any]],
+    names: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
     *,
-    columns: Mapping[str, pa.Array] | None = None,
+    columns: Mapping[str, pa.Array],
 ) -> pa.Table:
-    """Like ``arrow_batches.to_arrow``, with map columns built from flat arrays.
+    """The table of ``schema`` whose ``names`` columns hold ``rows`` (one tuple per row,
+    its values in ``names`` order) and whose other columns are the arrays ``columns``.
 
-    ``columns``: arrays the caller already built, equal to what the rows hold there
-    (the writer takes the attribute maps of its tool calls from ``otel_traces``).
+    The tuples are converted in one pass, as a struct array (no per-column lists).
     """
-    arrays = []
-    for field in schema:
-        given = columns.get(field.name) if columns else None
-        if given is not None:
-            arrays.append(given)
-            continue
-        values = list(map(itemgetter(field.name), rows))
-        kind = field.type
-        if pa.types.is_map(kind) and all(isinstance(v, dict) for v in values):
-            builder = _MapBuilder()
-            for value in values:
-                builder.keys += value
-                builder.values += value.values()
-                builder.offsets.append(len(builder.keys))
-            arrays.append(builder.array(kind))
-        elif pa.types.is_map(kind):
-            arrays.append(
-                pa.array([list(v.items()) if isinstance(v, dict) else v for v in values], type=kind)
-            )
-        else:
-            arrays.append(pa.array(values, type=kind))
-    return pa.Table.from_arrays(arrays, schema=schema)
+    struct = pa.struct([schema.field(name) for name in names])
+    arrays = dict(zip(names, pa.array(rows, type=struct).flatten(), strict=True))
+    arrays.update(columns)
+    return pa.Table.from_arrays([arrays[name] for name in schema.names], schema=schema)
+
+
+def rows_table(schema: pa.Schema, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """Row dicts as a table: equal to ``to_arrow(schema, rows)``."""
+    names = schema.names
+    return tuples_table(
+        schema, names, [tuple(map(row.__getitem__, names)) for row in rows], columns={}
+    )

@@ -27,13 +27,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from agentaudit.collector.model import SpanRecord
-from agentaudit.collector.writer.arrow_tables import rows_table, traces_table
+from agentaudit.collector.writer.arrow_tables import traces_table, tuples_table
 from agentaudit.collector.writer.normalise import (
+    TOOL_CALL_COLUMNS,
     BlockedCheck,
     duplicates,
     is_tool_call,
-    string_map,
-    tool_call_row,
+    tool_call_values,
 )
 from agentaudit.collector.writer.table_schemas import TOOL_CALLS
 from agentaudit.schema import attributes as A
@@ -139,40 +139,30 @@ class BatchBuilder:
     def _convert(self, spans: list[tuple[int, SpanRecord]]) -> Batch:
         only_spans = [span for _, span in spans]
         batch_id = batch_id_of(only_spans)
-        strings = [string_map(span.attributes) for span in only_spans]
-        traces = traces_table(only_spans, attribute_strings=strings)
-        resources: dict[int, tuple[object, dict[str, str]]] = {}  # one map per resource
-        calls = []
+        traces = traces_table(only_spans)
         candidates = [i for i, span in enumerate(only_spans) if is_tool_call(span)]
         skipped = duplicates(only_spans, candidates)
         positions = [i for i in candidates if i not in skipped]
-        for position in positions:
-            received, span = spans[position]
-            resource = span.resource_attributes
-            cached = resources.get(id(resource))
-            if cached is None or cached[0] is not resource:
-                cached = resources[id(resource)] = (resource, string_map(resource))
-            row = tool_call_row(
-                span,
-                received_ns=received,
-                attribute_strings=strings[position],
-                resource_strings=cached[1],
+        if not positions:
+            return Batch(batch_id, traces, None, only_spans, [])
+        rows = [
+            tool_call_values(
+                only_spans[position],
+                received_ns=spans[position][0],
                 was_blocked=self._was_blocked,
                 first_use=self._first_use,
             )
-            row["batch_id"] = batch_id
-            calls.append(row)
-        if not calls:
-            return Batch(batch_id, traces, None, only_spans, [])
+            for position in positions
+        ]
         # The same string maps as otel_traces' columns: taken from there, not rebuilt.
         shared = {"attributes": "SpanAttributes", "resource_attributes": "ResourceAttributes"}
         every = len(positions) == len(spans)
         taken = pa.array(positions, pa.int32())
-        columns = {}
+        columns = {"batch_id": pa.array([batch_id] * len(rows), pa.string())}
         for name, source in shared.items():
             column = traces.column(source).combine_chunks()
             columns[name] = column if every else column.take(taken)
-        table = rows_table(TOOL_CALLS, calls, columns=columns)
+        table = tuples_table(TOOL_CALLS, TOOL_CALL_COLUMNS, rows, columns=columns)
         return Batch(batch_id, traces, table, only_spans, positions)
 
     def build(self, spans: list[tuple[int, SpanRecord]]) -> Batch | None:

@@ -49,6 +49,7 @@ from agentaudit.schema.calls import (
 from agentaudit.schema.identifiers import same_principal
 
 __all__ = [
+    "TOOL_CALL_COLUMNS",
     "BlockedCheck",
     "duplicates",
     "encode_json",
@@ -56,6 +57,7 @@ __all__ = [
     "string_map",
     "stringify",
     "tool_call_row",
+    "tool_call_values",
 ]
 
 STATUS_OK = "ok"
@@ -87,6 +89,8 @@ def _json_encoder() -> Callable[[Any], str]:
 
 
 encode_json = _json_encoder()
+_encode_string = json.encoder.encode_basestring
+"""How :data:`encode_json` writes a string (quoted, escaped, non-ASCII kept)."""
 
 
 def stringify(value: AttributeValue) -> str:
@@ -94,7 +98,11 @@ def stringify(value: AttributeValue) -> str:
     kind = type(value)
     if kind is str:
         return value  # type: ignore[no-any-return]
-    if kind is list or kind is dict:
+    if kind is list:
+        if len(value) == 1 and type(value[0]) is str:  # the usual list attribute
+            return f"[{_encode_string(value[0])}]"  # what encode_json gives, 2x faster
+        return encode_json(value)
+    if kind is dict:
         return encode_json(value)
     if isinstance(value, str):
         return value
@@ -116,7 +124,9 @@ def string_map(attributes: Mapping[str, AttributeValue]) -> dict[str, str]:
 
 def _text(attributes: Mapping[str, AttributeValue], key: str) -> str:
     value = attributes.get(key)
-    return "" if value is None else stringify(value)
+    if value is None:
+        return ""
+    return value if type(value) is str else stringify(value)
 
 
 def _strings(attributes: Mapping[str, AttributeValue], key: str) -> list[str]:
@@ -124,7 +134,7 @@ def _strings(attributes: Mapping[str, AttributeValue], key: str) -> list[str]:
     if value is None:
         return []
     if isinstance(value, list):
-        return [stringify(v) for v in value]
+        return [v if type(v) is str else stringify(v) for v in value]
     return [stringify(value)]
 
 
@@ -218,7 +228,7 @@ def _first(attributes: Mapping[str, AttributeValue], keys: tuple[str, ...]) -> s
     for key in keys:
         value = attributes.get(key)
         if value is not None and value != "":
-            return stringify(value)
+            return value if type(value) is str else stringify(value)
     return ""
 
 
@@ -378,20 +388,64 @@ def _attribution(span: SpanRecord, claimed_agent: str) -> tuple[str, str, int]:
     return "", AUTH_NONE if role == OPEN else "", 0
 
 
-def tool_call_row(
+TOOL_CALL_COLUMNS = (
+    "ts",
+    "duration_ns",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "service_name",
+    "agent_id",
+    "agent_name",
+    "user_id",
+    "session_id",
+    "conversation_id",
+    "tool_name",
+    "tool_call_id",
+    "tool_type",
+    "framework",
+    "arguments",
+    "arguments_hash",
+    "result_hash",
+    "prompt_hash",
+    "source_refs",
+    "source_kinds",
+    "source_trust",
+    "source_hashes",
+    "untrusted_source",
+    "resource_ids",
+    "approval_status",
+    "approver",
+    "credential_id",
+    "credential_scopes",
+    "credential_expires_at",
+    "decision",
+    "status",
+    "error_type",
+    "redactions",
+    "received_at",
+    "authenticated_agent",
+    "authentication",
+    "agent_mismatch",
+    "approval_verified",
+    "approval_grant_id",
+    "call_side",
+)
+"""The ``tool_calls`` columns :func:`tool_call_values` gives, in its order: all but
+``attributes`` and ``resource_attributes`` (the span's string maps, which ``otel_traces``
+holds too) and ``batch_id`` (the batch's)."""
+
+
+def tool_call_values(
     span: SpanRecord,
     *,
     received_ns: int,
-    attribute_strings: dict[str, str] | None = None,
-    resource_strings: dict[str, str] | None = None,
     was_blocked: BlockedCheck | None = None,
     first_use: Callable[[str], bool] | None = None,
-) -> dict[str, Any]:
-    """The ``tool_calls`` row of a tool-call span (see :func:`is_tool_call`).
+) -> tuple[Any, ...]:
+    """The :data:`TOOL_CALL_COLUMNS` of a tool-call span's ``tool_calls`` row, in order
+    (see :func:`is_tool_call`; a tuple, the writer's cheapest row to build and convert).
 
-    ``attribute_strings``/``resource_strings``: ``string_map`` of the span's attributes
-    and resource attributes when the caller already has them (the writer shares them
-    with ``otel_traces`` and across a resource's spans); computed here otherwise.
     ``was_blocked``: corroborates a span's ``blocked`` decision (see :func:`_status`).
     ``first_use``: whether a verified approval grant is presented for the first time (a
     grant verifies one call; a replay is stored as a claim).
@@ -407,57 +461,73 @@ def tool_call_row(
     verified_approval = span.verified.get(VERIFIED_APPROVAL_GRANT, "")
     if verified_approval and first_use is not None and not first_use(verified_approval):
         verified_approval = ""
-    return {
-        "ts": span.start_ns,
-        "duration_ns": span.duration_ns,
-        "trace_id": span.trace_id,
-        "span_id": span.span_id,
-        "parent_span_id": span.parent_span_id,
-        "service_name": _text(span.resource_attributes, A.SERVICE_NAME),
-        "agent_id": agent_id,
-        "agent_name": agent_name or agent_id,
-        "user_id": user_id,
-        "session_id": session_id,
-        "conversation_id": _first(attrs, _CONVERSATION_KEYS),
-        "tool_name": _tool_name(span),
-        "tool_call_id": _first(attrs, _TOOL_CALL_ID_KEYS) or envelope_call_id,
-        "tool_type": _text(attrs, A.GEN_AI_TOOL_TYPE),
-        "framework": _text(attrs, A.FRAMEWORK) or P.SCOPE_FRAMEWORKS.get(span.scope_name, ""),
-        "arguments": arguments,
-        "arguments_hash": _text(attrs, A.ARGUMENTS_HASH),
-        "result_hash": _text(attrs, A.RESULT_HASH),
-        "prompt_hash": _text(attrs, A.PROMPT_HASH),
-        "source_refs": _strings(attrs, A.SOURCE_REFS),
-        "source_kinds": _strings(attrs, A.SOURCE_KINDS),
-        "source_trust": trust,
-        "source_hashes": _strings(attrs, A.SOURCE_HASHES),
-        "untrusted_source": 1 if A.TRUST_UNTRUSTED in trust else 0,
-        "resource_ids": _strings(attrs, A.RESOURCE_IDS),
-        "approval_status": (
+    return (
+        span.start_ns,  # ts
+        span.duration_ns,
+        span.trace_id,
+        span.span_id,
+        span.parent_span_id,
+        _text(span.resource_attributes, A.SERVICE_NAME),  # service_name
+        agent_id,
+        agent_name or agent_id,  # agent_name
+        user_id,
+        session_id,
+        _first(attrs, _CONVERSATION_KEYS),  # conversation_id
+        _tool_name(span),
+        _first(attrs, _TOOL_CALL_ID_KEYS) or envelope_call_id,  # tool_call_id
+        _text(attrs, A.GEN_AI_TOOL_TYPE),  # tool_type
+        _text(attrs, A.FRAMEWORK) or P.SCOPE_FRAMEWORKS.get(span.scope_name, ""),  # framework
+        arguments,
+        _text(attrs, A.ARGUMENTS_HASH),  # arguments_hash
+        _text(attrs, A.RESULT_HASH),  # result_hash
+        _text(attrs, A.PROMPT_HASH),  # prompt_hash
+        _strings(attrs, A.SOURCE_REFS),  # source_refs
+        _strings(attrs, A.SOURCE_KINDS),  # source_kinds
+        trust,  # source_trust
+        _strings(attrs, A.SOURCE_HASHES),  # source_hashes
+        1 if A.TRUST_UNTRUSTED in trust else 0,  # untrusted_source
+        _strings(attrs, A.RESOURCE_IDS),  # resource_ids
+        (  # approval_status
             A.APPROVAL_HUMAN
             if verified_approval
             else _text(attrs, A.APPROVAL_STATUS) or A.APPROVAL_NONE
         ),
-        "approver": span.verified.get(VERIFIED_APPROVER, "")
-        if verified_approval
-        else _text(attrs, A.APPROVAL_APPROVER),
-        "credential_id": _text(attrs, A.CREDENTIAL_ID),
-        "credential_scopes": _strings(attrs, A.CREDENTIAL_SCOPES),
-        "credential_expires_at": _int(attrs, A.CREDENTIAL_EXPIRES_AT),
-        "decision": _text(attrs, A.DECISION) or A.DECISION_ALLOWED,
-        "status": _status(span, agent_id, user_id, session_id, was_blocked),
-        "error_type": _error_type(span),
-        "attributes": string_map(attrs) if attribute_strings is None else attribute_strings,
-        "resource_attributes": (
-            string_map(span.resource_attributes) if resource_strings is None else resource_strings
+        (  # approver
+            span.verified.get(VERIFIED_APPROVER, "")
+            if verified_approval
+            else _text(attrs, A.APPROVAL_APPROVER)
         ),
-        "redactions": dict(span.redactions),
-        "received_at": received_ns,
-        "batch_id": "",
-        "authenticated_agent": authenticated,
-        "authentication": authentication,
-        "agent_mismatch": mismatch,
-        "approval_verified": 1 if verified_approval else 0,
-        "approval_grant_id": verified_approval,
-        "call_side": _call_side(span),
-    }
+        _text(attrs, A.CREDENTIAL_ID),  # credential_id
+        _strings(attrs, A.CREDENTIAL_SCOPES),  # credential_scopes
+        _int(attrs, A.CREDENTIAL_EXPIRES_AT),  # credential_expires_at
+        _text(attrs, A.DECISION) or A.DECISION_ALLOWED,  # decision
+        _status(span, agent_id, user_id, session_id, was_blocked),  # status
+        _error_type(span),
+        dict(span.redactions),  # redactions
+        received_ns,  # received_at
+        authenticated,  # authenticated_agent
+        authentication,
+        mismatch,  # agent_mismatch
+        1 if verified_approval else 0,  # approval_verified
+        verified_approval,  # approval_grant_id
+        _call_side(span),
+    )
+
+
+def tool_call_row(
+    span: SpanRecord,
+    *,
+    received_ns: int,
+    was_blocked: BlockedCheck | None = None,
+    first_use: Callable[[str], bool] | None = None,
+) -> dict[str, Any]:
+    """The ``tool_calls`` row of a tool-call span as a dict (``batch_id`` empty): the
+    values of :func:`tool_call_values` and the span's string maps."""
+    values = tool_call_values(
+        span, received_ns=received_ns, was_blocked=was_blocked, first_use=first_use
+    )
+    row = dict(zip(TOOL_CALL_COLUMNS, values, strict=True))
+    row["attributes"] = string_map(span.attributes)
+    row["resource_attributes"] = string_map(span.resource_attributes)
+    row["batch_id"] = ""
+    return row

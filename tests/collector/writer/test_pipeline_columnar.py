@@ -14,7 +14,6 @@ from agentaudit.collector.writer.arrow_tables import rows_table, traces_table
 from agentaudit.collector.writer.batch import BatchBuilder
 from agentaudit.collector.writer.normalise import (
     is_tool_call,
-    string_map,
     stringify,
     tool_call_row,
 )
@@ -86,22 +85,6 @@ def test_contract_spans(make_span: SpanFactory) -> None:
     assert traces_table(spans).equals(to_arrow(OTEL_TRACES, [trace_row(s) for s in spans]))
     rows = [tool_call_row(s, received_ns=5) for s in spans]
     assert rows_table(TOOL_CALLS, rows).equals(to_arrow(TOOL_CALLS, rows))
-
-
-@settings(max_examples=100, deadline=None)
-@given(_spans())
-def test_shared_attribute_strings_give_the_same_tables(spans: list[SpanRecord]) -> None:
-    strings = [string_map(s.attributes) for s in spans]
-    shared = traces_table(spans, attribute_strings=strings)
-    assert shared.equals(to_arrow(OTEL_TRACES, [trace_row(s) for s in spans]))
-    for span, attribute_strings in zip(spans, strings, strict=True):
-        resource_strings = string_map(span.resource_attributes)
-        assert tool_call_row(
-            span,
-            received_ns=5,
-            attribute_strings=attribute_strings,
-            resource_strings=resource_strings,
-        ) == tool_call_row(span, received_ns=5)
 
 
 @settings(max_examples=200, deadline=None)
