@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import grpc
 import httpx
@@ -74,6 +74,15 @@ def hold_wal_lock(directory: Path, seconds: float) -> subprocess.Popen[str]:
     return holder
 
 
+def kill_leftovers() -> None:
+    """SIGKILL every collector a test started and left running (a test that failed before
+    its ``terminate``); its workers and detector notice and stop within seconds."""
+    while Proc.started:
+        proc = Proc.started.pop()
+        if proc.process.poll() is None:
+            proc.kill()
+
+
 def settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     """A collector's settings for a fault test (small, frequent batches; one process
     unless a test asks for ``workers``: the crash hook runs in-process receivers)."""
@@ -99,6 +108,8 @@ class Proc:
     was made durable (WAL fsync) and before the acknowledgement is sent.
     """
 
+    started: ClassVar[list[Proc]] = []  # every collector a test started, for :func:`kill_leftovers`
+
     def __init__(self, flags: dict[str, Any], settings: dict[str, Any] | None = None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.collector._collector_process",
@@ -106,6 +117,7 @@ class Proc:
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={k: v for k, v in os.environ.items() if not k.startswith("AGENTAUDIT_")},
         )  # fmt: skip
+        Proc.started.append(self)
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if not line:

@@ -61,6 +61,12 @@ def _assert_exactly_once(rows: list[list[Any]], acked: list[str], what: str) -> 
     assert_exactly_once({str(span): int(n) for span, n in rows}, acked, what)
 
 
+def _assert_calls_stored_once(store: Store, acked: list[str]) -> None:
+    """Every acknowledged span has exactly one ``tool_calls`` row, and no span two."""
+    calls = store.query("SELECT span_id, count() FROM agentaudit.tool_calls GROUP BY span_id")
+    _assert_exactly_once([list(r) for r in calls.rows], acked, "tool_calls")
+
+
 def test_sigkill_under_load_loses_and_duplicates_nothing(dirs: dict[str, Any]) -> None:
     first = Proc(dirs)
     load = Load(first.ports["grpc"])
@@ -250,10 +256,7 @@ def test_workers_share_the_ports_and_every_span_lands_once(
         )
         assert checkpoint["committed"]["lsn"] > 1
     with Store.open(embedded_dsn(Path(dirs["store"]))) as store:
-        calls = store.query(
-            "SELECT span_id, count() FROM agentaudit.tool_calls GROUP BY span_id"
-        ).rows
-        _assert_exactly_once([list(r) for r in calls], acked, "tool_calls")
+        _assert_calls_stored_once(store, acked)
         chains = store.query("SELECT uniqExact(chain_id) FROM agentaudit.audit_chain").rows[0][0]
         assert chains == 2
         assert verify_chain(store) == []
@@ -280,10 +283,7 @@ def test_a_killed_worker_is_restarted_and_loses_nothing(dirs: dict[str, Any]) ->
         stopped = proc.terminate()
     assert stopped["pending"] == 0
     with Store.open(embedded_dsn(Path(dirs["store"]))) as store:
-        calls = store.query(
-            "SELECT span_id, count() FROM agentaudit.tool_calls GROUP BY span_id"
-        ).rows
-        _assert_exactly_once([list(r) for r in calls], load.acked, "tool_calls")
+        _assert_calls_stored_once(store, load.acked)
         assert verify_chain(store) == []
 
 
@@ -319,10 +319,7 @@ def test_workers_stop_when_the_collector_is_killed_and_a_restart_drains_them(
     finally:
         second.terminate()
     with Store.open(embedded_dsn(Path(dirs["store"]))) as store:
-        calls = store.query(
-            "SELECT span_id, count() FROM agentaudit.tool_calls GROUP BY span_id"
-        ).rows
-        _assert_exactly_once([list(r) for r in calls], acked, "tool_calls")
+        _assert_calls_stored_once(store, acked)
         assert verify_chain(store) == []
 
 
@@ -350,7 +347,4 @@ def test_a_restart_waits_for_workers_of_the_killed_run_to_let_go_of_their_wals(
     finally:
         proc.terminate()
     with Store.open(embedded_dsn(Path(dirs["store"]))) as store:
-        calls = store.query(
-            "SELECT span_id, count() FROM agentaudit.tool_calls GROUP BY span_id"
-        ).rows
-        _assert_exactly_once([list(r) for r in calls], [s.span_id for s in spans], "tool_calls")
+        _assert_calls_stored_once(store, [span.span_id for span in spans])

@@ -51,29 +51,6 @@ class CodecError(ValueError):
     """A WAL payload that does not decode to spans."""
 
 
-def _span_tuple(span: SpanRecord, resource_index: int) -> list[Any]:
-    return [
-        span.trace_id,
-        span.span_id,
-        span.name,
-        span.start_ns,
-        span.end_ns,
-        span.parent_span_id,
-        span.trace_state,
-        span.kind,
-        span.status_code,
-        span.status_message,
-        span.attributes,
-        resource_index,
-        span.scope_name,
-        span.scope_version,
-        [[e.time_ns, e.name, e.attributes] for e in span.events],
-        [[ln.trace_id, ln.span_id, ln.trace_state, ln.attributes] for ln in span.links],
-        span.redactions,
-        span.verified,
-    ]
-
-
 def _row(span: SpanRecord) -> tuple[Any, ...]:
     """``span``'s fields in :class:`SpanRecord` order (``R``)."""
     return (
@@ -100,6 +77,20 @@ def _row(span: SpanRecord) -> tuple[Any, ...]:
     )
 
 
+_RESOURCE, _EVENTS, _LINKS = 11, 14, 15
+"""Positions in a row of the resource map, the events and the links."""
+
+
+def _span_list(span: SpanRecord, resource_index: int) -> list[Any]:
+    """``span`` in the document shape (``M``, JSON): its row with the resource map's index
+    and lists for tuples (what :func:`_escape` walks)."""
+    row = list(_row(span))
+    row[_RESOURCE] = resource_index
+    row[_EVENTS] = [list(event) for event in row[_EVENTS]]
+    row[_LINKS] = [list(link) for link in row[_LINKS]]
+    return row
+
+
 def _document(spans: list[SpanRecord]) -> dict[str, Any]:
     resources: list[Any] = []
     index: dict[int, int] = {}
@@ -110,7 +101,7 @@ def _document(spans: list[SpanRecord]) -> dict[str, Any]:
         if position is None:
             position = index[key] = len(resources)
             resources.append(span.resource_attributes)
-        rows.append(_span_tuple(span, position))
+        rows.append(_span_list(span, position))
     return {"r": resources, "s": rows}
 
 
