@@ -58,7 +58,7 @@ def exporting(provider: TracerProvider, collector: Any) -> TracerProvider:
     """Every integration on, its spans batched and exported over OTLP/gRPC to
     ``collector`` with the agent token."""
     exporter = OTLPSpanExporter(
-        endpoint=f"http://127.0.0.1:{collector.grpc.port}",
+        endpoint=f"http://127.0.0.1:{collector.grpc_port}",  # this process or its workers
         insecure=True,
         headers={"authorization": f"Bearer {collector.config.token}"},
     )
