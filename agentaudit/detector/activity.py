@@ -12,8 +12,9 @@ Memory is bounded per agent (:class:`~agentaudit.detector.baseline.Bounds`): at 
 resources together (the least recently active are dropped first), one session at most
 ``session_resources``, and the windows of all tools together at most
 ``window_resources`` entries; a count that reaches a bound stops growing and is reported
-as saturated ("at least N"). Two process-wide caches (resource ids' parts, arguments'
-parts by hash) hold at most 16,384 and 8,192 entries.
+as saturated ("at least N"). Two process-wide caches (resource ids' parts, the parts of
+arguments texts of at most :data:`MAX_CACHED_ARGUMENTS` characters) hold at most 16,384
+and 8,192 entries.
 
 Realms: where a resource or an argument names a recipient, host or account, its realm —
 ``@example.com`` for an e-mail domain, ``host:example.com`` for a URL's host (a resource
@@ -35,6 +36,7 @@ from agentaudit.detector.model import CallView
 
 __all__ = [
     "HOUR_NS",
+    "MAX_CACHED_ARGUMENTS",
     "MINUTE_NS",
     "NS",
     "Activity",
@@ -112,6 +114,9 @@ def argument_realms(arguments: str) -> tuple[str, ...]:
 _Parts = tuple[str, tuple[str, ...]]
 _arguments_cache: dict[str, _Parts] = {}
 _NO_ARGUMENTS: Final[_Parts] = ("", ())
+MAX_CACHED_ARGUMENTS: Final = 512
+"""Longest arguments text (characters) whose parts are cached: 8,192 entries of at most
+this size bound the cache's memory (about 17 MB at four bytes a character)."""
 
 
 def shape_of(keys: Iterable[str]) -> str:
@@ -119,20 +124,25 @@ def shape_of(keys: Iterable[str]) -> str:
     return ",".join(sorted(set(keys)))
 
 
-def arguments_parts(arguments: str, digest: str = "") -> _Parts:
+def arguments_parts(arguments: str) -> _Parts:
     """``(shape, realms)`` of a call's arguments (:func:`shape_of` its top-level keys;
-    :func:`argument_realms`). Cached by the arguments' hash: many calls repeat them."""
+    :func:`argument_realms`). Cached by the text itself: many calls repeat it.
+
+    Never by the call's ``arguments_hash``: that is the client's claim, which the
+    collector cannot check (the agent hashed its arguments before the collector's
+    redaction), so an agent naming the hash of ordinary arguments would be seen with
+    their shape and realms.
+    """
     if not arguments:
         return _NO_ARGUMENTS
-    if digest:
-        cached = _arguments_cache.get(digest)
-        if cached is not None:
-            return cached
+    cached = _arguments_cache.get(arguments)
+    if cached is not None:
+        return cached
     parts = (shape_of(argument_keys(arguments)), argument_realms(arguments))
-    if digest:
+    if len(arguments) <= MAX_CACHED_ARGUMENTS:
         if len(_arguments_cache) >= _CACHE_LIMIT // 2:
             _arguments_cache.clear()
-        _arguments_cache[digest] = parts
+        _arguments_cache[arguments] = parts
     return parts
 
 
@@ -237,7 +247,7 @@ class Activity:
         resources = call.resource_ids
         shape, realms = call.argument_shape, call.argument_realms
         if shape is None or realms is None:
-            shape, realms = arguments_parts(call.arguments, call.arguments_hash)
+            shape, realms = arguments_parts(call.arguments)
         types: tuple[str, ...] = ()
         if len(resources) == 1:  # the common case, without sets
             kind, realm = resource_parts(resources[0])

