@@ -14,7 +14,8 @@ attribute ``agentaudit.approval.grant``). The pipeline verifies it before anythi
 stored (:meth:`ApprovalVerifier.stamp`): signature and issuer, the call started inside
 the grant's lifetime, and every bound field equals the call's (the agent as a principal
 — its authenticated agent when it has one —, the tool, the arguments hash, the set of
-resources, and user and session when the grant names them). A grant that verifies is
+resources, and user and session when the grant names them), and the arguments the
+call records are the ones its hash names. A grant that verifies is
 stamped on the span (its id and approver); one that does not is recorded as refused,
 with the reason. The grant itself is removed from the span either way: it is not kept.
 
@@ -26,6 +27,8 @@ grant is stored as claimed, not verified).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 import time
 import uuid
@@ -214,6 +217,24 @@ def _span_action(span: SpanRecord) -> tuple[str, str, str, frozenset[str], str, 
     )
 
 
+def _recorded_arguments_hash_to(span: SpanRecord, claimed: str) -> bool:
+    """Whether the arguments the span records (if it records them) are the ones the
+    ``sha256:`` hash it claims names: the agent hashes the text it records
+    (``gen_ai.tool.call.arguments``, canonical JSON after its own redaction), and this
+    runs before the collector's redaction changes that text. Without it, a grant for
+    one call's arguments would verify a call with other arguments claiming their hash.
+    A span that records no arguments (``capture_arguments = false``) is bound by the
+    claimed hash alone.
+    """
+    text = span.attributes.get(A.GEN_AI_TOOL_CALL_ARGUMENTS)
+    if text is None:
+        return True
+    if not isinstance(text, str):
+        return False
+    actual = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return hmac.compare_digest("sha256:" + actual, claimed)
+
+
 class ApprovalVerifier:
     """Verifies the grants spans carry, against the signer's public keys (JWKS)."""
 
@@ -284,6 +305,12 @@ class ApprovalVerifier:
             raise GrantError("the approval is for another tool")
         if action.arguments_hash != arguments_hash:
             raise GrantError("the approval is for other arguments")
+        if not _recorded_arguments_hash_to(span, arguments_hash):
+            raise GrantError(
+                "the call's recorded arguments are not the ones its arguments hash names "
+                "(arguments recorded truncated, over the agent's max_argument_bytes, "
+                "cannot be checked against an approval)"
+            )
         if frozenset(action.resources) != resources:
             raise GrantError("the approval is for other resources")
         if action.user and action.user != user:

@@ -7,6 +7,7 @@ the real instrumentation and exported over OTLP, and the stored rows.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -100,6 +101,40 @@ def test_a_grant_replayed_against_another_action_is_refused(
     assert VERIFIED_APPROVAL_GRANT not in span.verified
     assert reason in span.attributes[REFUSED_ATTRIBUTE]
     assert A.APPROVAL_GRANT not in span.attributes
+
+
+RECORDED = '{"body":"quarterly numbers","to":"bob@example.com"}'
+"""Arguments as the agent records them (canonical JSON); their hash is what it claims."""
+
+
+@pytest.mark.parametrize(
+    ("recorded", "verified"),
+    [
+        (RECORDED, True),
+        (None, True),  # capture_arguments = false: bound by the claimed hash alone
+        ('{"body":"all of it","to":"mallory@evil.example"}', False),
+        (RECORDED[:20] + "…[truncated, 52 bytes in total]", False),
+        (RECORDED + " ", False),
+        (["bob@example.com"], False),
+    ],
+    ids=["the-approved-arguments", "not-recorded", "other", "truncated", "one-more-byte", "a-list"],
+)
+def test_the_recorded_arguments_must_be_the_ones_the_claimed_hash_names(
+    signer: ApprovalSigner, verifier: ApprovalVerifier, recorded: Any, verified: bool
+) -> None:
+    """A grant for one call's arguments does not verify a call that records other
+    arguments while claiming the approved hash."""
+    claimed = "sha256:" + hashlib.sha256(RECORDED.encode()).hexdigest()
+    action = ApprovedAction(**{**ACTION.__dict__, "arguments_hash": claimed})
+    token, grant = signer.grant(action, approver="rita", lifetime=300)
+    extra = {} if recorded is None else {A.GEN_AI_TOOL_CALL_ARGUMENTS: recorded}
+    span = _span(token, **{A.ARGUMENTS_HASH: claimed, **extra})
+    verifier.stamp([span])
+    if verified:
+        assert span.verified[VERIFIED_APPROVAL_GRANT] == grant.id
+    else:
+        assert VERIFIED_APPROVAL_GRANT not in span.verified
+        assert "not the ones its arguments hash names" in span.attributes[REFUSED_ATTRIBUTE]
 
 
 def test_user_and_session_are_bound_when_the_grant_names_them(
