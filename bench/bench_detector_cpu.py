@@ -13,10 +13,15 @@ days of it complete every agent's learning (not timed); then:
     embedded store into ``Call`` objects; the process's CPU time, ClickHouse's threads
     included; (c′) of that, the rows query alone (ClickHouse and clickhouse-connect's
     conversion to Python values; the rest is building the ``Call`` objects);
-(d) a checkpoint: every changed baseline saved as JSON (every 10 s), per agent.
+(d) a checkpoint: every changed baseline saved as JSON (every 10 s), per agent;
+(e) the path a detector beside its collector takes (``agentaudit up``; the detector
+    process of :mod:`agentaudit.detector.host`): the collector encodes each stored batch
+    (e′), the detector process decodes it into rows (e″), and the engine takes shape and
+    realms from the arguments in Python (e‴), each arguments text distinct.
 
-The collector stores tool-call spans at 141-155 µs of CPU per span (``python -m bench
-ingest``, "where the cores went"); the detector's share is (a) + (c) over that.
+The collector stores tool-call spans at 135-179 µs of CPU per span (``python -m bench
+ingest``, "where the cores went"); the detector's share is (e′) + (e″) + (e‴) over that
+beside a collector, (a) + (c) for ``agentaudit detect --follow``.
 
     python -m bench detector_cpu
 """
@@ -51,7 +56,8 @@ ROUND_CALLS = 20_000
 ROUNDS = 7
 STORED_CALLS = 60_000
 BATCH = 6_000  # ~0.5 s of batches at 12,000 spans/s
-COLLECTOR_US = (141, 155)
+COLLECTOR_US = (135, 179)
+"""The collector's CPU per stored span, two and one receiving processes (bench ingest)."""
 SCOPES = (("tickets.read", "mail.send"), ("tickets.read",))
 
 
@@ -139,7 +145,9 @@ def engine() -> tuple[Detector, Traffic, float, float, int, int]:
     return detector, traffic, statistics.median(per_call), hit, found, size
 
 
-def follower(traffic: Traffic) -> tuple[float, float, int]:
+def follower(traffic: Traffic) -> tuple[float, float, int, list[Any]]:
+    """(c) and (c′) per call, a checkpoint's µs per agent, and the batches the writer
+    handed over (``on_stored``) for (e)."""
     from agentaudit.collector.model import SpanRecord
     from agentaudit.collector.writer.writer import Writer
     from agentaudit.config import embedded_dsn
@@ -153,7 +161,10 @@ def follower(traffic: Traffic) -> tuple[float, float, int]:
         store = Store.open(embedded_dsn(Path(folder) / "store"))
         try:
             apply_migrations(store)
-            writer = Writer(store, batch_rows=BATCH, chain=AuditChain(store))
+            handed: list[Any] = []
+            writer = Writer(
+                store, batch_rows=BATCH, chain=AuditChain(store), on_stored=handed.append
+            )
             writer.enqueue(
                 SpanRecord(
                     trace_id=c.trace_id, span_id=c.span_id, name=f"execute_tool {c.tool_name}",
@@ -183,7 +194,27 @@ def follower(traffic: Traffic) -> tuple[float, float, int]:
             save = _checkpoint(store)
         finally:
             store.close()
-    return statistics.median(whole), statistics.median(query), save
+    return statistics.median(whole), statistics.median(query), save, handed
+
+
+def handed(batches: list[Any]) -> tuple[float, float, float]:
+    """(e): per call, the collector's encoding of each stored batch for its detector
+    process (e′), the detector process's decoding into ``CallRow`` objects (e″), and the
+    engine on them, shape and realms taken from the arguments in Python (e‴)."""
+    from agentaudit.detector.channel import decode_table, encode_calls
+    from agentaudit.detector.follower import handed_rows
+
+    tables = [batch.calls for batch in batches]
+    count = sum(table.num_rows for table in tables)
+    assert count == STORED_CALLS, count
+    blobs = [encode_calls(table) for table in tables]
+    encode = [_cpu(lambda: [encode_calls(t) for t in tables]) / count for _ in range(3)]
+    decode = [_cpu(lambda: [handed_rows(decode_table(b)) for b in blobs]) / count for _ in range(3)]
+    rows = [row for blob in blobs for row in handed_rows(decode_table(blob))]
+    detector = _saved["detector"]
+    engine = _cpu(lambda: detector.process_all(rows)) / count  # once: time moves forward
+    detector.take_findings()
+    return statistics.median(encode), statistics.median(decode), engine
 
 
 def _drain(reader: Follower) -> None:
@@ -209,9 +240,11 @@ def run() -> str:
     tune_process()  # the collector process's GC and GIL settings: the detector runs there
     detector, traffic, steady, hit, found, size = engine()
     _saved["detector"] = detector
-    read, rows, save = follower(traffic)
+    read, rows, save, batches = follower(traffic)
+    encode, decode, engine_handed = handed(batches)
     total = steady + read
-    share = [100 * total * 1e6 / us for us in COLLECTOR_US]
+    total_handed = encode + decode + engine_handed
+    share = [100 * total_handed * 1e6 / us for us in COLLECTOR_US]
     lines = [
         "## Detector CPU per call",
         "",
@@ -230,12 +263,21 @@ def run() -> str:
         f"| (b) engine during an attack (every call hits; the finding grows) | {hit * 1e6:.1f} |",
         f"| (c) follower: links, rows by `batch_id IN`, → `CallRow` | {read * 1e6:.1f} |",
         f"| (c′) of which the rows query (ClickHouse + conversion) | {rows * 1e6:.1f} |",
-        f"| **detector per stored call: (a) + (c)** | **{total * 1e6:.1f}** |",
+        f"| detector per stored call read from the store (`agentaudit detect --follow`): "
+        f"(a) + (c) | {total * 1e6:.1f} |",
+        f"| (e′) the collector encodes each stored batch for its detector process (Arrow "
+        f"IPC; the store-owning process's CPU) | {encode * 1e6:.1f} |",
+        f"| (e″) the detector process decodes it → `CallRow` | {decode * 1e6:.1f} |",
+        f"| (e‴) the engine on those rows, shape and realms taken from the arguments in "
+        f"Python (each text distinct here) | {engine_handed * 1e6:.1f} |",
+        f"| **detector per stored call beside a collector (`agentaudit up`, the default): "
+        f"(e′) + (e″) + (e‴)** | **{total_handed * 1e6:.1f}** |",
         "",
         f"Against the collector's {COLLECTOR_US[0]}-{COLLECTOR_US[1]} µs of CPU per stored "
-        f"tool-call span (`python -m bench ingest`), the detector adds "
+        f"tool-call span (`python -m bench ingest`), the detector beside it adds "
         f"{share[1]:.0f}-{share[0]:.0f}% to the CPU a tool call costs (model spans, which "
-        "the detector does not read, dilute it further). A checkpoint (every 10 s) saves "
+        "the detector does not read, dilute it further), of which only (e′) runs in the "
+        "store-owning process. A checkpoint (every 10 s) saves "
         f"each changed baseline in {save} µs (a {size / 1024:.0f} KB JSON here).",
         "",
         "Command: `python -m bench detector_cpu`",
