@@ -37,30 +37,27 @@ def any_value(value: Any) -> AttributeValue:
 
 
 def _attributes(key_values: Any) -> dict[str, AttributeValue]:
-    """The attributes as a dict; keys interned, string values without a call.
+    """The attributes as a dict; keys interned, non-empty strings without a call.
 
-    Interned keys are one object per name across a request: their hashes are computed
-    once, and the WAL's marshal encoding stores each name once and then refers to it.
+    ``string_value`` reads ``""`` unless a non-empty string is set, so a non-empty one is
+    the value itself; anything else (another type, an empty string, no value) goes
+    through :func:`any_value`. Interned keys are one object per name across a request:
+    their hashes are computed once, and the WAL's marshal encoding stores each name once
+    and then refers to it.
     """
     if not key_values:
         return {}
     attributes = {}
     for kv in key_values:
         value = kv.value
-        which = value.WhichOneof("value")
-        attributes[intern(kv.key)] = (
-            value.string_value if which == "string_value" else any_value(value)
-        )
+        text = value.string_value
+        attributes[intern(kv.key)] = text if text else any_value(value)
     return attributes
 
 
 MAX_TIME_NS = 2**63 - 1
-"""The last nanosecond a ``DateTime64(9)`` (and an Arrow ``timestamp[ns]``) holds."""
-
-
-def _time(unix_nano: int) -> int:
-    """OTLP times are uint64; past 2262 they fit no column, so they are clamped."""
-    return min(unix_nano, MAX_TIME_NS)
+"""The last nanosecond a ``DateTime64(9)`` (and an Arrow ``timestamp[ns]``) holds: OTLP
+times are uint64, and those past 2262 fit no column, so they are clamped to it."""
 
 
 def _enum_name(names: tuple[str, ...], number: int) -> str:
@@ -68,12 +65,20 @@ def _enum_name(names: tuple[str, ...], number: int) -> str:
 
 
 def decode_export_request(request: Any) -> Iterator[SpanRecord]:
-    """Yield a SpanRecord for every span of an ``ExportTraceServiceRequest``."""
+    """Yield a SpanRecord for every span of an ``ExportTraceServiceRequest``.
+
+    Each message field is read once (every read of a upb field builds an object); a
+    scope's name and version are shared by its spans' records.
+    """
     for resource_spans in request.resource_spans:
         resource = _attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope
+            scope_name, scope_version = scope.name, scope.version
             for span in scope_spans.spans:
+                status = span.status
+                events = span.events
+                links = span.links
                 yield SpanRecord(
                     trace_id=span.trace_id.hex(),
                     span_id=span.span_id.hex(),
@@ -81,18 +86,22 @@ def decode_export_request(request: Any) -> Iterator[SpanRecord]:
                     trace_state=span.trace_state,
                     name=span.name,
                     kind=_enum_name(SPAN_KINDS, span.kind),
-                    start_ns=_time(span.start_time_unix_nano),
-                    end_ns=_time(span.end_time_unix_nano),
-                    status_code=_enum_name(STATUS_CODES, span.status.code),
-                    status_message=span.status.message,
+                    start_ns=min(span.start_time_unix_nano, MAX_TIME_NS),
+                    end_ns=min(span.end_time_unix_nano, MAX_TIME_NS),
+                    status_code=_enum_name(STATUS_CODES, status.code),
+                    status_message=status.message,
                     attributes=_attributes(span.attributes),
                     resource_attributes=resource,
-                    scope_name=scope.name,
-                    scope_version=scope.version,
+                    scope_name=scope_name,
+                    scope_version=scope_version,
                     events=[
-                        SpanEvent(_time(e.time_unix_nano), e.name, _attributes(e.attributes))
-                        for e in span.events
-                    ],
+                        SpanEvent(
+                            min(e.time_unix_nano, MAX_TIME_NS), e.name, _attributes(e.attributes)
+                        )
+                        for e in events
+                    ]
+                    if events
+                    else [],
                     links=[
                         SpanLink(
                             link.trace_id.hex(),
@@ -100,6 +109,8 @@ def decode_export_request(request: Any) -> Iterator[SpanRecord]:
                             link.trace_state,
                             _attributes(link.attributes),
                         )
-                        for link in span.links
-                    ],
+                        for link in links
+                    ]
+                    if links
+                    else [],
                 )
