@@ -83,6 +83,23 @@ def _with_demo_catalog(config: Config) -> Config:
     return dataclasses.replace(config, catalog=cards)
 
 
+def _with_demo_history_trusted(config: Config) -> Config:
+    """``config`` believing the demo history's claimed times (twelve days back), unless
+    ``[detector] max_claimed_age_seconds`` is configured."""
+    from agentaudit.demo.history import CLAIMED_AGE_SECONDS
+
+    detector = dict(config.sections.get("detector", {}))
+    detector.setdefault("max_claimed_age_seconds", CLAIMED_AGE_SECONDS)
+    return dataclasses.replace(config, sections={**config.sections, "detector": detector})
+
+
+def _demo_config(config: Config, webhook_url: str, secret: str) -> Config:
+    """``config`` as ``up --demo`` runs it: alerts to the demo's receiver, the demo's
+    identity cards, the demo history's claimed times believed (each unless configured)."""
+    config = _with_demo_webhook(config, webhook_url, secret)
+    return _with_demo_history_trusted(_with_demo_catalog(config))
+
+
 def serve(config: Config, *, dashboard: bool, demo: bool) -> int:
     """Run the collector (and the dashboard, and the demo agents) until told to stop."""
     from agentaudit.collector.app import Collector
@@ -94,7 +111,7 @@ def serve(config: Config, *, dashboard: bool, demo: bool) -> int:
 
         secret = secrets.token_hex(16)
         receiver = AlertReceiver(secret).start()  # prints each verified alert
-        config = _with_demo_catalog(_with_demo_webhook(config, receiver.url, secret))
+        config = _demo_config(config, receiver.url, secret)
     collector = Collector(config)
     try:
         collector.start()

@@ -205,8 +205,14 @@ class Section:
 
     def number(self, key: str, default: float, *, integer: bool = False) -> Any:
         value = self.data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigError(f"config file {self.where}.{key} must be a non-negative number")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 <= value < math.inf  # TOML has inf and nan; neither is a setting
+        ):
+            raise ConfigError(
+                f"config file {self.where}.{key} must be a finite, non-negative number"
+            )
         if integer and not isinstance(value, int):
             raise ConfigError(f"config file {self.where}.{key} must be an integer")
         return value

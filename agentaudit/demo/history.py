@@ -42,9 +42,13 @@ from typing import Any, Final
 from agentaudit.demo import data
 from agentaudit.schema import attributes as A
 
-__all__ = ["DAYS", "HistoryCall", "export_history", "history"]
+__all__ = ["CLAIMED_AGE_SECONDS", "DAYS", "HistoryCall", "export_history", "history"]
 
 DAYS: Final = 12
+CLAIMED_AGE_SECONDS: Final = (DAYS + 1) * 86_400
+"""The ``[detector] max_claimed_age_seconds`` the demo runs with: its history arrives
+over OTLP with the past fortnight's times, which a deployment's default (60 s) does not
+believe (an agent could forge them); the demo's own scripted agents are trusted."""
 SEED: Final = 42
 NS: Final = 1_000_000_000
 HOUR: Final = 3600 * NS

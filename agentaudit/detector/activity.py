@@ -164,7 +164,7 @@ class Observation:
     """One call's features and live figures (read by the rules, learned by the baseline)."""
 
     tool: str
-    ts_ns: int
+    ts_ns: int  # the detector's time of the call (engine.clock_ns), not its claim
     day: int
     hour: int
     resources: tuple[str, ...]
@@ -241,9 +241,10 @@ class Activity:
         self.closed_minutes: list[int] = []
         """Call counts of minutes that ended (the baseline's cadence takes them)."""
 
-    def observe(self, call: CallView) -> Observation:
+    def observe(self, call: CallView, ts: int) -> Observation:
+        """The call's features at ``ts``: the detector's time of the call (its claimed
+        time within the tolerance :func:`~agentaudit.detector.engine.clock_ns` allows)."""
         tool = call.tool_name
-        ts = call.ts_ns
         resources = call.resource_ids
         shape, realms = call.argument_shape, call.argument_realms
         if shape is None or realms is None:

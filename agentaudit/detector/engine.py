@@ -23,6 +23,15 @@ are history (read after a restart, backfilled, imported): they are learned and m
 findings, but never an action nor an alert: such a finding's ``action`` is ``none`` (its
 evidence says why) until a live call joins its incident.
 
+Time: a call's ``ts`` is the agent's claim (its span's start); only ``received_at`` is
+the collector's. Everything here runs on :func:`clock_ns`: the claim, kept within
+``[detector] max_claimed_age_seconds`` before the call's receipt and never after it. So
+an agent that forges its times can neither pass its calls off as history (never acted
+on), nor spread a burst or a fan-out over claimed hours, nor show an item on past days
+to have it promoted into its reference. A finding counts the calls whose claim was
+moved (``evidence.retimed_calls``). Calls without a receipt time (``received_ns`` 0:
+built by hand, not read from a store) keep their claim.
+
 Rule ``off_card`` (:mod:`~agentaudit.detector.card_rule`) reads the identity-card catalog
 given as ``catalog=`` (a :class:`~agentaudit.catalog.CatalogFile` follows edits); without
 one it never fires.
@@ -59,7 +68,7 @@ from agentaudit.detector.rules import (
     summary,
 )
 
-__all__ = ["HISTORY", "ActionRequest", "Detector"]
+__all__ = ["HISTORY", "ActionRequest", "Detector", "clock_ns"]
 
 FINDING_NAMESPACE: Final = uuid.UUID("5b1f0a8e-2c4d-4f6e-9a7b-0d3c2e1f4a5b")
 KEPT_CALLS: Final = 10
@@ -85,6 +94,18 @@ class ActionRequest:
     reason: str
 
 
+def clock_ns(call: CallView, max_claimed_age_ns: int) -> int:
+    """The detector's time of ``call``: its claimed ``ts`` clamped into
+    ``[received - max_claimed_age_ns, received]`` (module docstring); the claim itself
+    when the call has no receipt time."""
+    ts, received = call.ts_ns, call.received_ns
+    if not received:
+        return ts
+    if ts > received:
+        return received
+    return max(ts, received - max_claimed_age_ns)
+
+
 def _iso(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / NS, dt.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -103,7 +124,7 @@ class _Agent:
 class _Incident:
     """The hits of one (agent, rule, session); what its finding is written from."""
 
-    def __init__(self, key: str, agent: str, rule: str, call: CallView) -> None:
+    def __init__(self, key: str, agent: str, rule: str, call: CallView, ts: int) -> None:
         self.key = key
         self.agent = agent
         self.rule = rule
@@ -113,8 +134,9 @@ class _Incident:
         self.trace_id = call.trace_id
         self.span_id = call.span_id
         self.finding_id = uuid.uuid5(FINDING_NAMESPACE, f"{key}|{call.trace_id}|{call.span_id}").hex
-        self.first_ns = self.last_ns = call.ts_ns
+        self.first_ns = self.last_ns = ts
         self.count = 0
+        self.retimed = 0  # calls whose claimed time clock_ns moved
         self.severity = 0
         self.score = 0.0
         self.observed: Mapping[str, Any] = {}
@@ -134,7 +156,9 @@ class _Incident:
 
     def add(self, call: CallView, seen: Observation, hit: Hit, also: Iterable[str]) -> None:
         self.count += 1
-        ts = call.ts_ns
+        ts = seen.ts_ns
+        if ts != call.ts_ns:
+            self.retimed += 1
         self.first_ns = min(self.first_ns, ts)
         self.last_ns = max(self.last_ns, ts)
         if (hit.severity, hit.score) >= (self.severity, self.score) or not self.observed:
@@ -183,6 +207,7 @@ class _Incident:
             "observed": dict(self.observed),
             "baseline": dict(self.baseline),
             "calls": self.count,
+            "retimed_calls": self.retimed,
             "first_ts": _iso(self.first_ns),
             "last_ts": _iso(self.last_ns),
             "triggering_calls": [
@@ -255,7 +280,8 @@ class Detector:
         self.bounds = bounds or Bounds()
         self.act = act
         self.act_after_ns: int | None = None
-        """Calls with an earlier ``ts`` are history: never acted on (None: all are live)."""
+        """Calls with an earlier time (:func:`clock_ns`) are history: never acted on
+        (None: all are live)."""
         self.calls = 0
         self.skipped = 0
         self._agents: dict[str, _Agent] = {}
@@ -264,6 +290,7 @@ class Detector:
         self._actions: list[ActionRequest] = []
         self._suppressed: frozenset[tuple[str, str]] = frozenset()
         self._group_ns = int(self.settings.group_seconds * NS)
+        self._max_claimed_age_ns = int(self.settings.max_claimed_age_seconds * NS)
         for agent, baseline in (baselines or {}).items():
             self._add_agent(agent, baseline)
 
@@ -293,7 +320,7 @@ class Detector:
             agent = self._add_agent(key, Baseline(key, self.bounds))
         baseline = agent.baseline
         activity = agent.activity
-        seen = activity.observe(call)
+        seen = activity.observe(call, clock_ns(call, self._max_claimed_age_ns))
         reference = baseline.reference
         hits = None
         if reference is not None:
@@ -330,16 +357,17 @@ class Detector:
         for hit in hits:
             key = f"{agent}|{hit.rule}|{'*' if hit.across_sessions else call.session_id}"
             incident = self._incidents.get(key)
-            if incident is None or call.ts_ns - incident.last_ns > self._group_ns:
+            if incident is None or seen.ts_ns - incident.last_ns > self._group_ns:
                 if len(self._incidents) >= MAX_INCIDENTS:
                     self._close_oldest()
-                incident = self._incidents[key] = _Incident(key, agent, hit.rule, call)
+                incident = _Incident(key, agent, hit.rule, call, seen.ts_ns)
+                self._incidents[key] = incident
             incident.add(call, seen, hit, (n for n in names if n != hit.rule))
             incident.learning = baseline.learning
-            self._decide(incident, call)
+            self._decide(incident, call, seen.ts_ns)
             self._dirty[key] = None
 
-    def _decide(self, incident: _Incident, call: CallView) -> None:
+    def _decide(self, incident: _Incident, call: CallView, ts: int) -> None:
         decided = self.settings.policy.action(
             incident.agent,
             incident.rule,
@@ -350,7 +378,7 @@ class Detector:
             incident.decided = decided
         if not self.act:
             return
-        if self.act_after_ns is not None and call.ts_ns < self.act_after_ns:
+        if self.act_after_ns is not None and ts < self.act_after_ns:
             # History (backfilled, imported, a backlog): recorded, never acted on nor
             # alerted — an alert about last week's calls is not what on-call needs.
             if not incident.requested:

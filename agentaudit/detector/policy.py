@@ -160,13 +160,21 @@ class DetectorSettings:
     """A never-seen item is a finding only where the baseline's chance of a new item
     (Good-Turing: (items seen once + 1) / (observations + 1)) is below this."""
     refresh_days: float = 7.0
-    """How often (by the calls' own time) the frozen reference takes in settled behaviour."""
+    """How often (by the detector's clock: the calls' claimed times, bounded) the frozen
+    reference takes in settled behaviour."""
     promote_days: int = 3
     """An item or level enters the reference only after being seen on this many days."""
     growth: float = 1.25
     """The most a reference level (fan-out, calls per minute) may grow per refresh."""
     group_seconds: float = 3600.0
     """An incident (agent, rule, session) stays one finding while hits are this close."""
+    max_claimed_age_seconds: float = 60.0
+    """How long before its receipt a call's claimed time is believed (the detector's
+    clock, :func:`~agentaudit.detector.engine.clock_ns`): an older claim counts as this
+    long before receipt. It covers an SDK's export delay (5 s by default) and retries
+    while bounding how far a forging agent can spread a burst (the rules count calls
+    per minute). Raise it only to load history over OTLP: then the agent's claims are
+    trusted that far back (the demo does, for its backfilled fortnight)."""
     max_cpu: float = 0.25
     """The most of one core the detector's cycle may use while it catches up (a
     backlog): past it, it pauses between reads, so ingest keeps its share; 1: no bound."""
@@ -190,6 +198,7 @@ _TOP_KEYS: Final = {
     "promote_days",
     "growth",
     "group_seconds",
+    "max_claimed_age_seconds",
     "max_cpu",
     "unrecorded_grace_seconds",
     "actions",
@@ -247,6 +256,9 @@ def load_detector_settings(
         promote_days=_positive(section, "promote_days", defaults.promote_days, integer=True),
         growth=growth,
         group_seconds=_positive(section, "group_seconds", defaults.group_seconds),
+        max_claimed_age_seconds=_positive(
+            section, "max_claimed_age_seconds", defaults.max_claimed_age_seconds
+        ),
         max_cpu=max_cpu,
         unrecorded_grace_seconds=_positive(
             section, "unrecorded_grace_seconds", defaults.unrecorded_grace_seconds

@@ -24,8 +24,10 @@ A cycle runs every ``interval`` seconds, and at once when :meth:`DetectorService
 is called (the collector's writer calls it after each stored batch). While it catches
 up on a backlog the thread keeps to ``[detector] max_cpu`` of a core (it pauses between
 reads), so a burst of traffic slows detection, not ingest. Calls older than
-``act_window_seconds`` (by their ``ts``) are never acted on: after a long stop, or for
-imported history, the detector learns and records but does not quarantine for the past.
+``act_window_seconds`` (by the engine's clock, :func:`~.engine.clock_ns`: at most
+``max_claimed_age_seconds`` before their receipt) are never acted on: after a long stop,
+or for history whose claimed times the operator believes, the detector learns and
+records but does not quarantine for the past.
 
 Used inside ``agentaudit up``/``collector`` (embedded store; the revocation service of
 the same process) and by ``agentaudit detect --follow`` (a ClickHouse server; actions

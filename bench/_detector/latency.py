@@ -2,11 +2,12 @@
 
 Each run starts a fresh ``agentaudit up --no-dashboard`` (detector on, the default on the
 embedded store) with a ``[[revocation.webhook]]`` to the demo's alert receiver,
-backfills ten days of a support agent's ordinary history over OTLP/HTTP (old ``ts``:
-learned, never acted on), then runs the instrumented agent process
-(``tests/e2e/_detector_agent.py``: ``import agentaudit.auto``, whose quarantine guard
-polls the admin API every 2 s): five ordinary rounds, then an injected ticket makes it
-mail one new recipient after another, every 0.1 s, until it is refused.
+backfills ten days of a support agent's ordinary history over OTLP/HTTP (old ``ts``,
+believed by ``[detector] max_claimed_age_seconds``: learned, never acted on), then runs
+the instrumented agent process (``tests/e2e/_detector_agent.py``: ``import
+agentaudit.auto``, whose quarantine guard polls the admin API every 2 s): five ordinary
+rounds, then an injected ticket makes it mail one new recipient after another, every
+0.1 s, until it is refused.
 
 Per run, from the call the detector's revocation names (its ``trigger``):
 
@@ -46,6 +47,8 @@ def _once(workdir: Path) -> Timing:
     with AlertReceiver(e2e.SECRET, show=lambda alert: None) as receiver:
         config = workdir / "agentaudit.toml"
         config.write_text(
+            "[detector]\n"
+            f"max_claimed_age_seconds = {12 * DAY // 1_000_000_000}\n"
             "[[revocation.webhook]]\n"
             'name = "secops"\n'
             f'url = "{receiver.url}"\n'

@@ -24,7 +24,7 @@ from agentaudit.collector.ingest.otlp_decode import decode_export_request
 from agentaudit.collector.ingest.redaction import Redactor
 from agentaudit.collector.writer.normalise import is_tool_call, tool_call_row
 from agentaudit.demo import data, scenario
-from agentaudit.demo.history import DAY, DAYS, HOUR, history
+from agentaudit.demo.history import CLAIMED_AGE_SECONDS, DAY, DAYS, HOUR, history
 from agentaudit.demo.history import export_history as export
 from agentaudit.detector.engine import Detector
 from agentaudit.detector.model import CALL_COLUMNS, Call, Finding, severity_at_least
@@ -87,7 +87,7 @@ def test_history_is_the_same_for_one_clock_and_lies_in_the_past_days() -> None:
 def test_history_completes_learning_raises_nothing_live_and_the_incident_is_quarantined(
     exported: Exported,
 ) -> None:
-    settings = DetectorSettings()
+    settings = DetectorSettings(max_claimed_age_seconds=CLAIMED_AGE_SECONDS)  # as `up --demo`
     now = time.time_ns()  # the live sessions below run on the real clock
     sent = export(provider=exported.provider, now_ns=now)
     past = _stored(exported.spans)

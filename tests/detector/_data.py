@@ -181,8 +181,9 @@ def store_calls(
     chain_id: str = "",
     on_stored: Any = None,
 ) -> int:
-    """Write ``calls`` through the real writer in batches of ``batch``; the number of
-    batches (each is one audit-chain link). ``on_stored``: the writer's hook."""
+    """Write ``calls`` through the real writer in batches of ``batch``, each received at
+    its ``received_ns``; the number of batches (each is one audit-chain link).
+    ``on_stored``: the writer's hook."""
     from agentaudit.collector.wal.log import Checkpoint
     from agentaudit.collector.writer.writer import Writer
     from agentaudit.store.audit_chain import AuditChain
@@ -190,9 +191,8 @@ def store_calls(
     writer = Writer(store, batch_rows=batch, chain=AuditChain(store), on_stored=on_stored)
     if chain_id:
         writer._checkpoint = Checkpoint(chain_id=chain_id)
-    spans = [span_of(c) for c in calls]
-    for start in range(0, len(spans), batch):
-        writer.enqueue(spans[start : start + batch])
+    for c in calls:  # each received when the call says (the detector's clock needs it)
+        writer.enqueue([span_of(c)], received_ns=c.received_ns or None)
     before = writer.stats.batches_written
     writer.flush()
     return writer.stats.batches_written - before

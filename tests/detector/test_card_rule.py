@@ -58,7 +58,7 @@ def context(c: Call) -> Context:
     agent = c.authenticated_agent or c.agent_id
     baseline = Baseline(agent, Bounds())
     activity = baseline.activity(SETTINGS)
-    seen = activity.observe(c)
+    seen = activity.observe(c, c.ts_ns)
     baseline.learn(c, seen, SETTINGS, activity.closed_minutes)
     assert baseline.reference is not None
     return Context(agent, c, seen, baseline.reference, SETTINGS)

@@ -56,11 +56,12 @@ def test_enough_days_but_too_few_calls_is_still_learning() -> None:
 
 
 def test_backfilled_history_completes_learning_then_the_detector_acts() -> None:
-    # Ten days of history imported now: old ts, received now.
+    # Ten days of history imported now: old ts, received now; the operator trusts the
+    # claimed times that far back (what the demo configures to load its history).
     now = time.time_ns()
     history = History(start=now - now % DAY - 12 * DAY)
     received = [replace(c, received_ns=now) for c in history.calls()]
-    detector = Detector(DetectorSettings())
+    detector = Detector(DetectorSettings(max_claimed_age_seconds=13 * DAY / NS))
     detector.act_after_ns = now - 300 * NS  # what the service sets: the past is not acted on
     detector.process_all(received)
     baseline = detector.baseline("support-bot")
@@ -76,6 +77,22 @@ def test_backfilled_history_completes_learning_then_the_detector_acts() -> None:
     findings = {f.rule: f for f in detector.take_findings()}
     assert findings["fan_out"].action == "quarantine"
     assert findings["fan_out"].evidence["learning"] is False
+
+
+def test_history_backfilled_by_default_counts_at_its_receipt() -> None:
+    # The same backfill without the operator's trust: the claimed days are the agent's
+    # word, so they neither complete learning nor make the calls history.
+    now = time.time_ns()
+    history = History(start=now - now % DAY - 12 * DAY)
+    received = [replace(c, received_ns=now) for c in history.calls()]
+    detector = Detector(DetectorSettings())
+    detector.act_after_ns = now - 300 * NS
+    detector.process_all(received)
+    baseline = detector.baseline("support-bot")
+    assert baseline is not None
+    assert baseline.calls == len(received)
+    assert baseline.span_days < 1
+    assert baseline.learning
 
 
 def test_an_old_attack_in_imported_history_is_recorded_not_acted_on() -> None:

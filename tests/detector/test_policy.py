@@ -73,7 +73,17 @@ def test_precedence_agent_rule_then_agent_then_rule_then_default(tmp_path: Path)
     [
         (
             "[detector]\nlearning_calls = 'many'",
-            "[detector].learning_calls must be a non-negative number",
+            "[detector].learning_calls must be a finite, non-negative number",
+        ),
+        ("[detector]\nwindow_seconds = inf", "[detector].window_seconds must be a finite"),
+        ("[detector]\ngroup_seconds = nan", "[detector].group_seconds must be a finite"),
+        (
+            "[detector]\nmax_claimed_age_seconds = 0",
+            "[detector].max_claimed_age_seconds must be greater than zero",
+        ),
+        (
+            "[detector]\nmax_claimed_age_seconds = -5",
+            "[detector].max_claimed_age_seconds must be a finite, non-negative number",
         ),
         ("[detector]\nlearning_calls = 2.5", "[detector].learning_calls must be an integer"),
         ("[detector]\nlerning_days = 3", "unknown key 'lerning_days'"),
@@ -97,6 +107,12 @@ def test_errors_name_the_key(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         settings_from(tmp_path, text)
     assert message in str(caught.value)
+
+
+def test_the_claimed_time_tolerance_is_a_setting(tmp_path: Path) -> None:
+    assert settings_from(tmp_path, "").max_claimed_age_seconds == 60.0
+    trusting = settings_from(tmp_path, "[detector]\nmax_claimed_age_seconds = 1209600")
+    assert trusting.max_claimed_age_seconds == 1_209_600
 
 
 def test_the_unrecorded_call_grace_is_a_setting(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ agent process instrumented by ``import agentaudit.auto`` (``_detector_agent.py``
 quarantine guard polls the admin API every 2 s.
 
 1. Ten days of the agent's ordinary history are backfilled over OTLP (old ``ts``, stored
-   now): the detector learns from them and completes learning without acting.
+   now; the config believes claimed times that far back, ``max_claimed_age_seconds``):
+   the detector learns from them and completes learning without acting.
 2. The live agent does its ordinary work (no finding acts), then an injected ticket makes
    it mail one new recipient after another.
 3. Its next call is refused: the time from the offending call (the one the detector
@@ -199,6 +200,8 @@ def up(
     monkeypatch.delenv("AGENTAUDIT_CONFIG", raising=False)
     config = tmp_path / "agentaudit.toml"
     config.write_text(
+        "[detector]\n"  # the backfilled history's claimed times are believed
+        f"max_claimed_age_seconds = {12 * DAY // 1_000_000_000}\n"
         "[revocation]\n"
         'dashboard_url = "http://127.0.0.1:8501"\n'
         "[[revocation.webhook]]\n"

@@ -273,11 +273,16 @@ class Writer:
 
     # -- feeding -------------------------------------------------------------------
 
-    def enqueue(self, spans: Iterable[SpanRecord]) -> None:
-        """Queue spans held only in memory (no WAL) for writing. Thread-safe."""
+    def enqueue(self, spans: Iterable[SpanRecord], *, received_ns: int | None = None) -> None:
+        """Queue spans held only in memory (no WAL) for writing. Thread-safe.
+
+        ``received_ns``: when they were received (their ``received_at``); now by
+        default. Only a trusted import of history sets it: the detector's clock believes
+        a call's claimed time only shortly before its receipt.
+        """
         batch = list(spans)
         if batch:
-            self._push(_Entry(0, time.time_ns(), batch))
+            self._push(_Entry(0, time.time_ns() if received_ns is None else received_ns, batch))
 
     def enqueue_entry(self, entry: WalEntry) -> None:
         """Queue a WAL record; called in LSN order, it is written once it is synced."""
