@@ -165,8 +165,8 @@ def follower(traffic: Traffic) -> tuple[float, float, int, list[Any]]:
             writer = Writer(
                 store, batch_rows=BATCH, chain=AuditChain(store), on_stored=handed.append
             )
-            writer.enqueue(
-                SpanRecord(
+            for c in calls:  # each received when the call says: the detector's clock
+                writer.enqueue([SpanRecord(
                     trace_id=c.trace_id, span_id=c.span_id, name=f"execute_tool {c.tool_name}",
                     start_ns=c.ts_ns, end_ns=c.ts_ns + 1000,
                     attributes={
@@ -180,9 +180,7 @@ def follower(traffic: Traffic) -> tuple[float, float, int, list[Any]]:
                         A.ARGUMENTS_HASH: c.arguments_hash,
                     },
                     resource_attributes={A.SERVICE_NAME: "bench"},
-                )
-                for c in calls
-            )  # fmt: skip
+                )], received_ns=c.received_ns)  # fmt: skip
             writer.flush()
             whole, query = [], []
             for _ in range(3):
