@@ -12,12 +12,14 @@ admin process's key, carrying RFC 9396-style ``authorization_details``::
 The runtime attaches it to the call (``agentaudit.approval(grant=...)`` sets the span
 attribute ``agentaudit.approval.grant``). The pipeline verifies it before anything is
 stored (:meth:`ApprovalVerifier.stamp`): signature and issuer, the call started inside
-the grant's lifetime, and every bound field equals the call's (the agent as a principal
-— its authenticated agent when it has one —, the tool, the arguments hash, the set of
-resources, and user and session when the grant names them), and the arguments the
-call records are the ones its hash names. A grant that verifies is
-stamped on the span (its id and approver); one that does not is recorded as refused,
-with the reason. The grant itself is removed from the span either way: it is not kept.
+the grant's lifetime and reached the collector at most :data:`RECEIPT_GRACE` after it
+ended (by the collector's clock: the start is the agent's claim), every bound field
+equals the call's (the agent as a principal — its authenticated agent when it has one
+—, the tool, the arguments hash, the set of resources, and user and session when the
+grant names them), and the arguments the call records are the ones its hash names. A
+grant that verifies is stamped on the span (its id and approver); one that does not is
+recorded as refused, with the reason. The grant itself is removed from the span either
+way: it is not kept.
 
 Invariants: a grant approves one action (another tool, other arguments or other
 resources do not verify); it expires (at most :data:`MAX_LIFETIME` seconds); it is used
@@ -66,6 +68,12 @@ AUDIENCE: Final = "agentaudit-collector"
 DEFAULT_LIFETIME: Final = 300
 MAX_LIFETIME: Final = 900
 CLOCK_SKEW: Final = 30
+RECEIPT_GRACE: Final = 300
+"""How long after its grant expired a call's span may still reach the collector: the
+call ran, then its span waited for export. Checked against the collector's own clock,
+since a span's start time is the agent's claim: without it, an agent could use an
+expired grant, or reuse a grant the ledger no longer remembers, by backdating its span
+into the grant's lifetime."""
 """Seconds a call's start may lie outside the grant's lifetime (clocks of two hosts)."""
 MAX_RESOURCES: Final = 64
 MAX_GRANT_CHARS: Final = 8192
@@ -238,13 +246,16 @@ def _recorded_arguments_hash_to(span: SpanRecord, claimed: str) -> bool:
 class ApprovalVerifier:
     """Verifies the grants spans carry, against the signer's public keys (JWKS)."""
 
-    def __init__(self, jwks: Mapping[str, Any], *, issuer: str) -> None:
+    def __init__(
+        self, jwks: Mapping[str, Any], *, issuer: str, clock: Callable[[], float] = time.time
+    ) -> None:
         from agentaudit.broker._jose import jwt_module
         from agentaudit.broker._keys import public_keys_from_jwks
 
         self._jwt = jwt_module()
         self._keys = public_keys_from_jwks(jwks)
         self._issuer = issuer
+        self._clock = clock  # the receipt: verify runs as a request is received
 
     def _decode(self, token: str) -> Grant:
         if not isinstance(token, str) or len(token) > MAX_GRANT_CHARS:
@@ -290,13 +301,19 @@ class ApprovalVerifier:
         )
 
     def verify(self, token: str, span: SpanRecord) -> Grant:
-        """The grant, when it approves exactly this call at the time it started."""
+        """The grant, when it approves exactly this call at the time it started, and the
+        call reached the collector (now) within :data:`RECEIPT_GRACE` of its expiry."""
         grant = self._decode(token)
         started = span.start_ns / 1e9
         if started < grant.issued_at - CLOCK_SKEW:
             raise GrantError("the call started before the approval was granted")
         if started > grant.expires_at + CLOCK_SKEW:
             raise GrantError("the approval had expired when the call started")
+        if self._clock() > grant.expires_at + CLOCK_SKEW + RECEIPT_GRACE:
+            raise GrantError(
+                "the approval had expired when the collector received the call (more "
+                f"than {RECEIPT_GRACE} s after its expiry, whatever start the span claims)"
+            )
         agent, tool, arguments_hash, resources, user, session = _span_action(span)
         action = grant.action
         if not same_principal(action.agent, agent):
@@ -341,8 +358,10 @@ class GrantLedger:
     """Grant ids already used, so one grant verifies one call; thread-safe.
 
     Bounded: an id is remembered for :data:`LEDGER_SECONDS` after its first use (a grant
-    lives at most :data:`MAX_LIFETIME` s, so a later call cannot verify with it anyway;
-    a span replayed from the WAL after that long is the same stored row, deduplicated).
+    verifies only in calls the collector receives at most :data:`MAX_LIFETIME` +
+    :data:`CLOCK_SKEW` + :data:`RECEIPT_GRACE` s after it was issued, by its own clock,
+    so a later call cannot verify with it anyway, whatever start its span claims; a span
+    replayed from the WAL after that long is the same stored row, deduplicated).
     The store-owning process rebuilds the ledger from the stored calls (``tool_calls`` and
     the tool servers' records, ``tool_call_server_sides``) at start.
     """

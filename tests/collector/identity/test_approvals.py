@@ -20,6 +20,8 @@ import pytest
 from agentaudit.broker import SigningKey
 from agentaudit.collector.identity.approvals import (
     CLOCK_SKEW,
+    LEDGER_SECONDS,
+    RECEIPT_GRACE,
     REFUSED_ATTRIBUTE,
     ApprovalSigner,
     ApprovalVerifier,
@@ -158,6 +160,26 @@ def test_an_expired_or_premature_grant_is_refused(
     with pytest.raises(GrantError, match="before the approval"):
         verifier.verify(token, _span(at=grant.issued_at - CLOCK_SKEW - 1))
     assert verifier.verify(token, _span(at=grant.expires_at - 1))
+
+
+def test_an_expired_grant_is_refused_whatever_start_the_span_claims(
+    key: SigningKey, signer: ApprovalSigner
+) -> None:
+    # The span's start is the agent's claim; the collector's clock is not. An agent
+    # backdating its span into the grant's lifetime must not use it after expiry.
+    token, grant = signer.grant(ACTION, approver="rita", lifetime=60)
+    inside = _span(at=grant.expires_at - 1)  # claims to have started in time
+
+    def received_at(seconds: float) -> ApprovalVerifier:
+        return ApprovalVerifier(key.jwks(), issuer="agentaudit", clock=lambda: seconds)
+
+    deadline = grant.expires_at + CLOCK_SKEW + RECEIPT_GRACE
+    assert received_at(deadline).verify(token, inside).id == grant.id  # a slow call's span
+    with pytest.raises(GrantError, match="expired when the collector received the call"):
+        received_at(deadline + 1).verify(token, inside)
+    # A grant used once, presented again after the ledger forgot it (a day later).
+    with pytest.raises(GrantError, match="expired when the collector received the call"):
+        received_at(grant.issued_at + LEDGER_SECONDS + 1).verify(token, inside)
 
 
 def test_forged_grants_are_refused(signer: ApprovalSigner, verifier: ApprovalVerifier) -> None:
