@@ -61,25 +61,33 @@ _HIDDEN_KINDS = frozenset({"MATERIALIZED", "ALIAS", "EPHEMERAL"})
 
 @dataclass(frozen=True)
 class HoldColumns:
-    """SQL expressions a legal hold matches rows of one table by (DESIGN §4 columns)."""
+    """SQL expressions a legal hold matches rows of one table by (DESIGN §4 columns).
+
+    ``agents``: every column naming the row's agent — the claimed id and, where the
+    table has it, the agent whose token sent the row (a hold on an agent keeps what it
+    sent under another name too). ``time``: the event time, which is the sender's claim
+    for spans; a time-range hold also matches the rows the store received in the range
+    (``_written_at``), so backdating a span does not take it out of a hold.
+    """
 
     session: str
-    agent: str
+    agents: tuple[str, ...]
     user: str
     time: str
 
 
+_CALL_AGENTS = ("agent_id", "authenticated_agent")
 HOLD_COLUMNS: dict[str, HoldColumns] = {
-    "tool_calls": HoldColumns("session_id", "agent_id", "user_id", "ts"),
-    "tool_call_server_sides": HoldColumns("session_id", "agent_id", "user_id", "ts"),
+    "tool_calls": HoldColumns("session_id", _CALL_AGENTS, "user_id", "ts"),
+    "tool_call_server_sides": HoldColumns("session_id", _CALL_AGENTS, "user_id", "ts"),
     "otel_traces": HoldColumns(
         f"SpanAttributes['{A.SESSION_ID}']",
-        f"SpanAttributes['{A.GEN_AI_AGENT_ID}']",
+        (f"SpanAttributes['{A.GEN_AI_AGENT_ID}']",),
         f"SpanAttributes['{A.ENDUSER_ID}']",
         "Timestamp",
     ),
-    "findings": HoldColumns("session_id", "agent_id", "user_id", "ts"),
-    "approvals": HoldColumns("session_id", "agent_id", "user_id", "issued_at"),
+    "findings": HoldColumns("session_id", ("agent_id",), "user_id", "ts"),
+    "approvals": HoldColumns("session_id", ("agent_id",), "user_id", "issued_at"),
 }
 """The tables retention may expire (and holds keep): the event tables. State tables
 (quarantine, deny-list, agents, revocations) are never expired: deleting a deny-list

@@ -15,8 +15,10 @@ placed:
   record instead of the unit's own digest.
 
 A time-range hold matches the rows whose event time (``ts``, ``Timestamp``, ``issued_at``)
-is in the range; session, agent and user holds match the row's own columns (for
-``otel_traces``, the span attributes). An erasure is refused while a hold covers the
+or receipt by the store (``_written_at``) is in the range: the event time of a span is
+its sender's claim. Session, agent and user holds match the row's own columns (for
+``otel_traces``, the span attributes); an agent hold also matches the calls its token
+sent under another id (``authenticated_agent``). An erasure is refused while a hold covers the
 subject's rows (GDPR Art. 17(3)(e): legal claims).
 """
 
@@ -32,7 +34,13 @@ import pyarrow as pa
 
 from agentaudit.errors import AgentAuditError
 from agentaudit.store import Store
-from agentaudit.store.evidence._tables import HOLD_COLUMNS, AuditTable, audit_tables
+from agentaudit.store.evidence._tables import (
+    HOLD_COLUMNS,
+    WRITTEN_AT,
+    AuditTable,
+    audit_tables,
+    ident,
+)
 from agentaudit.store.evidence._units import unit_entries, unit_name, written_between
 from agentaudit.store.sql_guard import quote_string
 
@@ -206,15 +214,19 @@ def active_holds(store: Store) -> list[Hold]:
 
 
 def hold_condition(table: str, hold: Hold) -> str:
-    """SQL: the rows of ``table`` that ``hold`` covers."""
+    """SQL: the rows of ``table`` that ``hold`` covers (:class:`HoldColumns`)."""
     columns = HOLD_COLUMNS[table]
     if hold.kind == "time":
-        return (
-            f"({columns.time} >= fromUnixTimestamp64Micro(toInt64({hold.from_us}), 'UTC') AND "
-            f"{columns.time} <= fromUnixTimestamp64Micro(toInt64({hold.to_us}), 'UTC'))"
-        )
-    column = {"session": columns.session, "agent": columns.agent, "user": columns.user}
-    return f"({column[hold.kind]} = {quote_string(hold.value)})"
+        start = f"fromUnixTimestamp64Micro(toInt64({hold.from_us}), 'UTC')"
+        end = f"fromUnixTimestamp64Micro(toInt64({hold.to_us}), 'UTC')"
+        ranges = [
+            f"({column} >= {start} AND {column} <= {end})"
+            for column in (columns.time, ident(WRITTEN_AT))
+        ]
+        return f"({' OR '.join(ranges)})"
+    named = {"session": (columns.session,), "agent": columns.agents, "user": (columns.user,)}
+    value = quote_string(hold.value)
+    return f"({' OR '.join(f'{column} = {value}' for column in named[hold.kind])})"
 
 
 def holds_condition(table: str, holds: Iterable[Hold]) -> str:

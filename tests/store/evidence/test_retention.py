@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from agentaudit.collector.evidence import EvidenceService
+from agentaudit.collector.model import VERIFIED_AGENT, VERIFIED_PRINCIPAL
 from agentaudit.errors import ConfigError
 from agentaudit.schema import attributes as A
 from agentaudit.store import Store
@@ -124,6 +125,49 @@ def test_a_released_hold_lets_its_rows_expire(
     assert verify_store(store).problems == []
     with pytest.raises(HoldError, match="already released"):
         evidence.release_hold(hold.hold_id, actor="legal", reason="again")
+
+
+def test_a_time_hold_keeps_what_the_store_received_in_its_range_whatever_time_spans_claim(
+    store: Store, tmp_path: Path, make_span: SpanFactory, evidence: EvidenceService
+) -> None:
+    # The spans claim to have started in 2023 (a span's start is its sender's word); the
+    # store received them now, inside the hold's range.
+    placed_from = int(time.time() * 1e6) - 60_000_000
+    write_spans(store, tmp_path / "wal", [_span(make_span, "sess-now") for _ in range(4)])
+    evidence.seal()
+    evidence.place_hold(
+        kind="time",
+        from_us=placed_from,
+        to_us=int(time.time() * 1e6) + 60_000_000,
+        actor="legal",
+        reason="m-9",
+    )
+    apply_retention(store, {"tool_calls": 1, "otel_traces": 1}, actor="test")
+    time.sleep(2.5)
+    _expire(store)
+    assert _sessions(store) == {"sess-now": 4}
+    assert store.query("SELECT count() FROM agentaudit.otel_traces").rows[0][0] == 4
+    evidence.seal()
+    assert verify_store(store).problems == []
+
+
+def test_an_agent_hold_keeps_the_calls_its_token_sent_under_another_id(
+    store: Store, tmp_path: Path, make_span: SpanFactory, evidence: EvidenceService
+) -> None:
+    # Sent with mail-assistant's token, each claiming to be agent-1.
+    disguised = [_span(make_span, "sess-disguised") for _ in range(2)]
+    for span in disguised:
+        span.verified.update({VERIFIED_PRINCIPAL: "agent", VERIFIED_AGENT: "mail-assistant"})
+    others = [_span(make_span, "sess-other") for _ in range(2)]
+    write_spans(store, tmp_path / "wal", [*disguised, *others], batch_rows=4)
+    evidence.seal()
+    evidence.place_hold(kind="agent", value="mail-assistant", actor="legal", reason="m-10")
+    apply_retention(store, {"tool_calls": 1}, actor="test")
+    time.sleep(2.5)
+    _expire(store, ("tool_calls",))
+    assert _sessions(store) == {"sess-disguised": 2}
+    evidence.seal()
+    assert verify_store(store).problems == []
 
 
 def test_the_servers_records_of_calls_expire_with_them_unless_held(
