@@ -103,6 +103,9 @@ _EXPRESSIONS: Final = {
 _COLUMNS: Final = ", ".join([*(_EXPRESSIONS.get(c, c) for c in CALL_COLUMNS), _REALMS_SQL])
 """:data:`CALL_COLUMNS` (with the arguments' shape in place of their text), then the
 arguments' realms as ``[[separator, name], ...]``."""
+_BATCH_ID: Final = CALL_COLUMNS.index("batch_id")
+_FOLDED: Final = len(CALL_COLUMNS) + 1
+"""Where :func:`calls_sql` puts its last column (after :data:`_COLUMNS`)."""
 
 
 class Handed(Protocol):
@@ -149,6 +152,7 @@ class CallRow:
         "batch_id",
         "credential_id",
         "credential_scopes",
+        "duration_ns",
         "received_ns",
         "resource_ids",
         "session_id",
@@ -188,7 +192,8 @@ class CallRow:
         self.status: str = v[19]
         self.received_ns: int = v[20]
         self.batch_id: str = v[21]
-        groups = v[22]
+        self.duration_ns: int = v[22]
+        groups = v[23]
         self.argument_realms: tuple[str, ...] | None = (
             tuple(sorted({f"@{n}" if sep == "@" else f"host:{n}" for sep, n in groups}))
             if groups
@@ -461,10 +466,11 @@ class Follower:
         folded: dict[str, int] = {}
         if fresh:
             for values in self.source.rows(calls_sql(sorted(set(fresh)), since_ns=self._since_ns)):
-                if values[23]:  # the server side of a call whose client row is stored
-                    folded[values[21]] = folded.get(values[21], 0) + 1
+                batch_id = values[_BATCH_ID]
+                if values[_FOLDED]:  # the server side of a call whose client row is stored
+                    folded[batch_id] = folded.get(batch_id, 0) + 1
                     continue
-                by_batch.setdefault(values[21], []).append(CallRow(values))
+                by_batch.setdefault(batch_id, []).append(CallRow(values))
         done: list[tuple[Link, list[CallRow]]] = []
         for link in links:
             if link.batch_id in self._seen:

@@ -35,7 +35,7 @@ CALL_COLUMNS: Final = (
     "ts", "trace_id", "span_id", "agent_id", "authenticated_agent", "user_id", "session_id",
     "tool_name", "arguments", "arguments_hash", "resource_ids", "source_refs", "source_kinds",
     "source_trust", "untrusted_source", "approval_status", "approval_verified",
-    "credential_id", "credential_scopes", "status", "received_at", "batch_id",
+    "credential_id", "credential_scopes", "status", "received_at", "batch_id", "duration_ns",
 )  # fmt: skip
 """The ``tool_calls`` columns a :class:`Call` is read from, in this order."""
 
@@ -105,6 +105,8 @@ class CallView(Protocol):
     @property
     def batch_id(self) -> str: ...
     @property
+    def duration_ns(self) -> int: ...
+    @property
     def argument_shape(self) -> str | None: ...
     @property
     def argument_realms(self) -> tuple[str, ...] | None: ...
@@ -138,6 +140,7 @@ class Call:
     status: str = "ok"
     received_ns: int = 0
     batch_id: str = ""
+    duration_ns: int = 0
     argument_shape: str | None = None
     """The top-level keys of ``arguments``, sorted and joined by ``,``, when the reader
     extracted them (the detector's follower lets ClickHouse do it and leaves
@@ -187,6 +190,7 @@ class Call:
             status=str(values["status"]),
             received_ns=ns(values["received_at"]),
             batch_id=str(values["batch_id"]),
+            duration_ns=int(values["duration_ns"]),
         )
 
 

@@ -575,6 +575,51 @@ class IdentityMismatch(Rule):
         )
 
 
+class ClaimedTime(Rule):
+    """A call's claimed time, which its receipt contradicts.
+
+    The detector already counts such a call near its receipt (``engine.clock_ns``); this
+    makes the claim itself a finding, dated by the detector's clock, so responders whose
+    views filter by the calls' claimed time still see it. The claimed *end* (start plus
+    duration) is compared, so a long tool call exported when it ends is not a hit.
+    """
+
+    name = "claimed_time"
+    severity = MEDIUM
+    learning = True
+    about = "a call whose claimed time is far from when the collector received it"
+
+    def check(self, c: Context) -> Hit | None:
+        call = c.call
+        received = call.received_ns
+        if not received:
+            return None
+        tolerance = c.settings.max_claimed_age_seconds * NS
+        if call.ts_ns > received + tolerance:
+            offset = call.ts_ns - received  # a claim from the future
+        else:
+            offset = call.ts_ns + call.duration_ns - received  # before receipt: negative
+            if offset >= -tolerance:
+                return None
+        return self.hit(
+            round(min(10.0, abs(offset) / tolerance), 2),
+            {"offset_seconds": round(offset / NS, 3)},
+            {"max_claimed_age_seconds": c.settings.max_claimed_age_seconds},
+            ("ahead" if offset > 0 else "behind",),
+            across_sessions=True,
+        )
+
+    def clause(self, i: Incident) -> str:
+        offset = i.observed["offset_seconds"]
+        side = "after" if offset > 0 else "before"
+        return (
+            f"{i.agent} sent calls claiming a time up to {duration(int(abs(offset) * NS))} "
+            f"{side} the collector received them (the detector believes at most "
+            f"{duration(int(i.baseline['max_claimed_age_seconds'] * NS))} before receipt): "
+            "a forged or broken clock; they were counted at their receipt"
+        )
+
+
 # ``off_card`` builds on the classes above (card_rule imports them; the package's
 # __init__ loads this module first). Registered without a catalog it never fires: a
 # Detector given ``catalog=`` swaps in one that reads it (engine.py).
@@ -594,6 +639,7 @@ RULES: Final[tuple[Rule, ...]] = (
     NewScope(),
     OffHours(),
     IdentityMismatch(),
+    ClaimedTime(),
     OffCard(),
 )
 RULE_NAMES: Final = frozenset(rule.name for rule in RULES)

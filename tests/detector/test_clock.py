@@ -113,3 +113,50 @@ def test_an_operator_who_trusts_claims_gets_the_claimed_times() -> None:
     finding = {f.rule: f for f in detector.take_findings()}["fan_out"]
     assert finding.evidence["action"]["skipped"] == HISTORY
     assert finding.evidence["retimed_calls"] == 0
+
+
+# -- rule claimed_time: the claim itself is a finding, dated at receipt ---------------------
+
+
+def test_a_backdated_call_is_a_claimed_time_finding_dated_at_its_receipt() -> None:
+    detector = _learned()
+    backdated = call(
+        ts=NOW - 3_600 * NS,
+        session_id="s-x",
+        resource_ids=("mailbox:c1@company.example",),
+        received_ns=NOW,
+    )
+    detector.process(backdated)
+    finding = {f.rule: f for f in detector.take_findings()}["claimed_time"]
+    assert finding.severity == "medium"
+    assert finding.action == "alert"
+    assert finding.ts_ns == NOW - AGE  # dated by the clock, not the claim
+    assert finding.evidence["observed"] == {"offset_seconds": -3_600.0}
+    assert finding.summary.startswith(
+        "support-bot sent calls claiming a time up to 1 hour before the collector received them"
+    )
+
+
+def test_a_call_from_the_future_is_a_claimed_time_finding() -> None:
+    detector = _learned()
+    ahead = call(ts=NOW + 600 * NS, resource_ids=("mailbox:c1@company.example",), received_ns=NOW)
+    detector.process(ahead)
+    finding = {f.rule: f for f in detector.take_findings()}["claimed_time"]
+    assert finding.evidence["observed"] == {"offset_seconds": 600.0}
+    assert "up to 10 minutes after the collector received them" in finding.summary
+
+
+def test_a_long_call_exported_when_it_ends_and_an_export_delay_are_not_hits() -> None:
+    detector = _learned()
+    long_call = call(  # started 20 min before receipt, ran 19 min 50 s
+        ts=NOW - 1_200 * NS,
+        duration_ns=1_190 * NS,
+        resource_ids=("mailbox:c1@company.example",),
+        received_ns=NOW,
+    )
+    delayed = call(  # exported 50 s after it ended; a clock 50 s fast
+        ts=NOW - 50 * NS, resource_ids=("mailbox:c1@company.example",), received_ns=NOW
+    )
+    fast = call(ts=NOW + 50 * NS, resource_ids=("mailbox:c1@company.example",), received_ns=NOW)
+    detector.process_all([long_call, delayed, fast])
+    assert "claimed_time" not in {f.rule for f in detector.take_findings()}

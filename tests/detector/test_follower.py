@@ -171,7 +171,7 @@ def _fields(row: Any) -> tuple[Any, ...]:
              "session_id", "tool_name", "arguments_hash", "resource_ids", "source_refs",
              "source_kinds", "source_trust", "untrusted_source", "approval_status",
              "approval_verified", "credential_id", "credential_scopes", "status",
-             "received_ns", "batch_id")  # fmt: skip
+             "received_ns", "batch_id", "duration_ns")  # fmt: skip
     return tuple(getattr(row, name) for name in names)
 
 
