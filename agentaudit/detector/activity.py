@@ -353,6 +353,14 @@ class Activity:
                 return 0, ts, False
             window = self._windows[tool] = _Window()
         entries, last = window.entries, window.last
+        if entries and ts < entries[-1][0] - self._window_ns:
+            # Time went back by more than a window: the calls held are not within one of
+            # this call. It happens when batches of several chains (one per receiving
+            # worker) are read one chain after the other, as after a restart or a
+            # backfill; counting across it made a false fan-out of days of history.
+            self._windows_size -= len(entries)
+            entries.clear()
+            last.clear()
         horizon = ts - self._window_ns
         while entries and entries[0][0] < horizon:
             old_ts, old = entries.popleft()
@@ -367,4 +375,4 @@ class Activity:
             entries.append((ts, resource))
             self._windows_size += 1
             last[resource] = ts
-        return len(last), entries[0][0] if entries else ts, full
+        return len(last), min(entries[0][0], ts) if entries else ts, full

@@ -155,3 +155,19 @@ def test_a_live_call_joining_a_history_incident_makes_it_alert() -> None:
     assert joined.action == "alert"
     assert joined.evidence["action"]["skipped"] == ""
     assert detector.take_actions() == []  # medium: an alert, no automatic action
+
+
+def test_history_read_chain_by_chain_raises_nothing() -> None:
+    # Two receiving workers write two chains; after a restart or a backfill the follower
+    # reads one chain's batches, then the other's: the calls go back in time by days.
+    calls = History(sessions_per_day=24, first_hour=0, hours=24).calls()
+    requests = [calls[i : i + 200] for i in range(0, len(calls), 200)]
+    first = [c for request in requests[0::2] for c in request]
+    second = [c for request in requests[1::2] for c in request]
+    detector = Detector(DetectorSettings())
+    detector.process_all(first)
+    detector.process_all(second)
+    baseline = detector.baseline("support-bot")
+    assert baseline is not None
+    assert not baseline.learning
+    assert detector.take_findings() == []
