@@ -581,7 +581,9 @@ class ClaimedTime(Rule):
     The detector already counts such a call near its receipt (``engine.clock_ns``); this
     makes the claim itself a finding, dated by the detector's clock, so responders whose
     views filter by the calls' claimed time still see it. The claimed *end* (start plus
-    duration) is compared, so a long tool call exported when it ends is not a hit.
+    duration) is compared: a span is exported after it ends, so a long tool call is not a
+    hit, and an end claimed after the receipt (a duration or a clock forged to hide a
+    backdated start) is one.
     """
 
     name = "claimed_time"
@@ -595,12 +597,9 @@ class ClaimedTime(Rule):
         if not received:
             return None
         tolerance = c.settings.max_claimed_age_seconds * NS
-        if call.ts_ns > received + tolerance:
-            offset = call.ts_ns - received  # a claim from the future
-        else:
-            offset = call.ts_ns + call.duration_ns - received  # before receipt: negative
-            if offset >= -tolerance:
-                return None
+        offset = call.ts_ns + call.duration_ns - received  # claimed end - receipt
+        if abs(offset) <= tolerance:
+            return None
         return self.hit(
             round(min(10.0, abs(offset) / tolerance), 2),
             {"offset_seconds": round(offset / NS, 3)},
@@ -613,7 +612,7 @@ class ClaimedTime(Rule):
         offset = i.observed["offset_seconds"]
         side = "after" if offset > 0 else "before"
         return (
-            f"{i.agent} sent calls claiming a time up to {duration(int(abs(offset) * NS))} "
+            f"{i.agent} sent calls claiming to end up to {duration(int(abs(offset) * NS))} "
             f"{side} the collector received them (the detector believes at most "
             f"{duration(int(i.baseline['max_claimed_age_seconds'] * NS))} before receipt): "
             "a forged or broken clock; they were counted at their receipt"

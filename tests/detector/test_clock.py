@@ -133,7 +133,7 @@ def test_a_backdated_call_is_a_claimed_time_finding_dated_at_its_receipt() -> No
     assert finding.ts_ns == NOW - AGE  # dated by the clock, not the claim
     assert finding.evidence["observed"] == {"offset_seconds": -3_600.0}
     assert finding.summary.startswith(
-        "support-bot sent calls claiming a time up to 1 hour before the collector received them"
+        "support-bot sent calls claiming to end up to 1 hour before the collector received them"
     )
 
 
@@ -144,6 +144,20 @@ def test_a_call_from_the_future_is_a_claimed_time_finding() -> None:
     finding = {f.rule: f for f in detector.take_findings()}["claimed_time"]
     assert finding.evidence["observed"] == {"offset_seconds": 600.0}
     assert "up to 10 minutes after the collector received them" in finding.summary
+
+
+def test_a_backdated_start_with_a_forged_duration_is_a_claimed_time_finding() -> None:
+    # Claiming to have run for a day hides nothing: no span ends after it was exported.
+    detector = _learned()
+    hidden = call(
+        ts=NOW - 3_600 * NS,
+        duration_ns=86_400 * NS,
+        resource_ids=("mailbox:c1@company.example",),
+        received_ns=NOW,
+    )
+    detector.process(hidden)
+    finding = {f.rule: f for f in detector.take_findings()}["claimed_time"]
+    assert finding.evidence["observed"] == {"offset_seconds": 82_800.0}
 
 
 def test_a_long_call_exported_when_it_ends_and_an_export_delay_are_not_hits() -> None:
