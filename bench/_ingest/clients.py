@@ -7,8 +7,9 @@
   at ``RATE`` spans/s in ``BATCH``-span exports for ``SECONDS`` (the latency run);
 * ``replay``: the requests that encoder built before the clock are sent as they are, to
   an OTLP/gRPC ``host:port`` or an OTLP/HTTP ``http://…/v1/traces`` endpoint, so only the
-  receiver's work is timed. An "unavailable" answer (gRPC ``UNAVAILABLE``, HTTP 503 or
-  429: backpressure) is retried with a growing pause; anything else counts as a failure.
+  receiver's work is timed, or paced like ``sdk`` (the collector's own latency). An
+  "unavailable" answer (gRPC ``UNAVAILABLE``, HTTP 503 or 429: backpressure) is retried
+  with a growing pause; anything else counts as a failure.
 
 Each process prints ``ready`` once its requests are built, waits for a line on stdin,
 sends, and prints one JSON object: ``spans``, ``seconds``, ``failures``, ``latencies``.
@@ -112,13 +113,76 @@ def sender(endpoint: str) -> tuple[Send, Callable[[], None]]:
     return _http_sender(endpoint) if is_http(endpoint) else _grpc_sender(endpoint)
 
 
-def _replay(endpoint: str, seed: int, count: int) -> None:
+def _paced(
+    batches: int, rate: float, size: int, export: Callable[[int, int], bool]
+) -> tuple[list[float], int]:
+    """Export batch ``i`` on lane ``i % LATENCY_LANES`` at its due time: an open-loop load.
+
+    ``export(lane, i)`` sends batch ``i`` and says whether it was accepted. Returns the
+    latency of every export and the number that failed.
+    """
+    failures = 0
+    latencies: list[float] = []
+    lock = threading.Lock()
+    interval = size / rate
+    started = time.perf_counter()
+
+    def lane(number: int) -> None:
+        nonlocal failures
+        for i in range(number, batches, LATENCY_LANES):
+            pause = started + i * interval - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            t0 = time.perf_counter()
+            accepted = export(number, i)
+            with lock:
+                latencies.append(time.perf_counter() - t0)
+                failures += not accepted
+
+    threads = [threading.Thread(target=lane, args=(n,)) for n in range(LATENCY_LANES)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, failures
+
+
+def _report(count: int, seconds: float, failures: int, latencies: list[float]) -> None:
+    print(json.dumps({"spans": count, "seconds": seconds, "failures": failures,
+                      "latencies": latencies}), flush=True)  # fmt: skip
+
+
+def _replay(endpoint: str, seed: int, count: int, paced: tuple[float, int, float] | None) -> None:
     """Send requests the SDK's own encoder built before the clock.
 
     What the receiver sees is byte for byte what ``OTLPSpanExporter`` sends; only the
     client's encoding work (~55 µs/span on these cores) is moved out of the timed window,
-    so the figure is the receiver's capacity rather than the clients'.
+    so the figure is the receiver's capacity rather than the clients'. Paced, each lane
+    has its own connection (as each SDK exporter has), and the latency of an export is
+    the collector's answer alone: an "unavailable" answer counts as a failure there.
     """
+    if paced:
+        rate, size, seconds = paced
+        count = int(rate * seconds)
+        requests = encoded_requests(make_spans(count, seed), size)
+        lanes = [sender(endpoint) for _ in range(LATENCY_LANES)]
+        print("ready", flush=True)
+        sys.stdin.readline()
+
+        def export(lane: int, i: int) -> bool:
+            try:
+                lanes[lane][0](requests[i])
+            except Exception:
+                return False
+            return True
+
+        started = time.perf_counter()
+        latencies, failures = _paced(len(requests), rate, size, export)
+        elapsed = time.perf_counter() - started
+        for _, close in lanes:
+            close()
+        _report(count, elapsed, failures, latencies)
+        return
     requests = encoded_requests(make_spans(count, seed), EXPORT_BATCH)
     send, close = sender(endpoint)
     print("ready", flush=True)
@@ -140,12 +204,14 @@ def _replay(endpoint: str, seed: int, count: int) -> None:
                 break
     elapsed = time.perf_counter() - started
     close()
-    print(json.dumps({"spans": count, "seconds": elapsed, "failures": failures,
-                      "latencies": []}), flush=True)  # fmt: skip
+    _report(count, elapsed, failures, [])
 
 
 def _sdk(endpoint: str, seed: int, count: int, paced: tuple[float, int, float] | None) -> None:
-    """Export finished spans through the SDK's ``OTLPSpanExporter`` (gRPC)."""
+    """Export finished spans through the SDK's ``OTLPSpanExporter`` (gRPC).
+
+    Paced, the latency of an export includes the SDK encoding it in this process.
+    """
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import SpanExportResult
 
@@ -153,7 +219,6 @@ def _sdk(endpoint: str, seed: int, count: int, paced: tuple[float, int, float] |
     if paced:
         count = int(rate * seconds)
     spans = make_spans(count, seed)
-    lanes = LATENCY_LANES if paced else 1
     exporters = [
         OTLPSpanExporter(
             endpoint=endpoint,
@@ -161,37 +226,21 @@ def _sdk(endpoint: str, seed: int, count: int, paced: tuple[float, int, float] |
             timeout=30,
             headers={"authorization": f"Bearer {AGENT_TOKEN}"},
         )
-        for _ in range(lanes)
+        for _ in range(LATENCY_LANES if paced else 1)
     ]
     print("ready", flush=True)
     sys.stdin.readline()
     failures = 0
     latencies: list[float] = []
-    lock = threading.Lock()
     started = time.perf_counter()
-
-    def lane(number: int) -> None:
-        """Send every ``lanes``-th batch at its due time (an open-loop offered load)."""
-        nonlocal failures
-        interval = size / rate
-        for i, offset in enumerate(range(0, len(spans), size)):
-            if i % lanes != number:
-                continue
-            pause = started + i * interval - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            t0 = time.perf_counter()
-            result = exporters[number].export(spans[offset : offset + size])
-            with lock:
-                latencies.append(time.perf_counter() - t0)
-                failures += result != SpanExportResult.SUCCESS
-
     if paced:
-        threads = [threading.Thread(target=lane, args=(n,)) for n in range(lanes)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+
+        def export(lane: int, i: int) -> bool:
+            batch = spans[i * size : (i + 1) * size]
+            return exporters[lane].export(batch) == SpanExportResult.SUCCESS
+
+        batches = -(-len(spans) // size)
+        latencies, failures = _paced(batches, rate, size, export)
     else:
         for offset in range(0, len(spans), EXPORT_BATCH):
             result = exporters[0].export(spans[offset : offset + EXPORT_BATCH])
@@ -199,8 +248,7 @@ def _sdk(endpoint: str, seed: int, count: int, paced: tuple[float, int, float] |
     elapsed = time.perf_counter() - started
     for exporter in exporters:
         exporter.shutdown()
-    print(json.dumps({"spans": count, "seconds": elapsed, "failures": failures,
-                      "latencies": latencies}), flush=True)  # fmt: skip
+    _report(count, elapsed, failures, latencies)
 
 
 def main(argv: list[str]) -> None:
@@ -209,11 +257,8 @@ def main(argv: list[str]) -> None:
 
     logging.disable(logging.WARNING)
     mode, endpoint, seed, count = argv[0], argv[1], int(argv[2]), int(argv[3])
-    if mode == "replay":
-        _replay(endpoint, seed, count)
-        return
     paced = (float(argv[4]), int(argv[5]), float(argv[6])) if len(argv) > 4 else None
-    _sdk(endpoint, seed, count, paced)
+    (_replay if mode == "replay" else _sdk)(endpoint, seed, count, paced)
 
 
 def start_clients(endpoint: str, tails: list[list[str]], mode: str = "sdk") -> list[Any]:

@@ -55,3 +55,25 @@ def test_the_capacity_budget_subtracts_the_senders_and_the_floor() -> None:
     assert "leaves 37 µs of collector CPU per span" in text
     assert "alone takes 20 µs of it, which leaves 17 µs" in text
     assert "they take 134 µs now" in text
+
+
+def _latency(p99s: list[float]) -> list[dict[str, float]]:
+    return [{"achieved": 5_000.0, "p50": 5.0, "p99": p99, "cpu": 1.5} for p99 in p99s]
+
+
+def test_the_latency_verdict_is_the_collectors_own_p99_with_the_default_workers() -> None:
+    """Replayed requests with 2 receiving processes (the default on 2 cores) decide; the
+    SDK rows (the client's encoding included) and the 1-process rows are shown only."""
+    latency = {
+        ("sdk", 1): _latency([90.0, 95.0, 99.0]),
+        ("sdk", 2): _latency([70.0, 75.0, 80.0]),
+        ("replay", 1): _latency([70.0, 72.0, 71.0]),
+        ("replay", 2): _latency([21.0, 48.0, 60.0]),
+    }
+    lines = bench_ingest._latency_table(latency, cores=2)
+    assert "| replayed | 2 | 5,000 | 5.0 | 48.0 | 21.0, 48.0, 60.0 | 0.10 |" in lines
+    assert lines[-1].endswith("(2, `workers = auto`): 48.0 ms (target ≤ 50 ms: meets).")
+    latency[("replay", 2)] = _latency([51.0, 52.0, 20.0])
+    assert bench_ingest._latency_table(latency, cores=2)[-1].endswith(
+        "51.0 ms (target ≤ 50 ms: misses)."
+    )
