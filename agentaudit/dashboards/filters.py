@@ -14,7 +14,10 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Final
 
 __all__ = [
+    "RECEIVED_WHERE",
     "STATUSES",
+    "TIME_BASES",
+    "TIME_WHERE",
     "WINDOWS",
     "FilterError",
     "Filters",
@@ -154,6 +157,14 @@ _TEXT_FILTERS: Final[Mapping[str, tuple[str, str]]] = {
     "q": ("arguments", "contains"),
 }
 TIME_WHERE: Final = "ts >= {since:DateTime64(9, 'UTC')} AND ts < {until:DateTime64(9, 'UTC')}"
+"""Calls whose *claimed* time (the span's start, set by the agent) is in the window."""
+RECEIVED_WHERE: Final = (
+    "received_at >= {since:DateTime64(9, 'UTC')} AND received_at < {until:DateTime64(9, 'UTC')}"
+)
+"""Calls the collector *received* in the window (its own clock: an agent cannot move it)."""
+TIME_BASES: Final = ("claimed", "received")
+"""What a window is over (the ``time`` filter): the claimed time, or the receipt time a
+backdated call cannot hide from (docs/trust.md, "What a span cannot set")."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +184,7 @@ class Filters:
     status: str = ""
     q: str = ""
     untrusted: bool = False
+    time: str = TIME_BASES[0]
 
     @classmethod
     def from_query(cls, query: Mapping[str, str | list[str]]) -> Filters:
@@ -189,6 +201,8 @@ class Filters:
                 raise FilterError(f"{f.name}: value contains a NUL character")
             if f.name == "untrusted":
                 values[f.name] = text.strip().lower() in ("1", "true", "yes", "on")
+            elif f.name == "time":
+                values[f.name] = text.strip().lower() or TIME_BASES[0]
             else:
                 values[f.name] = text.strip()
         filters = cls(**values)
@@ -200,6 +214,13 @@ class Filters:
         self.time_range()
         if self.status and self.status not in STATUSES:
             raise FilterError(f"status: {self.status[:40]!r} is not one of {', '.join(STATUSES)}")
+        if self.time not in TIME_BASES:
+            raise FilterError(f"time: {self.time[:40]!r} is not one of {', '.join(TIME_BASES)}")
+
+    @property
+    def time_where(self) -> str:
+        """The window's condition: over the claimed time, or over the receipt time."""
+        return RECEIVED_WHERE if self.time == "received" else TIME_WHERE
 
     def time_range(self, *, now: dt.datetime | None = None) -> TimeRange:
         return TimeRange.parse(self.window, self.since or None, self.until or None, now=now)
@@ -220,7 +241,7 @@ class Filters:
     def where(self, *, now: dt.datetime | None = None) -> tuple[str, dict[str, Any]]:
         """The WHERE clause over ``tool_calls`` and its bound parameters."""
         time_range = self.time_range(now=now)
-        clauses = [TIME_WHERE]
+        clauses = [self.time_where]
         params: dict[str, Any] = time_range.params()
         for index, (name, (column, how)) in enumerate(_TEXT_FILTERS.items()):
             value = getattr(self, name)

@@ -63,7 +63,7 @@ __all__ = [
     "unasked_calls",
 ]
 
-SORTABLE: Final = ("ts", "agent_id", "user_id", "session_id", "tool_name", "status")
+SORTABLE: Final = ("ts", "received_at", "agent_id", "user_id", "session_id", "tool_name", "status")
 APPROVAL: Final = (
     "multiIf(approval_verified = 1, 'verified', approval_status IN ('', 'none'), 'none', "
     "'claimed') AS approval"
@@ -79,9 +79,9 @@ SENT_BY: Final = (
 )
 """Who sent the span, as the collector authenticated it (never what the span claims)."""
 _CALL_COLUMNS: Final = (
-    f"ts, agent_id, user_id, session_id, tool_name, status, {APPROVAL}, approval_status, "
-    f"{SENT_BY}, agent_mismatch, untrusted_source, source_refs, resource_ids, credential_id, "
-    "substring(arguments, 1, 300) AS arguments, trace_id"
+    f"ts, received_at, agent_id, user_id, session_id, tool_name, status, {APPROVAL}, "
+    f"approval_status, {SENT_BY}, agent_mismatch, untrusted_source, source_refs, resource_ids, "
+    "credential_id, substring(arguments, 1, 300) AS arguments, trace_id"
 )
 UNAPPROVED_UNTRUSTED: Final = "untrusted_source = 1 AND approval_status = 'none'"
 ONE_PER_CALL: Final = one_per_call(TIME_WHERE)
@@ -330,8 +330,8 @@ def investigate(
     if sort != "ts":
         order += ", ts DESC"
     sql = (
-        f"SELECT {_CALL_COLUMNS} FROM {ALL_SIDES} WHERE {where} AND {ONE_PER_CALL} "
-        f"ORDER BY {order} LIMIT {{limit:UInt32}}"
+        f"SELECT {_CALL_COLUMNS} FROM {ALL_SIDES} WHERE {where} "
+        f"AND {one_per_call(filters.time_where)} ORDER BY {order} LIMIT {{limit:UInt32}}"
     )
     return _query(store, sql, {**params, "limit": limit})
 

@@ -239,6 +239,11 @@ def test_a_finding_shows_its_evidence_and_its_calls_one_click_from_forensics() -
     ), [(p.proto.label, p.proto.query_string) for p in sessions]
     calls = next(d.value for d in at.dataframe if "span_id" in d.value.columns)
     assert calls["tool_name"].tolist() == ["send_email"]  # exactly the triggering call
+    # The agent's other calls, by when they arrived: a backdated one is not left out.
+    investigate = [p.proto for p in at.get("page_link") if "investigate" in p.proto.page]
+    assert [p.query_string for p in investigate] == [
+        f"agent={DEMO_AGENT}&window=24h&time=received"
+    ], [(p.label, p.query_string) for p in investigate]
 
 
 def test_an_unknown_finding_from_a_link_says_so() -> None:

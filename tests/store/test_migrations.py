@@ -94,3 +94,27 @@ def test_only_comments_yields_nothing() -> None:
 def test_checksum_depends_on_the_text() -> None:
     assert Migration(1, "a", "SELECT 1").checksum != Migration(1, "a", "SELECT 1 ").checksum
     assert Migration(1, "a", "SELECT 1").checksum == Migration(7, "b", "SELECT 1").checksum
+
+
+def test_a_receipt_window_reads_only_the_parts_received_in_it(tmp_path: Path) -> None:
+    """Migration 0044: two inserts a day apart; a window on the second day's receipts
+    reads its part alone, whatever times the calls claim (all of them: one old day)."""
+    insert = (
+        "INSERT INTO agentaudit.tool_calls (ts, received_at, agent_id, trace_id, span_id) "
+        "SELECT toDateTime64('2026-01-01 00:00:00', 9, 'UTC') + toIntervalSecond(number), "
+        "toDateTime64({day:String}, 3, 'UTC') + toIntervalMillisecond(number * 100), "
+        "concat('agent-', toString(number % 3)), hex(number), hex(number) FROM numbers(20000)"
+    )
+    count = (
+        "SELECT count() FROM agentaudit.tool_calls "
+        "WHERE received_at >= toDateTime64('2026-12-02 00:00:00', 9, 'UTC') "
+        "AND received_at < toDateTime64('2026-12-03 00:00:00', 9, 'UTC')"
+    )
+    with Store.open(embedded_dsn(tmp_path / "received")) as store:
+        apply_migrations(store)
+        for day in ("2026-12-01 00:00:00", "2026-12-02 00:00:00"):
+            store.command(insert, {"day": day})
+        plan = "\n".join(str(row[0]) for row in store.query("EXPLAIN indexes = 1 " + count).rows)
+        skip = plan[plan.index("Name: idx_received") :]
+        assert "Parts: 1/2" in skip, plan
+        assert store.query(count).rows == [(20000,)]

@@ -267,11 +267,12 @@ def _details(finding: dict[str, Any], responder: bool, requested_by: str) -> Non
         icon=":material/smart_toy:",
         query_params={"agent": finding["agent_id"]},
     )
+    # Over the receipt time: the detector acted on what arrived, whatever time it claims.
     right.page_link(
         "views/investigate.py",
-        label=fmt("Every call of {} in the last 24 h", finding["agent_id"]),
+        label=fmt("Every call of {} received in the last 24 h", finding["agent_id"]),
         icon=":material/search:",
-        query_params={"agent": finding["agent_id"], "window": "24h"},
+        query_params={"agent": finding["agent_id"], "window": "24h", "time": "received"},
     )
     evidence = parse(finding["evidence"])
     st.subheader("Evidence")

@@ -8,10 +8,15 @@ import streamlit as st
 
 from agentaudit.dashboards import data
 from agentaudit.dashboards._ui import fmt
-from agentaudit.dashboards.filters import STATUSES, WINDOWS, FilterError, Filters
+from agentaudit.dashboards.filters import STATUSES, TIME_BASES, WINDOWS, FilterError, Filters
 from agentaudit.dashboards.queries import SORTABLE
 
 st.title("Investigate")
+
+TIME_LABELS = {
+    "claimed": "time the agent claims (ts)",
+    "received": "time the collector received it",
+}
 
 query = {key: st.query_params.get_all(key) for key in st.query_params}
 filters: Filters | None
@@ -23,13 +28,21 @@ except FilterError as exc:
 
 shown = filters or Filters()
 with st.form("filters"):
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     windows = list(WINDOWS)
     if shown.window not in windows:
         windows.append(shown.window)
     window = c1.selectbox("Time window", windows, index=windows.index(shown.window))
     since = c2.text_input("Since (ISO-8601, overrides window)", shown.since)
     until = c3.text_input("Until (ISO-8601)", shown.until)
+    # The claimed time is the agent's to set; a backdated call is in the window of the
+    # time the collector received it (docs/trust.md, "What a span cannot set").
+    basis = c4.selectbox(
+        "Window over",
+        TIME_BASES,
+        index=TIME_BASES.index(shown.time) if shown.time in TIME_BASES else 0,
+        format_func=lambda b: TIME_LABELS[b],
+    )
     c1, c2, c3, c4 = st.columns(4)
     agent = c1.text_input("Agent", shown.agent)
     user = c2.text_input("User", shown.user)
@@ -64,6 +77,7 @@ if applied:
         "status": status or "",
         "q": text,
         "untrusted": "1" if untrusted else "0",
+        "time": basis or TIME_BASES[0],
     }
     try:
         filters = Filters.from_query(candidate)

@@ -1,0 +1,123 @@
+"""Investigate's window over the receipt time: a backdated call cannot hide from it.
+
+A span's start time is the agent's claim; ``received_at`` is the collector's clock. An
+agent that backdates its spans by ten days is outside every "last 24 h" view over the
+claimed time; over the receipt time (``time=received``) it is where it arrived. Its own
+store (module-scoped): the demo seed plus one backdated call, written through the real
+writer at its receipt time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentaudit.collector.writer.writer import Writer
+from agentaudit.config import Config
+from agentaudit.dashboards import queries, register_store
+from agentaudit.dashboards.filters import FilterError, Filters
+from agentaudit.store import Store
+from tests.dashboards.seed_store import DEMO_AGENT, SECOND, seed, tool_span
+from tests.dashboards.test_pages import open_page, users_config
+
+__all__ = ["users_config"]  # the pages' login configuration, a fixture
+
+BACKDATER = "backdater"
+DAY = 86_400 * SECOND
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    directory: Path = tmp_path_factory.mktemp("received-window")
+    store = Store.open(f"chdb://{directory}")
+    now = time.time_ns()
+    seed(store, now)
+    backdated = tool_span(
+        trace="7" * 32,
+        name="backdated",
+        start_ns=now - 10 * DAY,  # the claim
+        agent=BACKDATER,
+        user="bob@example.com",
+        session="sess-backdated",
+        tool="export_contacts",
+        arguments={"to": "drop@evil.example"},
+        prompt_hash="sha256:" + "0" * 64,
+        sources=[],
+        resources=["contacts:all"],
+        credential="cred-crm",
+        scopes=["contacts.read"],
+        expires_at=now + DAY,
+    )
+    writer = Writer(store)
+    writer.enqueue([backdated], received_ns=now)  # arrived now
+    writer.flush()
+    register_store(store)
+    yield store
+    register_store(None)
+    store.close()
+
+
+def _agents(store: Store, **filters: str) -> set[str]:
+    frame = queries.investigate(store, Filters(**filters))
+    return set(frame["agent_id"]) if not frame.empty else set()
+
+
+def test_a_backdated_call_is_outside_the_claimed_window(store: Store) -> None:
+    assert BACKDATER not in _agents(store, window="24h")
+    assert BACKDATER in _agents(store, window="all")  # it is stored
+
+
+def test_the_receipt_window_shows_the_backdated_call_where_it_arrived(store: Store) -> None:
+    assert BACKDATER in _agents(store, window="1h", time="received")
+    frame = queries.investigate(store, Filters(window="1h", time="received", agent=BACKDATER))
+    [row] = frame.to_dict("records")
+    received = row["received_at"].to_pydatetime().replace(tzinfo=dt.timezone.utc)
+    claimed = row["ts"].to_pydatetime().replace(tzinfo=dt.timezone.utc)
+    assert abs(received - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(minutes=10)
+    assert dt.timedelta(days=9) < received - claimed < dt.timedelta(days=11)
+
+
+def test_the_receipt_window_leaves_out_what_arrived_before_it(store: Store) -> None:
+    """A receipt window ten days back, where the call claims to be, holds nothing."""
+    ten_days_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=10)
+    since = (ten_days_ago - dt.timedelta(hours=1)).isoformat()
+    until = (ten_days_ago + dt.timedelta(hours=1)).isoformat()
+    assert BACKDATER in _agents(store, since=since, until=until)
+    assert _agents(store, since=since, until=until, time="received") == set()
+
+
+def test_every_call_of_the_demo_is_counted_once_over_either_time(store: Store) -> None:
+    claimed = queries.investigate(store, Filters(window="all"))
+    received = queries.investigate(store, Filters(window="all", time="received"))
+    assert len(received) == len(claimed)
+    assert len(set(zip(received["trace_id"], received["ts"], strict=True))) == len(received)
+
+
+def test_the_time_filter_is_parsed_strictly() -> None:
+    assert Filters.from_query({"time": " Received "}).time == "received"
+    assert Filters.from_query({"time": ""}).time == "claimed"
+    assert Filters.from_query({"time": "received"}).to_query() == {"time": "received"}
+    for hostile in ("ingested", "received' OR 1=1 --", "ts; DROP TABLE x"):
+        with pytest.raises(FilterError, match=r"time: .* is not one of claimed, received"):
+            Filters.from_query({"time": hostile})
+
+
+def test_the_page_offers_the_receipt_window(
+    store: Store, users_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AGENTAUDIT_DASHBOARD_PASSWORD", raising=False)
+
+    def shown(**query: str) -> set[str]:
+        at = open_page("investigate", **query)
+        assert not at.error, [e.value for e in at.error]
+        return set(at.dataframe[0].value["agent_id"])
+
+    assert DEMO_AGENT in shown(window="24h")
+    assert BACKDATER not in shown(window="24h")
+    assert BACKDATER in shown(window="24h", time="received")
+    at = open_page("investigate", time="later")
+    assert any("time: 'later' is not one of" in str(e.value) for e in at.error)
