@@ -24,7 +24,13 @@ from typing import Any, Final
 
 import pandas as pd
 
-from agentaudit.dashboards.filters import TIME_WHERE, Filters, TimeRange, span_bucket_seconds
+from agentaudit.dashboards.filters import (
+    RECEIVED_WHERE,
+    TIME_WHERE,
+    Filters,
+    TimeRange,
+    span_bucket_seconds,
+)
 from agentaudit.schema import attributes as A
 from agentaudit.schema.calls import (
     ALL_SIDES,
@@ -156,13 +162,24 @@ def overview_activity(
     return series.reset_index(drop=True), tools.head(top).reset_index(drop=True)
 
 
+CLAIMED_OR_RECEIVED: Final = f"(({TIME_WHERE}) OR ({RECEIVED_WHERE}))"
+"""Calls claimed *or* received in the window: a backdated call is where it arrived too."""
+
+
 def unasked_calls(store: Store, window: TimeRange, limit: int = 50) -> pd.DataFrame:
-    """Unapproved calls prompted by untrusted content, newest first."""
+    """Unapproved calls prompted by untrusted content, claimed or received in the window,
+    most recently received first.
+
+    The panel an injected call must not hide from: over the claimed time alone, an agent
+    that backdates its spans would keep its steered calls out of every recent window.
+    The OR reads every granule's four small columns (no key prunes it); the rows are few.
+    """
     sql = (
-        "SELECT ts, agent_id, user_id, session_id, tool_name, source_refs, resource_ids, "
-        f"credential_id, status, trace_id FROM {ALL_SIDES} "
-        f"WHERE {TIME_WHERE} AND {UNAPPROVED_UNTRUSTED} AND {ONE_PER_CALL} "
-        "ORDER BY ts DESC LIMIT {limit:UInt32}"
+        "SELECT ts, received_at, agent_id, user_id, session_id, tool_name, source_refs, "
+        f"resource_ids, credential_id, status, trace_id FROM {ALL_SIDES} "
+        f"WHERE {CLAIMED_OR_RECEIVED} AND {UNAPPROVED_UNTRUSTED} "
+        f"AND {one_per_call(CLAIMED_OR_RECEIVED)} "
+        "ORDER BY received_at DESC, ts DESC LIMIT {limit:UInt32}"
     )
     return _query(store, sql, {**window.params(), "limit": limit})
 

