@@ -68,13 +68,13 @@ AUDIENCE: Final = "agentaudit-collector"
 DEFAULT_LIFETIME: Final = 300
 MAX_LIFETIME: Final = 900
 CLOCK_SKEW: Final = 30
+"""Seconds a call's start may lie outside the grant's lifetime (clocks of two hosts)."""
 RECEIPT_GRACE: Final = 300
 """How long after its grant expired a call's span may still reach the collector: the
 call ran, then its span waited for export. Checked against the collector's own clock,
 since a span's start time is the agent's claim: without it, an agent could use an
 expired grant, or reuse a grant the ledger no longer remembers, by backdating its span
 into the grant's lifetime."""
-"""Seconds a call's start may lie outside the grant's lifetime (clocks of two hosts)."""
 MAX_RESOURCES: Final = 64
 MAX_GRANT_CHARS: Final = 8192
 LEDGER_SECONDS: Final = 86_400

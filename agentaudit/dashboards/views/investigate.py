@@ -40,7 +40,7 @@ with st.form("filters"):
     basis = c4.selectbox(
         "Window over",
         TIME_BASES,
-        index=TIME_BASES.index(shown.time) if shown.time in TIME_BASES else 0,
+        index=TIME_BASES.index(shown.time),  # shown is validated: one of TIME_BASES
         format_func=lambda b: TIME_LABELS[b],
     )
     c1, c2, c3, c4 = st.columns(4)
