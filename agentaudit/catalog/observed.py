@@ -12,6 +12,9 @@ else the id the span claims (``agent_id``): a call sent with agent B's token tha
 claims to be agent A counts against B's card, not A's. A tool server's record (sent with
 its own token) names its caller: it counts against the caller it names.
 
+A call is in a window when the time it claims is, or the time the collector received it
+is (:func:`_where`): backdating a span does not take a call out of recent use.
+
 The *observed lifetime* of a credential is a lower bound on its real lifetime:
 ``max(expires_at - first use, last use - first use)`` (spans carry no issue time).
 """
@@ -166,10 +169,24 @@ class Observations:
         return tuple(sorted({canonical_id(t.agent) or t.agent for t in self.tools}))
 
 
+def _between(column: str, since_ns: int, until_ns: int | None) -> str:
+    since = f"{column} >= fromUnixTimestamp64Nano(toInt64({int(since_ns)}))"
+    if until_ns is None:
+        return since
+    return f"{since} AND {column} < fromUnixTimestamp64Nano(toInt64({int(until_ns)}))"
+
+
 def _where(since_ns: int, until_ns: int | None, agent: str | None) -> str:
-    clauses = [f"ts >= fromUnixTimestamp64Nano(toInt64({int(since_ns)}))"]
-    if until_ns is not None:
-        clauses.append(f"ts < fromUnixTimestamp64Nano(toInt64({int(until_ns)}))")
+    """Calls (of ``agent``) claimed *or* received in the window.
+
+    A span's time is the agent's claim; ``received_at`` is the collector's clock. Over
+    the claimed time alone, an agent that backdates its spans would keep its recent use
+    out of the window: out of least privilege, and out of the calls since a sign-off
+    that make a card drift. Received in the window, a call counts whatever it claims.
+    """
+    claimed = _between("ts", since_ns, until_ns)
+    received = _between("received_at", since_ns, until_ns)
+    clauses = [f"(({claimed}) OR ({received}))"]
     if agent:
         clauses.append(f"lowerUTF8({AGENT_SQL}) = {quote_string(agent.strip().lower())}")
     return " AND ".join(clauses)
@@ -233,7 +250,8 @@ def observe(
     until_ns: int | None = None,
     agent: str | None = None,
 ) -> Observations:
-    """Every agent's (or ``agent``'s) tool use from ``since_ns`` (until ``until_ns``)."""
+    """Every agent's (or ``agent``'s) tool use from ``since_ns`` (until ``until_ns``):
+    calls claimed or received in that window (see :func:`_where`)."""
     where = _where(since_ns, until_ns, agent)
     grouped: dict[tuple[str, str], list[Any]] = {}
     for row in source.rows(_uses_sql(where)):

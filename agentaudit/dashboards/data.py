@@ -27,6 +27,7 @@ __all__ = [
     "TTL_SECONDS",
     "agent_baseline",
     "agent_cadence",
+    "agent_calls_claimed_elsewhere",
     "agent_resources",
     "agent_scopes",
     "agent_tool_mix",
@@ -108,6 +109,10 @@ def agent_tool_mix(agent: str, window: TimeRange) -> pd.DataFrame:
 
 def agent_cadence(agent: str, window: TimeRange) -> pd.DataFrame:
     return _run("agent_cadence", agent, window)
+
+
+def agent_calls_claimed_elsewhere(agent: str, window: TimeRange) -> int:
+    return int(_run("agent_calls_claimed_elsewhere", agent, window))
 
 
 def agent_resources(agent: str, window: TimeRange) -> pd.DataFrame:

@@ -354,8 +354,11 @@ def investigate(
 
 
 def agents(store: Store, window: TimeRange) -> list[str]:
+    """The agents with calls claimed or received in the window (the pages' picker: an
+    agent that backdates its spans is still offered)."""
     sql = (
-        f"SELECT DISTINCT agent_id FROM {ALL_SIDES} WHERE {TIME_WHERE} ORDER BY agent_id LIMIT 1000"
+        f"SELECT DISTINCT agent_id FROM {ALL_SIDES} WHERE {CLAIMED_OR_RECEIVED} "
+        "ORDER BY agent_id LIMIT 1000"
     )
     return [str(row[0]) for row in store.read_only(sql, window.params()).rows]
 
@@ -525,6 +528,17 @@ def agent_scopes(
     )  # fmt: skip
 
 
+def agent_calls_claimed_elsewhere(store: Store, agent: str, window: TimeRange) -> int:
+    """``agent``'s calls received in the window that claim a time outside it (backdated,
+    or held back before sending): the Agent profile, over the claimed time, leaves them
+    out, so the page says how many there are."""
+    sql = (
+        f"SELECT countIf({one_per_call(RECEIVED_WHERE)}) FROM {ALL_SIDES} "
+        f"WHERE agent_id = {{agent:String}} AND ({RECEIVED_WHERE}) AND NOT ({TIME_WHERE})"
+    )
+    return int(store.read_only(sql, {**window.params(), "agent": agent}).rows[0][0])
+
+
 def agent_window_profile(store: Store, agent: str, window: TimeRange) -> dict[str, pd.DataFrame]:
     """The figures a detector baseline holds, measured over ``window`` for ``agent``.
 
@@ -579,28 +593,35 @@ def agent_window_profile(store: Store, agent: str, window: TimeRange) -> dict[st
 # --- Blast radius -------------------------------------------------------------------
 
 
+BLAST_WINDOW: Final = f"agent_id = {{agent:String}} AND {CLAIMED_OR_RECEIVED}"
+"""One agent's calls claimed or received in the window: what the agent reached recently
+whatever time its spans claim (the sort key's agent prefix keeps the OR cheap)."""
+_BLAST_ONE_PER_CALL: Final = one_per_call(CLAIMED_OR_RECEIVED)
+
+
 def blast_tools(store: Store, agent: str, window: TimeRange) -> pd.DataFrame:
     """Per tool of one agent: calls (once each), scopes presented, resource types and
     resources touched (as the agent and, for MCP calls, the tool server recorded them)."""
     sql = (
-        f"SELECT tool_name, countIf({ONE_PER_CALL}) AS calls, "
+        f"SELECT tool_name, countIf({_BLAST_ONE_PER_CALL}) AS calls, "
         "arraySort(groupUniqArrayArray(credential_scopes)) AS scopes_presented, "
         "arraySort(groupUniqArrayArray(arrayMap(r -> splitByChar(':', r)[1], resource_ids))) "
         "AS resource_types, uniqArray(resource_ids) AS resources, "
         "arraySlice(arraySort(groupUniqArrayArray(100)(resource_ids)), 1, 20) AS sample_resources "
-        f"FROM {ALL_SIDES} WHERE agent_id = {{agent:String}} AND {TIME_WHERE} "
+        f"FROM {ALL_SIDES} WHERE {BLAST_WINDOW} "
         "GROUP BY tool_name ORDER BY calls DESC LIMIT 200"
     )
     return _query(store, sql, {**window.params(), "agent": agent})
 
 
 def blast_credentials(store: Store, agent: str, window: TimeRange) -> pd.DataFrame:
-    """Credentials the agent presented: scopes, first/last use, expiry."""
+    """Credentials the agent presented: scopes, first/last use (the times the calls
+    claim), expiry."""
     sql = (
         "SELECT credential_id, arraySort(groupUniqArrayArray(credential_scopes)) AS scopes, "
         "min(ts) AS first_used, max(ts) AS last_used, max(credential_expires_at) AS expires_at, "
-        f"countIf({ONE_PER_CALL}) AS calls, uniq(tool_name) AS tools "
-        f"FROM {ALL_SIDES} WHERE agent_id = {{agent:String}} AND {TIME_WHERE} "
+        f"countIf({_BLAST_ONE_PER_CALL}) AS calls, uniq(tool_name) AS tools "
+        f"FROM {ALL_SIDES} WHERE {BLAST_WINDOW} "
         "AND credential_id != '' GROUP BY credential_id ORDER BY last_used DESC LIMIT 500"
     )
     return _query(store, sql, {**window.params(), "agent": agent})

@@ -131,6 +131,21 @@ def test_calls_outside_the_card_after_the_sign_off_make_it_drift(store: Store) -
     assert any("delete_all unlisted_tool" in d for d in demo_card(store).drift)
 
 
+def test_a_call_received_after_the_sign_off_drifts_it_whatever_time_it_claims(
+    store: Store,
+) -> None:
+    """Backdating a span before the sign-off does not hide an off-card call made after it:
+    the collector received it after the sign-off."""
+    write(store, demo_traffic(ts=time.time() - 3600))
+    signed = sign(store)
+    assert demo_card(store).status == "signed"
+    before = signed.signed_at_ms / 1000 - 86_400  # the claim: a day before the sign-off
+    write(store, [call("mail-assistant", "delete_all", scopes=["mail.send"], ts=before)])
+    card = demo_card(store)
+    assert card.status == "drifted"
+    assert any("delete_all unlisted_tool" in d for d in card.drift)
+
+
 def test_calls_before_the_sign_off_do_not_drift_it(store: Store) -> None:
     write(
         store, [call("mail-assistant", "delete_all", scopes=["mail.send"], ts=time.time() - 7200)]

@@ -1,4 +1,4 @@
-"""Investigate's window over the receipt time: a backdated call cannot hide from it.
+"""Windows over the receipt time: a backdated call cannot hide from them.
 
 A span's start time is the agent's claim; ``received_at`` is the collector's clock. An
 agent that backdates its spans by ten days is outside every "last 24 h" view over the
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from agentaudit.catalog import StoreSource, observe
 from agentaudit.collector.writer.writer import Writer
 from agentaudit.config import Config
 from agentaudit.dashboards import queries, register_store
@@ -23,7 +25,7 @@ from agentaudit.dashboards.filters import FilterError, Filters, TimeRange
 from agentaudit.schema import attributes as A
 from agentaudit.store import Store
 from tests.dashboards.seed_store import DEMO_AGENT, SECOND, seed, tool_span
-from tests.dashboards.test_pages import open_page, users_config
+from tests.dashboards.test_pages import open_page, texts, users_config
 
 __all__ = ["users_config"]  # the pages' login configuration, a fixture
 
@@ -139,3 +141,88 @@ def test_the_page_offers_the_receipt_window(
     assert BACKDATER in shown(window="24h", time="received")
     at = open_page("investigate", time="later")
     assert any("time: 'later' is not one of" in str(e.value) for e in at.error)
+
+
+def test_the_agent_picker_offers_an_agent_that_backdates_its_calls(store: Store) -> None:
+    """Blast radius and Agent profile pick from agents claimed or received in the window."""
+    agents = queries.agents(store, TimeRange.parse("24h"))
+    assert BACKDATER in agents
+    assert DEMO_AGENT in agents
+
+
+def test_blast_radius_counts_what_a_backdating_agent_reached_where_it_arrived(
+    store: Store,
+) -> None:
+    day = TimeRange.parse("24h")
+    [tool] = queries.blast_tools(store, BACKDATER, day).to_dict("records")
+    assert (tool["tool_name"], tool["calls"], tool["resources"]) == ("export_contacts", 1, 1)
+    assert list(tool["scopes_presented"]) == ["contacts.read"]
+    [credential] = queries.blast_credentials(store, BACKDATER, day).to_dict("records")
+    assert (credential["credential_id"], credential["calls"]) == ("cred-crm", 1)
+    # ten days back, a window that holds neither its receipt nor its claim, is empty
+    ten_days_back = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=10)
+    before = TimeRange.parse(
+        since=(ten_days_back - dt.timedelta(days=2)).isoformat(),
+        until=(ten_days_back - dt.timedelta(days=1)).isoformat(),
+    )
+    assert queries.blast_tools(store, BACKDATER, before).empty
+
+
+def test_observed_use_counts_a_call_claimed_or_received_in_the_window(store: Store) -> None:
+    """catalog.observe (Blast radius's per-tool table, cards, scope lint, least privilege):
+    the backdated call is recent use, and its claim alone still places it too."""
+    now = time.time_ns()
+    source = StoreSource(store)
+    recent = observe(source, since_ns=now - DAY, agent=BACKDATER)
+    assert [(t.tool, t.calls, t.presented) for t in recent.tools] == [
+        ("export_contacts", 1, ("contacts.read",))
+    ]
+    claimed_then = observe(source, since_ns=now - 11 * DAY, until_ns=now - 9 * DAY, agent=BACKDATER)
+    assert [t.calls for t in claimed_then.tools] == [1]
+    neither = observe(source, since_ns=now - 9 * DAY, until_ns=now - 2 * DAY, agent=BACKDATER)
+    assert neither.tools == ()
+
+
+def test_the_blast_radius_page_shows_the_backdating_agent(
+    store: Store, users_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AGENTAUDIT_DASHBOARD_PASSWORD", raising=False)
+    picker = open_page("blast_radius", window="24h")  # no agent asked for: the picker's own
+    [agents] = [box for box in picker.selectbox if box.label == "Agent"]
+    assert BACKDATER in agents.options
+    at = open_page("blast_radius", agent=BACKDATER, window="24h")
+    assert not at.error, [e.value for e in at.error]
+    [per_tool, resources, credentials] = (d.value for d in at.dataframe)
+    assert per_tool["tool"].tolist() == ["export_contacts"]
+    assert resources["tool_name"].tolist() == ["export_contacts"]
+    assert credentials["credential_id"].tolist() == ["cred-crm"]
+
+
+def test_the_agent_profile_counts_calls_received_in_its_window_dated_elsewhere(
+    store: Store,
+) -> None:
+    day = TimeRange.parse("24h")
+    assert queries.agent_calls_claimed_elsewhere(store, BACKDATER, day) == 1
+    assert queries.agent_calls_claimed_elsewhere(store, DEMO_AGENT, day) == 0  # honest times
+    assert queries.agent_calls_claimed_elsewhere(store, BACKDATER, TimeRange.parse("all")) == 0
+
+
+def test_the_agent_profile_names_them_and_links_to_the_receipt_window(
+    store: Store, users_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AGENTAUDIT_DASHBOARD_PASSWORD", raising=False)
+    at = open_page("agent", agent=BACKDATER, window="24h")
+    warned = texts(at.warning)
+    assert any(
+        "Calls of backdater received in this window that claim a time outside it" in text
+        and "before sending): 1." in text
+        for text in warned
+    ), warned
+    [link] = [p.proto for p in at.get("page_link") if "investigate" in p.proto.page]
+    query = dict(urllib.parse.parse_qsl(link.query_string))
+    assert (query["agent"], query["time"]) == (BACKDATER, "received")
+    followed = open_page("investigate", **query)  # the link, followed: the call is there
+    assert not followed.error, [e.value for e in followed.error]
+    assert followed.dataframe[0].value["tool_name"].tolist() == ["export_contacts"]
+    honest = open_page("agent", agent=DEMO_AGENT, window="24h")
+    assert not [text for text in texts(honest.warning) if "claim a time outside it" in text]

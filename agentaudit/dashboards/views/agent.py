@@ -2,7 +2,8 @@
 
 First the detector's saved baseline for the agent next to the same figures over the
 window (``views/_baseline_panel.py``); then, from the stored calls alone, the window
-against the 30 days before it.
+against the 30 days before it. The figures are over the claimed time; calls received in
+the window that claim a time outside it are counted in a warning that links to them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,31 @@ agent = (
     st.selectbox("Agent", options, index=options.index(requested) if requested else 0) or options[0]
 )
 st.query_params["agent"] = agent
+
+# The profile is over the claimed time; what arrived in the window dated elsewhere is
+# named here, with the receipt-time view of it, so a backdating agent is not a blank page.
+elsewhere = safely(lambda: data.agent_calls_claimed_elsewhere(agent, window), "receipt times")
+if elsewhere:
+    st.warning(
+        fmt(
+            "Calls of {} received in this window that claim a time outside it (backdated, "
+            "or held back before sending): {}. The figures below, over the claimed time, "
+            "leave them out.",
+            agent,
+            elsewhere,
+        )
+    )
+    st.page_link(
+        "views/investigate.py",
+        label="The calls received in this window",
+        icon=":material/search:",
+        query_params={
+            "agent": agent,
+            "since": window.since.isoformat(),
+            "until": window.until.isoformat(),
+            "time": "received",
+        },
+    )
 
 
 def _periods(frame: pd.DataFrame) -> pd.DataFrame:

@@ -6,6 +6,9 @@ the scope vocabularies); excess scopes (granted beyond the minimum) named with w
 they allow; scopes presented that the card does not grant. Without one the page says
 so and compares presented with exercised only. No guessing from scope-name prefixes
 (:mod:`agentaudit.dashboards.scopes`).
+
+Every table counts the agent's calls claimed *or* received in the window, so an agent
+that backdates its spans cannot shrink what it reached (docs/trust.md).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ st.caption(
     "What a compromised agent could reach. Presented: the scopes on the credentials its "
     "calls carried. Exercised: the presented scope each successful call's action used, as "
     "the scope vocabularies tell it. With an identity card: granted and minimum per tool, "
-    "as the catalog writes them."
+    "as the catalog writes them. The calls are those claimed or received in the window: "
+    "a backdated call counts where it arrived."
 )
 window = window_picker()
 state = cards.catalog_state()
