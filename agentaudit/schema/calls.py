@@ -160,7 +160,8 @@ def one_per_call(where: str = "1") -> str:
     Over :data:`ALL_SIDES` it gives every call once (what ``agentaudit.calls`` counts);
     over ``tool_calls`` alone it folds the rows written before migration 0042. ``where``
     narrows the server rows looked at (it must hold for every server row the outer query
-    reads, e.g. the same time window), so the lookup stays small.
+    reads), so the lookup stays small: the outer query's own condition always holds and
+    is the narrowest (an agent's or a session's rows, not the whole window's).
     """
     return f"(call_side != {_SERVER} OR (trace_id, span_id) NOT IN ({folded_server_rows(where)}))"
 

@@ -362,7 +362,8 @@ def seed_hostile(store: Store, now_ns: int | None = None) -> None:
     """
     now_ns = time.time_ns() if now_ns is None else now_ns
     writer = Writer(store)
-    writer.enqueue(hostile_incident(now_ns))
+    for span in hostile_incident(now_ns):  # received as an honest agent's are, as seed's
+        writer.enqueue([span], received_ns=min(span.end_ns + SECOND // 2, now_ns))
     writer.flush()
     store.command(
         "INSERT INTO agentaudit.quarantine (agent_id, updated_at, state, since, reason, actor, "

@@ -145,6 +145,10 @@ def test_investigate_lists_each_call_once(store: Store) -> None:
     assert len(found) == CALLS
     only = q.investigate(store, Filters(window="24h", tool="list_events"))
     assert len(only) == 1
+    # the fold is looked up among the rows the filters select: the counts stay the same
+    assert len(q.investigate(store, Filters(window="24h", agent=AGENT))) == CALLS
+    assert len(q.investigate(store, Filters(window="24h", session=SESSION))) == CALLS
+    assert len(q.investigate(store, Filters(window="24h", tool="create_event"))) == 4
 
 
 def test_agent_profile_and_blast_radius_count_calls_once(store: Store) -> None:
