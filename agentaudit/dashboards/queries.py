@@ -532,10 +532,8 @@ def agent_calls_claimed_elsewhere(store: Store, agent: str, window: TimeRange) -
     """``agent``'s calls received in the window that claim a time outside it (backdated,
     or held back before sending): the Agent profile, over the claimed time, leaves them
     out, so the page says how many there are."""
-    sql = (
-        f"SELECT countIf({one_per_call(RECEIVED_WHERE)}) FROM {ALL_SIDES} "
-        f"WHERE agent_id = {{agent:String}} AND ({RECEIVED_WHERE}) AND NOT ({TIME_WHERE})"
-    )
+    where = f"agent_id = {{agent:String}} AND ({RECEIVED_WHERE}) AND NOT ({TIME_WHERE})"
+    sql = f"SELECT countIf({one_per_call(where)}) FROM {ALL_SIDES} WHERE {where}"
     return int(store.read_only(sql, {**window.params(), "agent": agent}).rows[0][0])
 
 
