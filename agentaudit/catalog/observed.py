@@ -32,7 +32,7 @@ from typing import Any, Final, Protocol
 
 from agentaudit.config.values import parse_since
 from agentaudit.schema.attributes import CREDENTIAL_ISSUER
-from agentaudit.schema.calls import CALLER_AGENT_SQL
+from agentaudit.schema.calls import CALLER_AGENT_SQL, claimed_or_received
 from agentaudit.schema.identifiers import canonical_id
 from agentaudit.store.sql_guard import quote_string
 
@@ -169,24 +169,17 @@ class Observations:
         return tuple(sorted({canonical_id(t.agent) or t.agent for t in self.tools}))
 
 
-def _between(column: str, since_ns: int, until_ns: int | None) -> str:
-    since = f"{column} >= fromUnixTimestamp64Nano(toInt64({int(since_ns)}))"
-    if until_ns is None:
-        return since
-    return f"{since} AND {column} < fromUnixTimestamp64Nano(toInt64({int(until_ns)}))"
+def _at(ns: int) -> str:
+    return f"fromUnixTimestamp64Nano(toInt64({int(ns)}))"
 
 
 def _where(since_ns: int, until_ns: int | None, agent: str | None) -> str:
-    """Calls (of ``agent``) claimed *or* received in the window.
-
-    A span's time is the agent's claim; ``received_at`` is the collector's clock. Over
-    the claimed time alone, an agent that backdates its spans would keep its recent use
-    out of the window: out of least privilege, and out of the calls since a sign-off
-    that make a card drift. Received in the window, a call counts whatever it claims.
-    """
-    claimed = _between("ts", since_ns, until_ns)
-    received = _between("received_at", since_ns, until_ns)
-    clauses = [f"(({claimed}) OR ({received}))"]
+    """Calls (of ``agent``) claimed *or* received in the window
+    (:func:`~agentaudit.schema.calls.claimed_or_received`): over the claimed time alone,
+    an agent that backdates its spans would keep its recent use out of least privilege,
+    and out of the calls since a sign-off that make a card drift."""
+    until = None if until_ns is None else _at(until_ns)
+    clauses = [claimed_or_received(_at(since_ns), until)]
     if agent:
         clauses.append(f"lowerUTF8({AGENT_SQL}) = {quote_string(agent.strip().lower())}")
     return " AND ".join(clauses)

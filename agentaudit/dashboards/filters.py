@@ -13,7 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Final
 
+from agentaudit.schema.calls import claimed_or_received, in_window
+
 __all__ = [
+    "CLAIMED_OR_RECEIVED",
     "RECEIVED_WHERE",
     "STATUSES",
     "TIME_BASES",
@@ -156,12 +159,14 @@ _TEXT_FILTERS: Final[Mapping[str, tuple[str, str]]] = {
     "status": ("status", "eq"),
     "q": ("arguments", "contains"),
 }
-TIME_WHERE: Final = "ts >= {since:DateTime64(9, 'UTC')} AND ts < {until:DateTime64(9, 'UTC')}"
+_SINCE: Final = "{since:DateTime64(9, 'UTC')}"
+_UNTIL: Final = "{until:DateTime64(9, 'UTC')}"
+TIME_WHERE: Final = in_window("ts", _SINCE, _UNTIL)
 """Calls whose *claimed* time (the span's start, set by the agent) is in the window."""
-RECEIVED_WHERE: Final = (
-    "received_at >= {since:DateTime64(9, 'UTC')} AND received_at < {until:DateTime64(9, 'UTC')}"
-)
+RECEIVED_WHERE: Final = in_window("received_at", _SINCE, _UNTIL)
 """Calls the collector *received* in the window (its own clock: an agent cannot move it)."""
+CLAIMED_OR_RECEIVED: Final = claimed_or_received(_SINCE, _UNTIL)
+"""Calls claimed *or* received in the window: a backdated call is where it arrived too."""
 TIME_BASES: Final = ("claimed", "received")
 """What a window is over (the ``time`` filter): the claimed time, or the receipt time a
 backdated call cannot hide from (docs/trust.md, "What a span cannot set")."""

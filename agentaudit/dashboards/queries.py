@@ -25,6 +25,7 @@ from typing import Any, Final
 import pandas as pd
 
 from agentaudit.dashboards.filters import (
+    CLAIMED_OR_RECEIVED,
     RECEIVED_WHERE,
     TIME_WHERE,
     Filters,
@@ -160,10 +161,6 @@ def overview_activity(
         series = refined[refined["by_time"] == 1]
     series = series[series_columns].sort_values("bucket", kind="stable")
     return series.reset_index(drop=True), tools.head(top).reset_index(drop=True)
-
-
-CLAIMED_OR_RECEIVED: Final = f"(({TIME_WHERE}) OR ({RECEIVED_WHERE}))"
-"""Calls claimed *or* received in the window: a backdated call is where it arrived too."""
 
 
 def unasked_calls(store: Store, window: TimeRange, limit: int = 50) -> pd.DataFrame:

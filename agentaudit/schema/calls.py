@@ -63,7 +63,9 @@ __all__ = [
     "ONE_PER_CALL",
     "SERVER_SIDES_TABLE",
     "SIDES",
+    "claimed_or_received",
     "folded_server_rows",
+    "in_window",
     "is_linked_server_side",
     "one_per_call",
 ]
@@ -164,6 +166,25 @@ def one_per_call(where: str = "1") -> str:
     is the narrowest (an agent's or a session's rows, not the whole window's).
     """
     return f"(call_side != {_SERVER} OR (trace_id, span_id) NOT IN ({folded_server_rows(where)}))"
+
+
+def in_window(column: str, since: str, until: str | None = None) -> str:
+    """``column`` in ``[since, until)`` (no upper bound without ``until``); the bounds are
+    SQL time expressions: bound parameters, or literals a caller made."""
+    lower = f"{column} >= {since}"
+    return lower if until is None else f"{lower} AND {column} < {until}"
+
+
+def claimed_or_received(since: str, until: str | None = None) -> str:
+    """Calls claimed *or* received in ``[since, until)`` (see :func:`in_window`).
+
+    A call's ``ts`` (its span's start) is the agent's claim; ``received_at`` is the
+    collector's clock. Over the claimed time alone, an agent that backdates its spans
+    keeps its calls out of every recent window; received in the window, a call counts
+    whatever it claims (docs/trust.md).
+    """
+    claimed = in_window("ts", since, until)
+    return f"(({claimed}) OR ({in_window('received_at', since, until)}))"
 
 
 FOLDED: Final = folded_server_rows()
