@@ -21,15 +21,18 @@ from agentaudit.catalog import StoreSource, observe
 from agentaudit.collector.writer.writer import Writer
 from agentaudit.config import Config
 from agentaudit.dashboards import queries, register_store
+from agentaudit.dashboards._markdown import visible
 from agentaudit.dashboards.filters import FilterError, Filters, TimeRange
 from agentaudit.schema import attributes as A
 from agentaudit.store import Store
-from tests.dashboards.seed_store import DEMO_AGENT, SECOND, seed, tool_span
+from tests.dashboards.seed_store import DEMO_AGENT, SECOND, hostile, seed, tool_span
 from tests.dashboards.test_pages import open_page, texts, users_config
+from tests.dashboards.test_safe_rendering import assert_markup_is_inert, values_in
 
 __all__ = ["users_config"]  # the pages' login configuration, a fixture
 
 BACKDATER = "backdater"
+HOSTILE_BACKDATER = hostile("backdater")
 DAY = 86_400 * SECOND
 
 
@@ -55,8 +58,25 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
         scopes=["contacts.read"],
         expires_at=now + DAY,
     )
+    hostile_backdated = tool_span(  # a backdating agent whose name is markup
+        trace="8" * 32,
+        name="hostile-backdated",
+        start_ns=now - 5 * DAY,
+        agent=HOSTILE_BACKDATER,
+        user="carol@example.com",
+        session="sess-hostile-backdated",
+        tool="list_files",
+        arguments={"path": "/"},
+        prompt_hash="sha256:" + "1" * 64,
+        sources=[],
+        resources=[],
+        credential="",
+        scopes=[],
+        expires_at=0,
+    )
     writer = Writer(store)
-    writer.enqueue([backdated], received_ns=time.time_ns())  # arrived now, after the demo
+    # arrived now, after the demo
+    writer.enqueue([backdated, hostile_backdated], received_ns=time.time_ns())
     writer.flush()
     register_store(store)
     yield store
@@ -121,9 +141,9 @@ def test_the_time_filter_is_parsed_strictly() -> None:
     assert Filters.from_query({"time": " Received "}).time == "received"
     assert Filters.from_query({"time": ""}).time == "claimed"
     assert Filters.from_query({"time": "received"}).to_query() == {"time": "received"}
-    for hostile in ("ingested", "received' OR 1=1 --", "ts; DROP TABLE x"):
+    for value in ("ingested", "received' OR 1=1 --", "ts; DROP TABLE x"):
         with pytest.raises(FilterError, match=r"time: .* is not one of claimed, received"):
-            Filters.from_query({"time": hostile})
+            Filters.from_query({"time": value})
 
 
 def test_the_page_offers_the_receipt_window(
@@ -226,3 +246,22 @@ def test_the_agent_profile_names_them_and_links_to_the_receipt_window(
     assert followed.dataframe[0].value["tool_name"].tolist() == ["export_contacts"]
     honest = open_page("agent", agent=DEMO_AGENT, window="24h")
     assert not [text for text in texts(honest.warning) if "claim a time outside it" in text]
+
+
+def test_the_agent_profile_shows_a_hostile_backdating_agent_as_text(
+    store: Store, users_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its name in the warning is a value, not Markdown; the link carries it to
+    Investigate, which finds the call."""
+    monkeypatch.delenv("AGENTAUDIT_DASHBOARD_PASSWORD", raising=False)
+    at = open_page("agent", agent=HOSTILE_BACKDATER, window="24h")
+    assert_markup_is_inert(at)
+    [warning] = [str(w.value) for w in at.warning if "claim a time outside it" in str(w.value)]
+    assert values_in(warning) == [visible(HOSTILE_BACKDATER)]
+    assert "before sending): 1." in warning
+    [link] = [p.proto for p in at.get("page_link") if "investigate" in p.proto.page]
+    query = dict(urllib.parse.parse_qsl(link.query_string))
+    assert query["agent"] == HOSTILE_BACKDATER
+    followed = open_page("investigate", **query)
+    assert not followed.error, [e.value for e in followed.error]
+    assert followed.dataframe[0].value["tool_name"].tolist() == ["list_files"]
