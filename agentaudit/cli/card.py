@@ -43,7 +43,11 @@ def add_card_parser(
     card.add_argument("words", nargs="+", metavar="AGENT", help="AGENT, or: sign AGENT")
     card.add_argument("--by", default="", help="sign: who attests to the card")
     card.add_argument("--format", choices=FORMATS, default="md")
-    card.add_argument("--since", default="30d", help="the window of exercised scopes (default 30d)")
+    card.add_argument(
+        "--since",
+        default="30d",
+        help="the window of exercised scopes: calls claimed or received in it (default 30d)",
+    )
     add_flags(card, "catalog")
     add_where_flags(card, lambda parser: add_flags(parser, "store"))
 

@@ -36,7 +36,9 @@ def add_catalog_parser(
         "narrowest scope per action, credentials and lifetimes, the resource argument; an "
         "owner fills in the TODOs, runs `agentaudit lint`, and commits it.",
     )
-    suggest.add_argument("--since", default="30d", help="how far back (default 30d)")
+    suggest.add_argument(
+        "--since", default="30d", help="calls claimed or received this far back (default 30d)"
+    )
     suggest.add_argument("--agent", help="only this agent")
     suggest.add_argument("--output", metavar="FILE", help="write here instead of stdout")
     suggest.add_argument("--force", action="store_true", help="overwrite --output FILE")

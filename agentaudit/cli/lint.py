@@ -42,7 +42,11 @@ def add_lint_parser(
     )
     add_flags(lint, "catalog")
     add_where_flags(lint, lambda parser: add_flags(parser, "store"))
-    lint.add_argument("--since", default="30d", help="observed use: how far back (default 30d)")
+    lint.add_argument(
+        "--since",
+        default="30d",
+        help="observed use: calls claimed or received this far back (default 30d)",
+    )
     lint.add_argument("--agent", help="only this agent")
     lint.add_argument("--format", choices=FORMATS, default="table")
 
